@@ -1,0 +1,186 @@
+"""The chat request as the gateway reads it: validated once, forwarded as the client sent it.
+
+Only the fields the gateway acts on are modelled; anything else stays in the raw body and
+passes through to OpenAI-compatible upstreams untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llm_agg.api.errors import InvalidRequest
+
+ModelQuality = Literal["fastest", "balanced", "best_quality"]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FunctionCall(_Open):
+    name: str
+    arguments: str
+
+
+class ToolCall(_Open):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class ImageURL(_Open):
+    url: str
+
+
+class TextPart(_Open):
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(_Open):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class OtherPart(_Open):
+    type: Literal["input_audio", "file", "refusal"]
+
+
+ContentPart = Annotated[TextPart | ImagePart | OtherPart, Field(discriminator="type")]
+
+
+class Message(_Open):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class FunctionDef(_Open):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Open):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class NamedToolChoice(_Open):
+    type: Literal["function"]
+    function: dict[str, str]
+
+
+class ResponseFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class StreamOptions(_Open):
+    include_usage: bool | None = None
+
+
+class ChatRequest(_Open):
+    model: Annotated[str, Field(min_length=1)]
+    messages: Annotated[list[Message], Field(min_length=1)]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+    # Gateway extensions, never forwarded.
+    provider: str | None = None
+    model_quality: ModelQuality | None = None
+
+
+GATEWAY_FIELDS = frozenset({"provider", "model_quality"})
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a request asks of a model, read from its content."""
+
+    tools: bool
+    vision: bool
+    json: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """A validated request: the raw body to forward and the facts routing needs."""
+
+    body: dict[str, Any]
+    request: ChatRequest
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.request.stream)
+
+    @property
+    def include_usage(self) -> bool:
+        options = self.request.stream_options
+        return bool(options and options.include_usage)
+
+    @property
+    def needs(self) -> Needs:
+        req = self.request
+        vision = any(
+            isinstance(part, ImagePart)
+            for message in req.messages
+            if isinstance(message.content, list)
+            for part in message.content
+        )
+        fmt = req.response_format
+        return Needs(
+            tools=bool(req.tools),
+            vision=vision,
+            json=fmt is not None and fmt.type != "text",
+        )
+
+
+def _readable(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors(include_url=False)[0]
+    path = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    # Discriminated unions add the tag to the path ("content.0.text.text"): keep it readable.
+    message = first["msg"]
+    if first["type"] == "missing":
+        message = "Missing required parameter"
+    elif first["type"] == "extra_forbidden":
+        message = "Unrecognized parameter"
+    return InvalidRequest(f"Invalid '{path}': {message}.", param=path or None)
+
+
+def parse_chat(raw: bytes) -> ChatCall:
+    """Parse and validate a chat body, or raise ``InvalidRequest`` saying what is wrong."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    try:
+        request = ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        raise _readable(exc) from None
+    return ChatCall(body=body, request=request)

@@ -1,0 +1,1 @@
+"""The ASGI apps behind the four functions (chat, agent, admin, health)."""

@@ -1,0 +1,52 @@
+"""What every app shares: OpenAI-shaped errors for everything, including 404s and crashes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from llm_agg.api.errors import GatewayError
+
+log = logging.getLogger("llm_agg.apps")
+
+
+def error_response(error: GatewayError) -> Response:
+    return Response(
+        error.body(),
+        status_code=error.status,
+        media_type="application/json",
+        headers=error.headers,
+    )
+
+
+async def _gateway_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found" if exc.status_code == 404 else None
+    return error_response(
+        GatewayError(
+            str(exc.detail), status=exc.status_code, type="invalid_request_error", code=kind
+        )
+    )
+
+
+async def _crash(_: Request, exc: Exception) -> Response:
+    log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return error_response(
+        GatewayError("The gateway failed on this request.", code="internal_error")
+    )
+
+
+def new_app(title: str) -> FastAPI:
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _crash)
+    return app

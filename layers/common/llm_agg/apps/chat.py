@@ -1,0 +1,55 @@
+"""``POST /v1/chat/completions`` and ``GET /v1/models``."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from llm_agg.api.chat import parse_chat
+from llm_agg.api.errors import GatewayError
+from llm_agg.apps.base import new_app
+from llm_agg.dispatch import Dispatcher
+from llm_agg.routing.select import AUTO
+from llm_agg.runtime import get_runtime
+from llm_agg.settings import Settings
+
+
+def create_chat_app(settings: Settings) -> FastAPI:
+    app = new_app("llm-agg chat")
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        runtime = get_runtime(settings)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise GatewayError(
+                "The request body is too large.", status=413, type="invalid_request_error"
+            )
+        call = parse_chat(await request.body())
+        return await Dispatcher(runtime).send(call, runtime.targets(call))
+
+    @app.get("/v1/models")
+    async def list_models() -> Response:
+        runtime = get_runtime(settings)
+        configured = runtime.accounts()
+        data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
+        data += [
+            {
+                "id": f"{m.provider}/{m.id}",
+                "object": "model",
+                "created": 0,
+                "owned_by": m.provider,
+                "context_window": m.context,
+                "max_output_tokens": m.max_output,
+                "capabilities": sorted(m.capabilities),
+                "free": m.free,
+            }
+            for m in runtime.catalog.models
+            if m.provider in configured
+        ]
+        return Response(
+            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
+        )
+
+    return app

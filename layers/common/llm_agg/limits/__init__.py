@@ -1,0 +1,1 @@
+"""Rate limits: provider headers read into resets, cooldowns of accounts."""

@@ -1,0 +1,1 @@
+"""Upstream providers: one registry of specs, a shared SSE parser, and the adapters."""

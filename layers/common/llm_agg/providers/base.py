@@ -1,0 +1,85 @@
+"""The adapter contract: how a request reaches a provider and how its answer comes back.
+
+An adapter is pure: it builds bytes to send and reads bytes received; the HTTP call, retries
+and failover belong to the dispatcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llm_agg.accounts import Account
+from llm_agg.api.chat import ChatCall
+from llm_agg.providers.spec import ProviderSpec
+from llm_agg.providers.sse import SSEEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One concrete way to serve a request: provider, its model id, and the account to use."""
+
+    spec: ProviderSpec
+    model: str
+    account: Account
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """An answer in OpenAI's format, with the facts the gateway counts."""
+
+    body: bytes
+    usage: Usage | None
+    finish_reason: str | None = None
+
+
+class StreamTranslator(Protocol):
+    """Turns a provider's SSE events into OpenAI chunk frames (``data: ...\\n\\n``)."""
+
+    usage: Usage | None
+    error: str | None
+
+    def feed(self, event: SSEEvent) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]:
+        """Frames owed when the upstream stream ends: ``[DONE]``, or an error if it ended early."""
+        ...
+
+
+class Adapter(Protocol):
+    def build_request(self, call: ChatCall, target: Target) -> UpstreamRequest: ...
+
+    def parse_response(self, body: bytes, call: ChatCall) -> Completion: ...
+
+    def stream_translator(self, call: ChatCall, target: Target) -> StreamTranslator: ...
+
+
+class MalformedResponse(ValueError):
+    """A 2xx answer that is not what the provider's format promises."""
+
+
+def usage_from(data: object) -> Usage | None:
+    """OpenAI-style ``usage`` (``prompt_tokens``/``completion_tokens``), if present."""
+    if not isinstance(data, dict):
+        return None
+    prompt, completion = data.get("prompt_tokens"), data.get("completion_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion)
+    return None

@@ -1,0 +1,187 @@
+"""The adapter for every OpenAI-compatible provider, driven by its ``ProviderSpec``.
+
+Bytes are relayed: the request body goes out as the client sent it (less what the provider
+cannot take), answers come back unchanged unless the provider deviates from OpenAI (Together's
+``eos``, usage on the finish chunk, Groq's ``x_groq.error``). Only chunks that may carry usage,
+an error or a finish reason to rename are parsed at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llm_agg.api.chat import GATEWAY_FIELDS, ChatCall
+from llm_agg.api.errors import UpstreamFailed
+from llm_agg.providers.base import (
+    Completion,
+    MalformedResponse,
+    Target,
+    UpstreamRequest,
+    Usage,
+    usage_from,
+)
+from llm_agg.providers.sse import SSEEvent
+
+DONE = b"data: [DONE]\n\n"
+
+
+def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
+    spec = target.spec
+    body = {k: v for k, v in call.body.items() if k not in GATEWAY_FIELDS and k not in spec.drop}
+    if spec.drop_message_fields:
+        body["messages"] = [
+            {k: v for k, v in message.items() if k not in spec.drop_message_fields}
+            if isinstance(message, dict)
+            else message
+            for message in body["messages"]
+        ]
+    body["model"] = target.model
+    if call.stream:
+        # Always ask for usage: the gateway counts tokens even when the client does not.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    if (
+        spec.default_max_tokens
+        and body.get("max_tokens") is None
+        and body.get("max_completion_tokens") is None
+    ):
+        body["max_completion_tokens"] = spec.default_max_tokens
+    headers = {"content-type": "application/json", **spec.headers, **target.account.headers}
+    if target.account.api_key:
+        headers["authorization"] = f"Bearer {target.account.api_key}"
+    return UpstreamRequest(spec.chat_url, headers, orjson.dumps(body))
+
+
+def _rename_finish(choices: Any, renames: dict[str, str] | Any) -> bool:
+    changed = False
+    for choice in choices if isinstance(choices, list) else ():
+        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if isinstance(reason, str) and reason in renames:
+            choice["finish_reason"] = renames[reason]
+            changed = True
+    return changed
+
+
+def _first_finish(choices: Any) -> str | None:
+    for choice in choices if isinstance(choices, list) else ():
+        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            return str(choice["finish_reason"])
+    return None
+
+
+class OpenAICompatAdapter:
+    def __init__(self, finish_reasons: dict[str, str] | None = None) -> None:
+        self._renames = finish_reasons or {}
+
+    def build_request(self, call: ChatCall, target: Target) -> UpstreamRequest:
+        return build_request(call, target)
+
+    def parse_response(self, body: bytes, call: ChatCall) -> Completion:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponse(f"answer is not JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise MalformedResponse("answer has no choices")
+        if self._renames and _rename_finish(data["choices"], self._renames):
+            body = orjson.dumps(data)
+        return Completion(body, usage_from(data.get("usage")), _first_finish(data["choices"]))
+
+    def stream_translator(self, call: ChatCall, target: Target) -> StreamRelay:
+        return StreamRelay(include_usage=call.include_usage, finish_reasons=self._renames)
+
+
+class StreamRelay:
+    """Relays an OpenAI-style stream, fixing only what a provider does differently.
+
+    - usage: always requested upstream; kept from the client unless it asked, and given as
+      OpenAI's separate ``choices: []`` chunk even where the provider puts it on the finish chunk;
+    - errors (``{"error": ...}``, OpenRouter's error chunks, Groq's ``x_groq.error``) become one
+      OpenAI error event, and nothing after it is sent;
+    - a stream that ends without ``[DONE]`` ends with an error event, never a clean end.
+    """
+
+    __slots__ = ("_include_usage", "_renames", "_sent_usage", "_tail", "done", "error", "usage")
+
+    def __init__(self, include_usage: bool, finish_reasons: dict[str, str] | None = None) -> None:
+        self._include_usage = include_usage
+        self._renames = finish_reasons or {}
+        self._sent_usage = False
+        self._tail: dict[str, Any] = {}
+        self.usage: Usage | None = None
+        self.error: str | None = None
+        self.done = False
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        if self.done or self.error is not None:
+            return []
+        data = event.data
+        if data == b"[DONE]":
+            self.done = True
+            return [*self._usage_chunk(), DONE]
+        if not (
+            b'"usage"' in data
+            or b'"error"' in data
+            or b'"x_groq"' in data
+            or (self._renames and b'"finish_reason"' in data)
+        ):
+            return [b"data: " + data + b"\n\n"]
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._fail("the provider sent a malformed stream event")
+        if not isinstance(chunk, dict):
+            return self._fail("the provider sent a malformed stream event")
+        return self._inspect(chunk, data)
+
+    def _inspect(self, chunk: dict[str, Any], data: bytes) -> list[bytes]:
+        error = chunk.get("error")
+        groq = chunk.get("x_groq")
+        if error is None and isinstance(groq, dict):
+            error = groq.get("error")
+        if error is not None:
+            message = error.get("message") if isinstance(error, dict) else error
+            return self._fail(str(message or "the provider reported an error mid-stream"))
+        self._tail = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
+        usage = usage_from(chunk.get("usage"))
+        choices = chunk.get("choices")
+        if usage is not None:
+            self.usage = usage
+            if choices == []:
+                if not self._include_usage:
+                    return []
+                self._sent_usage = True
+                return [b"data: " + data + b"\n\n"]
+        changed = bool(self._renames) and _rename_finish(choices, self._renames)
+        if "usage" in chunk:
+            # Usage rides on content chunks at Groq and Together: OpenAI sends it apart.
+            del chunk["usage"]
+            changed = True
+        return [b"data: " + (orjson.dumps(chunk) if changed else data) + b"\n\n"]
+
+    def _usage_chunk(self) -> list[bytes]:
+        if not self._include_usage or self._sent_usage or self.usage is None:
+            return []
+        self._sent_usage = True
+        u = self.usage
+        chunk = {
+            **self._tail,
+            "object": "chat.completion.chunk",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+            },
+        }
+        return [b"data: " + orjson.dumps(chunk) + b"\n\n"]
+
+    def _fail(self, message: str) -> list[bytes]:
+        self.error = message
+        return [UpstreamFailed(message, code="upstream_stream_error").sse()]
+
+    def finish(self) -> list[bytes]:
+        if self.done or self.error is not None:
+            return []
+        return self._fail("the provider closed the stream before it was complete")

@@ -1,0 +1,61 @@
+"""What the gateway knows about one provider, as data.
+
+An OpenAI-compatible provider is only a ``ProviderSpec``: where it lives, how it authenticates,
+which request fields it cannot take (dropped, or refused so another provider is tried), and
+how its answers differ from OpenAI's. Native formats name an adapter ``kind`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["openai", "anthropic", "cohere"]
+Fate = Literal["forward", "drop", "refuse", "map"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A field value the provider answers with 400; the request goes elsewhere instead."""
+
+    field: str
+    applies: Callable[[Any], bool]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    name: str
+    base_url: str
+    kind: Kind = "openai"
+    key_required: bool = True
+    headers: Mapping[str, str] = field(default_factory=dict)
+    drop: frozenset[str] = frozenset()
+    drop_message_fields: frozenset[str] = frozenset()
+    refusals: tuple[Refusal, ...] = ()
+    finish_reasons: Mapping[str, str] = field(default_factory=dict)
+    default_max_tokens: int | None = None
+    timeout: float = 60.0
+
+    @property
+    def chat_url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    @property
+    def models_url(self) -> str:
+        return self.base_url.rstrip("/") + "/models"
+
+    def fate(self, name: str) -> Fate:
+        """What happens to request field ``name`` on its way to this provider."""
+        if name in self.drop:
+            return "drop"
+        if any(r.field == name for r in self.refusals):
+            return "refuse"
+        return "forward"
+
+    def refusal_for(self, body: Mapping[str, Any]) -> str | None:
+        for refusal in self.refusals:
+            if refusal.field in body and refusal.applies(body[refusal.field]):
+                return refusal.reason
+        return None

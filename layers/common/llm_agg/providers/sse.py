@@ -1,0 +1,57 @@
+"""Server-sent events, parsed in one place for every provider.
+
+Reads arrive in any size: an event may span reads and a read may hold several events. Lines
+end in ``\\n``, ``\\r\\n`` or ``\\r``; comment lines (``: OPENROUTER PROCESSING``) are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str | None
+    data: bytes
+
+
+class SSEParser:
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buffer = self._buffer + chunk
+        if b"\r" in buffer:
+            # A "\r" at the very end may be the first half of "\r\n": wait for the next read.
+            tail = b"\r" if buffer.endswith(b"\r") else b""
+            if tail:
+                buffer = buffer[:-1]
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + tail
+        blocks = buffer.split(b"\n\n")
+        self._buffer = blocks.pop()
+        return [event for block in blocks if (event := _parse_block(block)) is not None]
+
+    def flush(self) -> list[SSEEvent]:
+        """Events left when the stream ends without a final blank line."""
+        rest, self._buffer = self._buffer.replace(b"\r", b"\n"), b""
+        return [event for block in rest.split(b"\n\n") if (event := _parse_block(block))]
+
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if not data and event is None:
+        return None
+    return SSEEvent(event=event, data=b"\n".join(data))

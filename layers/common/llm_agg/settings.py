@@ -1,0 +1,52 @@
+"""Settings of one gateway process, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+StoreKind = Literal["sqlite", "moto", "dynamodb"]
+_STORES: tuple[StoreKind, ...] = ("sqlite", "moto", "dynamodb")
+
+
+def _default_config() -> Path:
+    # The repository's config/ beside layers/common/llm_agg, else the working directory's.
+    beside = Path(__file__).resolve().parents[3] / "config" / "providers.yaml"
+    return beside if beside.is_file() else Path("config/providers.yaml")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path = field(default_factory=_default_config)
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".local/share/llm-agg")
+    store: StoreKind = "sqlite"
+    require_auth: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    connect_timeout: float = 5.0
+    max_attempts: int = 5
+    deadline: float = 120.0
+    max_body_bytes: int = 20 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        store = env.get("LLM_AGG_STORE", "sqlite")
+        if store not in _STORES:
+            raise ValueError(f"LLM_AGG_STORE must be one of {', '.join(_STORES)}, not {store!r}")
+        config = env.get("LLM_AGG_CONFIG")
+        data_dir = env.get("LLM_AGG_DATA_DIR")
+        defaults = cls()
+        return cls(
+            config_path=Path(config) if config else defaults.config_path,
+            data_dir=Path(data_dir).expanduser() if data_dir else defaults.data_dir,
+            store=store,
+            require_auth=_flag(env.get("LLM_AGG_REQUIRE_AUTH")),
+            environ=env,
+        )

@@ -1,0 +1,166 @@
+"""``llm-agg``: serve the gateway, chat with it, list its models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from llm_agg_local.client import GatewayClient, GatewayClientError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    # Workers are separate processes: settings travel through the environment.
+    os.environ["LLM_AGG_STORE"] = args.store
+    if args.require_auth:
+        os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
+    print(f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store})", flush=True)
+    uvicorn.run(
+        "llm_agg_local.server:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=args.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def _request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": args.model, "messages": messages}
+    if args.provider:
+        body["provider"] = args.provider
+    if args.model_quality:
+        body["model_quality"] = args.model_quality
+    if args.stream:
+        body["stream"] = True
+    return body
+
+
+def _served_by(headers: Any) -> str:
+    return (
+        f"[{headers.get('x-llm-agg-provider')}/{headers.get('x-llm-agg-model')}, "
+        f"attempts: {headers.get('x-llm-agg-attempts')}]"
+    )
+
+
+def _ask(client: GatewayClient, args: argparse.Namespace, messages: list[dict[str, Any]]) -> str:
+    body = _request_body(args, messages)
+    if not args.stream:
+        answer, headers = client.chat(body)
+        text = answer["choices"][0]["message"].get("content") or ""
+        print(text)
+        print(_served_by(headers), file=sys.stderr)
+        return str(text)
+    parts: list[str] = []
+    served = ""
+    for item in client.chat_stream(body):
+        if not isinstance(item, dict):
+            served = _served_by(item)
+            continue
+        for choice in item.get("choices") or ():
+            piece = (choice.get("delta") or {}).get("content") or ""
+            parts.append(piece)
+            print(piece, end="", flush=True)
+    print()
+    print(served, file=sys.stderr)
+    return "".join(parts)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    client = GatewayClient(args.url, args.api_key)
+    messages: list[dict[str, Any]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    try:
+        if args.message is not None:
+            _ask(client, args, [*messages, {"role": "user", "content": args.message}])
+            return 0
+        print("Chatting with the gateway at " + client.url + ". Empty line or 'exit' ends.")
+        while True:
+            try:
+                line = input("you> ").strip()
+            except EOFError:
+                print()
+                return 0
+            if line in ("", "exit", "quit"):
+                return 0
+            messages.append({"role": "user", "content": line})
+            answer = _ask(client, args, messages)
+            messages.append({"role": "assistant", "content": answer})
+    except GatewayClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _models(args: argparse.Namespace) -> int:
+    client = GatewayClient(args.url, args.api_key)
+    try:
+        listing = client.get("/v1/models")
+    except GatewayClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = [("MODEL", "CONTEXT", "CAPABILITIES", "FREE")]
+    for m in listing["data"]:
+        rows.append(
+            (
+                m["id"],
+                str(m.get("context_window", "")),
+                ",".join(m.get("capabilities", [])),
+                {True: "yes", False: "no"}.get(m.get("free"), ""),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-agg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the gateway (all functions in one process)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
+    serve.add_argument("--require-auth", action="store_true")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    def client_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", help="gateway URL (env LLM_AGG_URL; default 127.0.0.1:8000)")
+        p.add_argument("--api-key", help="gateway key (env LLM_AGG_API_KEY)")
+
+    chat = sub.add_parser("chat", help="chat with the gateway")
+    client_options(chat)
+    chat.add_argument("--model", default="auto")
+    chat.add_argument("--provider")
+    chat.add_argument("--model-quality", choices=("fastest", "balanced", "best_quality"))
+    chat.add_argument("--message", "-m", help="send one message and print the answer")
+    chat.add_argument("--system", help="a system message to start with")
+    chat.add_argument("--stream", action="store_true")
+    chat.set_defaults(func=_chat)
+
+    models = sub.add_parser("models", help="list the models the gateway can route to")
+    client_options(models)
+    models.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

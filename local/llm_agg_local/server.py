@@ -1,0 +1,53 @@
+"""One ASGI app that serves every function app by path, as API Gateway does on AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llm_agg.runtime import close_runtimes
+from llm_agg.settings import Settings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
+Route = tuple[str, ASGIApp]
+
+
+class PathRouter:
+    def __init__(self, routes: Sequence[Route], fallback: ASGIApp) -> None:
+        self.routes = sorted(routes, key=lambda r: len(r[0]), reverse=True)
+        self.fallback = fallback
+
+    def app_for(self, path: str) -> ASGIApp:
+        for prefix, app in self.routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return app
+        return self.fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        await self.app_for(scope.get("path", ""))(scope, receive, send)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # The function apps make their clients lazily; only shutdown has work: closing them.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close_runtimes()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(settings: Settings | None = None) -> PathRouter:
+    """The local server: the function modules' own ``build_app``, mounted by path."""
+    import chat_function
+    import health_function
+
+    settings = settings or Settings.from_env()
+    chat = chat_function.build_app(settings)
+    health = health_function.build_app(settings)
+    return PathRouter([("/v1", chat), ("/health", health)], fallback=chat)
