@@ -44,12 +44,19 @@ def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     if body["messages"][-1].get("role") == "tool":
         return None
     name = tools[0]["function"]["name"]
-    return {"id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+    return {
+        "id": "call_fake_1",
+        "type": "function",
+        "function": {"name": name, "arguments": '{"city": "Paris"}'},
+    }
 
 
 def _completion(body: dict[str, Any], provider: str) -> dict[str, Any]:
     call = _tool_call(body)
-    message: dict[str, Any] = {"role": "assistant", "content": None if call else _reply_content(body, provider)}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if call else _reply_content(body, provider),
+    }
     if call:
         message["tool_calls"] = [call]
     return {
@@ -57,24 +64,105 @@ def _completion(body: dict[str, Any], provider: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if call else "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if call else "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }
 
 
 def _chunks(body: dict[str, Any], provider: str) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
+    base = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body["model"],
+    }
     call = _tool_call(body)
-    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": None if call else ""}, "finish_reason": None}]}]
+    out = [
+        {
+            **base,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": None if call else ""},
+                    "finish_reason": None,
+                }
+            ],
+        }
+    ]
     if call:
-        out.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": None}]})
-        out.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": call["function"]["arguments"]}}]}, "finish_reason": None}]})
+        out.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        },
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
+        out.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "function": {"arguments": call["function"]["arguments"]},
+                                }
+                            ]
+                        },
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
     else:
         for word in _reply_content(body, provider).split(" "):
-            out.append({**base, "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]})
-    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if call else "stop"}]})
+            out.append(
+                {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": {"content": word + " "}, "finish_reason": None}
+                    ],
+                }
+            )
+    out.append(
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {}, "finish_reason": "tool_calls" if call else "stop"}
+            ],
+        }
+    )
     if (body.get("stream_options") or {}).get("include_usage"):
-        out.append({**base, "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
+        out.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }
+        )
     return out
 
 
@@ -84,11 +172,17 @@ async def chat(request: Request) -> Response:
     RECEIVED.append({"provider": provider, "body": body, "headers": dict(request.headers)})
     script = SCRIPTS[provider].popleft() if SCRIPTS[provider] else {}
     if "status" in script and script["status"] != 200:
-        return JSONResponse(script.get("body", {"error": {"message": "scripted"}}), status_code=script["status"], headers=script.get("headers"))
+        return JSONResponse(
+            script.get("body", {"error": {"message": "scripted"}}),
+            status_code=script["status"],
+            headers=script.get("headers"),
+        )
     if script.get("sleep"):
         await asyncio.sleep(script["sleep"])
     if not body.get("stream"):
-        return JSONResponse(script.get("body") or _completion(body, provider), headers=script.get("headers"))
+        return JSONResponse(
+            script.get("body") or _completion(body, provider), headers=script.get("headers")
+        )
     chunks = script.get("chunks") or _chunks(body, provider)
     delay = script.get("delay", STATE["stream_delay"])
     break_after = script.get("break_after")
@@ -98,7 +192,11 @@ async def chat(request: Request) -> Response:
             for i, chunk in enumerate(chunks):
                 if break_after is not None and i == break_after:
                     return
-                yield f"data: {json.dumps(chunk)}\n\n".encode() if not isinstance(chunk, str) else chunk.encode()
+                yield (
+                    f"data: {json.dumps(chunk)}\n\n".encode()
+                    if not isinstance(chunk, str)
+                    else chunk.encode()
+                )
                 if delay:
                     await asyncio.sleep(delay)
             yield b"data: [DONE]\n\n"
@@ -106,11 +204,18 @@ async def chat(request: Request) -> Response:
             STATE["disconnects"] += 1
             raise
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers=script.get("headers"))
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers=script.get("headers")
+    )
 
 
 async def models(request: Request) -> Response:
-    return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}],
+        }
+    )
 
 
 async def control(request: Request) -> Response:
