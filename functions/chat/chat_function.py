@@ -6,8 +6,10 @@ On AWS it runs under uvicorn behind the Lambda Web Adapter (``run.sh``):
 
 from fastapi import FastAPI
 from llm_agg.apps.chat import create_chat_app
+from llm_agg.observability import instrument
 from llm_agg.settings import Settings
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    return create_chat_app(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    return instrument(create_chat_app(settings), "chat", settings.environ)

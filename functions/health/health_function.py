@@ -4,11 +4,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from llm_agg.apps.health import create_health_app
+from llm_agg.observability import instrument
 from llm_agg.settings import Settings
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    return create_health_app(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    return instrument(create_health_app(settings), "health", settings.environ)
 
 
 _handler: Any = None

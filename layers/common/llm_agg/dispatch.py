@@ -17,6 +17,7 @@ from typing import TypeVar
 import httpx
 from starlette.responses import Response, StreamingResponse
 
+from llm_agg import observability
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import (
     GatewayError,
@@ -159,9 +160,11 @@ class Dispatcher:
             if time.monotonic() - started > self.runtime.settings.deadline:
                 break
             adapter = self.runtime.adapters[target.spec.name]
+            attempt_started = time.monotonic()
             outcome = await once(call, target, adapter, len(attempts) + 1)
             if not isinstance(outcome, Attempt):
-                return outcome
+                return outcome  # its success is recorded where its usage is known
+            observability.record_attempt(target.spec.name, False, attempt_started)
             if not outcome.failure.kind.fails_over:
                 raise _client_error(outcome.failure, target, len(attempts) + 1)
             attempts.append(outcome)
@@ -171,6 +174,7 @@ class Dispatcher:
         self, call: ChatCall, target: Target, adapter: Adapter, attempt: int
     ) -> Served | Attempt:
         request = adapter.build_request(call, target)
+        started = time.monotonic()
         try:
             response = await self.runtime.client.post(
                 request.url,
@@ -197,12 +201,14 @@ class Dispatcher:
             attempt,
             completion.usage,
         )
+        observability.record_attempt(target.spec.name, True, started, completion.usage)
         return Served(completion, target, attempt)
 
     async def _stream_once(
         self, call: ChatCall, target: Target, adapter: Adapter, attempt: int
     ) -> StreamingResponse | Attempt:
         request = adapter.build_request(call, target)
+        started = time.monotonic()
         client = self.runtime.client
         upstream = client.build_request(
             "POST",
@@ -241,7 +247,7 @@ class Dispatcher:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, message)
             return self._note(target, failure, response.headers)
         return StreamingResponse(
-            _relay(first, reads, parser, translator, response, target),
+            _relay(first, reads, parser, translator, response, target, started),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **_headers(target, attempt)},
         )
@@ -271,6 +277,7 @@ async def _relay(
     translator: StreamTranslator,
     response: httpx.Response,
     target: Target,
+    started: float,
 ) -> AsyncIterator[bytes]:
     try:
         yield b"".join(first)
@@ -295,3 +302,5 @@ async def _relay(
             translator.usage,
             translator.error,
         )
+        ok = translator.error is None
+        observability.record_attempt(target.spec.name, ok, started, translator.usage)
