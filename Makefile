@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# aws-sam-translator pins another pydantic than the gateway: it lives in a venv of its own,
+# made for the tests only (tests/aws translate template.yaml with it).
+SAM_VENV := $(VENV)/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+STAGE ?= dev
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench deploy clean
 
 install: $(STAMP)
 
@@ -15,12 +20,20 @@ $(STAMP): pyproject.toml layers/common/requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(SAM_STAMP): infra/sam-translator.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r infra/sam-translator.txt
+	touch $(SAM_STAMP)
+
 run: install
 	$(BIN)/llm-agg serve
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/deploy.yml
+	$(BIN)/shellcheck functions/run.sh
 
 typecheck: install
 	$(BIN)/mypy
@@ -28,8 +41,13 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit tests/functional
 
-test: lint typecheck
+test: lint typecheck $(SAM_STAMP)
 	$(BIN)/pytest
+
+# Build and deploy the stack of STAGE (dev|prod) with infra/samconfig.toml; needs the AWS SAM
+# CLI and credentials. The first deploy of a stage needs LLM_AGG_ADMIN_KEY in the environment.
+deploy:
+	$(PYTHON) infra/deploy.py $(STAGE)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
