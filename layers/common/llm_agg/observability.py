@@ -79,7 +79,9 @@ class Observer:
             headers = dict(scope.get("headers") or ())
             lambda_context = _json(headers.get(b"x-amzn-lambda-context"))
             keys["function_request_id"] = lambda_context.get("request_id")
-            keys["xray_trace_id"] = lambda_context.get("xray_trace_id")
+            # Not "xray_trace_id": Powertools fills that from the process environment, which
+            # under the adapter holds no per-request value.
+            keys["trace_id"] = lambda_context.get("xray_trace_id")
             request_context = _json(headers.get(b"x-amzn-request-context"))
         keys["correlation_id"] = request_context.get("requestId")
         return {name: value for name, value in keys.items() if value is not None}

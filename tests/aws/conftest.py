@@ -1,0 +1,121 @@
+"""moto's DynamoDB and KMS laid out as template.yaml lays out AWS, and a Lambda environment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_agg import observability
+
+from tests.aws import stack
+from tests.aws.stack import ROOT, TABLES
+
+EVENTS = Path(__file__).parent / "events"
+REGION = "us-east-1"
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object that Mangum and Powertools read."""
+
+    function_name: str
+    aws_request_id: str = "0f5c2a61-7d3e-4b8a-9e2f-6c1d8b4a7e90"
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 9_000
+
+
+def rest_event(name: str, **changes: Any) -> dict[str, Any]:
+    """A recorded API Gateway REST (v1) proxy event from tests/aws/events, with ``changes``."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    event.update(changes)
+    return event
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The template's tables (keys, TTL, PITR) and a KMS key in moto; yields the key's ARN."""
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        names = stack.deployed_names()
+        for table in TABLES:
+            props = stack.properties(table)
+            dynamodb.create_table(
+                TableName=names[table],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"],
+                BillingMode=props["BillingMode"],
+            )
+            if "TimeToLiveSpecification" in props:
+                dynamodb.update_time_to_live(
+                    TableName=names[table],
+                    TimeToLiveSpecification=props["TimeToLiveSpecification"],
+                )
+        kms = boto3.client("kms", region_name=REGION)
+        yield kms.create_key(Description="llm-agg test")["KeyMetadata"]["Arn"]
+
+
+@pytest.fixture
+def lambda_env(aws: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], dict[str, str]]:
+    """Sets the environment Lambda gives a function of the stack (provider keys removed)."""
+
+    def apply(function: str) -> dict[str, str]:
+        for name in list(os.environ):
+            if name.endswith(("_API_KEY", "_BASE_URL")):
+                monkeypatch.delenv(name)
+        env = stack.function_env(function, aws)
+        # The layer ships this very file at /opt/python/llm_agg/providers.yaml.
+        env["LLM_AGG_CONFIG"] = str(ROOT / "layers/common/llm_agg/providers.yaml")
+        env["AWS_LAMBDA_FUNCTION_NAME"] = stack.function_name(function)
+        env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(stack.properties(function)["MemorySize"])
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return env
+
+    return apply
+
+
+@pytest.fixture(autouse=True)
+def _fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test sets Powertools up anew and leaves the package's logging as it found it."""
+    monkeypatch.setattr(observability, "_observer", None)
+    # Powertools keeps a configured logger per service (and its stream) for the process.
+    for service in ("chat", "agent", "admin", "health"):
+        logging.root.manager.loggerDict.pop(service, None)
+    package = logging.getLogger("llm_agg")
+    saved = (package.handlers[:], package.level, package.propagate)
+    yield
+    package.handlers, package.propagate = saved[0], saved[2]
+    package.setLevel(saved[1])
+
+
+def output_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a function's stdout (logs and EMF metrics)."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines

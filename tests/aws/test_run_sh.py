@@ -1,0 +1,205 @@
+"""The streaming functions started as the Lambda Web Adapter starts them: ``run.sh`` with the
+function's Lambda environment, on a loopback port, and asked what the adapter forwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.aws import stack
+from tests.aws.conftest import output_lines
+from tests.e2e.harness import BIN, FakeUpstream, Process, free_port, start, start_fake_upstream
+
+ROOT = stack.ROOT
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+LAMBDA_CONTEXT = {
+    "request_id": "c6af9ac6-7b61-11e6-9a41-93e812345678",
+    "deadline": 1795636382121,
+    "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:llm-agg-chat-dev",
+    "xray_trace_id": "Root=1-5759e988-bd862e3fe1be46a994272793",
+    "env_config": {"function_name": "llm-agg-chat-dev", "memory": 1024},
+}
+REQUEST_CONTEXT = {"requestId": "9e1f3a2b-api-gateway", "stage": "dev", "httpMethod": "POST"}
+
+
+def _fake_python(tmp_path: Path) -> Path:
+    """A ``python3`` that records how it was started instead of starting anything."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "python3"
+    script.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$PYTHONPATH" "$PYTHONUNBUFFERED" "$@" > "$RECORD"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return bin_dir
+
+
+def test_run_sh_starts_uvicorn_on_the_adapter_port_with_the_layer_on_the_path(
+    tmp_path: Path,
+) -> None:
+    record = tmp_path / "record"
+    env = {
+        "PATH": f"{_fake_python(tmp_path)}:{os.environ['PATH']}",
+        "RECORD": str(record),
+        "LAMBDA_TASK_ROOT": str(stack.code_dir("ChatFunction")),
+        "AWS_LWA_PORT": "8080",
+    }
+    subprocess.run([stack.code_dir("ChatFunction") / "run.sh"], env=env, check=True)
+
+    pythonpath, unbuffered, *args = record.read_text().splitlines()
+    assert pythonpath == f"/opt/python:{stack.code_dir('ChatFunction')}"
+    assert unbuffered == "1"
+    assert args[:4] == ["-m", "uvicorn", "chat_function:build_app", "--factory"]
+    assert args[args.index("--host") + 1] == "127.0.0.1"
+    assert args[args.index("--port") + 1] == "8080"
+
+
+def test_run_sh_refuses_a_folder_without_exactly_one_function_module(tmp_path: Path) -> None:
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "a_function.py").write_text("")
+    (task / "b_function.py").write_text("")
+    env = {
+        "PATH": f"{_fake_python(tmp_path)}:{os.environ['PATH']}",
+        "RECORD": str(tmp_path / "record"),
+        "LAMBDA_TASK_ROOT": str(task),
+    }
+    done = subprocess.run(
+        [stack.code_dir("ChatFunction") / "run.sh"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "exactly one *_function.py" in done.stderr
+    assert not (tmp_path / "record").exists()
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
+    fake = start_fake_upstream(tmp_path_factory.mktemp("upstream"))
+    yield fake
+    fake.process.stop()
+
+
+@pytest.fixture(scope="module")
+def chat_lambda(
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream
+) -> Iterator[Process]:
+    """functions/chat/run.sh with ChatFunction's environment from the translated template."""
+    port = free_port()
+    env = stack.function_env("ChatFunction", KEY_ARN)
+    clean = {k: "" for k in os.environ if k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(
+        {
+            "AWS_LWA_PORT": str(port),
+            "LAMBDA_TASK_ROOT": str(stack.code_dir("ChatFunction")),
+            "AWS_LAMBDA_FUNCTION_NAME": stack.function_name("ChatFunction"),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "AWS_REGION": "us-east-1",
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            # The catalog of the fake upstream instead of /opt/python/llm_agg/providers.yaml.
+            "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
+            "GROQ_API_KEY": "gsk_lambda_test_key_0001",
+            "GROQ_BASE_URL": upstream.base_url("groq"),
+        }
+    )
+    readiness = env["AWS_LWA_READINESS_CHECK_PATH"]
+    log = tmp_path_factory.mktemp("chat-lambda") / "chat.log"
+    process = start(
+        [str(stack.code_dir("ChatFunction") / "run.sh")], port, readiness, log, {**clean, **env}
+    )
+    yield process
+    process.stop()
+
+
+def test_chat_function_answers_its_readiness_path(chat_lambda: Process) -> None:
+    path = stack.properties("ChatFunction")["Environment"]["Variables"]
+    response = httpx.get(chat_lambda.url + path["AWS_LWA_READINESS_CHECK_PATH"], timeout=5)
+    assert response.status_code == 200
+
+
+def test_chat_function_streams_each_chunk_as_the_provider_sends_it(
+    chat_lambda: Process, upstream: FakeUpstream
+) -> None:
+    upstream.reset()
+    upstream.queue("groq", {"delay": 0.15})
+    body = {
+        "model": "fake-model",
+        "stream": True,
+        "messages": [{"role": "user", "content": "one two three"}],
+    }
+    headers = {
+        "x-amzn-lambda-context": json.dumps(LAMBDA_CONTEXT),
+        "x-amzn-request-context": json.dumps(REQUEST_CONTEXT),
+    }
+    arrivals: list[tuple[float, bytes]] = []
+    with httpx.stream(
+        "POST", chat_lambda.url + "/v1/chat/completions", json=body, headers=headers, timeout=10
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-llm-agg-provider"] == "groq"
+        for piece in response.iter_raw():
+            arrivals.append((time.monotonic(), piece))
+
+    stream = b"".join(piece for _, piece in arrivals).decode()
+    events = [line[6:] for line in stream.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    text = "".join(
+        (choice["delta"].get("content") or "")
+        for event in events[:-1]
+        for choice in json.loads(event)["choices"]
+    )
+    assert text.strip() == "Hello from groq: one two three"
+    # The chunks left the function as they came: spread over the upstream's pauses, not at once.
+    assert len(arrivals) >= 4
+    assert arrivals[-1][0] - arrivals[0][0] > 0.5
+
+
+def test_chat_function_logs_the_invocation_ids_and_measures_the_provider(
+    chat_lambda: Process, upstream: FakeUpstream
+) -> None:
+    upstream.reset()
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {
+        "x-amzn-lambda-context": json.dumps(LAMBDA_CONTEXT),
+        "x-amzn-request-context": json.dumps(REQUEST_CONTEXT),
+    }
+    response = httpx.post(
+        chat_lambda.url + "/v1/chat/completions", json=body, headers=headers, timeout=10
+    )
+    assert response.status_code == 200
+
+    # The request's own line is written once its response has gone: wait for it.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = output_lines(chat_lambda.output())
+        requests = [
+            line
+            for line in lines
+            if line.get("message") == "request" and line.get("path") == "/v1/chat/completions"
+        ]
+        if requests:
+            break
+        time.sleep(0.05)
+    assert requests, chat_lambda.output()
+    assert requests[-1]["function_request_id"] == LAMBDA_CONTEXT["request_id"]
+    assert requests[-1]["correlation_id"] == REQUEST_CONTEXT["requestId"]
+    assert requests[-1]["trace_id"] == LAMBDA_CONTEXT["xray_trace_id"]
+    assert requests[-1]["service"] == "chat"
+    provider_metrics = [line for line in lines if line.get("provider") == "groq"]
+    assert provider_metrics, chat_lambda.output()
+    emf = provider_metrics[-1]
+    directive = emf["_aws"]["CloudWatchMetrics"][0]  # type: ignore[index]
+    assert sorted(directive["Dimensions"][0]) == ["provider", "service"]
+    assert emf["requests"] == [1.0]
+    assert emf["errors"] == [0.0]
+    assert emf["tokens"] == [18.0]  # the fake upstream's usage: 11 + 7
+    # No secret in anything the function wrote.
+    assert "gsk_lambda_test_key_0001" not in chat_lambda.output()
