@@ -15,6 +15,7 @@ from llm_agg import observability
 
 from tests.aws import stack
 from tests.aws.stack import ROOT, TABLES
+from tests.e2e.harness import FakeUpstream, start_fake_upstream
 
 EVENTS = Path(__file__).parent / "events"
 REGION = "us-east-1"
@@ -110,6 +111,14 @@ def _fresh_observability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     package.handlers, package.propagate = saved[0], saved[2]
     package.setLevel(saved[1])
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
+    """The scriptable fake provider on a loopback port, one per test module."""
+    fake = start_fake_upstream(tmp_path_factory.mktemp("upstream"))
+    yield fake
+    fake.process.stop()
 
 
 def output_lines(text: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.aws import stack
-from tests.e2e.harness import FakeUpstream, Process, start_fake_upstream, start_gateway
+from tests.e2e.harness import FakeUpstream, Process, start_gateway
 
 ROOT = stack.ROOT
 ADMIN_KEY = "a-new-admin-key-0123456789abcdef0123456789"
@@ -112,13 +112,6 @@ def test_a_failed_deploy_does_not_print_the_admin_key(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "sam deploy failed (exit 3)" in done.stderr
     assert ADMIN_KEY not in done.stdout + done.stderr
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
-    fake = start_fake_upstream(tmp_path_factory.mktemp("upstream"))
-    yield fake
-    fake.process.stop()
 
 
 @pytest.fixture(scope="module")

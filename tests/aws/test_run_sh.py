@@ -16,7 +16,7 @@ import pytest
 
 from tests.aws import stack
 from tests.aws.conftest import output_lines
-from tests.e2e.harness import BIN, FakeUpstream, Process, free_port, start, start_fake_upstream
+from tests.e2e.harness import BIN, FakeUpstream, Process, free_port, start
 
 ROOT = stack.ROOT
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -78,13 +78,6 @@ def test_run_sh_refuses_a_folder_without_exactly_one_function_module(tmp_path: P
     assert done.returncode == 1
     assert "exactly one *_function.py" in done.stderr
     assert not (tmp_path / "record").exists()
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
-    fake = start_fake_upstream(tmp_path_factory.mktemp("upstream"))
-    yield fake
-    fake.process.stop()
 
 
 @pytest.fixture(scope="module")
