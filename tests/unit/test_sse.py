@@ -41,7 +41,11 @@ def test_comment_lines_are_skipped() -> None:
 
 
 def test_a_stream_ending_without_a_blank_line_still_yields_its_last_event() -> None:
-    assert parse_in_pieces(b"data: last", 3) == [SSEEvent(None, b"last")]
+    assert parse_in_pieces(b"data: last\n", 3) == [SSEEvent(None, b"last")]
+
+
+def test_a_line_cut_off_at_the_end_is_not_an_event() -> None:
+    assert parse_in_pieces(b'data: {"a": 1}\n\ndata: {"b": ', 4) == [SSEEvent(None, b'{"a": 1}')]
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*/*.sse")), ids=lambda p: p.name)
