@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,13 @@ def _serve(args: argparse.Namespace) -> int:
     if args.require_auth:
         os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
     print(f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store})", flush=True)
+    # uvicorn applies this in every worker process; our loggers share its handler.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["llm_agg"] = {
+        "handlers": ["default"],
+        "level": args.log_level.upper(),
+        "propagate": False,
+    }
     uvicorn.run(
         "llm_agg_local.server:create_app",
         factory=True,
@@ -28,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level=args.log_level,
+        log_config=log_config,
         access_log=False,
     )
     return 0
@@ -133,7 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
     serve.add_argument("--require-auth", action="store_true")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
     serve.set_defaults(func=_serve)
 
     def client_options(p: argparse.ArgumentParser) -> None:
