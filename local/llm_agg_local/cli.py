@@ -12,6 +12,20 @@ from typing import Any
 from llm_agg_local.client import GatewayClient, GatewayClientError
 
 
+def _check_config() -> str | None:
+    """What is wrong with the catalog, said before serving rather than on the first request."""
+    from llm_agg.providers.registry import build_registry
+    from llm_agg.routing.catalog import CatalogError, load_catalog
+    from llm_agg.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        build_registry(load_catalog(settings.config_path).providers, settings.environ)
+    except (CatalogError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -19,6 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["LLM_AGG_STORE"] = args.store
     if args.require_auth:
         os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
+    problem = _check_config()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     print(f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store})", flush=True)
     # uvicorn applies this in every worker process; our loggers share its handler.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)

@@ -64,3 +64,18 @@ def test_models_prints_a_table(gateway: Process) -> None:
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["MODEL", "CONTEXT", "CAPABILITIES", "FREE"]
     assert any(line.startswith("groq/fake-model") for line in lines)
+
+
+def test_serve_refuses_a_broken_catalog_before_listening(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "providers.yaml"
+    bad.write_text("providers:\n  groq:\n    models:\n      - {id: x, quality: 9}\n")
+    done = subprocess.run(
+        [str(BIN / "llm-agg"), "serve", "--port", "1"],
+        env={"LLM_AGG_CONFIG": str(bad), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "providers.groq.models[0].quality" in done.stderr
