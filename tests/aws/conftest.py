@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_agg import observability
 
+from llm_agg import observability
 from tests.aws import stack
 from tests.aws.stack import ROOT, TABLES
 from tests.e2e.harness import FakeUpstream, start_fake_upstream
