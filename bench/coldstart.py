@@ -1,0 +1,195 @@
+"""Cold start of the function modules, side by side with ``import litellm``.
+
+    .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm]
+
+For each function module (the ``*_function.py`` of functions/*/) and for ``litellm``, in the
+same run and interleaved, a fresh interpreter imports it under ``python -X importtime``; the
+module's cumulative import time (its top-level line) and the process's RSS after the import are
+kept, and the median of the runs reported. A second column times ``build_app()`` with a Lambda
+environment (Powertools is loaded there, and only there). The heaviest packages each module
+pulls in are listed, with the ones the hot path should not need (boto3, Powertools, yaml, the
+agent) named when present.
+
+LiteLLM is never our dependency: it is installed into bench/.venv-litellm by this script
+(``LITELLM`` below; 1.82.7 and 1.82.8 are refused, they were compromised releases). Goal: the
+chat module imports in at most 1/5 of LiteLLM's time. Figures from a loaded machine mean
+little: take them when nothing else runs. Results also go to bench/results/coldstart-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LITELLM = "litellm==1.108.7"
+BAD_LITELLM = ("1.82.7", "1.82.8")
+LITELLM_VENV = ROOT / "bench/.venv-litellm"
+# Packages that are heavy at import and not needed to relay a chat completion.
+NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_agg.agent", "moto")
+GOAL = 0.2
+
+# Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
+CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+module = __import__(sys.argv[1])
+imported = time.perf_counter() - t0
+loaded = sorted(sys.modules)  # before build_app: what importing the module costs
+built = None
+if sys.argv[2] == "build":
+    t1 = time.perf_counter()
+    module.build_app()
+    built = time.perf_counter() - t1
+with open("/proc/self/status") as status:
+    rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+print(json.dumps({"wall": imported, "build": built, "rss_kb": rss, "modules": loaded}))
+"""
+
+
+def function_modules() -> dict[str, Path]:
+    return {path.stem: path.parent for path in sorted(ROOT.glob("functions/*/*_function.py"))}
+
+
+def lambda_env(folders: list[Path]) -> dict[str, str]:
+    """Lambda's view: the layer and the function folders on the path, a function name set."""
+    paths = [str(ROOT / "layers/common"), *map(str, folders)]
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    return {
+        **env,
+        "PYTHONPATH": os.pathsep.join(paths),
+        "LLM_AGG_CONFIG": str(ROOT / "config/providers.yaml"),
+        "POWERTOOLS_METRICS_NAMESPACE": "LLMAggregator",
+        "AWS_REGION": "us-east-1",
+    }
+
+
+def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]:
+    """The module's cumulative import time (µs) and every imported package's cumulative time."""
+    total = 0.0
+    packages: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if not cumulative.strip().isdigit():
+            continue  # the header line
+        package = name.strip()
+        packages[package] = max(packages.get(package, 0.0), float(cumulative))
+        if name.rstrip() == f" {module}":  # top level: no indentation after the bar
+            total = float(cumulative)
+    return total, packages
+
+
+def measure(python: str, module: str, env: dict[str, str], build: bool) -> dict[str, Any]:
+    command = [python, "-X", "importtime", "-c", CHILD, module, "build" if build else "-"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module}: {done.stderr.strip().splitlines()[-1]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["import_us"], packages = parse_importtime(done.stderr, module)
+    # build_app's own imports (Powertools on Lambda) are not the module's import cost.
+    loaded = set(result.pop("modules"))
+    result["packages"] = {name: us for name, us in packages.items() if name in loaded}
+    return result
+
+
+def litellm_python() -> str:
+    python = LITELLM_VENV / "bin/python"
+    if any(LITELLM.endswith(bad) for bad in BAD_LITELLM):
+        raise SystemExit(f"{LITELLM} is a compromised release: pick another")
+    marker = LITELLM_VENV / f".{LITELLM}"
+    if not marker.exists():
+        print(f"installing {LITELLM} into {LITELLM_VENV} (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", LITELLM]
+        subprocess.run(pip, check=True)
+        marker.touch()
+    return str(python)
+
+
+def heaviest(packages: dict[str, float], module: str, count: int = 8) -> list[tuple[str, float]]:
+    """The largest top-level packages under ``module`` (children counted in their parent)."""
+    tops: dict[str, float] = {}
+    for name, micros in packages.items():
+        top = name.split(".")[0]
+        if top != module:
+            tops[top] = max(tops.get(top, 0.0), micros)
+    return sorted(tops.items(), key=lambda item: -item[1])[:count]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
+    args = parser.parse_args(argv)
+
+    modules = function_modules()
+    env = lambda_env(list(modules.values()))
+    lambda_like = {**env, "AWS_LAMBDA_FUNCTION_NAME": "llm-agg-bench"}
+    targets: dict[str, tuple[str, dict[str, str], bool]] = {
+        name: (sys.executable, lambda_like, True) for name in modules
+    }
+    if not args.no_litellm:
+        offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+        targets["litellm"] = (litellm_python(), {**env, **offline}, False)
+
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
+        for name, (python, target_env, build) in targets.items():
+            samples[name].append(measure(python, name, target_env, build))
+
+    rows = {}
+    for name, runs in samples.items():
+        builds = [r["build"] for r in runs if r["build"] is not None]
+        rows[name] = {
+            "import_ms": statistics.median(r["import_us"] for r in runs) / 1000,
+            "rss_mb": statistics.median(r["rss_kb"] for r in runs) / 1024,
+            "build_app_ms": statistics.median(builds) * 1000 if builds else None,
+            "heaviest": heaviest(runs[-1]["packages"], name),
+            "not_on_hot_path": sorted(
+                {
+                    heavy
+                    for package in runs[-1]["packages"]
+                    for heavy in NOT_ON_HOT_PATH
+                    if package == heavy or package.startswith(heavy + ".")
+                }
+            ),
+        }
+
+    print(f"{'module':<18}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
+    for name, row in rows.items():
+        build = f"{row['build_app_ms']:.1f} ms" if row["build_app_ms"] is not None else "-"
+        print(f"{name:<18}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
+    print(f"({args.runs} runs each, interleaved; python {sys.version.split()[0]})")
+    for name, row in rows.items():
+        listed = ", ".join(f"{pkg} {us / 1000:.1f} ms" for pkg, us in row["heaviest"])
+        print(f"\n{name} pulls in most: {listed}")
+        if row["not_on_hot_path"] and name != "litellm":
+            print(f"  imported, though not needed to serve: {', '.join(row['not_on_hot_path'])}")
+
+    verdict = None
+    if "litellm" in rows and "chat_function" in rows:
+        ratio = rows["chat_function"]["import_ms"] / rows["litellm"]["import_ms"]
+        verdict = ratio <= GOAL
+        print(
+            f"\nchat_function / litellm import time: {ratio:.3f} (goal <= {GOAL}): "
+            f"{'met' if verdict else 'NOT met'}"
+        )
+
+    out = ROOT / "bench/results" / f"coldstart-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"runs": args.runs, "rows": rows, "goal_met": verdict}, indent=1))
+    print(f"results: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
