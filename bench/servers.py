@@ -170,6 +170,10 @@ def litellm(port: int, upstream_port: int, workers: int, logs: Path) -> Server:
     )
     argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config)]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers)]
+    if workers > 1:
+        # On a busy machine its workers take longer to import than uvicorn's 5 s health
+        # check allows, and get killed and restarted again and again. Start-up only.
+        argv += ["--timeout_worker_healthcheck", "60"]
     return Server(
         name="LiteLLM",
         url=f"http://127.0.0.1:{port}{CHAT_PATH}",
