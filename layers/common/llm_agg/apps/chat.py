@@ -18,7 +18,6 @@ from llm_agg.settings import Settings
 def create_chat_app(settings: Settings) -> FastAPI:
     app = new_app("llm-agg chat")
 
-    @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         runtime = get_runtime(settings)
         declared = request.headers.get("content-length")
@@ -28,6 +27,9 @@ def create_chat_app(settings: Settings) -> FastAPI:
             )
         call = parse_chat(await request.body())
         return await Dispatcher(runtime).send(call, runtime.targets(call))
+
+    # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
+    app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
 
     @app.get("/v1/models")
     async def list_models() -> Response:
