@@ -289,6 +289,8 @@ def test_tool_choice_and_parallel_tool_calls(choice: Any, parallel: Any, expecte
 def test_max_tokens_comes_from_the_request_then_the_catalog_then_the_default():
     ask = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     assert body_for({**ask, "max_completion_tokens": 77}, max_output=9000)["max_tokens"] == 77
+    assert body_for({**ask, "max_tokens": 100_000}, max_output=9000)["max_tokens"] == 9000
+    assert body_for({**ask, "max_tokens": 100_000})["max_tokens"] == 100_000
     assert body_for({**ask, "max_tokens": 55}, max_output=9000)["max_tokens"] == 55
     assert body_for(ask, max_output=9000)["max_tokens"] == 9000
     assert body_for(ask)["max_tokens"] == DEFAULT_MAX_TOKENS

@@ -13,8 +13,8 @@ from tests.native_support import chat, target
 from tests.shared_fixtures import load
 
 
-def body_for(request: dict[str, Any], model: str = "command-a-03-2025") -> Any:
-    return build_body(chat(request), target("cohere", model))
+def body_for(request: dict[str, Any], model: str = "command-a-03-2025", **kw: Any) -> Any:
+    return build_body(chat(request), target("cohere", model, **kw))
 
 
 @pytest.mark.parametrize(
@@ -193,3 +193,10 @@ def test_dropped_fields_are_left_out():
         ).content
     )
     assert set(sent) == {"model", "messages", "stream"}
+
+
+def test_max_tokens_is_held_to_the_models_output_limit():
+    ask = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    assert body_for({**ask, "max_tokens": 50_000}, max_output=8000)["max_tokens"] == 8000
+    assert body_for({**ask, "max_tokens": 500}, max_output=8000)["max_tokens"] == 500
+    assert "max_tokens" not in body_for(ask, max_output=8000)

@@ -21,6 +21,7 @@ from llm_agg.providers.native import (
     completion_body,
     json_instruction,
     loads_object,
+    max_tokens,
     parse_arguments,
     part_text,
     stop_list,
@@ -177,13 +178,8 @@ def build_body(call: ChatCall, target: Target) -> dict[str, Any]:
     system, turns = conversation(request.messages)
     if instruction := json_instruction(request.response_format):
         system.append(instruction)
-    max_tokens = (
-        request.max_completion_tokens
-        or request.max_tokens
-        or target.max_output
-        or DEFAULT_MAX_TOKENS
-    )
-    body: dict[str, Any] = {"model": target.model, "max_tokens": max_tokens, "messages": turns}
+    limit = max_tokens(call, target) or target.max_output or DEFAULT_MAX_TOKENS
+    body: dict[str, Any] = {"model": target.model, "max_tokens": limit, "messages": turns}
     if system:
         body["system"] = (
             system[0] if len(system) == 1 else [{"type": "text", "text": text} for text in system]

@@ -21,6 +21,7 @@ from llm_agg.providers.native import (
     completion_body,
     count,
     loads_object,
+    max_tokens,
     part_text,
     stop_list,
     text_of,
@@ -108,8 +109,8 @@ def build_body(call: ChatCall, target: Target) -> dict[str, Any]:
         body["tools"] = tools
         if choice is not None:
             body["tool_choice"] = choice
-    if max_tokens := request.max_completion_tokens or request.max_tokens:
-        body["max_tokens"] = max_tokens
+    if limit := max_tokens(call, target):
+        body["max_tokens"] = limit
     if (stops := stop_list(request.stop)) is not None:
         body["stop_sequences"] = stops
     if request.temperature is not None:

@@ -19,6 +19,8 @@ log = logging.getLogger("llm_agg.providers")
 
 def log_dropped(call: ChatCall, spec: ProviderSpec) -> None:
     """Fields this provider leaves out, by name only: never their content."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
     names = sorted(name for name in call.body if spec.fate(name) == "drop")
     if names:
         log.debug("%s: dropped request fields %s", spec.name, ", ".join(names))
@@ -35,6 +37,15 @@ def upstream_request(
     log_dropped(call, spec)
     headers = {"content-type": "application/json", **auth, **target.account.headers}
     return UpstreamRequest(spec.base_url.rstrip("/") + path, headers, orjson.dumps(body))
+
+
+def max_tokens(call: ChatCall, target: Target) -> int | None:
+    """The client's output limit, held to the model's (from the catalog): a request that asks
+    for more than this model can write is served up to its limit instead of refused, so a
+    request routed by "auto" is not failed by one provider's smaller ceiling."""
+    asked = call.request.max_completion_tokens or call.request.max_tokens
+    limit = target.max_output
+    return min(asked, limit) if asked and limit else asked
 
 
 def clamp(value: float, low: float, high: float) -> float:
