@@ -10,7 +10,6 @@ from llm_agg.api.chat import ChatCall, parse_chat
 from llm_agg.providers.base import StreamTranslator, Target
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.providers.sse import SSEParser
-
 from tests.openai_stream import Collected, collect
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
+
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
-
 from tests.functional.conformance_kits import (
     BASE_URLS,
     EARLY_ERROR,
@@ -59,11 +59,6 @@ WEATHER_TOOL = {
         },
     },
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Pieces(httpx.AsyncByteStream):

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
+
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
-
 from tests.shared_fixtures import raw
 
 pytestmark = pytest.mark.anyio
@@ -33,11 +33,6 @@ providers:
     models:
       - {id: llama-3.3-70b-versatile, context: 131072}
 """
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @asynccontextmanager

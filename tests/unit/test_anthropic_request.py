@@ -8,9 +8,9 @@ import logging
 from typing import Any
 
 import pytest
+
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.anthropic import DEFAULT_MAX_TOKENS, build_body, build_request
-
 from tests.native_support import chat, target
 from tests.shared_fixtures import load
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from llm_agg.providers.anthropic_stream import AnthropicStream
 from llm_agg.providers.base import Usage
 from llm_agg.providers.sse import SSEParser
-
 from tests.native_support import run_stream, translate
 from tests.shared_fixtures import raw
 from tests.shared_fixtures import sse_events as events

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
+
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.cohere import build_body, build_request
-
 from tests.native_support import chat, target
 from tests.shared_fixtures import load
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from llm_agg.providers.base import Usage
 from llm_agg.providers.cohere_stream import CohereStream
 from llm_agg.providers.sse import SSEParser
-
 from tests.native_support import run_stream
 from tests.shared_fixtures import raw
 from tests.shared_fixtures import sse_events as events

@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
+
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.discovery import Discovery, ListedModel, model_listing
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.routing.catalog import ModelInfo
-
 from tests.shared_fixtures import raw
 
 pytestmark = pytest.mark.anyio

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+
 from llm_agg.limits.headers import retry_after
 from llm_agg.providers.failures import FailureKind, classify
-
 from tests.shared_fixtures import headers, load, raw
 
 ANTHROPIC = [
