@@ -44,6 +44,10 @@ unit: install
 test: lint typecheck $(SAM_STAMP)
 	$(BIN)/pytest
 
+# By hand only, never from `make test`: it loads both CPUs for minutes. See bench/README.md.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 # Build and deploy the stack of STAGE (dev|prod) with infra/samconfig.toml; needs the AWS SAM
 # CLI and credentials. The first deploy of a stage needs LLM_AGG_ADMIN_KEY in the environment.
 deploy:

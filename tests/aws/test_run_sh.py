@@ -111,10 +111,15 @@ def chat_lambda(
     process.stop()
 
 
-def test_chat_function_answers_its_readiness_path(chat_lambda: Process) -> None:
+def test_chat_function_answers_its_readiness_path_at_once(
+    chat_lambda: Process, upstream: FakeUpstream
+) -> None:
+    upstream.reset()
     path = stack.properties("ChatFunction")["Environment"]["Variables"]
     response = httpx.get(chat_lambda.url + path["AWS_LWA_READINESS_CHECK_PATH"], timeout=5)
-    assert response.status_code == 200
+    # The adapter's default healthy range is 100-499; the check must not reach any provider.
+    assert response.status_code == 405
+    assert upstream.received() == []
 
 
 def test_chat_function_streams_each_chunk_as_the_provider_sends_it(
