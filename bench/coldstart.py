@@ -10,8 +10,8 @@ environment (Powertools is loaded there, and only there). The heaviest packages 
 pulls in are listed, with the ones the hot path should not need (boto3, Powertools, yaml, the
 agent) named when present.
 
-LiteLLM is never our dependency: it is installed into bench/.venv-litellm by this script
-(``LITELLM`` below; 1.82.7 and 1.82.8 are refused, they were compromised releases). Goal: the
+LiteLLM is never our dependency: it is installed into bench/.venv-litellm as bench/run.py does
+(servers.ensure_litellm: one pinned release; 1.82.7 and 1.82.8, compromised, refused). Goal: the
 chat module imports in at most 1/5 of LiteLLM's time. Figures from a loaded machine mean
 little: take them when nothing else runs. Results also go to bench/results/coldstart-*.json.
 """
@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# bench/run.py's LiteLLM: same virtualenv, same release, same refusal of the bad ones.
+from servers import LITELLM_SPEC, LITELLM_VENV, ensure_litellm
+
 ROOT = Path(__file__).resolve().parents[1]
-LITELLM = "litellm==1.108.7"
-BAD_LITELLM = ("1.82.7", "1.82.8")
-LITELLM_VENV = ROOT / "bench/.venv-litellm"
 # Packages that are heavy at import and not needed to relay a chat completion.
 NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_agg.agent", "moto")
 GOAL = 0.2
@@ -102,17 +102,11 @@ def measure(python: str, module: str, env: dict[str, str], build: bool) -> dict[
 
 
 def litellm_python() -> str:
-    python = LITELLM_VENV / "bin/python"
-    if any(LITELLM.endswith(bad) for bad in BAD_LITELLM):
-        raise SystemExit(f"{LITELLM} is a compromised release: pick another")
-    marker = LITELLM_VENV / f".{LITELLM}"
-    if not marker.exists():
-        print(f"installing {LITELLM} into {LITELLM_VENV} (once)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", LITELLM]
-        subprocess.run(pip, check=True)
-        marker.touch()
-    return str(python)
+    """The interpreter of bench/.venv-litellm, installed the way bench/run.py installs it."""
+    log = ROOT / "bench/results/litellm-install.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    ensure_litellm(LITELLM_SPEC, log)
+    return str(LITELLM_VENV / "bin/python")
 
 
 def heaviest(packages: dict[str, float], module: str, count: int = 8) -> list[tuple[str, float]]:
