@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from llm_agg import observability
 from tests.aws import stack
 from tests.aws.stack import ROOT, TABLES
-from tests.e2e.harness import FakeUpstream, start_fake_upstream
+from tests.e2e.harness import FakeUpstream, free_port, start, start_fake_upstream
 
 EVENTS = Path(__file__).parent / "events"
 REGION = "us-east-1"
@@ -45,38 +46,69 @@ def rest_event(name: str, **changes: Any) -> dict[str, Any]:
     return event
 
 
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+def lay_out_stack(endpoint: str | None = None) -> str:
+    """Make the template's tables (keys, TTL) and a KMS key; returns the key's ARN."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
+    names = stack.deployed_names()
+    for table in TABLES:
+        props = stack.properties(table)
+        dynamodb.create_table(
+            TableName=names[table],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode=props["BillingMode"],
+        )
+        if "TimeToLiveSpecification" in props:
+            dynamodb.update_time_to_live(
+                TableName=names[table], TimeToLiveSpecification=props["TimeToLiveSpecification"]
+            )
+    kms = boto3.client("kms", region_name=REGION, endpoint_url=endpoint)
+    arn: str = kms.create_key(Description="llm-agg test")["KeyMetadata"]["Arn"]
+    return arn
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The template's tables (keys, TTL, PITR) and a KMS key in moto; yields the key's ARN."""
-    import boto3
+    """moto in this process, laid out as the template lays out AWS; yields the key's ARN."""
     from moto import mock_aws
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
+    for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        names = stack.deployed_names()
-        for table in TABLES:
-            props = stack.properties(table)
-            dynamodb.create_table(
-                TableName=names[table],
-                AttributeDefinitions=props["AttributeDefinitions"],
-                KeySchema=props["KeySchema"],
-                BillingMode=props["BillingMode"],
-            )
-            if "TimeToLiveSpecification" in props:
-                dynamodb.update_time_to_live(
-                    TableName=names[table],
-                    TimeToLiveSpecification=props["TimeToLiveSpecification"],
-                )
-        kms = boto3.client("kms", region_name=REGION)
-        yield kms.create_key(Description="llm-agg test")["KeyMetadata"]["Arn"]
+        yield lay_out_stack()
+
+
+@dataclass(frozen=True)
+class MotoServer:
+    endpoint: str
+    key_arn: str
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto as a server on loopback, for processes that reach AWS over HTTP (run.sh)."""
+    port = free_port()
+    args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    process = start(args, port, "/moto-api/data.json", log, FAKE_CREDENTIALS)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in FAKE_CREDENTIALS.items():
+                patch.setenv(name, value)
+            yield MotoServer(process.url, lay_out_stack(process.url))
+    finally:
+        process.stop()
 
 
 @pytest.fixture

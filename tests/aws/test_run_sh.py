@@ -15,11 +15,10 @@ import httpx
 import pytest
 
 from tests.aws import stack
-from tests.aws.conftest import output_lines
+from tests.aws.conftest import FAKE_CREDENTIALS, MotoServer, output_lines
 from tests.e2e.harness import BIN, FakeUpstream, Process, free_port, start
 
 ROOT = stack.ROOT
-KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 LAMBDA_CONTEXT = {
     "request_id": "c6af9ac6-7b61-11e6-9a41-93e812345678",
     "deadline": 1795636382121,
@@ -82,11 +81,12 @@ def test_run_sh_refuses_a_folder_without_exactly_one_function_module(tmp_path: P
 
 @pytest.fixture(scope="module")
 def chat_lambda(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, moto_server: MotoServer
 ) -> Iterator[Process]:
-    """functions/chat/run.sh with ChatFunction's environment from the translated template."""
+    """functions/chat/run.sh with ChatFunction's environment from the translated template,
+    its tables and key in a moto server."""
     port = free_port()
-    env = stack.function_env("ChatFunction", KEY_ARN)
+    env = stack.function_env("ChatFunction", moto_server.key_arn)
     clean = {k: "" for k in os.environ if k.endswith(("_API_KEY", "_BASE_URL"))}
     env.update(
         {
@@ -94,7 +94,8 @@ def chat_lambda(
             "LAMBDA_TASK_ROOT": str(stack.code_dir("ChatFunction")),
             "AWS_LAMBDA_FUNCTION_NAME": stack.function_name("ChatFunction"),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-            "AWS_REGION": "us-east-1",
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": moto_server.endpoint,
             "PATH": f"{BIN}:{os.environ['PATH']}",
             # The catalog of the fake upstream instead of /opt/python/llm_agg/providers.yaml.
             "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
