@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llm_agg.settings import Settings
+
+from llm_agg_local.admin_key import ensure_admin_key
 from llm_agg_local.client import GatewayClient, GatewayClientError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.store == "moto" and args.workers > 1:
+        print("error: --store moto keeps its data in one process: use --workers 1", file=sys.stderr)
+        return 2
     # Workers are separate processes: settings travel through the environment.
     os.environ["LLM_AGG_STORE"] = args.store
-    if args.require_auth:
+    require_auth = args.require_auth or not _is_loopback(args.host)
+    if require_auth:
         os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
-    print(f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store})", flush=True)
+    # Made (and shown) once here, before the workers start and read it from the data dir.
+    ensure_admin_key(Settings.from_env(), lambda text: print(text, flush=True))
+    auth = "gateway key required" if require_auth else "open to this machine only"
+    if require_auth and not args.require_auth:
+        auth += f" (implied: {args.host} is not a loopback address)"
+    print(
+        f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store}; {auth})",
+        flush=True,
+    )
     uvicorn.run(
         "llm_agg_local.server:create_app",
         factory=True,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
 from llm_agg.api.chat import parse_chat
 from llm_agg.api.errors import GatewayError
+from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app
 from llm_agg.dispatch import Dispatcher
 from llm_agg.routing.select import AUTO
@@ -17,10 +18,13 @@ from llm_agg.settings import Settings
 
 def create_chat_app(settings: Settings) -> FastAPI:
     app = new_app("llm-agg chat")
+    # The gateway key's id is on request.state.gateway_key_id for usage records.
+    authenticated = [Depends(client_auth(settings))]
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", dependencies=authenticated)
     async def chat_completions(request: Request) -> Response:
         runtime = get_runtime(settings)
+        await runtime.stored.refresh()
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise GatewayError(
@@ -29,9 +33,10 @@ def create_chat_app(settings: Settings) -> FastAPI:
         call = parse_chat(await request.body())
         return await Dispatcher(runtime).send(call, runtime.targets(call))
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=authenticated)
     async def list_models() -> Response:
         runtime = get_runtime(settings)
+        await runtime.stored.refresh()
         configured = runtime.accounts()
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
         data += [
