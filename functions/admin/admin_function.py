@@ -4,6 +4,7 @@ on AWS."""
 from typing import Any
 
 from fastapi import FastAPI
+
 from llm_agg.apps.admin import create_admin_app
 from llm_agg.settings import Settings
 

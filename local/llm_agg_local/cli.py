@@ -3,59 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from llm_agg.settings import Settings
-
-from llm_agg_local.admin_key import ensure_admin_key
 from llm_agg_local.client import GatewayClient, GatewayClientError
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to anything
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    if args.store == "moto" and args.workers > 1:
-        print("error: --store moto keeps its data in one process: use --workers 1", file=sys.stderr)
-        return 2
-    # Workers are separate processes: settings travel through the environment.
-    os.environ["LLM_AGG_STORE"] = args.store
-    require_auth = args.require_auth or not _is_loopback(args.host)
-    if require_auth:
-        os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
-    # Made (and shown) once here, before the workers start and read it from the data dir.
-    ensure_admin_key(Settings.from_env(), lambda text: print(text, flush=True))
-    auth = "gateway key required" if require_auth else "open to this machine only"
-    if require_auth and not args.require_auth:
-        auth += f" (implied: {args.host} is not a loopback address)"
-    print(
-        f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store}; {auth})",
-        flush=True,
-    )
-    uvicorn.run(
-        "llm_agg_local.server:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=args.log_level,
-        access_log=False,
-    )
-    return 0
+from llm_agg_local.serve import serve as run_server
 
 
 def _request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -158,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
     serve.add_argument("--require-auth", action="store_true")
-    serve.add_argument("--log-level", default="info")
-    serve.set_defaults(func=_serve)
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(func=run_server)
 
     def client_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="gateway URL (env LLM_AGG_URL; default 127.0.0.1:8000)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llm_agg.runtime import close_runtimes
-from llm_agg.settings import Settings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from llm_agg.runtime import close_runtimes
+from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
 
 # Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
@@ -47,6 +47,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 def create_app(settings: Settings | None = None) -> PathRouter:
     """The local server: the function modules' own ``build_app``, mounted by path."""
     import admin_function
+
     import chat_function
     import health_function
 

@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
+from moto import mock_aws
+
 from llm_agg.store.base import Stores
 from llm_agg.store.dynamodb import Tables, dynamodb_stores, ensure_tables
 from llm_agg.store.sqlite import sqlite_stores
 from llm_agg_local.moto_aws import Serialized
-from moto import mock_aws
 
 BACKENDS = ("sqlite", "dynamodb")
 

@@ -96,9 +96,7 @@ def test_credentials_are_listed_masked_never_in_full(client: TestClient) -> None
 def test_env_keys_appear_as_accounts(tmp_path: Path) -> None:
     with serve(make_settings(tmp_path, GROQ_API_KEY="gsk_env_key_0000beef")) as client:
         data = client.get("/admin/credentials?provider=groq", headers=ADMIN).json()["data"]
-    assert [(d["account_id"], d["source"], d["key"]) for d in data] == [
-        ("env", "env", "gsk_…beef")
-    ]
+    assert [(d["account_id"], d["source"], d["key"]) for d in data] == [("env", "env", "gsk_…beef")]
 
 
 def test_posting_an_existing_account_replaces_it(client: TestClient, settings: Settings) -> None:
@@ -267,7 +265,9 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
         runtime.stored.stores.usage.record(
             [UsageEvent(today, "groq", "fake-model", "a1", "-", True, 3, 4, 120.0)] * 2
         )
-        data = {p["provider"]: p for p in client.get("/admin/providers", headers=ADMIN).json()["data"]}
+        data = {
+            p["provider"]: p for p in client.get("/admin/providers", headers=ADMIN).json()["data"]
+        }
 
     groq = {a["account_id"]: a for a in data["groq"]["accounts"]}
     assert data["groq"]["configured"] is True and data["groq"]["supported"] is True
@@ -295,9 +295,7 @@ def test_usage_stats_by_day_provider_model_account_and_key(
             UsageEvent("2026-04-01", "groq", "m1", "a1", "key_1", True, 1, 1, 10.0),
         ]
     )
-    stats = client.get(
-        "/admin/usage-stats?start=2026-03-01&end=2026-03-31", headers=ADMIN
-    ).json()
+    stats = client.get("/admin/usage-stats?start=2026-03-01&end=2026-03-31", headers=ADMIN).json()
     assert stats["total"]["requests"] == 4
     groq = stats["by"]["provider"]["groq"]
     assert (groq["requests"], groq["errors"], groq["prompt_tokens"]) == (3, 1, 30)

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from llm_agg.store.base import (
     MAX_CHECKPOINT_BYTES,
     Checkpoint,
@@ -17,7 +18,6 @@ from llm_agg.store.base import (
     UsageEvent,
     VersionConflict,
 )
-
 from tests.functional.stores import BACKENDS, Clock, open_test_stores
 
 

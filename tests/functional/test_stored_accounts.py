@@ -28,7 +28,9 @@ KEY = "gsk_stored_account_a1_5e9d"
 @pytest.fixture
 def upstream() -> respx.MockRouter:
     with respx.mock(assert_all_called=False) as router:
-        router.post(f"{GROQ}/chat/completions").respond(200, json=fixture("groq/response_text.json"))
+        router.post(f"{GROQ}/chat/completions").respond(
+            200, json=fixture("groq/response_text.json")
+        )
         yield router
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
@@ -287,7 +288,9 @@ async def _relay(
             translator.error = translator.error or message
             yield UpstreamFailed(message, code="upstream_stream_error").sse()
     finally:
-        await response.aclose()
+        # Reached by cancellation too when the client leaves: the close must still happen.
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
         log.info(
             "streamed: provider=%s model=%s usage=%s error=%s",
             target.spec.name,

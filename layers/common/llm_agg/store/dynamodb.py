@@ -340,8 +340,11 @@ class DynamoCounters:
             except ClientError as exc:
                 # moto may not return the item with the failure: read it then.
                 old = exc.response.get("Item") or self.table.get(item_key)
-            if _live(old, now) is not None:
-                return None  # a live window without room: refused
+            live = _live(old, now)
+            if live is not None:
+                if limit is not None and (_int(live, "n") or 0) + amount > limit:
+                    return None  # a live window without room: refused
+                continue  # the window appeared after our write failed: add to it
             # No window, or an expired one DynamoDB has not deleted yet: start afresh.
             try:
                 self.table.update(
