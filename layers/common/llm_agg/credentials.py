@@ -25,6 +25,7 @@ from llm_agg.store.base import CredentialRecord, CredentialStore
 log = logging.getLogger("llm_agg.credentials")
 
 STORED = "store"
+UNREADABLE = "the stored key cannot be decrypted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,7 @@ class Vault:
         try:
             secret = self.secret(record)
         except (KeyringError, ValueError, KeyError) as exc:
-            self.problems[key] = "the stored key cannot be decrypted"
+            self.problems[key] = UNREADABLE
             log.warning(
                 "credential %s/%s cannot be opened, skipped: %s",
                 record.provider,

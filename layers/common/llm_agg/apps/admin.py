@@ -15,15 +15,13 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import Response
 
-from llm_agg.accounts import env_accounts
 from llm_agg.admin import views
+from llm_agg.admin.accounts import account_states, add_account
 from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
-from llm_agg.admin.verify import check_key
-from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound, UpstreamFailed
+from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import admin_auth, store_unavailable
 from llm_agg.apps.base import new_app
-from llm_agg.credentials import STORED, mask
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
@@ -48,9 +46,11 @@ async def _call(fn: Callable[..., T], *args: object) -> T:
     except StoreError:
         raise store_unavailable() from None
     except KeyringError as exc:
-        raise GatewayError(
-            f"The key service failed: {exc}", status=503, code="keyring_unavailable"
-        ) from None
+        raise _keyring_failed(exc) from None
+
+
+def _keyring_failed(exc: KeyringError) -> GatewayError:
+    return GatewayError(f"The key service failed: {exc}", status=503, code="keyring_unavailable")
 
 
 def _spec(runtime: Runtime, provider: str, status: int = 400) -> ProviderSpec:
@@ -69,42 +69,6 @@ def _not_env(provider: str, account_id: str) -> None:
             "change that variable instead.",
             param="account_id",
         )
-
-
-def _account_states(runtime: Runtime, provider: str | None = None) -> list[views.AccountState]:
-    """Env and stored accounts, masked (blocking: opens stored secrets through the cache)."""
-    specs = [s for s in runtime.specs.values() if provider is None or s.name == provider]
-    states = [
-        views.AccountState(
-            a.provider, a.account_id, "env", True, mask(a.api_key) if a.api_key else None
-        )
-        for a in env_accounts(specs, runtime.settings.environ)
-    ]
-    vault = runtime.stored.vault
-    for record in runtime.stored.stores.credentials.list(provider):
-        key: str | None = None
-        headers: tuple[str, ...] = ()
-        problem: str | None = None
-        try:
-            secret = vault.secret(record)
-            key, headers = mask(secret.api_key), tuple(secret.headers)
-        except (KeyringError, ValueError, KeyError):
-            problem = "the stored key cannot be decrypted"
-        states.append(
-            views.AccountState(
-                record.provider,
-                record.account_id,
-                STORED,
-                record.enabled,
-                key,
-                headers,
-                record.created_at,
-                record.last_used_at,
-                record.last_error,
-                problem,
-            )
-        )
-    return states
 
 
 def _day(text: str | None, default: date, name: str) -> date:
@@ -126,39 +90,20 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def add_credential(request: Request) -> Response:
         body = parse_body(await request.body(), CredentialIn)
         runtime = get_runtime(settings)
-        spec = _spec(runtime, body.provider)
-        verdict = None
-        if body.verify:
-            verdict = await check_key(runtime.client, spec, body.api_key, body.additional_headers)
-            if verdict.ok is False:
-                raise InvalidRequest(
-                    f"Not stored: {verdict.message}.", param="api_key", code="invalid_api_key"
-                )
-            if verdict.ok is None:
-                raise UpstreamFailed(
-                    f"Not stored: the key could not be checked ({verdict.message}); "
-                    'retry, or send "verify": false.',
-                    code="verification_failed",
-                )
-        stored = runtime.stored
-        await stored.open()
-        existed = await _call(stored.stores.credentials.get, body.provider, body.account_id)
-        await _call(
-            stored.vault.put,
-            body.provider,
-            body.account_id,
-            body.api_key,
-            body.additional_headers,
-            body.enabled,
-        )
-        states = await _call(_account_states, runtime, body.provider)
-        state = next(s for s in states if s.source == STORED and s.account_id == body.account_id)
+        _spec(runtime, body.provider)
+        await runtime.stored.open()
+        try:
+            added = await add_account(runtime, body)
+        except StoreError:
+            raise store_unavailable() from None
+        except KeyringError as exc:
+            raise _keyring_failed(exc) from None
         result = {
-            **views.credential(state),
-            "replaced": existed is not None,
-            "verification": verdict.to_dict() if verdict else None,
+            **views.credential(added.state),
+            "replaced": added.replaced,
+            "verification": added.verdict.to_dict() if added.verdict else None,
         }
-        return _json(result, 200 if existed else 201)
+        return _json(result, 200 if added.replaced else 201)
 
     @admin.get("/credentials")
     async def list_credentials(provider: str | None = None) -> Response:
@@ -166,7 +111,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
         if provider is not None:
             _spec(runtime, provider, 404)
         await runtime.stored.open()
-        states = await _call(_account_states, runtime, provider)
+        states = await _call(account_states, runtime, provider)
         return _json({"object": "list", "data": [views.credential(s) for s in states]})
 
     @admin.delete("/credentials/{provider}/{account_id}")
@@ -196,8 +141,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
         vault = runtime.stored.vault
         if not await _call(vault.set_enabled, provider, account_id, body.enabled):
             raise NotFound(f"No stored account {account_id!r} for {provider}.")
-        states = await _call(_account_states, runtime, provider)
-        state = next(s for s in states if s.source == STORED and s.account_id == account_id)
+        (state,) = await _call(account_states, runtime, provider, account_id)
         return _json(views.credential(state))
 
     @admin.get("/providers")
@@ -205,7 +149,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
         runtime = get_runtime(settings)
         await runtime.stored.open()
         today = datetime.now(UTC).date().isoformat()
-        states = await _call(_account_states, runtime)
+        states = await _call(account_states, runtime)
         rows = await _call(runtime.stored.stores.usage.query, today, today)
         requests_today: dict[tuple[str, str], int] = {}
         for row in rows:
