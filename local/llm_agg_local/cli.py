@@ -1,4 +1,4 @@
-"""``llm-agg``: serve the gateway, chat with it, list its models."""
+"""``llm-agg``: serve the gateway, chat with it, list its models, configure its accounts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llm_agg_local import configure
 from llm_agg_local.client import GatewayClient, GatewayClientError
 from llm_agg_local.serve import serve as run_server
 
@@ -131,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models the gateway can route to")
     client_options(models)
     models.set_defaults(func=_models)
+
+    configure.add_parser(sub)
     return parser
 
 
