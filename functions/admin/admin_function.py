@@ -1,11 +1,10 @@
 """The admin function: ``/admin/*`` (and later the web page at ``/ui``), buffered, under Mangum
 on AWS."""
 
-from typing import Any
-
 from fastapi import FastAPI
 
 from llm_agg.apps.admin import create_admin_app
+from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.settings import Settings
 
 
@@ -13,15 +12,4 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     return create_admin_app(settings or Settings.from_env())
 
 
-_handler: Any = None
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry; the app and its Mangum wrapper are made on the first invocation."""
-    global _handler
-    if _handler is None:
-        from mangum import Mangum
-
-        _handler = Mangum(build_app(), lifespan="off")
-    result: dict[str, Any] = _handler(event, context)
-    return result
+handler = mangum_handler(build_app)
