@@ -18,11 +18,11 @@ from llm_agg.settings import Settings
 
 def create_chat_app(settings: Settings) -> FastAPI:
     app = new_app("llm-agg chat")
-    # The gateway key's id is on request.state.gateway_key_id for usage records.
-    authenticated = [Depends(client_auth(settings))]
+    # Sets request.state.gateway_key_id (the key's id, "-" for none) for usage records.
+    authenticate = client_auth(settings)
 
-    @app.post("/v1/chat/completions", dependencies=authenticated)
     async def chat_completions(request: Request) -> Response:
+        await authenticate(request)
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
         declared = request.headers.get("content-length")
@@ -33,7 +33,10 @@ def create_chat_app(settings: Settings) -> FastAPI:
         call = parse_chat(await request.body())
         return await Dispatcher(runtime).send(call, runtime.targets(call))
 
-    @app.get("/v1/models", dependencies=authenticated)
+    # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
+    app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+
+    @app.get("/v1/models", dependencies=[Depends(authenticate)])
     async def list_models() -> Response:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
