@@ -187,7 +187,7 @@ class Dispatcher:
             failure = classify(response.status_code, response.content)
             return self._note(target, failure, response.headers)
         try:
-            completion = adapter.parse_response(response.content, call)
+            completion = adapter.parse_response(response.content, call, target)
         except MalformedResponse as exc:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
             return self._note(target, failure, response.headers)

@@ -11,6 +11,7 @@ from llm_agg.api.errors import GatewayError
 from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app
 from llm_agg.dispatch import Dispatcher
+from llm_agg.providers.discovery import model_listing
 from llm_agg.routing.select import AUTO
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
@@ -40,22 +41,13 @@ def create_chat_app(settings: Settings) -> FastAPI:
     async def list_models() -> Response:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        configured = runtime.accounts()
+        accounts = runtime.accounts()
+        keys = {name: mine[0].api_key for name, mine in accounts.items()}
+        listed = await runtime.discovery.listed(
+            runtime.client, runtime.specs, runtime.adapters, keys
+        )
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
-        data += [
-            {
-                "id": f"{m.provider}/{m.id}",
-                "object": "model",
-                "created": 0,
-                "owned_by": m.provider,
-                "context_window": m.context,
-                "max_output_tokens": m.max_output,
-                "capabilities": sorted(m.capabilities),
-                "free": m.free,
-            }
-            for m in runtime.catalog.models
-            if m.provider in configured
-        ]
+        data += model_listing(runtime.catalog.models, accounts, listed)
         return Response(
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )
