@@ -78,6 +78,30 @@ def lay_out_stack(endpoint: str | None = None) -> str:
     return arn
 
 
+def admin_event(
+    method: str, path: str, body: dict[str, Any] | None = None, key: str = stack.ADMIN_KEY
+) -> dict[str, Any]:
+    """The recorded admin event, for another method, path, body or admin key."""
+    event = rest_event("admin_keys_post", httpMethod=method, path=path)
+    event["body"] = json.dumps(body) if body is not None else None
+    event["pathParameters"] = {"proxy": path.removeprefix("/admin/")}
+    event["headers"]["Authorization"] = f"Bearer {key}"
+    event["multiValueHeaders"]["Authorization"] = [f"Bearer {key}"]
+    event["requestContext"].update(httpMethod=method, path=f"/dev{path}")
+    return event
+
+
+def hosted_env(function: str, key_arn: str, endpoint: str | None = None) -> dict[str, str]:
+    """``function``'s Lambda environment from the template, for this machine: the catalog the
+    layer ships, no provider key from the developer's shell, AWS at ``endpoint`` if given."""
+    env = stack.function_env(function, key_arn)
+    # The layer ships this very file at /opt/python/llm_agg/providers.yaml.
+    env["LLM_AGG_CONFIG"] = str(ROOT / "layers/common/llm_agg/providers.yaml")
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return {**FAKE_CREDENTIALS, **env}
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """moto in this process, laid out as the template lays out AWS; yields the key's ARN."""
@@ -113,15 +137,13 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 @pytest.fixture
 def lambda_env(aws: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], dict[str, str]]:
-    """Sets the environment Lambda gives a function of the stack (provider keys removed)."""
+    """Sets the environment Lambda gives a function of the stack, with in-process moto."""
 
     def apply(function: str) -> dict[str, str]:
         for name in list(os.environ):
             if name.endswith(("_API_KEY", "_BASE_URL")):
                 monkeypatch.delenv(name)
-        env = stack.function_env(function, aws)
-        # The layer ships this very file at /opt/python/llm_agg/providers.yaml.
-        env["LLM_AGG_CONFIG"] = str(ROOT / "layers/common/llm_agg/providers.yaml")
+        env = hosted_env(function, aws)
         env["AWS_LAMBDA_FUNCTION_NAME"] = stack.function_name(function)
         env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(stack.properties(function)["MemorySize"])
         for name, value in env.items():

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -21,7 +22,7 @@ from tests.aws import stack
 from tests.e2e.harness import FakeUpstream, Process, start_gateway
 
 ROOT = stack.ROOT
-ADMIN_KEY = "a-new-admin-key-0123456789abcdef0123456789"
+ADMIN_KEY = "a-new-admin-key-0123456789abcdef0123456789"  # the deploy tests' and the gateway's
 _spec = importlib.util.spec_from_file_location("infra_deploy", ROOT / "infra/deploy.py")
 assert _spec is not None and _spec.loader is not None
 deploy = importlib.util.module_from_spec(_spec)
@@ -116,27 +117,45 @@ def test_a_failed_deploy_does_not_print_the_admin_key(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[Process]:
-    env = {"GROQ_API_KEY": "gsk_smoke_test_key_0001", "GROQ_BASE_URL": upstream.base_url("groq")}
-    process = start_gateway(tmp_path_factory.mktemp("gateway"), env)
+    """A gateway that, like a deployment, needs a gateway key; the key made as the README says."""
+    env = {
+        "GROQ_API_KEY": "gsk_smoke_test_key_0001",
+        "GROQ_BASE_URL": upstream.base_url("groq"),
+        "LLM_AGG_ADMIN_KEY": ADMIN_KEY,
+    }
+    process = start_gateway(tmp_path_factory.mktemp("gateway"), env, "--require-auth")
     yield process
     process.stop()
 
 
-def _smoke(url: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def gateway_key(gateway: Process) -> str:
+    made = httpx.post(
+        gateway.url + "/admin/keys",
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        json={"name": "smoke"},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    key: str = made.json()["key"]
+    return key
+
+
+def _smoke(url: str, key: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "infra/smoke.py"), "--url", url],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "LLM_AGG_API_KEY": "sk-llmagg-smoke"},
+        env={**os.environ, "LLM_AGG_API_KEY": key},
     )
 
 
 def test_smoke_test_passes_against_a_working_gateway(
-    gateway: Process, upstream: FakeUpstream
+    gateway: Process, gateway_key: str, upstream: FakeUpstream
 ) -> None:
     upstream.reset()
-    done = _smoke(gateway.url)
+    done = _smoke(gateway.url, gateway_key)
     assert done.returncode == 0, done.stderr
     assert "health ok" in done.stdout
     assert "stream ok via groq" in done.stdout
@@ -144,15 +163,21 @@ def test_smoke_test_passes_against_a_working_gateway(
     assert sent["body"]["stream"] is True
 
 
-def test_smoke_test_fails_when_the_stream_carries_an_error(
-    gateway: Process, upstream: FakeUpstream
+def test_smoke_test_fails_when_the_provider_fails(
+    gateway: Process, gateway_key: str, upstream: FakeUpstream
 ) -> None:
     upstream.reset()
     # Every provider answers 500: the gateway answers with an OpenAI-shaped 502.
     upstream.queue("groq", *[{"status": 500}] * 5)
-    done = _smoke(gateway.url)
+    done = _smoke(gateway.url, gateway_key)
     assert done.returncode == 1
     assert "smoke test failed" in done.stderr
+
+
+def test_smoke_test_fails_without_a_valid_gateway_key(gateway: Process) -> None:
+    done = _smoke(gateway.url, "sk-llmagg-not-a-key")
+    assert done.returncode == 1
+    assert "401" in done.stderr
 
 
 def test_smoke_test_fails_without_a_health_route(upstream: FakeUpstream) -> None:

@@ -3,6 +3,7 @@ function's Lambda environment, on a loopback port, and asked what the adapter fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -11,11 +12,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import admin_function
 import httpx
 import pytest
 
+from llm_agg.apps.lambda_entry import mangum_handler
+from llm_agg.runtime import close_runtimes
 from tests.aws import stack
-from tests.aws.conftest import FAKE_CREDENTIALS, MotoServer, output_lines
+from tests.aws.conftest import (
+    FAKE_CREDENTIALS,
+    LambdaContext,
+    MotoServer,
+    admin_event,
+    hosted_env,
+    output_lines,
+)
 from tests.e2e.harness import BIN, FakeUpstream, Process, free_port, start
 
 ROOT = stack.ROOT
@@ -26,6 +37,7 @@ LAMBDA_CONTEXT = {
     "xray_trace_id": "Root=1-5759e988-bd862e3fe1be46a994272793",
     "env_config": {"function_name": "llm-agg-chat-dev", "memory": 1024},
 }
+STORED_KEY = "gsk_sealed_for_run_sh_0005"
 REQUEST_CONTEXT = {"requestId": "9e1f3a2b-api-gateway", "stage": "dev", "httpMethod": "POST"}
 
 
@@ -80,11 +92,34 @@ def test_run_sh_refuses_a_folder_without_exactly_one_function_module(tmp_path: P
 
 
 @pytest.fixture(scope="module")
+def gateway_key(moto_server: MotoServer) -> str:
+    """Provisioned as a deployment is (README): the admin function stores a groq account,
+    sealed with the stack's KMS key, and makes a gateway key. Returns that key."""
+    env = hosted_env("AdminFunction", moto_server.key_arn, moto_server.endpoint)
+    context = LambdaContext(stack.function_name("AdminFunction"))
+    account = {"provider": "groq", "account_id": "a1", "api_key": STORED_KEY, "verify": False}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        handler = mangum_handler(admin_function.build_app)
+        added = handler(admin_event("POST", "/admin/credentials", account), context)
+        made = handler(admin_event("POST", "/admin/keys", {"name": "run-sh"}), context)
+        asyncio.run(close_runtimes())
+    assert added["statusCode"] in (200, 201), added["body"]
+    assert made["statusCode"] == 201, made["body"]
+    key: str = json.loads(made["body"])["key"]
+    return key
+
+
+@pytest.fixture(scope="module")
 def chat_lambda(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, moto_server: MotoServer
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream: FakeUpstream,
+    moto_server: MotoServer,
+    gateway_key: str,
 ) -> Iterator[Process]:
     """functions/chat/run.sh with ChatFunction's environment from the translated template,
-    its tables and key in a moto server."""
+    its tables and key in a moto server; its only provider account is the stored one."""
     port = free_port()
     env = stack.function_env("ChatFunction", moto_server.key_arn)
     clean = {k: "" for k in os.environ if k.endswith(("_API_KEY", "_BASE_URL"))}
@@ -99,7 +134,6 @@ def chat_lambda(
             "PATH": f"{BIN}:{os.environ['PATH']}",
             # The catalog of the fake upstream instead of /opt/python/llm_agg/providers.yaml.
             "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
-            "GROQ_API_KEY": "gsk_lambda_test_key_0001",
             "GROQ_BASE_URL": upstream.base_url("groq"),
         }
     )
@@ -124,7 +158,7 @@ def test_chat_function_answers_its_readiness_path_at_once(
 
 
 def test_chat_function_streams_each_chunk_as_the_provider_sends_it(
-    chat_lambda: Process, upstream: FakeUpstream
+    chat_lambda: Process, upstream: FakeUpstream, gateway_key: str
 ) -> None:
     upstream.reset()
     upstream.queue("groq", {"delay": 0.15})
@@ -134,6 +168,7 @@ def test_chat_function_streams_each_chunk_as_the_provider_sends_it(
         "messages": [{"role": "user", "content": "one two three"}],
     }
     headers = {
+        "authorization": f"Bearer {gateway_key}",
         "x-amzn-lambda-context": json.dumps(LAMBDA_CONTEXT),
         "x-amzn-request-context": json.dumps(REQUEST_CONTEXT),
     }
@@ -156,17 +191,20 @@ def test_chat_function_streams_each_chunk_as_the_provider_sends_it(
         for choice in json.loads(event)["choices"]
     )
     assert text.strip() == "Hello from groq: one two three"
+    # The account the admin function sealed, unwrapped by the chat function through KMS.
+    assert upstream.received()[-1]["headers"]["authorization"] == f"Bearer {STORED_KEY}"
     # The chunks left the function as they came: spread over the upstream's pauses, not at once.
     assert len(arrivals) >= 4
     assert arrivals[-1][0] - arrivals[0][0] > 0.5
 
 
 def test_chat_function_logs_the_invocation_ids_and_measures_the_provider(
-    chat_lambda: Process, upstream: FakeUpstream
+    chat_lambda: Process, upstream: FakeUpstream, gateway_key: str
 ) -> None:
     upstream.reset()
     body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
     headers = {
+        "authorization": f"Bearer {gateway_key}",
         "x-amzn-lambda-context": json.dumps(LAMBDA_CONTEXT),
         "x-amzn-request-context": json.dumps(REQUEST_CONTEXT),
     }
@@ -201,4 +239,12 @@ def test_chat_function_logs_the_invocation_ids_and_measures_the_provider(
     assert emf["errors"] == [0.0]
     assert emf["tokens"] == [18.0]  # the fake upstream's usage: 11 + 7
     # No secret in anything the function wrote.
-    assert "gsk_lambda_test_key_0001" not in chat_lambda.output()
+    assert STORED_KEY not in chat_lambda.output()
+    assert gateway_key not in chat_lambda.output()
+
+
+def test_chat_function_refuses_a_request_without_a_gateway_key(chat_lambda: Process) -> None:
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(chat_lambda.url + "/v1/chat/completions", json=body, timeout=10)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -12,6 +13,7 @@ from types import ModuleType
 import pytest
 
 from tests.aws import stack
+from tests.aws.conftest import FAKE_CREDENTIALS
 from tests.aws.stack import BUFFERED, CREDENTIAL_CONTEXT, FUNCTIONS, ROOT, STREAMING, TABLES
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -290,3 +292,95 @@ def test_each_function_logs_and_measures_under_its_own_service_name() -> None:
         env = stack.function_env(function, KEY_ARN)
         assert env["POWERTOOLS_SERVICE_NAME"] == re.sub("Function$", "", function).lower()
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LLMAggregator"
+
+
+# --- the code against the template --------------------------------------------------------
+
+
+def test_settings_read_the_tables_and_key_the_template_passes() -> None:
+    from llm_agg.settings import Settings
+
+    names = stack.deployed_names()
+    settings = Settings.from_env(stack.function_env("ChatFunction", KEY_ARN))
+    assert settings.store == "dynamodb"
+    assert settings.credentials_table == names["CredentialsTable"]
+    assert settings.runtime_table == names["RuntimeTable"]
+    assert settings.usage_table == names["UsageTable"]
+    assert settings.kms_key_id == KEY_ARN
+
+
+def test_the_store_code_lays_out_its_tables_as_the_template_declares_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from llm_agg.settings import Settings
+    from llm_agg.store.dynamodb import ensure_tables
+    from llm_agg.store.factory import tables
+
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    names = stack.deployed_names()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        # What the code makes where nobody else does (a local endpoint, moto).
+        ensure_tables(
+            client, tables(Settings.from_env(stack.function_env("AdminFunction", KEY_ARN)))
+        )
+        for table in TABLES:
+            props = stack.properties(table)
+            made = client.describe_table(TableName=names[table])["Table"]
+            assert made["KeySchema"] == props["KeySchema"], table
+            assert sorted(made["AttributeDefinitions"], key=str) == sorted(
+                props["AttributeDefinitions"], key=str
+            )
+            assert made["BillingModeSummary"]["BillingMode"] == props["BillingMode"]
+            assert not made.get("GlobalSecondaryIndexes") and not made.get("LocalSecondaryIndexes")
+            ttl = client.describe_time_to_live(TableName=names[table])["TimeToLiveDescription"]
+            declared = props.get("TimeToLiveSpecification")
+            if declared:
+                assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+                assert declared["AttributeName"] == "expires_at"
+            else:
+                assert ttl["TimeToLiveStatus"] == "DISABLED", table
+
+
+def _calls_on_clients(path: Path, skip: set[str]) -> set[str]:
+    """The boto3 operations a module calls (``….client.get_item(`` → ``GetItem``)."""
+    tree = ast.parse(path.read_text())
+    skipped = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name in skip
+        for inner in ast.walk(node)
+    }
+    operations = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if not isinstance(func, ast.Attribute):
+            continue
+        owner = func.value
+        owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+        if owner_name == "client" and not func.attr.startswith("get_waiter"):
+            operations.add("".join(part.title() for part in func.attr.split("_")))
+    return operations
+
+
+def test_every_aws_call_the_code_makes_on_lambda_is_granted_to_some_function() -> None:
+    layer = ROOT / "layers/common/llm_agg"
+    # ensure_tables only runs against a local endpoint: in AWS the template makes the tables.
+    dynamodb = _calls_on_clients(layer / "store/dynamodb.py", skip={"ensure_tables"})
+    kms = _calls_on_clients(layer / "crypto/kms.py", skip=set())
+    assert {"GetItem", "Query", "UpdateItem", "PutItem", "DeleteItem"} <= dynamodb
+    assert kms == {"GenerateDataKey", "Decrypt"}
+    granted = {
+        action
+        for function in FUNCTIONS
+        for statement in stack.role_statements(function)
+        for action in statement["Action"]
+    }
+    assert {f"dynamodb:{op}" for op in dynamodb} <= granted
+    assert {f"kms:{op}" for op in kms} <= granted
