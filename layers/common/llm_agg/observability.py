@@ -17,11 +17,12 @@ Metrics (namespace ``POWERTOOLS_METRICS_NAMESPACE``, one EMF line per event):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -89,7 +90,7 @@ class Observer:
 
 def _json(raw: bytes | None) -> dict[str, Any]:
     try:
-        value = json.loads(raw) if raw else {}
+        value = orjson.loads(raw) if raw else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -147,7 +148,8 @@ class RequestObserver:
 
 
 def instrument(app: FastAPI, service: str, environ: Mapping[str, str]) -> FastAPI:
-    """On Lambda, observe ``app`` (logs and metrics); elsewhere, leave it as it is."""
+    """On Lambda, observe ``app`` (logs and metrics); elsewhere, leave it as it is. A Lambda
+    process runs one function: the first service named is the one every line carries."""
     global _observer
     if not on_lambda(environ):
         return app
