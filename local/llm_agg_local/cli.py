@@ -1,4 +1,4 @@
-"""``llm-agg``: serve the gateway, chat with it, list its models."""
+"""``llm-agg``: serve the gateway, chat with it, see its models, routing, status and usage."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llm_agg_local import router_cli
 from llm_agg_local.client import GatewayClient, GatewayClientError
 
 
@@ -127,29 +128,6 @@ def _chat(args: argparse.Namespace) -> int:
         return 1
 
 
-def _models(args: argparse.Namespace) -> int:
-    client = GatewayClient(args.url, args.api_key)
-    try:
-        listing = client.get("/v1/models")
-    except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    rows = [("MODEL", "CONTEXT", "CAPABILITIES", "FREE")]
-    for m in listing["data"]:
-        rows.append(
-            (
-                m["id"],
-                str(m.get("context_window", "")),
-                ",".join(m.get("capabilities", [])),
-                {True: "yes", False: "no"}.get(m.get("free"), ""),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-agg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,9 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
     serve.add_argument("--require-auth", action="store_true")
-    serve.add_argument(
-        "--log-level", default="info", choices=("debug", "info", "warning", "error")
-    )
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(func=_serve)
 
     def client_options(p: argparse.ArgumentParser) -> None:
@@ -179,9 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--stream", action="store_true")
     chat.set_defaults(func=_chat)
 
-    models = sub.add_parser("models", help="list the models the gateway can route to")
-    client_options(models)
-    models.set_defaults(func=_models)
+    router_cli.add_commands(sub, client_options)
     return parser
 
 

@@ -1,5 +1,6 @@
 """What one gateway process keeps between requests: catalog, providers, accounts, the pooled
-HTTP client and cooldowns. Made lazily, once per ``Settings``, shared by every app built with it.
+HTTP client, the stores, and what the router has learned (quota, health, discovered models).
+Made lazily, once per ``Settings``, shared by every app built with it.
 """
 
 from __future__ import annotations
@@ -9,29 +10,59 @@ from collections.abc import Callable
 
 import httpx
 
+from llm_agg.accounting import Accounting
 from llm_agg.accounts import Account, env_accounts
 from llm_agg.api.chat import ChatCall
-from llm_agg.api.errors import InvalidRequest, RateLimited
-from llm_agg.limits.cooldown import Cooldowns
+from llm_agg.api.errors import InvalidRequest
+from llm_agg.background import Background
+from llm_agg.limits.quota import Quota
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
-from llm_agg.routing.select import plan
+from llm_agg.routing.classify import classify
+from llm_agg.routing.discovery import Discovery, merge
+from llm_agg.routing.health import Health
+from llm_agg.routing.rotation import conversation_of, order_accounts
+from llm_agg.routing.select import Plan, Signals, plan
 from llm_agg.settings import Settings
+from llm_agg.store.base import Stores
+from llm_agg.usage import UsageRecorder
 
 
 class Runtime:
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        stores: Stores | None = None,
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self.catalog = load_catalog(settings.config_path)
+        self.view = self.catalog  # the catalog as the providers' model lists show it
+        self.vanished: list[str] = []
         self.specs = build_registry(self.catalog.providers, settings.environ)
         self.adapters: dict[str, Adapter] = {
             name: adapter
             for name, spec in self.specs.items()
             if (adapter := adapter_for(spec)) is not None
         }
-        self.cooldowns = Cooldowns(clock)
+        if stores is None:
+            from llm_agg.store.factory import open_stores
+
+            stores = open_stores(settings)
+        self.stores = stores
+        self.background = Background()
+        self.quota = Quota(
+            self.catalog, self.specs, stores.counters, stores.expiring, self.background, clock
+        )
+        self.health = Health()
+        self.usage = UsageRecorder(stores.usage, self.background, clock)
+        self.accounting = Accounting(self.quota, self.health, self.usage, clock)
+        self.discovery = Discovery(
+            stores.expiring, self.background, clock, settings.discovery_interval
+        )
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -51,37 +82,76 @@ class Runtime:
                 by_provider.setdefault(account.provider, []).append(account)
         return by_provider
 
+    def _discover(self, accounts: dict[str, list[Account]]) -> None:
+        if not self.discovery.due():
+            return
+        targets = {name: (self.specs[name], mine[0]) for name, mine in accounts.items() if mine}
+        self.discovery.start(self.client, targets, self._use_discovered)
+
+    def _use_discovered(self) -> None:
+        self.view, self.vanished = merge(self.catalog, self.discovery.listed)
+        self.quota.use_catalog(self.view)
+
+    def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
+        room = max(
+            (self.quota.headroom(provider, a.account_id, model) for a in accounts), default=1.0
+        )
+        return self.health.signals(provider, model, room)
+
+    def plan(self, call: ChatCall, accounts: dict[str, list[Account]] | None = None) -> Plan:
+        """The ordered provider/model candidates for ``call`` (pure but for what was measured)."""
+        accounts = self.accounts() if accounts is None else accounts
+        return plan(
+            call,
+            classify(call),
+            self.view,
+            self.specs,
+            accounts.keys(),
+            lambda p, m: self.signals(p, m, accounts.get(p, [])),
+        )
+
     def targets(self, call: ChatCall) -> list[Target]:
-        """Every (provider, model, account) that may serve ``call``, in the order to try."""
+        """Every (provider, model, account) that may serve ``call``, in the order to try; those
+        cooling down go last, where admission turns them down with their reset."""
         accounts = self.accounts()
-        choices = plan(call, self.catalog, self.specs, accounts.keys())
+        self._discover(accounts)
+        self.quota.maybe_refresh()
+        choices = self.plan(call, accounts).choices
         refusals: list[str] = []
-        cooling: list[float] = []
-        targets: list[Target] = []
+        ready: list[Target] = []
+        cooling: list[Target] = []
+        conversation = None
         for choice in choices:
             spec = self.specs[choice.provider]
             reason = spec.refusal_for(call.body)
             if reason:
                 refusals.append(reason)
                 continue
-            for account in accounts[choice.provider]:
-                until = self.cooldowns.until((account.provider, account.account_id))
-                if until is not None:
-                    cooling.append(until)
-                    continue
-                targets.append(Target(spec, choice.model, account, choice.max_output))
-        if targets:
-            return targets
-        if cooling:
-            wait = max(1, round(min(cooling) - self.cooldowns.clock()))
-            raise RateLimited(
-                f"Every provider for {call.request.model!r} is rate-limited; "
-                f"the soonest is free again in {wait}s.",
-                headers={"retry-after": str(wait)},
-            )
-        raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
+            mine = accounts[choice.provider]
+            if len(mine) > 1 and conversation is None:
+                conversation = conversation_of(call)
+            for account in self._rotate(choice.provider, choice.model, mine, conversation):
+                target = Target(spec, choice.model, account, choice.max_output)
+                blocked = self.accounting.blocked(target) is not None
+                (cooling if blocked else ready).append(target)
+        if not ready and not cooling:
+            raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
+        return ready + cooling
+
+    def _rotate(
+        self, provider: str, model: str, accounts: list[Account], conversation: str | None
+    ) -> list[Account]:
+        return order_accounts(
+            accounts,
+            lambda a: a.account_id,
+            lambda a: self.quota.headroom(provider, a.account_id, model),
+            lambda a: self.quota.last_used.get((provider, a.account_id), 0.0),
+            conversation,
+        )
 
     async def aclose(self) -> None:
+        await self.usage.flush()
+        await self.background.drain()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

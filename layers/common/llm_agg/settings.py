@@ -33,6 +33,8 @@ class Settings:
     max_attempts: int = 5
     deadline: float = 120.0
     max_body_bytes: int = 20 * 1024 * 1024
+    # Seconds between reads of each provider's models endpoint (0: never read them).
+    discovery_interval: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -49,4 +51,7 @@ class Settings:
             store=store,
             require_auth=_flag(env.get("LLM_AGG_REQUIRE_AUTH")),
             environ=env,
+            discovery_interval=float(
+                env.get("LLM_AGG_DISCOVERY_INTERVAL") or defaults.discovery_interval
+            ),
         )

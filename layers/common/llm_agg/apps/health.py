@@ -19,13 +19,12 @@ def create_health_app(settings: Settings) -> FastAPI:
         accounts = runtime.accounts()
         providers: dict[str, dict[str, object]] = {}
         ready = False
+        cooled = {
+            (c.provider, c.account) for c in runtime.quota.cooldowns.active() if c.scope == "*"
+        }
         for name in sorted(runtime.specs):
             mine = accounts.get(name, [])
-            cooling = [
-                a.account_id
-                for a in mine
-                if runtime.cooldowns.until((a.provider, a.account_id)) is not None
-            ]
+            cooling = [a.account_id for a in mine if (name, a.account_id) in cooled]
             providers[name] = {
                 "configured": bool(mine),
                 "supported": name in runtime.adapters,

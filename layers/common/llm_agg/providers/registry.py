@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from llm_agg.providers.spec import Kind, ProviderSpec, Refusal
+from llm_agg.providers.spec import Kind, ProviderSpec, RateHeaders, Refusal
 
 
 def _not_one(value: Any) -> bool:
@@ -28,6 +28,8 @@ BUILTIN: dict[str, ProviderSpec] = {
         ProviderSpec(
             name="openrouter",
             base_url="https://openrouter.ai/api/v1",
+            rate_limit_headers="openrouter",
+            limits_per_account=True,
         ),
         ProviderSpec(
             name="groq",
@@ -36,6 +38,7 @@ BUILTIN: dict[str, ProviderSpec] = {
             drop=frozenset({"logprobs", "top_logprobs", "logit_bias"}),
             drop_message_fields=frozenset({"name"}),
             refusals=(Refusal("n", _not_one, "groq serves only n=1"),),
+            rate_limit_headers="groq",
         ),
         ProviderSpec(
             name="cerebras",
@@ -56,21 +59,27 @@ BUILTIN: dict[str, ProviderSpec] = {
             # Together's logprobs is an integer, not OpenAI's boolean.
             drop=frozenset({"logprobs", "top_logprobs"}),
             finish_reasons={"eos": "stop"},
+            rate_limit_headers="together",
         ),
         ProviderSpec(
             name="anthropic",
             base_url="https://api.anthropic.com",
             kind="anthropic",
+            rate_limit_headers="anthropic",
         ),
         ProviderSpec(
             name="cohere",
             base_url="https://api.cohere.com",
             kind="cohere",
+            rate_limit_headers="none",
         ),
     )
 }
 
 _KINDS: frozenset[str] = frozenset({"openai", "anthropic", "cohere"})
+_RATE_HEADERS: frozenset[str] = frozenset(
+    {"openai", "groq", "together", "anthropic", "openrouter", "none"}
+)
 
 
 def env_prefix(provider: str) -> str:
@@ -86,6 +95,10 @@ def _custom(name: str, entry: Mapping[str, Any]) -> ProviderSpec:
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"provider {name!r}: base_url must be an http(s) URL")
     kind_value: Kind = kind
+    dialect = entry.get("rate_limit_headers", "openai")
+    if dialect not in _RATE_HEADERS:
+        raise ValueError(f"provider {name!r}: rate_limit_headers is one of {sorted(_RATE_HEADERS)}")
+    dialect_value: RateHeaders = dialect
     return ProviderSpec(
         name=name,
         base_url=base_url,
@@ -94,6 +107,7 @@ def _custom(name: str, entry: Mapping[str, Any]) -> ProviderSpec:
         headers=dict(entry.get("headers") or {}),
         drop=frozenset(entry.get("drop") or ()),
         timeout=float(entry.get("timeout", 60.0)),
+        rate_limit_headers=dialect_value,
     )
 
 

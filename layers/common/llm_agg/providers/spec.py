@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Kind = Literal["openai", "anthropic", "cohere"]
+# How its rate-limit headers read (llm_agg.limits.headers.announced).
+RateHeaders = Literal["openai", "groq", "together", "anthropic", "openrouter", "none"]
 Fate = Literal["forward", "drop", "refuse", "map"]
 
 
@@ -37,6 +39,9 @@ class ProviderSpec:
     finish_reasons: Mapping[str, str] = field(default_factory=dict)
     default_max_tokens: int | None = None
     timeout: float = 60.0
+    rate_limit_headers: RateHeaders = "openai"
+    # Its limits count per account across models (a 429 cools the whole account).
+    limits_per_account: bool = False
 
     @property
     def chat_url(self) -> str:
