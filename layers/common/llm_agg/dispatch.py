@@ -222,7 +222,7 @@ class Dispatcher:
             failure = classify(response.status_code, response.content)
             return self._note(req, target, failure, response.headers, started)
         try:
-            completion = adapter.parse_response(response.content, call)
+            completion = adapter.parse_response(response.content, call, target)
         except MalformedResponse as exc:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
             return self._note(req, target, failure, response.headers, started)
@@ -230,7 +230,7 @@ class Dispatcher:
         self.accounting.served(
             target, admission, completion.usage, _ms(started), req.gateway_key, req.prompt_tokens
         )
-        log.info(
+        log.debug(
             "served: provider=%s model=%s attempts=%d usage=%s",
             target.spec.name,
             target.model,
@@ -357,7 +357,7 @@ async def _relay(
         with anyio.CancelScope(shield=True):
             await response.aclose()
         finished(translator.usage, translator.error)
-        log.info(
+        log.debug(
             "streamed: provider=%s model=%s usage=%s error=%s",
             target.spec.name,
             target.model,

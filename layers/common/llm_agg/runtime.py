@@ -5,8 +5,11 @@ Made lazily, once per ``Settings``, shared by every app built with it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 
@@ -18,16 +21,20 @@ from llm_agg.background import Background
 from llm_agg.limits.quota import Quota
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
+from llm_agg.providers.discovery import Discovery, ModelLister
+from llm_agg.providers.model_lists import lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
 from llm_agg.routing.classify import classify
-from llm_agg.routing.discovery import Discovery, merge
+from llm_agg.routing.discovery import merge
 from llm_agg.routing.health import Health
 from llm_agg.routing.rotation import conversation_of, order_accounts
 from llm_agg.routing.select import Plan, Signals, plan
 from llm_agg.settings import Settings
 from llm_agg.store.base import Stores
 from llm_agg.usage import UsageRecorder
+
+log = logging.getLogger("llm_agg.runtime")
 
 
 class Runtime:
@@ -61,8 +68,18 @@ class Runtime:
         self.usage = UsageRecorder(stores.usage, self.background, clock)
         self.accounting = Accounting(self.quota, self.health, self.usage, clock)
         self.discovery = Discovery(
-            stores.expiring, self.background, clock, settings.discovery_interval
+            clock,
+            ttl=settings.discovery_interval or 600.0,
+            store=stores.expiring,
+            background=self.background,
         )
+        # What lists each provider's models: native adapters do; the others share one reader.
+        self.listers: dict[str, ModelLister] = {
+            name: adapter if isinstance(adapter, ModelLister) else lister_for(self.specs[name])
+            for name, adapter in self.adapters.items()
+        }
+        self._discovering: asyncio.Task[None] | None = None
+        self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -83,14 +100,29 @@ class Runtime:
         return by_provider
 
     def _discover(self, accounts: dict[str, list[Account]]) -> None:
-        if not self.discovery.due():
+        """Refresh the providers' model lists in the background, at most every
+        ``discovery_interval`` seconds (never when it is 0)."""
+        interval = self.settings.discovery_interval
+        started = time.monotonic()
+        if (
+            interval <= 0
+            or self._discovering is not None
+            or started - self._discovered_at < interval
+        ):
             return
-        targets = {name: (self.specs[name], mine[0]) for name, mine in accounts.items() if mine}
-        self.discovery.start(self.client, targets, self._use_discovered)
+        self._discovered_at = started
+        keys = {name: mine[0].api_key for name, mine in accounts.items() if mine}
+        self._discovering = asyncio.get_running_loop().create_task(self._refresh_view(keys))
 
-    def _use_discovered(self) -> None:
-        self.view, self.vanished = merge(self.catalog, self.discovery.listed)
-        self.quota.use_catalog(self.view)
+    async def _refresh_view(self, keys: dict[str, str | None]) -> None:
+        try:
+            listed = await self.discovery.listed(self.client, self.specs, self.listers, keys)
+            self.view, self.vanished = merge(self.catalog, listed)
+            self.quota.use_catalog(self.view)
+        except Exception as exc:  # best effort: routing goes on from what it knew
+            log.warning("model discovery failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._discovering = None
 
     def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
         room = max(
@@ -138,6 +170,15 @@ class Runtime:
             raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
         return ready + cooling
 
+    def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
+        """``ready``, or when the soonest of its accounts is free again and why."""
+        cooling = [self.quota.cooldowns.get(provider, a.account_id, model) for a in accounts]
+        if not accounts or any(c is None for c in cooling):
+            return "ready"
+        soonest = min((c for c in cooling if c is not None), key=lambda c: c.until)
+        moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"cooling down until {moment} ({soonest.reason})"
+
     def _rotate(
         self, provider: str, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
@@ -150,6 +191,8 @@ class Runtime:
         )
 
     async def aclose(self) -> None:
+        if self._discovering is not None:
+            self._discovering.cancel()
         await self.usage.flush()
         await self.background.drain()
         if self._client is not None:

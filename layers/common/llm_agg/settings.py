@@ -18,6 +18,9 @@ def _default_config() -> Path:
     return beside if beside.is_file() else Path("config/providers.yaml")
 
 
+DISCOVERY_INTERVAL = 3600.0
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -33,8 +36,9 @@ class Settings:
     max_attempts: int = 5
     deadline: float = 120.0
     max_body_bytes: int = 20 * 1024 * 1024
-    # Seconds between reads of each provider's models endpoint (0: never read them).
-    discovery_interval: float = 3600.0
+    # Seconds between reads of each provider's models endpoint for routing (0: never; the
+    # default of a process started from the environment is DISCOVERY_INTERVAL).
+    discovery_interval: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,7 +55,5 @@ class Settings:
             store=store,
             require_auth=_flag(env.get("LLM_AGG_REQUIRE_AUTH")),
             environ=env,
-            discovery_interval=float(
-                env.get("LLM_AGG_DISCOVERY_INTERVAL") or defaults.discovery_interval
-            ),
+            discovery_interval=float(env.get("LLM_AGG_DISCOVERY_INTERVAL") or DISCOVERY_INTERVAL),
         )

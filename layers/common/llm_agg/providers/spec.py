@@ -11,10 +11,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llm_agg.api.chat import GATEWAY_FIELDS
+
 Kind = Literal["openai", "anthropic", "cohere"]
 # How its rate-limit headers read (llm_agg.limits.headers.announced).
 RateHeaders = Literal["openai", "groq", "together", "anthropic", "openrouter", "none"]
-Fate = Literal["forward", "drop", "refuse", "map"]
+# forward: sent as is; map: translated into the provider's format; drop: left out (logged);
+# refuse: some values send the request to another provider (``refusals``); gateway: read by
+# the gateway itself (routing, usage) and never sent.
+Fate = Literal["forward", "drop", "refuse", "map", "gateway"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,9 @@ class ProviderSpec:
     rate_limit_headers: RateHeaders = "openai"
     # Its limits count per account across models (a 429 cools the whole account).
     limits_per_account: bool = False
+    # Native formats: the fate of every OpenAI field (see providers/fields.py). A field not
+    # named there is forwarded to an OpenAI-compatible provider and dropped by a native one.
+    fates: Mapping[str, Fate] = field(default_factory=dict)
 
     @property
     def chat_url(self) -> str:
@@ -53,11 +61,15 @@ class ProviderSpec:
 
     def fate(self, name: str) -> Fate:
         """What happens to request field ``name`` on its way to this provider."""
+        if name in GATEWAY_FIELDS:
+            return "gateway"
+        if name in self.fates:
+            return self.fates[name]
         if name in self.drop:
             return "drop"
         if any(r.field == name for r in self.refusals):
             return "refuse"
-        return "forward"
+        return "forward" if self.kind == "openai" else "drop"
 
     def refusal_for(self, body: Mapping[str, Any]) -> str | None:
         for refusal in self.refusals:

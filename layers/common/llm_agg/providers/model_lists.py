@@ -1,4 +1,4 @@
-"""Providers' model lists read into one shape. Pure: bytes in, models out.
+"""The model lists of OpenAI-compatible providers, read into ``ListedModel``. Pure.
 
 OpenAI's shape ``{"data": [{"id", ...}]}`` (Groq adds ``active``, ``context_window`` and
 ``max_completion_tokens``; Cerebras and custom servers send only ids), Together's bare array
@@ -10,32 +10,20 @@ catalog's value is then kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-
-@dataclass(frozen=True, slots=True)
-class ListedModel:
-    id: str
-    created: int = 0
-    context: int | None = None
-    max_output: int | None = None
-    free: bool | None = None  # None: the list does not say
-    chat: bool | None = None  # None: the list does not say whether it is a chat model
-    capabilities: frozenset[str] | None = None
-
-
-class ModelsListError(ValueError):
-    """The body is not the model list it should be."""
+from llm_agg.providers.base import MalformedResponse, UpstreamRequest
+from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.spec import ProviderSpec
 
 
 def _load(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ModelsListError(f"not JSON: {exc}") from None
+        raise MalformedResponse(f"model list is not JSON: {exc}") from None
 
 
 def _int(value: Any) -> int | None:
@@ -45,7 +33,7 @@ def _int(value: Any) -> int | None:
 def _entries(data: Any, key: str | None) -> list[dict[str, Any]]:
     items = data.get(key) if key is not None and isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise ModelsListError(f"expected a list{f' under {key!r}' if key else ''}")
+        raise MalformedResponse(f"model list: expected a list{f' under {key!r}' if key else ''}")
     return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
@@ -125,9 +113,26 @@ def openrouter_models(body: bytes) -> list[ListedModel]:
 
 Parser = Callable[[bytes], list[ListedModel]]
 
-# By provider name; providers not named here use the OpenAI shape if they speak it. The native
-# adapters' lists (Anthropic, Cohere) are read by their own modules and registered here.
+# By provider name; the others use OpenAI's shape. (Anthropic's and Cohere's lists are read by
+# their own modules.)
 PARSERS: dict[str, Parser] = {
     "together": together_models,
     "openrouter": openrouter_models,
 }
+
+
+class OpenAIModels:
+    """The ``ModelLister`` of an OpenAI-compatible provider."""
+
+    def __init__(self, parser: Parser = openai_models) -> None:
+        self.parse_models = parser
+
+    def models_request(self, spec: ProviderSpec, api_key: str | None) -> UpstreamRequest:
+        headers = dict(spec.headers)
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        return UpstreamRequest(spec.models_url, headers, b"")
+
+
+def lister_for(spec: ProviderSpec) -> OpenAIModels:
+    return OpenAIModels(PARSERS.get(spec.name, openai_models))

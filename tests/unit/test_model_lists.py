@@ -3,14 +3,16 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from llm_agg.routing.discovery import merge
-from llm_agg.routing.models_lists import (
-    ListedModel,
-    ModelsListError,
+from llm_agg.providers.base import MalformedResponse
+from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.model_lists import (
+    lister_for,
     openai_models,
     openrouter_models,
     together_models,
 )
+from llm_agg.providers.registry import BUILTIN
+from llm_agg.routing.discovery import merge
 from tests.routing_support import catalog
 from tests.shared_fixtures import raw
 
@@ -81,7 +83,7 @@ def test_unreadable_lists_raise_or_come_back_empty(body: bytes) -> None:
     if body == b"[]":
         assert together_models(body) == []
         return
-    with pytest.raises(ModelsListError):
+    with pytest.raises(MalformedResponse):
         openai_models(body)
 
 
@@ -133,3 +135,12 @@ def test_vanished_models_stop_being_routed_and_new_free_ones_join() -> None:
         {"tools"},
     )
     assert view.rules == CATALOG.rules
+
+
+def test_openai_compatible_providers_list_with_their_key_and_parser() -> None:
+    request = lister_for(BUILTIN["groq"]).models_request(BUILTIN["groq"], "gsk_secret")
+    assert request.url == "https://api.groq.com/openai/v1/models"
+    assert request.headers["authorization"] == "Bearer gsk_secret"
+    assert lister_for(BUILTIN["together"]).parse_models is together_models
+    assert lister_for(BUILTIN["openrouter"]).parse_models is openrouter_models
+    assert lister_for(BUILTIN["cerebras"]).parse_models is openai_models
