@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import httpx
@@ -184,3 +185,22 @@ async def test_200_concurrent_requests_send_exactly_the_limit_to_each_account(
     assert statuses.count(200) == 100
     assert statuses.count(429) == 100
     assert all("retry-after" in a.headers for a in answers if a.status_code == 429)
+
+
+class BrokenCounters:
+    def increment(self, key: str, amount: int, expires_at: float, limit: int | None = None) -> int:
+        raise OSError("disk full")
+
+    def get(self, key: str) -> int:
+        raise OSError("disk full")
+
+
+@respx.mock
+async def test_a_failing_quota_store_does_not_stop_traffic(tmp_path: Path) -> None:
+    clock = Clock()
+    stores = dataclasses.replace(memory_stores(clock), counters=BrokenCounters())
+    respx.post(GROQ).mock(return_value=httpx.Response(200, json=completion()))
+    with router_app(tmp_path, two_providers(1), stores, clock) as (app, _):
+        async with client(app) as http:
+            answers = [await http.post("/v1/chat/completions", json=BODY) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]

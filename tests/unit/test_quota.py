@@ -224,3 +224,26 @@ def test_headroom_is_the_share_left_of_the_busiest_window(quota: Quota) -> None:
 def test_no_limits_means_no_store_write(quota: Quota, counters: MemoryCounters) -> None:
     assert quota.charge("anthropic", "a1", "claude").ok
     assert counters.writes == 0
+
+
+def serve(quota: Quota, model: str, provider: str) -> None:
+    """What the dispatcher does for one answered request: admit, then count."""
+    admission = quota.charge(provider, "a1", model)
+    assert admission.ok
+    quota.count(provider, "a1", model, tuple(key for key, _ in admission.charged), 0)
+
+
+def test_report_says_what_is_left_of_each_window_in_force(quota: Quota) -> None:
+    for _ in range(3):
+        serve(quota, "a:free", "openrouter")
+    serve(quota, "fast", "groq")
+    rows = quota.report("openrouter", "a1", ["a:free", "b:free"])
+    assert [(r["scope"], r["name"], r["used"], r["left"]) for r in rows] == [
+        ("*", "rpm", 3, 17),
+        ("*", "rpd", 3, 47),
+    ]
+    groq = quota.report("groq", "a1", ["fast", "daily"])
+    assert [(r["scope"], r["name"], r["left"]) for r in groq] == [
+        ("fast", "rpm", 29),
+        ("fast", "rpd", 999),
+    ]

@@ -86,7 +86,12 @@ class Accounting:
         quota.maybe_refresh()
         admission = quota.precheck(provider, account, model, prompt_tokens)
         if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
-            admission = await asyncio.to_thread(quota.charge, provider, account, model)
+            try:
+                admission = await asyncio.to_thread(quota.charge, provider, account, model)
+            except Exception as exc:
+                # A store that cannot count must not stop the traffic: the provider's own
+                # limits (and its 429s) still hold, and a cooldown follows the first 429.
+                log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
         if admission.ok:
             quota.started(provider, account, model)
         else:

@@ -87,7 +87,11 @@ def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> Ga
 def _exhausted(attempts: list[Attempt], blocked: list[Blocked], runtime: Runtime) -> GatewayError:
     kinds = {a.failure.kind for a in attempts}
     listing = "; ".join(a.describe() for a in attempts)
+    if blocked:
+        listing += f"; {len(blocked)} more out of quota"
     count = {"x-llm-agg-attempts": str(len(attempts))}
+    if not attempts and not blocked:
+        return UpstreamFailed("No provider could be tried in time.", headers=count)
     if kinds <= {FailureKind.RATE_LIMITED}:
         cooling = [b for a in attempts if (b := runtime.accounting.blocked(a.target)) is not None]
         if blocked or cooling:

@@ -273,6 +273,34 @@ class Quota:
                 share = min(share, max(0.0, 1 - known[0] / limit.value))
         return share
 
+    def report(self, provider: str, account: str, models: list[str]) -> list[dict[str, object]]:
+        """What is left of each window in force for this account (blocking: reads the store):
+        its account-wide windows, and the windows of the models it has used in them."""
+        now = self.clock()
+        seen: set[str] = set()
+        rows: list[dict[str, object]] = []
+        for model in models:
+            for limit in self.limits(provider, account, model):
+                index, end = bucket(limit.window, now)
+                key = counter_key(provider, account, limit, index)
+                if key in seen:
+                    continue
+                seen.add(key)
+                used = self.counters.get(key)
+                if limit.scope != ACCOUNT and used == 0:
+                    continue
+                rows.append(
+                    {
+                        "scope": limit.scope,
+                        "name": limit.name,
+                        "limit": limit.value,
+                        "used": used,
+                        "left": max(0, limit.value - used),
+                        "resets_at": end,
+                    }
+                )
+        return rows
+
     def refresh(self) -> None:
         """Read the cooldowns and learned limits other processes stored (blocking)."""
         self.cooldowns.refresh()
