@@ -258,7 +258,7 @@ async def serve(app: Any, port: int) -> uvicorn.Server:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def gateway_app(tmp: Path, fake_url: str, clock: Callable[[], float]) -> tuple[Any, Any]:
+def gateway_app(tmp: Path, fake_url: str, clock: Callable[[], float]) -> tuple[Any, Any, Any]:
     from llm_agg.apps.chat import create_chat_app
     from llm_agg.runtime import _RUNTIMES, Runtime
     from llm_agg.settings import Settings
@@ -273,7 +273,8 @@ def gateway_app(tmp: Path, fake_url: str, clock: Callable[[], float]) -> tuple[A
     settings = Settings(
         config_path=config, data_dir=tmp, environ=environ, discovery_interval=0, max_attempts=5
     )
-    runtime = Runtime(settings, clock, sqlite_stores(tmp / "bench.sqlite3", clock))
+    stores = sqlite_stores(tmp / "bench.sqlite3", clock)
+    runtime = Runtime(settings, clock, stores)
 
     async def stamp(request: httpx.Request) -> None:
         request.headers[SENT_AT] = repr(clock())
@@ -284,7 +285,7 @@ def gateway_app(tmp: Path, fake_url: str, clock: Callable[[], float]) -> tuple[A
         event_hooks={"request": [stamp]},
     )
     _RUNTIMES[id(settings)] = (settings, runtime)
-    return create_chat_app(settings), runtime
+    return create_chat_app(settings), runtime, stores
 
 
 async def offer(
@@ -330,7 +331,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     fake_port, gateway_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         fake = await serve(fake_app(accounts, clock), fake_port)
-        app, runtime = gateway_app(Path(tmp), f"http://127.0.0.1:{fake_port}", clock)
+        app, runtime, stores = gateway_app(Path(tmp), f"http://127.0.0.1:{fake_port}", clock)
         gateway = await serve(app, gateway_port)
         clock.origin = time.monotonic()  # the simulated day starts with the traffic
         try:
@@ -339,7 +340,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             gateway.should_exit = fake.should_exit = True
             await runtime.aclose()
-            runtime.stores.close()
+            stores.close()
     best = theoretical_max(accounts, arrivals)
     served = statuses.get(200, 0)
     return {

@@ -1,67 +1,19 @@
-"""``llm-agg``: serve the gateway, chat with it, see its models, routing, status and usage."""
+"""``llm-agg``: serve the gateway, chat with it, configure its accounts, and see its
+models, routing, status and usage."""
 
 from __future__ import annotations
 
 import argparse
-import copy
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from llm_agg_local import router_cli
+from llm_agg_local import configure, router_cli
 from llm_agg_local.client import GatewayClient, GatewayClientError
+from llm_agg_local.serve import serve as run_server
 
 
-def _check_config() -> str | None:
-    """What is wrong with the catalog, said before serving rather than on the first request."""
-    from llm_agg.providers.registry import build_registry
-    from llm_agg.routing.catalog import CatalogError, load_catalog
-    from llm_agg.settings import Settings
-
-    try:
-        settings = Settings.from_env()
-        build_registry(load_catalog(settings.config_path).providers, settings.environ)
-    except (CatalogError, ValueError) as exc:
-        return str(exc)
-    return None
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    # Workers are separate processes: settings travel through the environment.
-    os.environ["LLM_AGG_STORE"] = args.store
-    if args.require_auth:
-        os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
-    problem = _check_config()
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    print(f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store})", flush=True)
-    # uvicorn applies this in every worker process; our loggers share its handler.
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["llm_agg"] = {
-        "handlers": ["default"],
-        "level": args.log_level.upper(),
-        "propagate": False,
-    }
-    uvicorn.run(
-        "llm_agg_local.server:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=args.log_level,
-        log_config=log_config,
-        access_log=False,
-    )
-    return 0
-
-
-def _request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
     body: dict[str, Any] = {"model": args.model, "messages": messages}
     if args.provider:
         body["provider"] = args.provider
@@ -80,7 +32,7 @@ def _served_by(headers: Any) -> str:
 
 
 def _ask(client: GatewayClient, args: argparse.Namespace, messages: list[dict[str, Any]]) -> str:
-    body = _request_body(args, messages)
+    body = request_body(args, messages)
     if not args.stream:
         answer, headers = client.chat(body)
         text = answer["choices"][0]["message"].get("content") or ""
@@ -139,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
     serve.add_argument("--require-auth", action="store_true")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=run_server)
 
     def client_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="gateway URL (env LLM_AGG_URL; default 127.0.0.1:8000)")
@@ -156,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=_chat)
 
     router_cli.add_commands(sub, client_options)
+    configure.add_parser(sub)
     return parser
 
 

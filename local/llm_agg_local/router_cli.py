@@ -54,11 +54,9 @@ def _route(args: argparse.Namespace) -> int:
     messages = [{"role": "user", "content": content}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
-    body: dict[str, Any] = {"model": args.model, "messages": messages}
-    if args.provider:
-        body["provider"] = args.provider
-    if args.model_quality:
-        body["model_quality"] = args.model_quality
+    from llm_agg_local.cli import request_body  # imported here: cli imports this module
+
+    body = request_body(args, messages)
     if args.tools:
         body["tools"] = [{"type": "function", "function": {"name": "example", "parameters": {}}}]
     if args.json:
@@ -76,10 +74,24 @@ def _route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_admin_key() -> str | None:
+    """The key the local gateway made on its first start, if it made one."""
+    from llm_agg.settings import Settings
+    from llm_agg_local.admin_key import admin_key_path
+
+    try:
+        return admin_key_path(Settings.from_env()).read_text().strip() or None
+    except (OSError, ValueError):
+        return None
+
+
 def _client(args: argparse.Namespace, admin: bool = False) -> GatewayClient:
-    if admin:
-        return GatewayClient(args.url, args.admin_key or os.environ.get("LLM_AGG_ADMIN_KEY"))
-    return GatewayClient(args.url, args.api_key)
+    if not admin:
+        return GatewayClient(args.url, args.api_key)
+    key = args.admin_key or os.environ.get("LLM_AGG_ADMIN_KEY")
+    if not key and not (args.url or os.environ.get("LLM_AGG_URL")):
+        key = _local_admin_key()
+    return GatewayClient(args.url, key)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -206,11 +218,14 @@ def add_commands(sub: Any, client_options: Any) -> None:
     route.add_argument("--image", action="store_true", help="as if it held an image")
     route.add_argument("--json", action="store_true", help="as if it asked for JSON mode")
     route.add_argument("--max-tokens", type=int)
-    route.set_defaults(func=_route)
+    route.set_defaults(func=_route, stream=False)
 
     def admin_options(p: argparse.ArgumentParser) -> None:
         client_options(p)
-        p.add_argument("--admin-key", help="admin key (env LLM_AGG_ADMIN_KEY)")
+        p.add_argument(
+            "--admin-key",
+            help="admin key (env LLM_AGG_ADMIN_KEY; the local gateway's own key by default)",
+        )
 
     models = sub.add_parser("models", help="list the models the gateway can route to")
     client_options(models)

@@ -16,17 +16,44 @@ pytestmark = pytest.mark.e2e
 HI = [{"role": "user", "content": "hi"}]
 
 
+ADMIN_KEY = "sk-llmagg-admin-e2e-router-7c1d"
+CATALOG = """
+providers:
+  groq:
+    timeout: 2
+    models:
+      - {id: fake-model, context: 8192, capabilities: [tools, json], quality: 4, speed: 5,
+         limits: {rpm: 100, rpd: 1000}}
+  cerebras:
+    timeout: 2
+    models:
+      - {id: fake-model, context: 8192, capabilities: [tools, json], quality: 3, speed: 4,
+         limits: {rpm: 100}}
+"""
+
+
 @pytest.fixture
-def router_gateway(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
+def router_gateway(tmp_path: Path, fake: FakeUpstream) -> Iterator[Process]:
+    config = tmp_path / "providers.yaml"
+    config.write_text(CATALOG)
     env = {
+        "LLM_AGG_CONFIG": str(config),
+        "LLM_AGG_ADMIN_KEY": ADMIN_KEY,
         "GROQ_API_KEY": "gsk_router_0001",
         "GROQ_BASE_URL": fake.base_url("groq"),
         "CEREBRAS_API_KEY": "csk_router_0002",
         "CEREBRAS_BASE_URL": fake.base_url("cerebras"),
     }
-    process = start_gateway(e2e_tmp, env)
+    process = start_gateway(tmp_path, env)
     yield process
     process.stop()
+
+
+def cli(*args: str) -> list[str]:
+    done = subprocess.run(
+        [str(BIN / "llm-agg"), *args], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout.splitlines()
 
 
 def served_by(client: openai.OpenAI) -> str:
@@ -63,18 +90,33 @@ def test_traffic_leaves_a_rate_limited_provider_and_comes_back_after_its_reset(
     assert served_by(client) == "groq"
 
 
-def test_models_lists_provider_model_context_capabilities_free_and_status(
-    router_gateway: Process,
+RATE_LIMITED = {
+    "status": 429,
+    "headers": {"retry-after": "30"},
+    "body": {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
+}
+
+
+def test_status_and_stats_show_cooldowns_quota_and_usage(
+    router_gateway: Process, fake: FakeUpstream
 ) -> None:
-    listing = subprocess.run(
-        [str(BIN / "llm-agg"), "models", "--url", router_gateway.url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout.splitlines()
-    assert listing[0].split() == ["PROVIDER", "MODEL", "CONTEXT", "CAPABILITIES", "FREE", "STATUS"]
-    assert listing[1].split() == ["groq", "fake-model", "8192", "json,tools", "yes", "ready"]
+    client = openai.OpenAI(base_url=router_gateway.url + "/v1", api_key="unused", max_retries=0)
+    assert served_by(client) == "groq"
+    fake.queue("groq", RATE_LIMITED)
+    assert served_by(client) == "cerebras"
+    admin = ("--url", router_gateway.url, "--admin-key", ADMIN_KEY)
+    status = {row.split()[0]: row for row in cli("status", *admin)[1:]}
+    assert "fake-model until" in status["groq"] and "(groq answered 429)" in status["groq"]
+    assert "fake-model 98/100 rpm" in status["groq"]  # two sent: the answer and the 429
+    assert "fake-model 99/100 rpm" in status["cerebras"]
+    assert status["together"].split()[1:] == ["-", "no", "not", "configured"]
+    time.sleep(1.0)  # usage is written in batches, after the answers
+    stats = [row.split() for row in cli("stats", *admin)]
+    assert stats[0][:2] == ["usage", "from"]
+    groq = next(row for row in stats if row[1:3] == ["groq", "fake-model"])
+    assert groq[3:5] == ["2", "1"]  # requests, errors
+    cerebras = next(row for row in stats if row[1:3] == ["cerebras", "fake-model"])
+    assert cerebras[3:7] == ["1", "0", "11", "7"]
 
 
 def test_route_explain_calls_nobody_and_says_why(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -11,6 +14,7 @@ import orjson
 import pytest
 import respx
 
+from llm_agg.store.base import Stores
 from tests.fakes.memory_stores import memory_stores
 from tests.functional.router_support import (
     BODY,
@@ -21,6 +25,7 @@ from tests.functional.router_support import (
     completion,
     router_app,
 )
+from tests.functional.stores import BACKENDS, open_test_stores
 
 pytestmark = pytest.mark.anyio
 
@@ -167,24 +172,50 @@ async def test_a_stream_is_recorded_at_its_end_with_its_usage(tmp_path: Path) ->
     )
 
 
-@pytest.mark.parametrize("backend", ["memory"])
+@contextmanager
+def backend_stores(kind: str, tmp: Path, clock: Clock) -> Iterator[Stores]:
+    if kind == "memory":
+        yield memory_stores(clock)
+        return
+    with open_test_stores(kind, tmp, clock) as stores:
+        yield stores
+
+
+@pytest.mark.parametrize("backend", ["memory", *BACKENDS])
 @respx.mock
 async def test_200_concurrent_requests_send_exactly_the_limit_to_each_account(
     tmp_path: Path, backend: str
 ) -> None:
     clock = Clock()
-    groq = respx.post(GROQ).mock(return_value=httpx.Response(200, json=completion()))
-    cerebras = respx.post(CEREBRAS).mock(return_value=httpx.Response(200, json=completion()))
-    with router_app(tmp_path, two_providers(50), memory_stores(clock), clock) as (app, _):
+    sent: Counter[str] = Counter()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent[request.headers["authorization"]] += 1
+        return httpx.Response(200, json=completion())
+
+    respx.post(GROQ).mock(side_effect=answer)
+    respx.post(CEREBRAS).mock(side_effect=answer)
+    with (
+        backend_stores(backend, tmp_path, clock) as stores,
+        router_app(tmp_path, two_providers(50), stores, clock) as (app, runtime),
+    ):
+        # A second groq account, stored as `llm-agg configure` would store it.
+        await asyncio.to_thread(runtime.stored.vault.put, "groq", "a2", "gsk_test_0003")
         async with client(app) as http:
             answers = await asyncio.gather(
                 *(http.post("/v1/chat/completions", json=BODY) for _ in range(200))
             )
-    statuses = [a.status_code for a in answers]
-    assert (groq.call_count, cerebras.call_count) == (50, 50)
-    assert statuses.count(200) == 100
-    assert statuses.count(429) == 100
-    assert all("retry-after" in a.headers for a in answers if a.status_code == 429)
+        await runtime.aclose()
+    statuses = Counter(a.status_code for a in answers)
+    assert sent == {
+        "Bearer gsk_test_0001": 50,
+        "Bearer gsk_test_0003": 50,
+        "Bearer csk_test_0002": 50,
+    }
+    assert statuses == {200: 150, 429: 50}
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.headers["retry-after"] == "60"
+    assert "groq until 08:01:00Z" in refused.json()["error"]["message"]
 
 
 class BrokenCounters:

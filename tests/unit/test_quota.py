@@ -143,7 +143,8 @@ def test_tokens_are_counted_after_the_call_and_refuse_what_cannot_fit(
 def test_zero_remaining_in_headers_cools_until_their_reset_then_recovers(
     quota: Quota, clock: Clock
 ) -> None:
-    quota.heard("groq", "a1", "fast", headers("groq/error_429_response_headers.txt"))
+    spent = headers("groq/response_headers_ratelimit.txt") | {"x-ratelimit-remaining-tokens": "0"}
+    quota.heard("groq", "a1", "fast", spent)
     refused = quota.precheck("groq", "a1", "fast", 10)
     assert not refused.ok
     assert refused.until == pytest.approx(START + 7.66)
@@ -247,3 +248,9 @@ def test_report_says_what_is_left_of_each_window_in_force(quota: Quota) -> None:
         ("fast", "rpm", 29),
         ("fast", "rpd", 999),
     ]
+
+
+def test_a_429s_retry_after_is_believed_over_a_later_window_reset(quota: Quota) -> None:
+    # Groq: no tokens left, full again in 7.66 s, but retry-after says 2 s are enough.
+    quota.heard("groq", "a1", "fast", headers("groq/error_429_response_headers.txt"))
+    assert quota.precheck("groq", "a1", "fast", 10).ok  # the dispatcher cools it by retry-after

@@ -58,7 +58,7 @@ def out_of_quota(blocked: Sequence[Blocked], now: float, headers: dict[str, str]
     ]
     wait = max(1, math.ceil(min(b.until for b in blocked) - now))
     return RateLimited(
-        f"Every candidate is out of quota: {'; '.join(parts)}. Retry in {wait}s.",
+        f"Every candidate is rate-limited or out of quota: {'; '.join(parts)}. Retry in {wait}s.",
         headers={**headers, "retry-after": str(wait)},
     )
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import httpx
 
@@ -19,6 +20,7 @@ from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.background import Background
 from llm_agg.limits.quota import Quota
+from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
 from llm_agg.providers.discovery import Discovery, ModelLister
@@ -31,10 +33,22 @@ from llm_agg.routing.health import Health
 from llm_agg.routing.rotation import conversation_of, order_accounts
 from llm_agg.routing.select import Plan, Signals, plan
 from llm_agg.settings import Settings
-from llm_agg.store.base import Stores
+from llm_agg.store.base import CounterStore, ExpiringStore, Stores, UsageStore
+from llm_agg.stored import Stored
 from llm_agg.usage import UsageRecorder
 
 log = logging.getLogger("llm_agg.runtime")
+
+
+class _Opened:
+    """One of the stored backend's stores, opened on first use."""
+
+    def __init__(self, stored: Stored, kind: str) -> None:
+        self._stored = stored
+        self._kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(getattr(self._stored.stores, self._kind), name)
 
 
 class Runtime:
@@ -55,22 +69,27 @@ class Runtime:
             for name, spec in self.specs.items()
             if (adapter := adapter_for(spec)) is not None
         }
-        if stores is None:
-            from llm_agg.store.factory import open_stores
-
-            stores = open_stores(settings)
-        self.stores = stores
-        self.background = Background()
-        self.quota = Quota(
-            self.catalog, self.specs, stores.counters, stores.expiring, self.background, clock
+        self.stored = Stored(settings, clock)
+        # The router's state lives in the same backend, opened on first use. Every call the
+        # router makes to it runs in a thread, where opening may block. Tests inject theirs.
+        counters, expiring, usage = (
+            (stores.counters, stores.expiring, stores.usage)
+            if stores is not None
+            else (
+                cast(CounterStore, _Opened(self.stored, "counters")),
+                cast(ExpiringStore, _Opened(self.stored, "expiring")),
+                cast(UsageStore, _Opened(self.stored, "usage")),
+            )
         )
+        self.background = Background()
+        self.quota = Quota(self.catalog, self.specs, counters, expiring, self.background, clock)
         self.health = Health()
-        self.usage = UsageRecorder(stores.usage, self.background, clock)
+        self.usage = UsageRecorder(usage, self.background, clock)
         self.accounting = Accounting(self.quota, self.health, self.usage, clock)
         self.discovery = Discovery(
             clock,
             ttl=settings.discovery_interval or 600.0,
-            store=stores.expiring,
+            store=expiring,
             background=self.background,
         )
         # What lists each provider's models: native adapters do; the others share one reader.
@@ -93,8 +112,11 @@ class Runtime:
         return self._client
 
     def accounts(self) -> dict[str, list[Account]]:
+        """Env accounts and enabled stored ones (``await self.stored.refresh()`` first keeps
+        the store off the event loop)."""
         by_provider: dict[str, list[Account]] = {}
-        for account in env_accounts(self.specs.values(), self.settings.environ):
+        env = env_accounts(self.specs.values(), self.settings.environ)
+        for account in [*env, *self.stored.accounts()]:
             if account.provider in self.adapters:
                 by_provider.setdefault(account.provider, []).append(account)
         return by_provider
@@ -179,6 +201,24 @@ class Runtime:
         moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"cooling down until {moment} ({soonest.reason})"
 
+    def router_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
+        """What the router knows of one account (blocking: reads the store): until when it is
+        cooling down as a whole, if it is; and every cooldown, of it or of one of its models,
+        with what is left of each quota window."""
+        mine = [
+            c
+            for c in self.quota.cooldowns.active()
+            if (c.provider, c.account) == (provider, account)
+        ]
+        whole = [c.until for c in mine if c.scope == ACCOUNT]
+        models = [m.id for m in self.view.for_provider(provider)]
+        return max(whole) if whole else None, {
+            "cooling_down": [
+                {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
+            ],
+            "quota": self.quota.report(provider, account, models),
+        }
+
     def _rotate(
         self, provider: str, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
@@ -195,6 +235,7 @@ class Runtime:
             self._discovering.cancel()
         await self.usage.flush()
         await self.background.drain()
+        self.stored.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

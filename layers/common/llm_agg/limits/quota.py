@@ -230,8 +230,12 @@ class Quota:
         now = self.clock()
         scope = self._scope(provider, model)
         learned = dict(self._learned.get((provider, account, scope), {}))
+        # A 429's retry-after says when to come back; a window's reset may be later (Groq's
+        # token bucket refills before its "full" reset), so it is not a cooldown then.
+        told = "retry-after" in headers
         for item in announced(spec.rate_limit_headers, headers, now):
-            self._note(provider, account, scope, item, now)
+            if not told:
+                self._note(provider, account, scope, item, now)
             if item.kind in ("r", "t") and item.limit:
                 learned[f"{item.kind}p{item.window}"] = item.limit
         if learned != self._learned.get((provider, account, scope), {}):
