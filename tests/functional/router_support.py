@@ -47,12 +47,20 @@ def completion(text: str = "hi", prompt: int = 11, completion_tokens: int = 7) -
 
 @contextmanager
 def router_app(
-    tmp: Path, catalog: str, stores: Stores, clock: Clock, env: dict[str, str] | None = None
+    tmp: Path,
+    catalog: str,
+    stores: Stores,
+    clock: Clock,
+    env: dict[str, str] | None = None,
+    discovery_interval: float = 0,
 ) -> Iterator[tuple[FastAPI, Runtime]]:
     config = tmp / "providers.yaml"
     config.write_text(catalog)
     settings = Settings(
-        config_path=config, data_dir=tmp, environ={**KEYS, **(env or {})}, discovery_interval=0
+        config_path=config,
+        data_dir=tmp,
+        environ={**KEYS, **(env or {})},
+        discovery_interval=discovery_interval,
     )
     runtime = Runtime(settings, clock, stores)
     _RUNTIMES[id(settings)] = (settings, runtime)

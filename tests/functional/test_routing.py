@@ -235,3 +235,53 @@ async def test_a_failing_quota_store_does_not_stop_traffic(tmp_path: Path) -> No
         async with client(app) as http:
             answers = [await http.post("/v1/chat/completions", json=BODY) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
+
+
+DISCOVERED = """
+providers:
+  groq:
+    models:
+      - {id: retired, quality: 5, speed: 5}
+      - {id: current, quality: 3, speed: 3}
+  openrouter:
+    models:
+      - {id: "known:free", quality: 3, speed: 3}
+"""
+
+
+@respx.mock
+async def test_models_a_provider_stops_listing_stop_being_routed_and_new_free_ones_join(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    groq_list = {"object": "list", "data": [{"id": "current", "object": "model"}]}
+    listed = respx.get("https://api.groq.com/openai/v1/models").respond(200, json=groq_list)
+    openrouter_list = {
+        "data": [
+            {"id": "known:free", "pricing": {"prompt": "0", "completion": "0"}},
+            {"id": "fresh/model:free", "context_length": 65536, "pricing": {"prompt": "0"}},
+        ]
+    }
+    respx.get("https://openrouter.ai/api/v1/models").respond(200, json=openrouter_list)
+    respx.get("https://api.cerebras.ai/v1/models").respond(503)  # unknown: nothing changes
+    groq = respx.post(GROQ).respond(200, json=completion())
+    env = {"OPENROUTER_API_KEY": "sk-or-test"}
+    stores = memory_stores(clock)
+    with router_app(tmp_path, DISCOVERED, stores, clock, env, discovery_interval=3600) as (
+        app,
+        runtime,
+    ):
+        async with client(app) as http:
+            await http.post("/v1/chat/completions", json=BODY)  # starts discovery
+            assert runtime._discovering is not None
+            await runtime._discovering
+            answer = await http.post("/v1/chat/completions", json=BODY)
+            again = await http.post("/v1/chat/completions", json=BODY)  # not due: not asked
+        await runtime.background.drain()
+    assert answer.headers["x-llm-agg-model"] == "current"
+    assert runtime.vanished == ["groq/retired"]
+    fresh = runtime.view.model("openrouter", "fresh/model:free")
+    assert fresh is not None and fresh.free and fresh.context == 65536
+    assert again.status_code == 200 and listed.call_count == 1
+    assert groq.calls[0].request.url.path.endswith("/chat/completions")
+    assert "models|groq" in stores.expiring.values  # type: ignore[attr-defined]

@@ -90,6 +90,7 @@ class Quota:
         self._learned: dict[tuple[str, str, str], dict[str, int]] = {}
         self._limits: dict[tuple[str, str, str], tuple[Limit, ...]] = {}
         self._known: dict[str, tuple[int, float]] = {}  # counter key → (value, seen at)
+        self._counted: set[tuple[str, str]] = set()  # accounts with a count in _known
         self._snapshots: dict[tuple[str, str, str, str], _Snapshot] = {}
         self.last_used: dict[tuple[str, str], float] = {}
         self.use_catalog(catalog)
@@ -173,10 +174,12 @@ class Quota:
                 for done, expires in charged:
                     self.counters.increment(done, -1, expires)
                 self._known[key] = (limit.value, now)
+                self._counted.add((provider, account))
                 self._block(provider, account, limit, end)
                 return Admission(False, until=end, reason=f"{limit.describe()} used up")
             self._known[key] = (value, now)
             charged.append((key, end))
+        self._counted.add((provider, account))
         return Admission(True, tuple(charged))
 
     def _near(self, provider: str, account: str, limit: Limit, gate: Limit, now: float) -> bool:
@@ -215,6 +218,7 @@ class Quota:
             if value is None:
                 continue
             self._known[key] = (value, now)
+            self._counted.add((provider, account))
             if value >= limit.value:
                 self._block(provider, account, limit, end)
 
@@ -266,6 +270,8 @@ class Quota:
 
     def headroom(self, provider: str, account: str, model: str) -> float:
         """The share left of the most used request window (1.0 when nothing is known)."""
+        if (provider, account) not in self._counted:
+            return 1.0
         now = self.clock()
         share = 1.0
         for limit in self.limits(provider, account, model):
@@ -328,4 +334,13 @@ class Quota:
         started = time.monotonic()
         if started - self._refreshed >= self.refresh_every:
             self._refreshed = started
+            self._forget()
             self.background.spawn(self.refresh)
+
+    def _forget(self) -> None:
+        """Drop what is no longer worth knowing: counts not heard of lately (their windows
+        have moved on, or are re-read before use), snapshots past their reset."""
+        now = self.clock()
+        # list() copies in one step: admissions in worker threads may add to these meanwhile.
+        self._known = {k: v for k, v in list(self._known.items()) if now - v[1] <= STALE_AFTER}
+        self._snapshots = {k: v for k, v in list(self._snapshots.items()) if v.reset_at > now}

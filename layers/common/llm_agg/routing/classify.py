@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from llm_agg.api.chat import ChatCall, ImagePart, Message, TextPart
+from llm_agg.api.chat import ChatCall, ImagePart, Message, Needs, TextPart
 
 TASKS = frozenset({"code", "reasoning", "long_context", "vision", "tools", "general"})
 # The order in which one task outranks another as the request's main one.
@@ -66,6 +66,7 @@ class Profile:
     tasks: frozenset[str]
     prompt_tokens: int
     text: str  # what keyword conditions are matched against: the last user message
+    needs: Needs  # read once: ChatCall.needs walks the messages each time
 
 
 def _text_of(message: Message) -> tuple[str, int]:
@@ -140,4 +141,4 @@ def classify(call: ChatCall) -> Profile:
     if "reasoning_effort" in call.body or math >= 2:
         tasks.add("reasoning")
     task = next((t for t in _PRIMARY if t in tasks), "general")
-    return Profile(task, frozenset(tasks) or frozenset({"general"}), tokens, text)
+    return Profile(task, frozenset(tasks) or frozenset({"general"}), tokens, text, needs)

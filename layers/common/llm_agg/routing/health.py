@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llm_agg.routing.select import Signals
+from llm_agg.routing.select import NO_SIGNALS, Signals
 
 ALPHA = 0.2  # weight of the newest observation
 
@@ -49,7 +49,7 @@ class Health:
     def signals(self, provider: str, model: str, headroom: float = 1.0) -> Signals:
         stats = self._stats.get((provider, model))
         if stats is None:
-            return Signals(headroom=headroom)
+            return NO_SIGNALS if headroom == 1.0 else Signals(headroom=headroom)
         return Signals(stats.latency_ms, stats.success, stats.samples, headroom)
 
     def snapshot(self) -> dict[tuple[str, str], dict[str, object]]:

@@ -172,7 +172,7 @@ def plan(
         needed = profile.prompt_tokens + (request.max_completion_tokens or request.max_tokens or 0)
         fitting = []
         for m in pool:
-            why = _unfit(m, call.needs, needed)
+            why = _unfit(m, profile.needs, needed)
             if why is None:
                 fitting.append(m)
             else:
@@ -181,7 +181,7 @@ def plan(
             too_long = all("context" in why for *_, why in excluded)
             raise InvalidRequest(
                 f"No model in the catalog can take this request (~{needed} tokens, "
-                f"it needs {_wants(call.needs)}).",
+                f"it needs {_wants(profile.needs)}).",
                 param="messages" if too_long else "model",
                 code="context_length_exceeded" if too_long else None,
             )
@@ -194,7 +194,7 @@ def plan(
                 param="model",
                 code="model_not_found",
             )
-    rule, skipped = first_match(catalog.rules, profile, call.needs)
+    rule, skipped = first_match(catalog.rules, profile, profile.needs)
     ranked = []
     for m in fitting:
         value = score(m, profile, weights, measured(m.provider, m.id))
