@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -138,3 +140,28 @@ def test_route_explain_calls_nobody_and_says_why(tmp_path: Path) -> None:
     first = next(line for line in out.splitlines() if line.strip().startswith("1."))
     assert "cerebras/qwen-3-coder-480b" in first
     assert "NOT CONFIGURED (set CEREBRAS_API_KEY)" in first
+
+
+def test_two_workers_share_one_quota(tmp_path: Path, fake: FakeUpstream) -> None:
+    config = tmp_path / "providers.yaml"
+    config.write_text(
+        "providers:\n  groq:\n    models:\n      - {id: fake-model, limits: {rpm: 10}}\n"
+    )
+    env = {
+        "LLM_AGG_CONFIG": str(config),
+        "GROQ_API_KEY": "gsk_workers_0001",
+        "GROQ_BASE_URL": fake.base_url("groq"),
+    }
+    gateway = start_gateway(tmp_path, env, "--workers", "2")
+    try:
+        body = {"model": "auto", "messages": HI}
+        with httpx.Client(base_url=gateway.url, timeout=30) as http, ThreadPoolExecutor(8) as pool:
+            statuses = list(
+                pool.map(
+                    lambda _: http.post("/v1/chat/completions", json=body).status_code, range(30)
+                )
+            )
+    finally:
+        gateway.stop()
+    assert sorted(statuses) == [200] * 10 + [429] * 20
+    assert len([r for r in fake.received() if r["provider"] == "groq"]) == 10
