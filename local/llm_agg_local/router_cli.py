@@ -31,6 +31,22 @@ def moment(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _stored_providers(settings: Any) -> set[str]:
+    """Providers with an enabled account in the local store, read without decrypting anything
+    (and without making the store if it does not exist yet)."""
+    from llm_agg.store.factory import SQLITE_FILE
+    from llm_agg.store.sqlite import sqlite_stores
+
+    path = settings.data_dir / SQLITE_FILE
+    if settings.store != "sqlite" or not path.is_file():
+        return set()
+    stores = sqlite_stores(path)
+    try:
+        return {r.provider for r in stores.credentials.list() if r.enabled}
+    finally:
+        stores.close()
+
+
 def _route(args: argparse.Namespace) -> int:
     from llm_agg.accounts import env_accounts
     from llm_agg.api.chat import parse_chat
@@ -69,6 +85,7 @@ def _route(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     configured = {a.provider for a in env_accounts(specs.values(), settings.environ)}
+    configured |= _stored_providers(settings)
     print(f"catalog: {settings.config_path}")
     print("\n".join(explain(call, catalog, specs, configured)))
     return 0

@@ -122,24 +122,40 @@ def test_status_and_stats_show_cooldowns_quota_and_usage(
 
 
 def test_route_explain_calls_nobody_and_says_why(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LLM_AGG_DATA_DIR": str(tmp_path / "data"),
+        "LLM_AGG_CONFIG": str(ROOT / "config/providers.yaml"),
+    }
+    # A stored account counts as configured, as much as a key in the environment.
+    configure = ["configure", "--provider", "groq", "--account", "a1", "--key-stdin"]
+    subprocess.run(
+        [str(BIN / "llm-agg"), *configure, "--no-verify"],
+        input="gsk_stored_0001\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     result = subprocess.run(
         [str(BIN / "llm-agg"), "route", "--explain", "Write a python function to sort a list"],
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "LLM_AGG_CONFIG": str(ROOT / "config/providers.yaml"),
-        },
+        env=env,
     )
-    out = result.stdout
-    assert "task code" in out
-    assert "rule code: applies" in out
-    first = next(line for line in out.splitlines() if line.strip().startswith("1."))
-    assert "cerebras/qwen-3-coder-480b" in first
+    lines = result.stdout.splitlines()
+    assert "request: task code (code), ~13 prompt tokens" in lines
+    assert "rule code: applies" in lines
+    first = next(line for line in lines if line.strip().startswith("1."))
+    assert "cerebras/qwen-3-coder-480b: named by rule code" in first
     assert "NOT CONFIGURED (set CEREBRAS_API_KEY)" in first
+    second = next(line for line in lines if line.strip().startswith("2."))
+    assert "groq/moonshotai/kimi-k2-instruct-0905" in second
+    assert "NOT CONFIGURED" not in second
 
 
 def test_two_workers_share_one_quota(tmp_path: Path, fake: FakeUpstream) -> None:
