@@ -132,9 +132,13 @@ class Runtime:
             or started - self._discovered_at < interval
         ):
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # routed from synchronous code: the next request on a loop refreshes
         self._discovered_at = started
         keys = {name: mine[0].api_key for name, mine in accounts.items() if mine}
-        self._discovering = asyncio.get_running_loop().create_task(self._refresh_view(keys))
+        self._discovering = loop.create_task(self._refresh_view(keys))
 
     async def _refresh_view(self, keys: dict[str, str | None]) -> None:
         try:
