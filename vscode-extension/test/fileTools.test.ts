@@ -204,32 +204,52 @@ describe("write_file", () => {
 });
 
 describe("list_files", () => {
-  it("lists the workspace breadth first, without secrets, ignored files or links out", async () => {
+  it("lists one directory, marking directories and links inside, hiding secrets, ignored files and links out", async () => {
     const output = await tools.run(call("list_files", {}), signal);
     expect(output.split("\n")).toEqual([
       ".gitignore",
       "README.md",
       "big.txt",
       "image.bin",
-      "main-link.py",
+      "main-link.py@",
+      "src/",
+    ]);
+  });
+
+  it("lists recursively when asked, below a subdirectory too", async () => {
+    expect((await tools.run(call("list_files", { recursive: true }), signal)).split("\n")).toEqual([
+      ".gitignore",
+      "README.md",
+      "big.txt",
+      "image.bin",
+      "main-link.py@",
       "src/",
       "src/main.py",
       "src/pkg/",
       "src/pkg/util.py",
     ]);
-  });
-
-  it("lists below a subdirectory and stops at the entry cap", async () => {
     expect(await tools.run(call("list_files", { path: "src/pkg" }), signal)).toBe(
       "src/pkg/util.py",
     );
+    expect(await tools.run(call("list_files", { path: "." }), signal)).toContain("src/");
+  });
+
+  it("lists a skipped-by-size directory like node_modules without walking into it", async () => {
+    writeFileSync(join(root, ".gitignore"), "");
+    const fresh = new ClientTools(await Sandbox.open(root), { review: async () => true });
+    const lines = (await fresh.run(call("list_files", { recursive: true }), signal)).split("\n");
+    expect(lines).toContain("node_modules/");
+    expect(lines.some((line) => line.startsWith("node_modules/dep"))).toBe(false);
+  });
+
+  it("stops at the entry cap and says so", async () => {
     const capped = new ClientTools(
       await Sandbox.open(root),
       { review: async () => true },
       { ...DEFAULT_LIMITS, listEntries: 2 },
     );
     expect(await capped.run(call("list_files", {}), signal)).toBe(
-      ".gitignore\nREADME.md\n... (stopped at 2 entries)",
+      ".gitignore\nREADME.md\n(stopped after 2 entries: list a subdirectory)",
     );
   });
 
@@ -244,21 +264,24 @@ describe("list_files", () => {
 });
 
 describe("search_files", () => {
-  it("finds text case-insensitively in readable files only", async () => {
-    const output = await tools.run(call("search_files", { query: "todo" }), signal);
-    expect(output.split("\n")).toEqual([
-      "main-link.py:2: return 'TODO: greet'",
+  it("finds the exact text in readable files, not in secrets, ignored files or outside", async () => {
+    expect(await tools.run(call("search_files", { query: "TODO" }), signal)).toBe(
       "src/main.py:2: return 'TODO: greet'",
-      "src/pkg/util.py:1: # todo later",
-    ]);
-  });
-
-  it("searches below a path, and says when nothing matched", async () => {
-    expect(await tools.run(call("search_files", { query: "todo", path: "src/pkg" }), signal)).toBe(
+    );
+    expect(await tools.run(call("search_files", { query: "todo" }), signal)).toBe(
       "src/pkg/util.py:1: # todo later",
     );
+  });
+
+  it("searches below a path or in one file, and says when nothing matched", async () => {
+    expect(await tools.run(call("search_files", { query: "def", path: "src" }), signal)).toBe(
+      "src/main.py:1: def main():",
+    );
+    expect(
+      await tools.run(call("search_files", { query: "# ", path: "src/pkg/util.py" }), signal),
+    ).toBe("src/pkg/util.py:1: # todo later");
     expect(await tools.run(call("search_files", { query: "nothing like this" }), signal)).toBe(
-      'no matches for "nothing like this"',
+      'No line contains "nothing like this".',
     );
     expect(await tools.run(call("search_files", { query: "" }), signal)).toContain('"query"');
   });
@@ -275,7 +298,7 @@ describe("search_files", () => {
       "many.txt:1: hit",
       "many.txt:2: hit",
       "many.txt:3: hit",
-      "... (stopped at 3 matches)",
+      "(stopped after 3 matches)",
     ]);
   });
 });

@@ -22,7 +22,7 @@ export const DEFAULT_LIMITS: Limits = {
   listEntries: 500,
   searchMatches: 100,
   searchFiles: 2000,
-  lineChars: 240,
+  lineChars: 200,
 };
 
 export interface ProposedWrite {
@@ -141,35 +141,34 @@ export class ClientTools {
 
   private async list(sandbox: Sandbox, args: Args, signal: AbortSignal): Promise<string> {
     const start = await this.directory(sandbox, optionalString(args, "path"));
+    const recursive = args.recursive === true;
     const lines: string[] = [];
-    for await (const entry of walk(sandbox, start.rel, signal)) {
+    for await (const entry of walk(sandbox, start.rel, recursive, signal)) {
       if (lines.length >= this.limits.listEntries) {
-        lines.push(`... (stopped at ${this.limits.listEntries} entries)`);
+        lines.push(`(stopped after ${this.limits.listEntries} entries: list a subdirectory)`);
         break;
       }
-      lines.push(entry.isDir ? `${entry.rel}/` : entry.rel);
+      lines.push(entry.rel + (entry.kind === "dir" ? "/" : entry.kind === "link" ? "@" : ""));
     }
-    return lines.length > 0 ? lines.join("\n") : "(empty)";
+    return lines.length > 0 ? lines.join("\n") : "(empty directory)";
   }
 
   private async directory(sandbox: Sandbox, relPath: string | undefined): Promise<Resolved> {
     const start = await sandbox.resolve(relPath ?? "");
-    if (!(await fs.stat(start.abs)).isDirectory())
+    if (!(await fs.stat(start.abs)).isDirectory()) {
       throw new Refused(`${start.rel} is not a directory`);
+    }
     return start;
   }
 
+  /** Lines containing the query exactly (as the server's search_files), in text files only. */
   private async search(sandbox: Sandbox, args: Args, signal: AbortSignal): Promise<string> {
     const query = requireString(args, "query");
-    if (query.length === 0 || query.length > 1000)
-      throw new Refused("query must be 1 to 1000 characters");
-    const needle = query.toLowerCase();
-    const within = optionalString(args, "path");
-    const start = await sandbox.resolve(within ?? "");
-    const files =
-      start.exists && (await fs.stat(start.abs)).isFile()
-        ? [start]
-        : await this.files(sandbox, start.rel, signal);
+    if (query.length > 1000) throw new Refused("query must be at most 1000 characters");
+    const start = await sandbox.resolve(optionalString(args, "path") ?? "");
+    const files = (await fs.stat(start.abs)).isFile()
+      ? [start]
+      : await this.files(sandbox, start.rel, signal);
     const matches: string[] = [];
     for (const file of files) {
       if (signal.aborted) break;
@@ -181,15 +180,15 @@ export class ClientTools {
       }
       const lines = text.split(/\r?\n/);
       for (let i = 0; i < lines.length; i++) {
-        if (!lines[i].toLowerCase().includes(needle)) continue;
+        if (!lines[i].includes(query)) continue;
         if (matches.length >= this.limits.searchMatches) {
-          matches.push(`... (stopped at ${this.limits.searchMatches} matches)`);
+          matches.push(`(stopped after ${this.limits.searchMatches} matches)`);
           return matches.join("\n");
         }
         matches.push(`${file.rel}:${i + 1}: ${lines[i].trim().slice(0, this.limits.lineChars)}`);
       }
     }
-    return matches.length > 0 ? matches.join("\n") : `no matches for ${JSON.stringify(query)}`;
+    return matches.length > 0 ? matches.join("\n") : `No line contains ${JSON.stringify(query)}.`;
   }
 
   private async files(
@@ -198,8 +197,8 @@ export class ClientTools {
     signal: AbortSignal,
   ): Promise<Resolved[]> {
     const out: Resolved[] = [];
-    for await (const entry of walk(sandbox, startRel, signal)) {
-      if (entry.isDir) continue;
+    for await (const entry of walk(sandbox, startRel, true, signal)) {
+      if (entry.kind !== "file") continue;
       if (out.length >= this.limits.searchFiles) break;
       out.push({ abs: entry.abs, rel: entry.rel, exists: true });
     }

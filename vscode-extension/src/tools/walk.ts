@@ -1,4 +1,4 @@
-/** Breadth-first walk of a workspace directory, skipping what the sandbox would refuse. */
+/** Walk of a workspace directory, leaving out what the sandbox would refuse. */
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
@@ -7,60 +7,58 @@ import { isWithin, type Sandbox } from "./sandbox";
 
 export interface Entry {
   rel: string;
-  /** Real path: a symlink's target. */
   abs: string;
-  isDir: boolean;
+  kind: "file" | "dir" | "link";
 }
 
+// Listed, but not walked into: large and never what a task is about (as on the server).
+const UNWALKED = new Set(["node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".tox"]);
+
 /**
- * Entries below `start` (a resolved directory), shallow ones first, names sorted. Symlinks are
- * listed only when they point inside the workspace, and never descended into (no cycles).
+ * Entries below `start` (a resolved directory, "" for the root), depth first, names sorted.
+ * Links are listed only when they point inside the workspace, and never followed.
  */
 export async function* walk(
   sandbox: Sandbox,
   start: string,
+  recursive: boolean,
   signal: AbortSignal,
 ): AsyncGenerator<Entry> {
-  const queue = [start];
-  while (queue.length > 0) {
+  const dirAbs = path.join(sandbox.root, ...start.split("/").filter(Boolean));
+  let names: string[];
+  try {
+    names = (await fs.readdir(dirAbs)).sort();
+  } catch {
+    return;
+  }
+  for (const name of names) {
     if (signal.aborted) return;
-    const dirRel = queue.shift() as string;
-    const dirAbs = path.join(sandbox.root, ...dirRel.split("/").filter(Boolean));
-    let names: string[];
-    try {
-      names = (await fs.readdir(dirAbs)).sort();
-    } catch {
-      continue;
+    const rel = start ? `${start}/${name}` : name;
+    const abs = path.join(dirAbs, name);
+    const kind = await kindOf(sandbox, rel, abs);
+    if (!kind || (await sandbox.gitignore.ignores(rel, kind === "dir"))) continue;
+    yield { rel, abs, kind };
+    if (kind === "dir" && recursive && !UNWALKED.has(name)) {
+      yield* walk(sandbox, rel, recursive, signal);
     }
-    for (const name of names) {
-      const rel = dirRel ? `${dirRel}/${name}` : name;
-      if (secretReason(rel)) continue;
-      const abs = path.join(dirAbs, name);
-      let stat;
-      try {
-        stat = await fs.lstat(abs);
-      } catch {
-        continue;
-      }
-      let followed = false;
-      let target = abs;
-      if (stat.isSymbolicLink()) {
-        try {
-          const real = await fs.realpath(abs);
-          target = real;
-          const relReal = path.relative(sandbox.root, real).split(path.sep).join("/");
-          if (!isWithin(sandbox.root, real) || secretReason(relReal)) continue;
-          stat = await fs.stat(real);
-          followed = true;
-        } catch {
-          continue;
-        }
-      }
-      if (!stat.isDirectory() && !stat.isFile()) continue;
-      const isDir = stat.isDirectory();
-      if (await sandbox.gitignore.ignores(rel, isDir)) continue;
-      yield { rel, abs: target, isDir };
-      if (isDir && !followed) queue.push(rel);
-    }
+  }
+}
+
+async function kindOf(
+  sandbox: Sandbox,
+  rel: string,
+  abs: string,
+): Promise<Entry["kind"] | undefined> {
+  if (secretReason(rel)) return undefined;
+  try {
+    const stat = await fs.lstat(abs);
+    if (stat.isDirectory()) return "dir";
+    if (stat.isFile()) return "file";
+    if (!stat.isSymbolicLink()) return undefined; // fifos, sockets, devices
+    const real = await fs.realpath(abs);
+    const realRel = path.relative(sandbox.root, real).split(path.sep).join("/");
+    return isWithin(sandbox.root, real) && !secretReason(realRel) ? "link" : undefined;
+  } catch {
+    return undefined;
   }
 }
