@@ -5,6 +5,7 @@ On AWS it runs under uvicorn behind the Lambda Web Adapter (``run.sh``):
 """
 
 from fastapi import FastAPI
+
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.settings import Settings
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 from fastapi import FastAPI
+
 from llm_agg.apps.health import create_health_app
 from llm_agg.settings import Settings
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import orjson
+
 from llm_agg.providers.sse import SSEParser
 
 DEFAULT_URL = "http://127.0.0.1:8000"

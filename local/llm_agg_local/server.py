@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from llm_agg.runtime import close_runtimes
 from llm_agg.settings import Settings
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
 Route = tuple[str, ASGIApp]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
@@ -25,7 +27,13 @@ from llm_agg.api.errors import (
     UpstreamTimeout,
 )
 from llm_agg.limits.headers import retry_after
-from llm_agg.providers.base import Adapter, MalformedResponse, StreamTranslator, Target
+from llm_agg.providers.base import (
+    Adapter,
+    Completion,
+    MalformedResponse,
+    StreamTranslator,
+    Target,
+)
 from llm_agg.providers.failures import FailureKind, UpstreamFailure, classify
 from llm_agg.providers.sse import SSEParser
 from llm_agg.runtime import Runtime
@@ -97,6 +105,17 @@ def _exhausted(attempts: list[Attempt], runtime: Runtime) -> GatewayError:
     return UpstreamFailed(f"All {len(attempts)} attempts failed: {listing}.", headers=count)
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    completion: Completion
+    target: Target
+    attempts: int
+
+
+T = TypeVar("T")
+_Once = Callable[[ChatCall, Target, Adapter, int], Awaitable[T | Attempt]]
+
+
 class Dispatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -120,18 +139,29 @@ class Dispatcher:
         return Attempt(target, failure)
 
     async def send(self, call: ChatCall, targets: list[Target]) -> Response:
+        """Serve ``call`` as an HTTP response: the answer, or the stream to relay."""
+        if call.stream:
+            return await self._try_each(call, targets, self._stream_once)
+        served = await self.complete(call, targets)
+        return Response(
+            served.completion.body,
+            media_type="application/json",
+            headers=_headers(served.target, served.attempts),
+        )
+
+    async def complete(self, call: ChatCall, targets: list[Target]) -> Served:
+        """The first answer any target gives to a non-streaming ``call``."""
+        return await self._try_each(call, targets, self._once)
+
+    async def _try_each(self, call: ChatCall, targets: list[Target], once: _Once[T]) -> T:
         started = time.monotonic()
         attempts: list[Attempt] = []
-        limit = self.runtime.settings.max_attempts
-        for target in targets[:limit]:
+        for target in targets[: self.runtime.settings.max_attempts]:
             if time.monotonic() - started > self.runtime.settings.deadline:
                 break
             adapter = self.runtime.adapters[target.spec.name]
-            if call.stream:
-                outcome = await self._stream_once(call, target, adapter, len(attempts) + 1)
-            else:
-                outcome = await self._once(call, target, adapter, len(attempts) + 1)
-            if isinstance(outcome, Response):
+            outcome = await once(call, target, adapter, len(attempts) + 1)
+            if not isinstance(outcome, Attempt):
                 return outcome
             if not outcome.failure.kind.fails_over:
                 raise _client_error(outcome.failure, target, len(attempts) + 1)
@@ -140,7 +170,7 @@ class Dispatcher:
 
     async def _once(
         self, call: ChatCall, target: Target, adapter: Adapter, attempt: int
-    ) -> Response | Attempt:
+    ) -> Served | Attempt:
         request = adapter.build_request(call, target)
         try:
             response = await self.runtime.client.post(
@@ -168,13 +198,11 @@ class Dispatcher:
             attempt,
             completion.usage,
         )
-        return Response(
-            completion.body, media_type="application/json", headers=_headers(target, attempt)
-        )
+        return Served(completion, target, attempt)
 
     async def _stream_once(
         self, call: ChatCall, target: Target, adapter: Adapter, attempt: int
-    ) -> Response | Attempt:
+    ) -> StreamingResponse | Attempt:
         request = adapter.build_request(call, target)
         client = self.runtime.client
         upstream = client.build_request(
@@ -260,7 +288,9 @@ async def _relay(
             translator.error = translator.error or message
             yield UpstreamFailed(message, code="upstream_stream_error").sse()
     finally:
-        await response.aclose()
+        # Reached by cancellation too when the client leaves: the close must still happen.
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
         log.info(
             "streamed: provider=%s model=%s usage=%s error=%s",
             target.spec.name,

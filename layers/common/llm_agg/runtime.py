@@ -69,7 +69,7 @@ class Runtime:
                 if until is not None:
                     cooling.append(until)
                     continue
-                targets.append(Target(spec, choice.model, account))
+                targets.append(Target(spec, choice.model, account, choice.max_output))
         if targets:
             return targets
         if cooling:

@@ -22,6 +22,7 @@ class Target:
     spec: ProviderSpec
     model: str
     account: Account
+    max_output: int | None = None  # the model's output limit, when the catalog knows it
 
 
 @dataclass(frozen=True, slots=True)

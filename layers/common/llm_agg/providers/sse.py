@@ -34,9 +34,12 @@ class SSEParser:
         return [event for block in blocks if (event := _parse_block(block)) is not None]
 
     def flush(self) -> list[SSEEvent]:
-        """Events left when the stream ends without a final blank line."""
+        """The event left when the stream ends without its final blank line. A line cut off
+        mid-way (no line end) is dropped: it is half an event, not a shorter one."""
         rest, self._buffer = self._buffer.replace(b"\r", b"\n"), b""
-        return [event for block in rest.split(b"\n\n") if (event := _parse_block(block))]
+        complete, _, _partial = rest.rpartition(b"\n")
+        event = _parse_block(complete)
+        return [event] if event is not None else []
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:

@@ -23,6 +23,7 @@ AUTO = "auto"
 class Choice:
     provider: str
     model: str
+    max_output: int | None = None
 
 
 def split_model(model: str, providers: Collection[str]) -> tuple[str | None, str]:
@@ -94,9 +95,9 @@ def plan(
                 param="model",
             )
         fitting.sort(key=_order_key(request.model_quality or catalog.default_quality))
-        choices = [Choice(m.provider, m.id) for m in fitting]
+        choices = [Choice(m.provider, m.id, m.max_output) for m in fitting]
     else:
-        choices = [Choice(m.provider, m.id) for m in pool if m.id == model_id]
+        choices = [Choice(m.provider, m.id, m.max_output) for m in pool if m.id == model_id]
         if not choices:
             if forced is None:
                 raise NotFound(

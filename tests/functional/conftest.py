@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llm_agg.settings import Settings
+from llm_agg_local.server import create_app
+
+CATALOG = Path(__file__).resolve().parents[1] / "e2e" / "providers.yaml"
+GROQ = "http://groq.test/v1/chat/completions"
+CEREBRAS = "http://cerebras.test/v1/chat/completions"
+KEYS = {"GROQ_API_KEY": "gsk_functional_0001", "CEREBRAS_API_KEY": "csk_functional_0002"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def settings_for(tmp_path: Path, **env: str) -> Settings:
+    environ = {
+        **KEYS,
+        "GROQ_BASE_URL": "http://groq.test/v1",
+        "CEREBRAS_BASE_URL": "http://cerebras.test/v1",
+        **env,
+    }
+    return Settings(config_path=CATALOG, data_dir=tmp_path / "data", environ=environ)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Callable[..., httpx.AsyncClient]:
+    def make(**env: str) -> httpx.AsyncClient:
+        app = create_app(settings_for(tmp_path, **env))
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as c:
+        yield c
