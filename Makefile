@@ -46,7 +46,7 @@ $(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 # Type-check, lint, test (the agent-server integration test uses .venv's llm-agg), bundle and
 # package the .vsix (vscode-extension/openhands-llm-agg.vsix).
 ext-test: ext-install install
-	cd $(EXT) && npm run --silent check
+	cd $(EXT) && LLM_AGG_VENV=$(abspath $(VENV)) npm run --silent check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(EXT)/node_modules $(EXT)/out $(EXT)/*.vsix
