@@ -21,7 +21,7 @@ export const DEFAULTS: Settings = {
   provider: "",
   completedAction: "insert",
   contextBudget: 24000,
-  timeoutMs: 300_000,
+  timeoutMs: 900_000, // the deployed API's own limit (API Gateway, 900 s)
 };
 
 /** Reads `openhands.<key>`; the VS Code side passes `workspace.getConfiguration(SECTION).get`. */
