@@ -90,6 +90,8 @@ export async function invokeCodeAgent(deps: CommandDeps): Promise<AgentOutcome |
   const doc = editor.activeDocument();
   const root = editor.workspaceRoot();
   const request: InvokeRequest = { instruction: instruction.trim(), ...routing(settings) };
+  // A server that reaches the workspace writes there itself; make it ask first, as we do.
+  if (settings.confirmWrites) request.confirm_writes = true;
   if (doc?.selectionText) request.context = doc.selectionText;
   if (doc?.languageId) request.language = doc.languageId;
   if (root) request.project_directory = root;
@@ -109,7 +111,13 @@ export async function invokeCodeAgent(deps: CommandDeps): Promise<AgentOutcome |
       request,
       transport,
       {
-        askHuman: (question) => editor.askText(`The agent asks: ${question}`),
+        askHuman: (question) => {
+          // A question may carry a whole diff (a write to approve): the output channel shows
+          // it in full, the input box its first line.
+          editor.output.appendLine(`[agent asks] ${question}`);
+          if (question.includes("\n")) editor.output.show();
+          return editor.askText(`The agent asks: ${firstLine(question)}`);
+        },
         runTool: async (call, toolSignal) => {
           const output = await tools.run(call, toolSignal);
           editor.output.appendLine(

@@ -10,6 +10,7 @@ export interface Settings {
   modelQuality: string;
   provider: string;
   completedAction: CompletedAction;
+  confirmWrites: boolean;
   contextBudget: number;
   timeoutMs: number;
 }
@@ -20,6 +21,7 @@ export const DEFAULTS: Settings = {
   modelQuality: "",
   provider: "",
   completedAction: "insert",
+  confirmWrites: true,
   contextBudget: 24000,
   timeoutMs: 900_000, // the deployed API's own limit (API Gateway, 900 s)
 };
@@ -45,6 +47,7 @@ export function readSettings(read: SettingReader): Settings {
     modelQuality: text(read, "api.modelQuality", DEFAULTS.modelQuality),
     provider: text(read, "api.provider", DEFAULTS.provider),
     completedAction: action === "diff" ? "diff" : "insert",
+    confirmWrites: read("agent.confirmWrites") !== false,
     contextBudget: Math.floor(positive(read, "ask.contextBudget", DEFAULTS.contextBudget)),
     timeoutMs: positive(read, "api.timeoutSeconds", DEFAULTS.timeoutMs / 1000) * 1000,
   };

@@ -82,6 +82,7 @@ describe("invokeCodeAgent", () => {
       language: "python",
       project_directory: root,
       model_quality: "best_quality",
+      confirm_writes: true,
     });
     expect(fetch.sent[0].headers.authorization).toBe("Bearer gk-1");
     expect(fetch.sent[1].body).toEqual({
@@ -144,6 +145,37 @@ describe("invokeCodeAgent", () => {
       human_response: "use a cache",
     });
     expect(editor.untitled).toEqual(["cache = {}"]); // no editor open: shown in a new one
+  });
+
+  it("shows a long question (a write to approve) in full in the output, its first line in the box", async () => {
+    editor.answers = ["tidy up", "yes"];
+    const question =
+      "Allow write_file on main.py?\n--- main.py\n+++ main.py\n-pass\n+return 1\nAnswer 'yes' to allow it.";
+    const fetch = scriptedFetch([
+      json(
+        agent({
+          agent_status: "requires_human_input",
+          human_input_request: { tool_call_id: "a1", question_for_human: question },
+        }),
+      ),
+      json(agent({ agent_status: "completed" })),
+    ]);
+    await run(fetch);
+    expect(editor.prompts[1]).toBe("The agent asks: Allow write_file on main.py?");
+    expect(editor.printed).toContain(question);
+    expect(fetch.sent[1].body).toEqual({
+      thread_id: "th-1",
+      tool_call_id: "a1",
+      human_response: "yes",
+    });
+  });
+
+  it("lets server-side writes go unasked when confirmWrites is off", async () => {
+    settings = { ...settings, confirmWrites: false };
+    editor.answers = ["x"];
+    const fetch = scriptedFetch([json(agent({ agent_status: "completed" }))]);
+    await run(fetch);
+    expect(fetch.sent[0].body).not.toHaveProperty("confirm_writes");
   });
 
   it("shows the generated code as a diff against the selection when set to", async () => {

@@ -183,6 +183,42 @@ describe.skipIf(!haveServer)("against a real llm-agg serve", () => {
       rmSync(workspace, { recursive: true, force: true });
     });
 
+    it("a server that reaches the workspace writes only after the user's yes", async (ctx) => {
+      rmSync(workspace, { recursive: true, force: true });
+      if (!(await agentServed())) ctx.skip(NOT_YET);
+      const local = mkdtempSync(join(stack.serverRoot, "ws-"));
+      writeFileSync(join(local, "main.py"), "def main():\n    pass\n");
+      const newText = "def main():\n    return 0\n";
+      await script(stack.upstream, [
+        toolCalls(["write_file", { path: "main.py", content: newText }]),
+        toolCalls(["submit_code", { code: newText, explanation: "main returns 0." }]),
+      ]);
+      const editor = new FakeEditor();
+      editor.root = local;
+      editor.answers = ["Make main return 0", "yes"];
+      const recorder = recording();
+      const outcome = await invokeCodeAgent({
+        editor,
+        settings,
+        secret: memorySecret(),
+        fetch: recorder,
+      });
+      expect(editor.errors).toEqual([]);
+      expect(outcome?.kind).toBe("completed");
+      const statuses = recorder.exchanges.map(
+        (e) => (e.got as { agent_status?: string }).agent_status,
+      );
+      expect(statuses).toEqual(["requires_human_input", "completed"]);
+      expect(recorder.exchanges[0].sent).toMatchObject({
+        project_directory: local,
+        confirm_writes: true,
+      });
+      // The approval question carried the change; the server, not the client, wrote the file.
+      expect(editor.printed).toContain("return 0");
+      expect(editor.reviews).toEqual([]);
+      expect(readFileSync(join(local, "main.py"), "utf8")).toBe(newText);
+    });
+
     it("asks the human the agent's question and resumes with the answer", async (ctx) => {
       rmSync(workspace, { recursive: true, force: true });
       if (!(await agentServed())) ctx.skip(NOT_YET);

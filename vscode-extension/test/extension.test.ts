@@ -51,6 +51,7 @@ describe("activation", () => {
     expect(Object.keys(props).sort()).toEqual(
       [
         "openhands.agent.completedAction",
+        "openhands.agent.confirmWrites",
         "openhands.api.baseUrl",
         "openhands.api.model",
         "openhands.api.modelQuality",

@@ -21,6 +21,7 @@ describe("settings", () => {
       "api.provider": "groq",
       "api.timeoutSeconds": 30,
       "agent.completedAction": "diff",
+      "agent.confirmWrites": false,
       "ask.contextBudget": 1000.7,
     };
     expect(readSettings((key) => values[key])).toEqual({
@@ -30,6 +31,7 @@ describe("settings", () => {
       provider: "groq",
       timeoutMs: 30_000,
       completedAction: "diff",
+      confirmWrites: false,
       contextBudget: 1000,
     });
   });

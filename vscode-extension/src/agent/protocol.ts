@@ -18,6 +18,8 @@ export interface InvokeRequest {
   model_quality?: string;
   provider?: string;
   model?: string;
+  /** Server-run writes wait for the user's "yes" (a requires_human_input with the diff). */
+  confirm_writes?: boolean;
 }
 
 export interface ToolResult {

@@ -4,7 +4,7 @@
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -70,8 +70,9 @@ async function waitFor(url: string, proc: Proc, seconds = 30): Promise<void> {
 export interface Stack {
   gateway: string;
   upstream: string;
-  /** A directory the server may not run file tools in: the workspace is elsewhere. */
   dataDir: string;
+  /** The one directory the server runs file tools under; workspaces elsewhere get client tools. */
+  serverRoot: string;
   procs: Proc[];
 }
 
@@ -82,6 +83,8 @@ export interface Stack {
 export async function startStack(): Promise<Stack> {
   const [upstreamPort, gatewayPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), "oh-it-data-"));
+  const serverRoot = join(dataDir, "server-root");
+  mkdirSync(serverRoot);
   const base = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dataDir, LANG: "C.UTF-8" };
   const python = join(VENV, "bin", "python");
   const upstreamProc = Proc.start(
@@ -108,7 +111,7 @@ export async function startStack(): Promise<Stack> {
     await waitFor(`${upstream}/_control/requests`, upstreamProc);
     const gateway = `http://127.0.0.1:${gatewayPort}`;
     await waitFor(`${gateway}/health`, gatewayProc);
-    return { gateway, upstream, dataDir, procs };
+    return { gateway, upstream, dataDir, serverRoot, procs };
   } catch (err) {
     await Promise.all(procs.map((p) => p.stop()));
     throw err;
