@@ -48,5 +48,9 @@ $(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 ext-test: ext-install install
 	cd $(EXT) && LLM_AGG_VENV=$(abspath $(VENV)) npm run --silent check
 
+# By hand only, never from `make test`: it loads both CPUs for minutes. See bench/README.md.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(EXT)/node_modules $(EXT)/out $(EXT)/*.vsix
