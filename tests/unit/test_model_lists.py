@@ -144,3 +144,9 @@ def test_openai_compatible_providers_list_with_their_key_and_parser() -> None:
     assert lister_for(BUILTIN["together"]).parse_models is together_models
     assert lister_for(BUILTIN["openrouter"]).parse_models is openrouter_models
     assert lister_for(BUILTIN["cerebras"]).parse_models is openai_models
+
+
+def test_a_list_naming_none_of_the_catalogs_models_is_not_believed() -> None:
+    view, vanished = merge(CATALOG, {"groq": [ListedModel("something-else")]})
+    assert vanished == []
+    assert view.models == CATALOG.models

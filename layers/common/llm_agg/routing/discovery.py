@@ -3,7 +3,9 @@
 A catalog model its provider no longer lists is left out (it vanished); a free chat model a
 list shows and the catalog lacks is added with modest tiers (OpenRouter's ``:free`` and
 zero-priced models, Together's ``-Free``); nothing changes for a provider whose list is not
-known.
+known. A list that names none of the catalog's models of its provider is not believed: a
+whole free tier retired at once is less likely than a proxy, a stand-in server or a first
+page answering in the provider's place, and the models' own 404s would still move traffic on.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def merge(
     kept: list[ModelInfo] = []
     vanished: list[str] = []
     ids = {provider: {m.id for m in models} for provider, models in listed.items()}
+    ours = {provider: {m.id for m in catalog.for_provider(provider)} for provider in ids}
+    listed = {p: models for p, models in listed.items() if not ours[p] or ours[p] & ids[p]}
+    ids = {provider: ids[provider] for provider in listed}
     for model in catalog.models:
         served = ids.get(model.provider)
         if served is None or model.id in served:
