@@ -182,9 +182,12 @@ class Accounting:
         self.health.observe(provider, model, True, first_byte_ms or latency_ms)
         tokens = usage.total_tokens if usage is not None else prompt_tokens
         charged = tuple(key for key, _ in admission.charged)
-        self.quota.background.spawn(
-            self._count, provider, account, model, charged, tokens, gateway_key, self.clock()
-        )
+        keyed = gateway_key not in (None, "-")
+        if keyed or self.quota.limits(provider, account, model):
+            # No thread hop for an answer nothing counts: no window, no gateway key.
+            self.quota.background.spawn(
+                self._count, provider, account, model, charged, tokens, gateway_key, self.clock()
+            )
         self._note_use(target, None)
         self.usage.record(
             provider=provider,
