@@ -159,8 +159,8 @@ def instrument(app: FastAPI, service: str, environ: Mapping[str, str]) -> FastAP
     return app
 
 
-def record_attempt(provider: str, ok: bool, started: float, usage: Usage | None = None) -> None:
-    """One attempt at ``provider`` ended; ``started`` is its ``time.monotonic()``."""
+def record_attempt(provider: str, ok: bool, latency_ms: float, usage: Usage | None = None) -> None:
+    """One attempt at ``provider`` ended (the dispatcher's accounting reports each)."""
     if _observer is None:
         return
     prompt = usage.prompt_tokens if usage else 0
@@ -170,7 +170,7 @@ def record_attempt(provider: str, ok: bool, started: float, usage: Usage | None 
         {
             "requests": ("Count", 1),
             "errors": ("Count", int(not ok)),
-            "latency": ("Milliseconds", (time.monotonic() - started) * 1000),
+            "latency": ("Milliseconds", latency_ms),
             "tokens": ("Count", prompt + completion),
             "prompt_tokens": ("Count", prompt),
             "completion_tokens": ("Count", completion),
