@@ -159,7 +159,7 @@ class ChatCall:
         )
 
 
-def _readable(exc: ValidationError) -> InvalidRequest:
+def readable_error(exc: ValidationError) -> InvalidRequest:
     first = exc.errors(include_url=False)[0]
     path = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # Discriminated unions add the tag to the path ("content.0.text.text"): keep it readable.
@@ -171,16 +171,22 @@ def _readable(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(f"Invalid '{path}': {message}.", param=path or None)
 
 
-def parse_chat(raw: bytes) -> ChatCall:
-    """Parse and validate a chat body, or raise ``InvalidRequest`` saying what is wrong."""
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a request body, or ``InvalidRequest``."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def parse_chat(raw: bytes) -> ChatCall:
+    """Parse and validate a chat body, or raise ``InvalidRequest`` saying what is wrong."""
+    body = json_object(raw)
     try:
         request = ChatRequest.model_validate(body)
     except ValidationError as exc:
-        raise _readable(exc) from None
+        raise readable_error(exc) from None
     return ChatCall(body=body, request=request)
