@@ -342,3 +342,25 @@ def test_the_server_reaches_only_existing_absolute_directories_under_its_roots(
     assert reachable(str(tmp_path / "a" / "proj"), []) is None
     assert reachable("relative/dir", None) is None
     assert reachable(str(tmp_path / "missing"), None) is None
+
+
+def test_a_search_stops_at_its_caps(
+    world: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llm_agg.agent.toolset as toolset
+
+    root, _ = world
+    for i in range(3):
+        (root / f"f{i}.txt").write_text("hit\nhit\n")
+    context = ToolContext(sandbox(root))
+    monkeypatch.setattr(toolset, "MAX_MATCHES", 3)
+    assert search_files(context, "hit").splitlines() == [
+        "f0.txt:1: hit",
+        "f0.txt:2: hit",
+        "f1.txt:1: hit",
+        "(stopped after 3 matches)",
+    ]
+    monkeypatch.setattr(toolset, "MAX_SEARCHED", 1)
+    assert search_files(context, "hit").splitlines()[-1] == (
+        "(stopped after 1 files: search a subdirectory)"
+    )

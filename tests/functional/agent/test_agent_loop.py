@@ -345,3 +345,40 @@ async def test_a_new_instruction_answers_the_open_question_as_not_run(
     sent = sent_messages(agent.upstream)[-1]
     assert sent[-2]["content"] == "Not run: the user gave a new instruction instead."
     assert sent[-1]["content"] == "b instead"
+
+
+async def test_client_calls_and_a_question_in_one_message_pause_in_turn(
+    make_agent: Callable[..., AgentHarness],
+) -> None:
+    agent = make_agent()
+    agent.queue(
+        calls(
+            ("read_file", {"path": "a.py"}),
+            ("ask_human_for_input", {"question": "Keep a.py?"}),
+            ("list_files", {}),
+        ),
+        submit("ok"),
+    )
+    first = (await agent.invoke(instruction="x", project_directory="/not/here")).json()
+    assert first["agent_status"] == "requires_client_tools"
+    assert [p["function"]["name"] for p in first["pending_tool_calls"]] == ["read_file"]
+    read_id = first["pending_tool_calls"][0]["id"]
+    results = [{"tool_call_id": read_id, "output": {"lines": 1}}]
+    second = (await agent.resume(thread_id=first["thread_id"], tool_results=results)).json()
+    assert second["agent_status"] == "requires_human_input"
+    assert second["human_input_request"]["question_for_human"] == "Keep a.py?"
+    third = (
+        await agent.resume(
+            thread_id=first["thread_id"],
+            tool_call_id=second["human_input_request"]["tool_call_id"],
+            human_response="yes",
+        )
+    ).json()
+    assert third["agent_status"] == "requires_client_tools"
+    list_id = third["pending_tool_calls"][0]["id"]
+    results = [{"tool_call_id": list_id, "output": "a.py"}]
+    done = (await agent.resume(thread_id=first["thread_id"], tool_results=results)).json()
+    assert done["agent_status"] == "completed"
+    answered = sent_messages(agent.upstream)[-1][-3:]
+    assert [m["content"] for m in answered] == ['{"lines":1}', "yes", "a.py"]
+    assert len(agent.upstream.received()) == 2

@@ -24,6 +24,7 @@ FINISH = "submit_code"
 ASK_HUMAN = "ask_human_for_input"
 MAX_LISTED = 500
 MAX_MATCHES = 100
+MAX_SEARCHED = 5000  # files read by one search: a huge tree is narrowed by the model, not us
 
 Path = Annotated[str, Field(description="A path relative to the project root, '/'-separated.")]
 Folder = Annotated[
@@ -77,8 +78,12 @@ def search_files(
     'path:line: text' per match."""
     sandbox = _sandbox(context)
     matches: list[str] = []
-    for entry in sandbox.walk(path, recursive=True):
-        text = sandbox.read_entry(entry) if entry.kind == "file" else None
+    files = (entry for entry in sandbox.walk(path, recursive=True) if entry.kind == "file")
+    for searched, entry in enumerate(files):
+        if searched == MAX_SEARCHED:
+            matches.append(f"(stopped after {MAX_SEARCHED} files: search a subdirectory)")
+            break
+        text = sandbox.read_entry(entry)
         for number, line in enumerate((text or "").splitlines(), 1):
             if query in line:
                 if len(matches) == MAX_MATCHES:
