@@ -31,5 +31,9 @@ unit: install
 test: lint typecheck
 	$(BIN)/pytest
 
+# By hand only, never from `make test`: it loads both CPUs for minutes. See bench/README.md.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

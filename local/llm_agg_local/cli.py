@@ -160,9 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
     serve.add_argument("--require-auth", action="store_true")
-    serve.add_argument(
-        "--log-level", default="info", choices=("debug", "info", "warning", "error")
-    )
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(func=_serve)
 
     def client_options(p: argparse.ArgumentParser) -> None:

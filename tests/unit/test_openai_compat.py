@@ -69,7 +69,7 @@ def test_together_eos_becomes_stop_in_answers() -> None:
     adapter = OpenAICompatAdapter({"eos": "stop"})
     call = parse_chat(b'{"model": "auto", "messages": [{"role": "user", "content": "x"}]}')
     body = orjson.dumps({"choices": [{"index": 0, "finish_reason": "eos"}], "usage": None})
-    completion = adapter.parse_response(body, call)
+    completion = adapter.parse_response(body, call, target("together"))
     assert orjson.loads(completion.body)["choices"][0]["finish_reason"] == "stop"
     assert completion.finish_reason == "stop"
 

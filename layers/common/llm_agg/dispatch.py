@@ -187,11 +187,11 @@ class Dispatcher:
             failure = classify(response.status_code, response.content)
             return self._note(target, failure, response.headers)
         try:
-            completion = adapter.parse_response(response.content, call)
+            completion = adapter.parse_response(response.content, call, target)
         except MalformedResponse as exc:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
             return self._note(target, failure, response.headers)
-        log.info(
+        log.debug(
             "served: provider=%s model=%s attempts=%d usage=%s",
             target.spec.name,
             target.model,
@@ -291,7 +291,7 @@ async def _relay(
         # Reached by cancellation too when the client leaves: the close must still happen.
         with anyio.CancelScope(shield=True):
             await response.aclose()
-        log.info(
+        log.debug(
             "streamed: provider=%s model=%s usage=%s error=%s",
             target.spec.name,
             target.model,

@@ -15,6 +15,7 @@ from llm_agg.api.errors import InvalidRequest, RateLimited
 from llm_agg.limits.cooldown import Cooldowns
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
+from llm_agg.providers.discovery import Discovery
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
 from llm_agg.routing.select import plan
@@ -32,6 +33,7 @@ class Runtime:
             if (adapter := adapter_for(spec)) is not None
         }
         self.cooldowns = Cooldowns(clock)
+        self.discovery = Discovery(clock)
         self._client: httpx.AsyncClient | None = None
 
     @property

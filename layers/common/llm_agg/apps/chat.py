@@ -10,6 +10,7 @@ from llm_agg.api.chat import parse_chat
 from llm_agg.api.errors import GatewayError
 from llm_agg.apps.base import new_app
 from llm_agg.dispatch import Dispatcher
+from llm_agg.providers.discovery import model_listing
 from llm_agg.routing.select import AUTO
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
@@ -18,7 +19,6 @@ from llm_agg.settings import Settings
 def create_chat_app(settings: Settings) -> FastAPI:
     app = new_app("llm-agg chat")
 
-    @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         runtime = get_runtime(settings)
         declared = request.headers.get("content-length")
@@ -29,25 +29,19 @@ def create_chat_app(settings: Settings) -> FastAPI:
         call = parse_chat(await request.body())
         return await Dispatcher(runtime).send(call, runtime.targets(call))
 
+    # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
+    app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+
     @app.get("/v1/models")
     async def list_models() -> Response:
         runtime = get_runtime(settings)
-        configured = runtime.accounts()
+        accounts = runtime.accounts()
+        keys = {name: mine[0].api_key for name, mine in accounts.items()}
+        listed = await runtime.discovery.listed(
+            runtime.client, runtime.specs, runtime.adapters, keys
+        )
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
-        data += [
-            {
-                "id": f"{m.provider}/{m.id}",
-                "object": "model",
-                "created": 0,
-                "owned_by": m.provider,
-                "context_window": m.context,
-                "max_output_tokens": m.max_output,
-                "capabilities": sorted(m.capabilities),
-                "free": m.free,
-            }
-            for m in runtime.catalog.models
-            if m.provider in configured
-        ]
+        data += model_listing(runtime.catalog.models, accounts, listed)
         return Response(
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )

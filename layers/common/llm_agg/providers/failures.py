@@ -54,6 +54,17 @@ def _kind(status: int, code: str | None) -> FailureKind:
     return FailureKind.SERVER
 
 
+# Anthropic's error types, as OpenAI names them; a renamed one stays as the code.
+_ANTHROPIC_TYPES = {
+    "request_too_large": "invalid_request_error",
+    "not_found_error": "invalid_request_error",
+    "billing_error": "insufficient_quota",
+    "api_error": "server_error",
+    "overloaded_error": "server_error",
+    "timeout_error": "server_error",
+}
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -73,6 +84,10 @@ def error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str |
     if not isinstance(data, dict):
         return None, None, None, None
     inner = data.get("error")
+    if isinstance(inner, dict) and data.get("type") == "error" and "code" not in inner:
+        native = _text(inner.get("type"))
+        renamed = _ANTHROPIC_TYPES.get(native or "")
+        return _text(inner.get("message")), renamed or native, native if renamed else None, None
     if isinstance(inner, dict):
         data = inner
     elif isinstance(inner, str):

@@ -77,7 +77,7 @@ class OpenAICompatAdapter:
     def build_request(self, call: ChatCall, target: Target) -> UpstreamRequest:
         return build_request(call, target)
 
-    def parse_response(self, body: bytes, call: ChatCall) -> Completion:
+    def parse_response(self, body: bytes, call: ChatCall, target: Target) -> Completion:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:

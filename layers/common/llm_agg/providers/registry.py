@@ -11,11 +11,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from llm_agg.providers.fields import NATIVE_FATES, native_refusals, not_one
 from llm_agg.providers.spec import Kind, ProviderSpec, Refusal
-
-
-def _not_one(value: Any) -> bool:
-    return value is not None and value != 1
 
 
 def _named_choice(value: Any) -> bool:
@@ -35,7 +32,7 @@ BUILTIN: dict[str, ProviderSpec] = {
             # console.groq.com/docs/openai: these are answered with 400.
             drop=frozenset({"logprobs", "top_logprobs", "logit_bias"}),
             drop_message_fields=frozenset({"name"}),
-            refusals=(Refusal("n", _not_one, "groq serves only n=1"),),
+            refusals=(Refusal("n", not_one, "groq serves only n=1"),),
         ),
         ProviderSpec(
             name="cerebras",
@@ -45,7 +42,7 @@ BUILTIN: dict[str, ProviderSpec] = {
             ),
             refusals=(
                 Refusal("tool_choice", _named_choice, "cerebras takes only auto/none/required"),
-                Refusal("n", _not_one, "cerebras serves only n=1"),
+                Refusal("n", not_one, "cerebras serves only n=1"),
             ),
             # Its limiter reserves max_completion_tokens up front: never leave it unbounded.
             default_max_tokens=4096,
@@ -61,11 +58,15 @@ BUILTIN: dict[str, ProviderSpec] = {
             name="anthropic",
             base_url="https://api.anthropic.com",
             kind="anthropic",
+            fates=NATIVE_FATES["anthropic"],
+            refusals=native_refusals("anthropic"),
         ),
         ProviderSpec(
             name="cohere",
             base_url="https://api.cohere.com",
             kind="cohere",
+            fates=NATIVE_FATES["cohere"],
+            refusals=native_refusals("cohere"),
         ),
     )
 }
@@ -94,6 +95,8 @@ def _custom(name: str, entry: Mapping[str, Any]) -> ProviderSpec:
         headers=dict(entry.get("headers") or {}),
         drop=frozenset(entry.get("drop") or ()),
         timeout=float(entry.get("timeout", 60.0)),
+        fates=NATIVE_FATES.get(kind_value, {}),
+        refusals=native_refusals(name) if kind_value in NATIVE_FATES else (),
     )
 
 

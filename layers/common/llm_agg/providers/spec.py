@@ -11,8 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llm_agg.api.chat import GATEWAY_FIELDS
+
 Kind = Literal["openai", "anthropic", "cohere"]
-Fate = Literal["forward", "drop", "refuse", "map"]
+# forward: sent as is; map: translated into the provider's format; drop: left out (logged);
+# refuse: some values send the request to another provider (``refusals``); gateway: read by
+# the gateway itself (routing, usage) and never sent.
+Fate = Literal["forward", "drop", "refuse", "map", "gateway"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,9 @@ class ProviderSpec:
     finish_reasons: Mapping[str, str] = field(default_factory=dict)
     default_max_tokens: int | None = None
     timeout: float = 60.0
+    # Native formats: the fate of every OpenAI field (see providers/fields.py). A field not
+    # named there is forwarded to an OpenAI-compatible provider and dropped by a native one.
+    fates: Mapping[str, Fate] = field(default_factory=dict)
 
     @property
     def chat_url(self) -> str:
@@ -48,11 +56,15 @@ class ProviderSpec:
 
     def fate(self, name: str) -> Fate:
         """What happens to request field ``name`` on its way to this provider."""
+        if name in GATEWAY_FIELDS:
+            return "gateway"
+        if name in self.fates:
+            return self.fates[name]
         if name in self.drop:
             return "drop"
         if any(r.field == name for r in self.refusals):
             return "refuse"
-        return "forward"
+        return "forward" if self.kind == "openai" else "drop"
 
     def refusal_for(self, body: Mapping[str, Any]) -> str | None:
         for refusal in self.refusals:

@@ -1,0 +1,114 @@
+"""How long a provider's model list is kept, and what the listing makes of it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+from llm_agg.providers.adapters import adapter_for
+from llm_agg.providers.discovery import Discovery, ListedModel, model_listing
+from llm_agg.providers.registry import BUILTIN
+from llm_agg.routing.catalog import ModelInfo
+from tests.shared_fixtures import raw
+
+pytestmark = pytest.mark.anyio
+
+SPECS = {"anthropic": BUILTIN["anthropic"]}
+ADAPTERS = {"anthropic": adapter_for(BUILTIN["anthropic"])}
+URL = "https://api.anthropic.com/v1/models"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_list_is_kept_for_its_ttl_then_asked_again():
+    clock = Clock()
+    discovery = Discovery(clock, ttl=600, retry=60)
+    with respx.mock() as upstream:
+        route = upstream.get(URL).mock(
+            return_value=httpx.Response(200, content=raw("anthropic/models_list.json"))
+        )
+        async with httpx.AsyncClient() as client:
+            first = await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"})
+            clock.now += 599
+            await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"})
+            assert route.call_count == 1
+            clock.now += 2
+            await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"})
+            assert route.call_count == 2
+    assert first["anthropic"][0].id == "claude-sonnet-4-20250514"
+
+
+async def test_a_failed_list_is_not_asked_again_before_the_retry_delay():
+    clock = Clock()
+    discovery = Discovery(clock, ttl=600, retry=60)
+    with respx.mock() as upstream:
+        route = upstream.get(URL).mock(return_value=httpx.Response(503))
+        async with httpx.AsyncClient() as client:
+            assert await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"}) == {}
+            clock.now += 30
+            assert await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"}) == {}
+            assert route.call_count == 1
+            clock.now += 31
+            await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"})
+            assert route.call_count == 2
+
+
+async def test_a_malformed_list_counts_as_a_failure():
+    with respx.mock() as upstream:
+        upstream.get(URL).mock(return_value=httpx.Response(200, content=b"<html>"))
+        async with httpx.AsyncClient() as client:
+            assert await Discovery().listed(client, SPECS, ADAPTERS, {"anthropic": "k"}) == {}
+
+
+def test_listing_merges_provider_lists_with_catalog_facts():
+    catalog = [
+        ModelInfo(
+            "anthropic", "a-1", context=100, max_output=10, capabilities=frozenset({"tools"})
+        ),
+        ModelInfo("anthropic", "a-old"),
+        ModelInfo("groq", "g-1", context=300),
+        ModelInfo("cohere", "c-1"),
+    ]
+    listed = {"anthropic": [ListedModel("a-1", created=5), ListedModel("a-new", context=42)]}
+    data = model_listing(catalog, ["groq", "anthropic"], listed)
+    assert data == [
+        {
+            "id": "anthropic/a-1",
+            "object": "model",
+            "created": 5,
+            "owned_by": "anthropic",
+            "context_window": 100,
+            "max_output_tokens": 10,
+            "capabilities": ["tools"],
+            "free": True,
+        },
+        {
+            "id": "anthropic/a-new",
+            "object": "model",
+            "created": 0,
+            "owned_by": "anthropic",
+            "context_window": 42,
+        },
+        {
+            "id": "groq/g-1",
+            "object": "model",
+            "created": 0,
+            "owned_by": "groq",
+            "context_window": 300,
+            "max_output_tokens": 4096,
+            "capabilities": [],
+            "free": True,
+        },
+    ]
