@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,3 +16,18 @@ def fixture_bytes() -> object:
         return (FIXTURES / relative).read_bytes()
 
     return read
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """HOME in a temporary folder: a Settings() made without a data dir must never read or
+    write the developer's own ~/.local/share/llm-agg (their real keys live there)."""
+    saved = {name: os.environ.get(name) for name in ("HOME", "LLM_AGG_DATA_DIR")}
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))
+    os.environ.pop("LLM_AGG_DATA_DIR", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

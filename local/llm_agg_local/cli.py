@@ -1,63 +1,15 @@
-"""``llm-agg``: serve the gateway, chat with it, list its models."""
+"""``llm-agg``: serve the gateway, chat with it, list its models, configure its accounts."""
 
 from __future__ import annotations
 
 import argparse
-import copy
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llm_agg_local import configure
 from llm_agg_local.client import GatewayClient, GatewayClientError
-
-
-def _check_config() -> str | None:
-    """What is wrong with the catalog, said before serving rather than on the first request."""
-    from llm_agg.providers.registry import build_registry
-    from llm_agg.routing.catalog import CatalogError, load_catalog
-    from llm_agg.settings import Settings
-
-    try:
-        settings = Settings.from_env()
-        build_registry(load_catalog(settings.config_path).providers, settings.environ)
-    except (CatalogError, ValueError) as exc:
-        return str(exc)
-    return None
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    # Workers are separate processes: settings travel through the environment.
-    os.environ["LLM_AGG_STORE"] = args.store
-    if args.require_auth:
-        os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
-    problem = _check_config()
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    print(f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store})", flush=True)
-    # uvicorn applies this in every worker process; our loggers share its handler.
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["llm_agg"] = {
-        "handlers": ["default"],
-        "level": args.log_level.upper(),
-        "propagate": False,
-    }
-    uvicorn.run(
-        "llm_agg_local.server:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=args.log_level,
-        log_config=log_config,
-        access_log=False,
-    )
-    return 0
+from llm_agg_local.serve import serve as run_server
 
 
 def _request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", choices=("sqlite", "moto", "dynamodb"), default="sqlite")
     serve.add_argument("--require-auth", action="store_true")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=run_server)
 
     def client_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="gateway URL (env LLM_AGG_URL; default 127.0.0.1:8000)")
@@ -180,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models the gateway can route to")
     client_options(models)
     models.set_defaults(func=_models)
+
+    configure.add_parser(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.runtime import close_runtimes
 from llm_agg.settings import Settings
+from llm_agg_local.admin_key import ensure_admin_key
 
 # Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
 Route = tuple[str, ASGIApp]
@@ -45,10 +46,17 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 def create_app(settings: Settings | None = None) -> PathRouter:
     """The local server: the function modules' own ``build_app``, mounted by path."""
+    import admin_function
+    import agent_function
     import chat_function
     import health_function
 
-    settings = settings or Settings.from_env()
+    settings = ensure_admin_key(settings or Settings.from_env())
+    if settings.store == "moto":
+        import llm_agg_local.moto_aws  # noqa: F401  (registers the moto backend)
     chat = chat_function.build_app(settings)
     health = health_function.build_app(settings)
-    return PathRouter([("/v1", chat), ("/health", health)], fallback=chat)
+    admin = admin_function.build_app(settings)
+    agent = agent_function.build_app(settings)
+    routes = [("/v1", chat), ("/v1/agents", agent), ("/health", health), ("/admin", admin)]
+    return PathRouter(routes, fallback=chat)

@@ -20,6 +20,7 @@ from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
 from llm_agg.routing.select import plan
 from llm_agg.settings import Settings
+from llm_agg.stored import Stored
 
 
 class Runtime:
@@ -33,6 +34,7 @@ class Runtime:
             if (adapter := adapter_for(spec)) is not None
         }
         self.cooldowns = Cooldowns(clock)
+        self.stored = Stored(settings, clock)
         self.discovery = Discovery(clock)
         self._client: httpx.AsyncClient | None = None
 
@@ -47,8 +49,11 @@ class Runtime:
         return self._client
 
     def accounts(self) -> dict[str, list[Account]]:
+        """Env accounts and enabled stored ones (``await self.stored.refresh()`` first keeps
+        the store off the event loop)."""
         by_provider: dict[str, list[Account]] = {}
-        for account in env_accounts(self.specs.values(), self.settings.environ):
+        env = env_accounts(self.specs.values(), self.settings.environ)
+        for account in [*env, *self.stored.accounts()]:
             if account.provider in self.adapters:
                 by_provider.setdefault(account.provider, []).append(account)
         return by_provider
@@ -84,6 +89,7 @@ class Runtime:
         raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
 
     async def aclose(self) -> None:
+        self.stored.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -33,6 +33,11 @@ class Settings:
     max_attempts: int = 5
     deadline: float = 120.0
     max_body_bytes: int = 20 * 1024 * 1024
+    admin_key: str | None = field(default=None, repr=False)
+    credentials_table: str = "llm-agg-credentials"
+    runtime_table: str = "llm-agg-runtime"
+    usage_table: str = "llm-agg-usage"
+    kms_key_id: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +52,13 @@ class Settings:
             config_path=Path(config) if config else defaults.config_path,
             data_dir=Path(data_dir).expanduser() if data_dir else defaults.data_dir,
             store=store,
-            require_auth=_flag(env.get("LLM_AGG_REQUIRE_AUTH")),
+            # On Lambda the gateway is public: a client key is always required there.
+            require_auth=_flag(env.get("LLM_AGG_REQUIRE_AUTH"))
+            or bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
             environ=env,
+            admin_key=env.get("LLM_AGG_ADMIN_KEY", "").strip() or None,
+            credentials_table=env.get("LLM_AGG_CREDENTIALS_TABLE") or defaults.credentials_table,
+            runtime_table=env.get("LLM_AGG_RUNTIME_TABLE") or defaults.runtime_table,
+            usage_table=env.get("LLM_AGG_USAGE_TABLE") or defaults.usage_table,
+            kms_key_id=env.get("LLM_AGG_KMS_KEY_ID") or None,
         )

@@ -37,7 +37,10 @@ async def make_agent(
     made: list[AgentHarness] = []
 
     def make(
-        config: AgentConfig | None = None, store: MemoryCheckpoints | None = None, **env: str
+        config: AgentConfig | None = None,
+        store: MemoryCheckpoints | None = None,
+        require_auth: bool = False,
+        **env: str,
     ) -> AgentHarness:
         environ = {
             "GROQ_API_KEY": "gsk_agent_0001",
@@ -46,11 +49,20 @@ async def make_agent(
             "CEREBRAS_BASE_URL": upstream.base_url("cerebras"),
             **env,
         }
-        settings = Settings(config_path=CATALOG, data_dir=tmp_path / "data", environ=environ)
-        store = store or MemoryCheckpoints()
-        app = create_agent_app(settings, lambda: store, config or AgentConfig())
+        settings = Settings(
+            config_path=CATALOG,
+            data_dir=tmp_path / "data",
+            environ=environ,
+            require_auth=require_auth,
+        )
+        checkpoints = store or MemoryCheckpoints()
+
+        async def opener() -> MemoryCheckpoints:
+            return checkpoints
+
+        app = create_agent_app(settings, opener, config or AgentConfig())
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
-        harness = AgentHarness(client, store, upstream, settings)
+        harness = AgentHarness(client, checkpoints, upstream, settings)
         made.append(harness)
         return harness
 

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from llm_agg.agent.state import encode
+from llm_agg.runtime import get_runtime
 from llm_agg.store.base import Checkpoint
 from tests.functional.agent.support import (
     INVOKE,
@@ -110,40 +110,46 @@ async def test_answers_of_the_wrong_kind_or_too_late_are_refused(agent: AgentHar
     assert finished.status_code == 409 and finished.json()["error"]["code"] == "not_resumable"
 
 
-class AsCaller:
-    """Puts the gateway key id of an ``x-test-key-id`` header where authentication puts it."""
+async def test_another_caller_cannot_see_or_resume_a_thread(
+    make_agent: Callable[..., AgentHarness],
+) -> None:
+    agent = make_agent(require_auth=True)
+    keys = get_runtime(agent.settings).stored
+    await keys.open()
+    alice = await asyncio.to_thread(keys.keys.create, "alice")
+    bob = await asyncio.to_thread(keys.keys.create, "bob")
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def as_(key: str | None) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"} if key else {}
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        headers = dict(scope.get("headers") or [])
-        key_id = headers.get(b"x-test-key-id")
-        if key_id:
-            scope.setdefault("state", {})["gateway_key_id"] = key_id.decode()
-        await self.app(scope, receive, send)
+    agent.queue(call("ask_human_for_input", {"question": "?"}))
+    started = await agent.client.post(INVOKE, json={"instruction": "x"}, headers=as_(alice.key))
+    paused = started.json()
+    assert agent.store.items[paused["thread_id"]].owner == alice.record.key_id
+    stolen = await agent.client.post(RESUME, json=answer(paused), headers=as_(bob.key))
+    assert stolen.status_code == 404
+    assert stolen.json()["error"]["code"] == "thread_not_found"
+    more = {"instruction": "y", "thread_id": paused["thread_id"]}
+    assert (await agent.client.post(INVOKE, json=more, headers=as_(bob.key))).status_code == 404
+    anonymous = await agent.client.post(RESUME, json=answer(paused))
+    assert anonymous.status_code == 401
+    agent.queue(submit("x"))
+    mine = await agent.client.post(RESUME, json=answer(paused), headers=as_(alice.key))
+    assert mine.status_code == 200
 
 
-async def test_another_caller_cannot_see_or_resume_a_thread(agent: AgentHarness) -> None:
-    transport = agent.client._transport
-    assert isinstance(transport, httpx.ASGITransport)
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=AsCaller(transport.app)), base_url="http://gw"
-    )
-    async with client:
-        agent.queue(call("ask_human_for_input", {"question": "?"}))
-        alice = {"x-test-key-id": "key_alice"}
-        paused = (await client.post(INVOKE, json={"instruction": "x"}, headers=alice)).json()
-        assert agent.store.items[paused["thread_id"]].owner == "key_alice"
-        for who in ({"x-test-key-id": "key_bob"}, {}):
-            stolen = await client.post(RESUME, json=answer(paused), headers=who)
-            assert stolen.status_code == 404
-            assert stolen.json()["error"]["code"] == "thread_not_found"
-            more = {"instruction": "y", "thread_id": paused["thread_id"]}
-            assert (await client.post(INVOKE, json=more, headers=who)).status_code == 404
-        agent.queue(submit("x"))
-        mine = await client.post(RESUME, json=answer(paused), headers=alice)
-        assert mine.status_code == 200
+async def test_an_open_local_servers_threads_are_not_a_key_holders(
+    make_agent: Callable[..., AgentHarness],
+) -> None:
+    agent = make_agent()
+    paused = await pause(agent)
+    assert agent.store.items[paused["thread_id"]].owner == "-"
+    stored = get_runtime(agent.settings).stored
+    await stored.open()
+    key = (await asyncio.to_thread(stored.keys.create, "k")).key
+    headers = {"authorization": f"Bearer {key}"}
+    response = await agent.client.post(RESUME, json=answer(paused), headers=headers)
+    assert response.status_code == 404
 
 
 async def test_an_unknown_or_expired_thread_is_404(make_agent: Callable[..., AgentHarness]) -> None:

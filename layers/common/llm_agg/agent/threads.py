@@ -15,12 +15,15 @@ from collections.abc import Callable
 
 from llm_agg.agent.state import CheckpointUnreadable, ThreadState, decode, encode
 from llm_agg.api.errors import Conflict, GatewayError, NotFound
-from llm_agg.store.base import Checkpoint, CheckpointStore, ItemTooLarge, VersionConflict
+from llm_agg.store.base import (
+    MAX_CHECKPOINT_BYTES,
+    Checkpoint,
+    CheckpointStore,
+    ItemTooLarge,
+    VersionConflict,
+)
 
 log = logging.getLogger("llm_agg.agent.threads")
-
-# DynamoDB holds 400 KB per item, attribute names and keys included: stay clear of it.
-MAX_CHECKPOINT_BYTES = 350_000
 
 
 class ThreadTooLarge(GatewayError):

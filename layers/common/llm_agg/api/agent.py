@@ -5,12 +5,12 @@ These shapes are a public contract (the VS Code extension and other clients spea
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from llm_agg.api.chat import ModelQuality, json_object, readable_error
+from llm_agg.api.chat import ModelQuality
 
 AgentStatus = Literal[
     "completed", "requires_human_input", "requires_client_tools", "in_progress", "error"
@@ -20,9 +20,6 @@ _Text = Annotated[str, Field(max_length=1_000_000)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-M = TypeVar("M", bound=_Strict)
 
 
 class CodeAgentRequest(_Strict):
@@ -74,12 +71,3 @@ class CodeAgentResponse(BaseModel):
     model_used: str | None
     error_details: str | None
     thread_id: str
-
-
-def parse_body(raw: bytes, model: type[M]) -> M:
-    """Validate a JSON body into ``model`` or raise ``InvalidRequest`` saying what is wrong."""
-    body = json_object(raw)
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise readable_error(exc) from None

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llm_agg.api.errors import InvalidRequest
+from llm_agg.api.validation import invalid_request, json_object
 
 ModelQuality = Literal["fastest", "balanced", "best_quality"]
 
@@ -159,34 +158,11 @@ class ChatCall:
         )
 
 
-def readable_error(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors(include_url=False)[0]
-    path = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    # Discriminated unions add the tag to the path ("content.0.text.text"): keep it readable.
-    message = first["msg"]
-    if first["type"] == "missing":
-        message = "Missing required parameter"
-    elif first["type"] == "extra_forbidden":
-        message = "Unrecognized parameter"
-    return InvalidRequest(f"Invalid '{path}': {message}.", param=path or None)
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    """The JSON object of a request body, or ``InvalidRequest``."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The body must be a JSON object.")
-    return body
-
-
 def parse_chat(raw: bytes) -> ChatCall:
     """Parse and validate a chat body, or raise ``InvalidRequest`` saying what is wrong."""
     body = json_object(raw)
     try:
         request = ChatRequest.model_validate(body)
     except ValidationError as exc:
-        raise readable_error(exc) from None
+        raise invalid_request(exc) from None
     return ChatCall(body=body, request=request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import FastAPI, Request
@@ -10,19 +10,16 @@ from starlette.responses import Response
 
 from llm_agg.agent.config import AgentConfig
 from llm_agg.agent.service import AgentService
-from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest, parse_body
+from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
 from llm_agg.api.errors import GatewayError
+from llm_agg.api.validation import parse_body
+from llm_agg.apps.auth import client_auth, store_unavailable
 from llm_agg.apps.base import new_app
+from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
-from llm_agg.store.base import CheckpointStore
+from llm_agg.store.base import CheckpointStore, StoreError
 
-OPEN_OWNER = "-"  # the owner of threads on a server without gateway keys
-
-
-def owner_of(request: Request) -> str:
-    """The gateway key id the authentication put on the request, or the open-server owner."""
-    key_id = getattr(request.state, "gateway_key_id", None)
-    return key_id if isinstance(key_id, str) and key_id else OPEN_OWNER
+CheckpointOpener = Callable[[], Awaitable[CheckpointStore]]
 
 
 async def read_json_body(request: Request, limit: int) -> bytes:
@@ -52,33 +49,46 @@ def _json(data: object) -> Response:
 
 def create_agent_app(
     settings: Settings,
-    checkpoints: Callable[[], CheckpointStore],
+    checkpoints: CheckpointOpener | None = None,
     config: AgentConfig | None = None,
 ) -> FastAPI:
-    """``checkpoints`` opens the store on the first request (imports and connections stay off
-    the cold start)."""
+    """Threads live in the gateway's store (``checkpoints`` replaces it in tests), opened on
+    the first request so the cold start pays for neither the store nor the agent."""
     app = new_app("llm-agg agent")
+    authenticate = client_auth(settings)
     made: list[AgentService] = []
 
-    def service() -> AgentService:
+    async def stored_checkpoints() -> CheckpointStore:
+        backend = await get_runtime(settings).stored.open()
+        return backend.stores.checkpoints
+
+    async def service() -> AgentService:
         if not made:
-            made.append(
-                AgentService(
-                    settings, config or AgentConfig.from_env(settings.environ), checkpoints()
-                )
-            )
+            store = await (checkpoints or stored_checkpoints)()
+            agent_config = config or AgentConfig.from_env(settings.environ)
+            made.append(AgentService(settings, agent_config, store))
         return made[0]
+
+    async def run(request: Request, resume: bool) -> Response:
+        client = await authenticate(request)
+        raw = await read_json_body(request, settings.max_body_bytes)
+        await get_runtime(settings).stored.refresh()  # stored accounts serve the agent too
+        try:
+            agent = await service()
+            if resume:
+                answer = await agent.resume(parse_body(raw, ResumeAgentRequest), client.key_id)
+            else:
+                answer = await agent.invoke(parse_body(raw, CodeAgentRequest), client.key_id)
+        except StoreError:  # conflicts and oversize threads are GatewayErrors by now
+            raise store_unavailable() from None
+        return _json(answer)
 
     @app.post("/v1/agents/code/invoke")
     async def invoke(request: Request) -> Response:
-        raw = await read_json_body(request, settings.max_body_bytes)
-        body = parse_body(raw, CodeAgentRequest)
-        return _json(await service().invoke(body, owner_of(request)))
+        return await run(request, resume=False)
 
     @app.post("/v1/agents/resume")
     async def resume(request: Request) -> Response:
-        raw = await read_json_body(request, settings.max_body_bytes)
-        body = parse_body(raw, ResumeAgentRequest)
-        return _json(await service().resume(body, owner_of(request)))
+        return await run(request, resume=True)
 
     return app

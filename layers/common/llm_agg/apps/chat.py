@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
 from llm_agg.api.chat import parse_chat
 from llm_agg.api.errors import GatewayError
+from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.discovery import model_listing
@@ -18,9 +19,13 @@ from llm_agg.settings import Settings
 
 def create_chat_app(settings: Settings) -> FastAPI:
     app = new_app("llm-agg chat")
+    # Sets request.state.gateway_key_id (the key's id, "-" for none) for usage records.
+    authenticate = client_auth(settings)
 
     async def chat_completions(request: Request) -> Response:
+        await authenticate(request)
         runtime = get_runtime(settings)
+        await runtime.stored.refresh()
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise GatewayError(
@@ -32,9 +37,10 @@ def create_chat_app(settings: Settings) -> FastAPI:
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=[Depends(authenticate)])
     async def list_models() -> Response:
         runtime = get_runtime(settings)
+        await runtime.stored.refresh()
         accounts = runtime.accounts()
         keys = {name: mine[0].api_key for name, mine in accounts.items()}
         listed = await runtime.discovery.listed(

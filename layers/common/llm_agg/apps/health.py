@@ -16,6 +16,7 @@ def create_health_app(settings: Settings) -> FastAPI:
     @app.get("/health")
     async def health() -> dict[str, object]:
         runtime = get_runtime(settings)
+        await runtime.stored.refresh()
         accounts = runtime.accounts()
         providers: dict[str, dict[str, object]] = {}
         ready = False

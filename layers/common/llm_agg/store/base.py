@@ -4,12 +4,13 @@ moto in tests). One contract suite (tests/functional/test_store_contract.py) run
 Calls are synchronous (boto3 and sqlite3 are); async code calls them through
 ``asyncio.to_thread`` so the event loop never blocks. Times are epoch seconds. Anything with
 ``expires_at`` is treated as absent once that time has passed, whether or not the backend has
-deleted it yet (DynamoDB's TTL deletes days late; moto never does).
+deleted it yet (DynamoDB's TTL deletes days late; moto never does). A gateway key past its
+``expires_at`` is not found by ``by_hash`` but still listed, so an admin sees it expired.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +25,11 @@ class VersionConflict(StoreError):
 
 class ItemTooLarge(StoreError):
     """The item is larger than the backend can hold in one record."""
+
+
+# DynamoDB items hold at most 400 KB with their attribute names; both backends refuse more
+# than this much checkpoint data, so an agent behaves the same locally and on AWS.
+MAX_CHECKPOINT_BYTES = 350 * 1024
 
 
 # --- credentials -----------------------------------------------------------------------------
@@ -169,3 +175,8 @@ class Stores:
     expiring: ExpiringStore
     usage: UsageStore
     checkpoints: CheckpointStore
+    on_close: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def close(self) -> None:
+        """Release the backend's connections (the SQLite file handle; boto3 needs nothing)."""
+        self.on_close()

@@ -1,0 +1,15 @@
+"""The admin function: ``/admin/*`` (and later the web page at ``/ui``), buffered, under Mangum
+on AWS."""
+
+from fastapi import FastAPI
+
+from llm_agg.apps.admin import create_admin_app
+from llm_agg.apps.lambda_entry import mangum_handler
+from llm_agg.settings import Settings
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    return create_admin_app(settings or Settings.from_env())
+
+
+handler = mangum_handler(build_app)

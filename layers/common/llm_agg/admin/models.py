@@ -1,0 +1,82 @@
+"""The bodies the admin API accepts. Strict: a wrong type is refused, not coerced.
+
+Validation messages never hold the submitted values, so a key sent in the wrong field is not
+echoed back.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+_HEADER_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{0,1024}$")
+_KEY = re.compile(r"^[\x21-\x7e]{8,4096}$")  # printable ASCII, no spaces
+# The gateway sets these itself; an account may not replace them.
+RESERVED_HEADERS = frozenset(
+    {"authorization", "x-api-key", "content-type", "content-length", "host", "connection",
+     "transfer-encoding"}
+)  # fmt: skip
+MAX_HEADERS = 20
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CredentialIn(_Body):
+    provider: Annotated[str, Field(min_length=1, max_length=64)]
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)]
+    api_key: str
+    additional_headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    verify: bool = False
+
+    @field_validator("account_id")
+    @classmethod
+    def _not_env(cls, value: str) -> str:
+        if value == "env":
+            raise ValueError("'env' names the account of the <PROVIDER>_API_KEY variable")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_shape(cls, value: str) -> str:
+        if not _KEY.match(value):
+            raise ValueError("a key is 8 to 4096 printable characters without spaces")
+        return value
+
+    @field_validator("additional_headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_HEADERS:
+            raise ValueError(f"at most {MAX_HEADERS} headers")
+        for name, content in value.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError("a header name is a token of at most 64 characters")
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"the gateway sets '{name}' itself")
+            if not _HEADER_VALUE.match(content):
+                raise ValueError(f"the value of '{name}' has control characters or is too long")
+        return value
+
+
+class CredentialPatch(_Body):
+    enabled: bool
+
+
+class KeyIn(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    expires_at: Annotated[int, Field(gt=0)] | None = None  # epoch seconds
+    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    tokens_per_day: Annotated[int, Field(ge=1, le=10**12)] | None = None
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> KeyIn:
+        if self.expires_at is not None and self.expires_in_days is not None:
+            raise ValueError("give expires_at or expires_in_days, not both")
+        return self

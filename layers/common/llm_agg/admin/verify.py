@@ -1,0 +1,72 @@
+"""A live check of a provider key: one request to the provider's models endpoint.
+
+The verdict is ``ok`` True (the key works, even if rate-limited right now), False (the provider
+refused it) or None (no verdict: the provider could not be reached or failed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from llm_agg.providers.failures import error_fields
+from llm_agg.providers.spec import ProviderSpec
+
+ANTHROPIC_VERSION = "2023-06-01"
+CHECK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool | None
+    message: str
+    status: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "status": self.status, "message": self.message}
+
+
+def models_request(
+    spec: ProviderSpec, api_key: str, extra: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
+    """URL and headers of the provider's model listing, authenticated its own way."""
+    headers = {**spec.headers, **extra}
+    if spec.kind == "anthropic":
+        headers |= {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
+        return spec.base_url.rstrip("/") + "/v1/models", headers
+    headers["authorization"] = f"Bearer {api_key}"
+    if spec.kind == "cohere":
+        return spec.base_url.rstrip("/") + "/v1/models", headers
+    return spec.models_url, headers
+
+
+def _detail(response: httpx.Response, api_key: str) -> str:
+    message = error_fields(response.content)[0] or response.reason_phrase or ""
+    return message.replace(api_key, "***")[:200]
+
+
+async def check_key(
+    client: httpx.AsyncClient,
+    spec: ProviderSpec,
+    api_key: str,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Verdict:
+    url, headers = models_request(spec, api_key, extra_headers or {})
+    try:
+        response = await client.get(url, headers=headers, timeout=CHECK_TIMEOUT)
+    except httpx.TimeoutException:
+        return Verdict(None, f"{spec.name} did not answer within {CHECK_TIMEOUT:g}s")
+    except httpx.HTTPError as exc:
+        return Verdict(None, f"{spec.name} could not be reached ({type(exc).__name__})")
+    status = response.status_code
+    if status < 300:
+        return Verdict(True, f"{spec.name} accepted the key", status)
+    if status == 429:
+        return Verdict(True, f"{spec.name} accepted the key (rate-limited right now)", status)
+    if status in (401, 403):
+        return Verdict(False, f"{spec.name} refused the key: {_detail(response, api_key)}", status)
+    return Verdict(
+        None, f"{spec.name} answered HTTP {status}: {_detail(response, api_key)}", status
+    )

@@ -1,0 +1,161 @@
+"""What the admin API shows: pure functions from records and rows to JSON-ready dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from llm_agg.store import histogram
+from llm_agg.store.base import GatewayKeyRecord, UsageRow
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Everything known about one account, from env or store, secret left out."""
+
+    provider: str
+    account_id: str
+    source: str  # "env" or "store"
+    enabled: bool
+    key: str | None  # masked
+    header_names: tuple[str, ...] = ()
+    created_at: float | None = None
+    last_used_at: float | None = None
+    last_error: str | None = None
+    problem: str | None = None  # why the account cannot be used, if it cannot
+
+
+def credential(state: AccountState) -> dict[str, object]:
+    return {
+        "object": "credential",
+        "provider": state.provider,
+        "account_id": state.account_id,
+        "source": state.source,
+        "enabled": state.enabled,
+        "key": state.key,
+        "additional_headers": list(state.header_names),  # names only: values may be secret
+        "created_at": state.created_at,
+        "last_used_at": state.last_used_at,
+        "last_error": state.last_error,
+        "problem": state.problem,
+    }
+
+
+def gateway_key(record: GatewayKeyRecord, now: float) -> dict[str, object]:
+    return {
+        "object": "gateway_key",
+        "id": record.key_id,
+        "name": record.name,
+        "prefix": record.prefix + "…",
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "expired": record.expires_at is not None and record.expires_at <= now,
+        "requests_per_minute": record.requests_per_minute,
+        "tokens_per_day": record.tokens_per_day,
+    }
+
+
+def providers(
+    names: Iterable[str],
+    supported: Mapping[str, bool],
+    accounts: Iterable[AccountState],
+    cooling_until: Mapping[tuple[str, str], float],
+    requests_today: Mapping[tuple[str, str], int],
+) -> list[dict[str, object]]:
+    by_provider: dict[str, list[AccountState]] = {}
+    for state in accounts:
+        by_provider.setdefault(state.provider, []).append(state)
+    out = []
+    for name in sorted(names):
+        rows = []
+        for a in by_provider.get(name, []):
+            key = (a.provider, a.account_id)
+            until = cooling_until.get(key)
+            rows.append(
+                {
+                    "account_id": a.account_id,
+                    "source": a.source,
+                    "enabled": a.enabled,
+                    "healthy": a.enabled
+                    and supported.get(name, False)
+                    and until is None
+                    and a.problem is None,
+                    "cooling_down_until": until,
+                    "last_error": a.last_error or a.problem,
+                    "last_used_at": a.last_used_at,
+                    "requests_today": requests_today.get(key, 0),
+                }
+            )
+        out.append(
+            {
+                "provider": name,
+                "supported": supported.get(name, False),
+                "configured": any(a["enabled"] for a in rows),
+                "accounts": rows,
+            }
+        )
+    return out
+
+
+class _Sum:
+    def __init__(self) -> None:
+        self.requests = self.errors = self.prompt_tokens = self.completion_tokens = 0
+        self.latency: dict[str, int] = {}
+
+    def add(self, row: UsageRow) -> None:
+        self.requests += row.requests
+        self.errors += row.errors
+        self.prompt_tokens += row.prompt_tokens
+        self.completion_tokens += row.completion_tokens
+        histogram.merge(self.latency, row.latency_ms)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_p50_ms": histogram.percentile(self.latency, 0.5),
+            "latency_p95_ms": histogram.percentile(self.latency, 0.95),
+        }
+
+
+GROUPS: dict[str, Callable[[UsageRow], str]] = {
+    "day": lambda r: r.day,
+    "provider": lambda r: r.provider,
+    "model": lambda r: f"{r.provider}/{r.model}",
+    "account": lambda r: f"{r.provider}/{r.account_id}",
+    "gateway_key": lambda r: r.gateway_key,
+}
+
+
+def usage(rows: list[UsageRow]) -> dict[str, object]:
+    """Every row with its percentiles, the total, and sums by day, provider, model, account
+    and gateway key."""
+    total = _Sum()
+    groups: dict[str, dict[str, _Sum]] = {name: {} for name in GROUPS}
+    data = []
+    for row in rows:
+        total.add(row)
+        for name, key_of in GROUPS.items():
+            groups[name].setdefault(key_of(row), _Sum()).add(row)
+        one = _Sum()
+        one.add(row)
+        data.append(
+            {
+                "day": row.day,
+                "provider": row.provider,
+                "model": row.model,
+                "account_id": row.account_id,
+                "gateway_key": row.gateway_key,
+                **one.to_dict(),
+            }
+        )
+    return {
+        "data": data,
+        "total": total.to_dict(),
+        "by": {
+            name: {key: s.to_dict() for key, s in sorted(sums.items())}
+            for name, sums in groups.items()
+        },
+    }

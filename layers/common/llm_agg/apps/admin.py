@@ -1,0 +1,241 @@
+"""``/admin/*``: provider credentials, gateway keys, provider status and usage statistics.
+
+Every route needs the admin key. Store and KMS calls run in threads; a failing store is a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.responses import Response
+
+from llm_agg.admin import views
+from llm_agg.admin.accounts import account_states, add_account
+from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
+from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
+from llm_agg.api.validation import parse_body
+from llm_agg.apps.auth import admin_auth, store_unavailable
+from llm_agg.apps.base import new_app
+from llm_agg.crypto.envelope import KeyringError
+from llm_agg.providers.registry import env_prefix
+from llm_agg.providers.spec import ProviderSpec
+from llm_agg.runtime import Runtime, get_runtime
+from llm_agg.settings import Settings
+from llm_agg.store.base import StoreError
+
+T = TypeVar("T")
+DAY = 86_400
+MAX_DAYS = 366
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _json(data: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+async def _call(fn: Callable[..., T], *args: object) -> T:
+    """A blocking store or keyring call, in a thread; their failures become a 503."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except StoreError:
+        raise store_unavailable() from None
+    except KeyringError as exc:
+        raise _keyring_failed(exc) from None
+
+
+def _keyring_failed(exc: KeyringError) -> GatewayError:
+    return GatewayError(f"The key service failed: {exc}", status=503, code="keyring_unavailable")
+
+
+def _spec(runtime: Runtime, provider: str, status: int = 400) -> ProviderSpec:
+    spec = runtime.specs.get(provider)
+    if spec is None:
+        known = ", ".join(sorted(runtime.specs))
+        error = NotFound if status == 404 else InvalidRequest
+        raise error(f"Unknown provider {provider!r}; known: {known}.", param="provider")
+    return spec
+
+
+def _not_env(provider: str, account_id: str) -> None:
+    if account_id == "env":
+        raise InvalidRequest(
+            f"The 'env' account of {provider} comes from {env_prefix(provider)}_API_KEY; "
+            "change that variable instead.",
+            param="account_id",
+        )
+
+
+def _day(text: str | None, default: date, name: str) -> date:
+    if text is None:
+        return default
+    try:
+        if not _DATE.match(text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(f"'{name}' must be a date as YYYY-MM-DD.", param=name) from None
+
+
+def create_admin_app(settings: Settings) -> FastAPI:
+    app = new_app("llm-agg admin")
+    admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth(settings))])
+
+    @admin.post("/credentials")
+    async def add_credential(request: Request) -> Response:
+        body = parse_body(await request.body(), CredentialIn)
+        runtime = get_runtime(settings)
+        _spec(runtime, body.provider)
+        await runtime.stored.open()
+        try:
+            added = await add_account(runtime, body)
+        except StoreError:
+            raise store_unavailable() from None
+        except KeyringError as exc:
+            raise _keyring_failed(exc) from None
+        result = {
+            **views.credential(added.state),
+            "replaced": added.replaced,
+            "verification": added.verdict.to_dict() if added.verdict else None,
+        }
+        return _json(result, 200 if added.replaced else 201)
+
+    @admin.get("/credentials")
+    async def list_credentials(provider: str | None = None) -> Response:
+        runtime = get_runtime(settings)
+        if provider is not None:
+            _spec(runtime, provider, 404)
+        await runtime.stored.open()
+        states = await _call(account_states, runtime, provider)
+        return _json({"object": "list", "data": [views.credential(s) for s in states]})
+
+    @admin.delete("/credentials/{provider}/{account_id}")
+    async def delete_credential(provider: str, account_id: str) -> Response:
+        runtime = get_runtime(settings)
+        _spec(runtime, provider, 404)
+        _not_env(provider, account_id)
+        await runtime.stored.open()
+        if not await _call(runtime.stored.vault.delete, provider, account_id):
+            raise NotFound(f"No stored account {account_id!r} for {provider}.")
+        return _json(
+            {
+                "object": "credential",
+                "provider": provider,
+                "account_id": account_id,
+                "deleted": True,
+            }
+        )
+
+    @admin.patch("/credentials/{provider}/{account_id}")
+    async def update_credential(provider: str, account_id: str, request: Request) -> Response:
+        runtime = get_runtime(settings)
+        _spec(runtime, provider, 404)
+        _not_env(provider, account_id)
+        body = parse_body(await request.body(), CredentialPatch)
+        await runtime.stored.open()
+        vault = runtime.stored.vault
+        if not await _call(vault.set_enabled, provider, account_id, body.enabled):
+            raise NotFound(f"No stored account {account_id!r} for {provider}.")
+        (state,) = await _call(account_states, runtime, provider, account_id)
+        return _json(views.credential(state))
+
+    @admin.get("/providers")
+    async def provider_status() -> Response:
+        runtime = get_runtime(settings)
+        await runtime.stored.open()
+        today = datetime.now(UTC).date().isoformat()
+        states = await _call(account_states, runtime)
+        rows = await _call(runtime.stored.stores.usage.query, today, today)
+        requests_today: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (row.provider, row.account_id)
+            requests_today[key] = requests_today.get(key, 0) + row.requests
+        cooling = {
+            (s.provider, s.account_id): until
+            for s in states
+            if (until := runtime.cooldowns.until((s.provider, s.account_id))) is not None
+        }
+        data = views.providers(
+            runtime.specs,
+            {name: name in runtime.adapters for name in runtime.specs},
+            states,
+            cooling,
+            requests_today,
+        )
+        return _json({"object": "list", "data": data})
+
+    @admin.get("/usage-stats")
+    async def usage_stats(
+        start: str | None = None, end: str | None = None, provider: str | None = None
+    ) -> Response:
+        runtime = get_runtime(settings)
+        if provider is not None:
+            _spec(runtime, provider, 404)
+        last = _day(end, datetime.now(UTC).date(), "end")
+        first = _day(start, last - timedelta(days=6), "start")
+        if first > last:
+            raise InvalidRequest("'start' is after 'end'.", param="start")
+        if (last - first).days >= MAX_DAYS:
+            raise InvalidRequest(f"At most {MAX_DAYS} days at once.", param="start")
+        await runtime.stored.open()
+        rows = await _call(
+            runtime.stored.stores.usage.query, first.isoformat(), last.isoformat(), provider
+        )
+        return _json(
+            {
+                "object": "usage_stats",
+                "start": first.isoformat(),
+                "end": last.isoformat(),
+                "provider": provider,
+                **views.usage(rows),
+            }
+        )
+
+    @admin.post("/keys")
+    async def create_key(request: Request) -> Response:
+        body = parse_body(await request.body(), KeyIn)
+        stored = get_runtime(settings).stored
+        now = stored.clock()
+        expires_at: float | None = body.expires_at
+        if body.expires_in_days is not None:
+            expires_at = now + body.expires_in_days * DAY
+        if expires_at is not None and expires_at <= now:
+            raise InvalidRequest("'expires_at' is in the past.", param="expires_at")
+        await stored.open()
+        new = await _call(
+            stored.keys.create,
+            body.name,
+            expires_at,
+            body.requests_per_minute,
+            body.tokens_per_day,
+        )
+        shown = {
+            **views.gateway_key(new.record, now),
+            "key": new.key,
+            "note": "Keep this key now: it is stored only as a hash and cannot be shown again.",
+        }
+        return _json(shown, 201)
+
+    @admin.get("/keys")
+    async def list_keys() -> Response:
+        stored = get_runtime(settings).stored
+        await stored.open()
+        records = await _call(stored.keys.list)
+        now = stored.clock()
+        return _json({"object": "list", "data": [views.gateway_key(r, now) for r in records]})
+
+    @admin.delete("/keys/{key_id}")
+    async def delete_key(key_id: str) -> Response:
+        stored = get_runtime(settings).stored
+        await stored.open()
+        if not await _call(stored.keys.delete, key_id):
+            raise NotFound(f"No gateway key {key_id!r}.")
+        return _json({"object": "gateway_key", "id": key_id, "deleted": True})
+
+    app.include_router(admin)
+    return app

@@ -1,0 +1,124 @@
+"""Who is calling: a gateway key on ``/v1``, the admin key on ``/admin``.
+
+A ``/v1`` request needs a gateway key unless the server is a local one bound only to loopback
+(``Settings.require_auth`` false); a key that is sent is checked either way, so a wrong key is
+never silently ignored. The key id goes on ``request.state.gateway_key_id`` ("-" for none) for
+usage records, with the record itself on ``request.state.gateway_key``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from llm_agg.api.errors import GatewayError, PermissionDenied, Unauthenticated
+from llm_agg.gateway_keys import MISS, PREFIX, hash_key
+from llm_agg.limits.keys import admit
+from llm_agg.runtime import get_runtime
+from llm_agg.settings import Settings
+from llm_agg.store.base import GatewayKeyRecord, StoreError
+from llm_agg.stored import Stored
+
+ANONYMOUS = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    key_id: str
+    record: GatewayKeyRecord | None = None
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
+
+
+def store_unavailable() -> GatewayError:
+    return GatewayError(
+        "The gateway's store is unavailable; try again shortly.",
+        status=503,
+        code="store_unavailable",
+    )
+
+
+async def find_key(stored: Stored, key: str) -> GatewayKeyRecord | None:
+    """The live record of gateway key ``key``, from the cache when it is warm."""
+    if not key.startswith(PREFIX):
+        return None
+    key_hash = hash_key(key)
+    try:
+        await stored.open()
+        cached = stored.keys.peek(key_hash)
+        if cached is MISS:
+            return await asyncio.to_thread(stored.keys.lookup, key_hash)
+    except StoreError:
+        raise store_unavailable() from None
+    return cached if isinstance(cached, GatewayKeyRecord) else None
+
+
+async def identify(stored: Stored, key: str | None, required: bool) -> Client:
+    if key is None:
+        if required:
+            raise Unauthenticated(
+                "This gateway needs a key: send 'Authorization: Bearer sk-llmagg-…'."
+            )
+        return Client(ANONYMOUS)
+    record = await find_key(stored, key)
+    if record is not None:
+        return Client(record.key_id, record)
+    if required or key.startswith(PREFIX):
+        raise Unauthenticated("The gateway key is not valid (unknown, deleted or expired).")
+    return Client(ANONYMOUS)  # an open local server: the SDKs' placeholder keys are fine
+
+
+def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
+    """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
+
+    async def authenticate(request: Request) -> Client:
+        stored = get_runtime(settings).stored
+        client = await identify(stored, bearer(request), settings.require_auth)
+        request.state.gateway_key_id = client.key_id
+        request.state.gateway_key = client.record
+        record = client.record
+        if record is not None and (record.requests_per_minute or record.tokens_per_day):
+            try:
+                await asyncio.to_thread(admit, stored.stores.counters, record, stored.clock())
+            except StoreError:
+                raise store_unavailable() from None
+        return client
+
+    return authenticate
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def admin_auth(settings: Settings) -> Callable[[Request], Awaitable[None]]:
+    """The dependency of every ``/admin`` route. Compared in constant time (digests of equal
+    length, so not even the key's length leaks)."""
+    expected = _digest(settings.admin_key) if settings.admin_key else None
+
+    async def require_admin(request: Request) -> None:
+        if expected is None:
+            raise GatewayError(
+                "The admin API is off: no admin key is configured (LLM_AGG_ADMIN_KEY).",
+                status=503,
+                code="admin_disabled",
+            )
+        key = bearer(request)
+        if key is None:
+            raise Unauthenticated("The admin API needs 'Authorization: Bearer <admin key>'.")
+        if hmac.compare_digest(_digest(key), expected):
+            return
+        if await find_key(get_runtime(settings).stored, key) is not None:
+            raise PermissionDenied("A gateway key may not use the admin API.")
+        raise Unauthenticated("The admin key is not valid.")
+
+    return require_admin

@@ -1,0 +1,117 @@
+"""What a gateway process keeps in its store, and the caches in front of it: the backend
+(opened on first use, in a thread), the credential vault and the gateway keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from llm_agg.accounts import Account
+from llm_agg.credentials import Vault
+from llm_agg.crypto.envelope import KeyringError
+from llm_agg.gateway_keys import GatewayKeys
+from llm_agg.settings import Settings
+from llm_agg.store.base import StoreError, Stores
+from llm_agg.store.factory import Backend, open_backend
+
+log = logging.getLogger("llm_agg.stored")
+
+RETRY_AFTER_FAILURE = 30.0  # seconds before a failed store is tried again by the hot path
+
+
+class Stored:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.monotonic = monotonic
+        self._backend: Backend | None = None
+        self._vault: Vault | None = None
+        self._keys: GatewayKeys | None = None
+        self._lock = threading.Lock()
+        self._down_until = float("-inf")
+
+    @property
+    def backend(self) -> Backend:
+        """The store and keyring, opened on first use (blocking: the first call may make the
+        SQLite file or the boto3 clients)."""
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = open_backend(self.settings)
+        return self._backend
+
+    @property
+    def opened(self) -> bool:
+        return self._backend is not None
+
+    async def open(self) -> Backend:
+        """The backend, opened in a thread if this is its first use."""
+        if self._backend is not None:
+            return self._backend
+        return await asyncio.to_thread(lambda: self.backend)
+
+    @property
+    def stores(self) -> Stores:
+        return self.backend.stores
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            backend = self.backend
+            self._vault = Vault(
+                backend.stores.credentials,
+                backend.keyring,
+                clock=self.clock,
+                monotonic=self.monotonic,
+            )
+        return self._vault
+
+    @property
+    def keys(self) -> GatewayKeys:
+        if self._keys is None:
+            self._keys = GatewayKeys(
+                self.stores.gateway_keys, clock=self.clock, monotonic=self.monotonic
+            )
+        return self._keys
+
+    def accounts(self) -> list[Account]:
+        """The enabled stored accounts (none while the store is failing: env keys still serve)."""
+        if self.monotonic() < self._down_until:
+            return []
+        try:
+            return self.vault.accounts()
+        except (StoreError, KeyringError, OSError) as exc:
+            self._down_until = self.monotonic() + RETRY_AFTER_FAILURE
+            log.error("stored accounts unavailable: %s", exc)
+            return []
+
+    async def refresh(self) -> None:
+        """Re-read the stored accounts in a thread when the snapshot is stale, so the hot path
+        never blocks the event loop on the store; a no-op on a warm request."""
+        if self._vault is not None and not self._vault.stale:
+            return
+        if self.monotonic() < self._down_until:
+            return
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        try:
+            self.vault.load()
+        except (StoreError, KeyringError, OSError) as exc:
+            self._down_until = self.monotonic() + RETRY_AFTER_FAILURE
+            log.error("stored accounts unavailable: %s", exc)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.stores.close()
+            self._backend = None
+            self._vault = None
+            self._keys = None

@@ -1,0 +1,84 @@
+"""``llm-agg serve``: the whole gateway in one uvicorn (one or more worker processes).
+
+A server bound to anything but loopback always requires gateway keys (``--require-auth`` is
+implied there, and said so at start): it never serves an open relay for the stored keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import ipaddress
+import os
+import sys
+
+from llm_agg.settings import Settings
+from llm_agg_local.admin_key import ensure_admin_key
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _check_config() -> str | None:
+    """What is wrong with the catalog, said before serving rather than on the first request."""
+    from llm_agg.providers.registry import build_registry
+    from llm_agg.routing.catalog import CatalogError, load_catalog
+
+    try:
+        settings = Settings.from_env()
+        build_registry(load_catalog(settings.config_path).providers, settings.environ)
+    except (CatalogError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.store == "moto" and args.workers > 1:
+        print("error: --store moto keeps its data in one process: use --workers 1", file=sys.stderr)
+        return 2
+    # Workers are separate processes: settings travel through the environment.
+    os.environ["LLM_AGG_STORE"] = args.store
+    require_auth = args.require_auth or not is_loopback(args.host)
+    if require_auth:
+        os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
+    problem = _check_config()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    # Made (and shown) once here, before the workers start and read it from the data dir.
+    ensure_admin_key(Settings.from_env(), lambda text: print(text, flush=True))
+    auth = "gateway key required" if require_auth else "open to this machine only"
+    if require_auth and not args.require_auth:
+        auth += f" (implied: {args.host} is not a loopback address)"
+    print(
+        f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store}; {auth})",
+        flush=True,
+    )
+    # uvicorn applies this in every worker process; our loggers share its handler.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["llm_agg"] = {
+        "handlers": ["default"],
+        "level": args.log_level.upper(),
+        "propagate": False,
+    }
+    uvicorn.run(
+        "llm_agg_local.server:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=args.log_level,
+        log_config=log_config,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,153 @@
+"""Who may use /v1: gateway keys, their limits, and the open loopback-only server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+import respx
+from fastapi.testclient import TestClient
+
+from llm_agg.limits.keys import charge_tokens
+from llm_agg.runtime import get_runtime
+from llm_agg.settings import Settings
+from tests.functional.gateway import (
+    ADMIN,
+    GROQ,
+    assert_openai_error,
+    chat,
+    fixture,
+    make_settings,
+    serve,
+)
+
+
+@pytest.fixture(autouse=True)
+def upstream() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as router:
+        answer = fixture("groq/response_text.json")
+        router.post(f"{GROQ}/chat/completions").respond(200, json=answer)
+        yield router
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path, GROQ_API_KEY="gsk_env_key_for_auth_tests", LLM_AGG_REQUIRE_AUTH="1"
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with serve(settings) as client:
+        yield client
+
+
+def new_key(client: TestClient, **limits: object) -> tuple[str, str]:
+    created = client.post("/admin/keys", json=limits, headers=ADMIN).json()
+    return created["key"], created["id"]
+
+
+def sdk(client: TestClient, key: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=str(client.base_url) + "/v1", api_key=key, http_client=client, max_retries=0
+    )
+
+
+def ask(client: openai.OpenAI) -> str | None:
+    reply = client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    return reply.choices[0].message.content
+
+
+def test_openai_sdk_is_refused_without_a_valid_key_and_served_with_one(
+    client: TestClient, settings: Settings
+) -> None:
+    assert_openai_error(chat(client), 401)  # no Authorization header at all
+    for wrong in ("sk-placeholder", "sk-llmagg-not-a-real-key"):
+        with pytest.raises(openai.AuthenticationError):
+            ask(sdk(client, wrong))
+        with pytest.raises(openai.AuthenticationError):
+            sdk(client, wrong).models.list()
+
+    key, _ = new_key(client, name="sdk")
+    assert ask(sdk(client, key))
+    assert "auto" in [m.id for m in sdk(client, key).models.list()]
+
+
+def test_the_key_id_is_on_the_request_for_usage_records(client: TestClient) -> None:
+    key, key_id = new_key(client)
+    seen: list[str] = []
+    app = client.app.app_for("/v1")  # type: ignore[attr-defined]
+
+    @app.middleware("http")
+    async def spy(request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        seen.append(request.state.gateway_key_id)
+        return response
+
+    app.middleware_stack = app.build_middleware_stack()
+    chat(client, key)
+    assert seen == [key_id]
+
+
+def test_deleted_key_is_refused_at_once(client: TestClient) -> None:
+    key, key_id = new_key(client)
+    assert chat(client, key).status_code == 200
+    client.delete(f"/admin/keys/{key_id}", headers=ADMIN)
+    assert_openai_error(chat(client, key), 401)
+
+
+def test_expired_key_is_refused(client: TestClient, settings: Settings) -> None:
+    created = client.post("/admin/keys", json={"expires_in_days": 1}, headers=ADMIN).json()
+    assert chat(client, created["key"]).status_code == 200
+    stored = get_runtime(settings).stored
+    stored.clock = lambda: time.time() + 2 * 86400  # type: ignore[method-assign]
+    stored.keys.clock = stored.clock
+    error = assert_openai_error(chat(client, created["key"]), 401)
+    assert error["type"] == "authentication_error"
+
+
+def test_key_over_its_requests_per_minute_gets_429_with_retry_after(client: TestClient) -> None:
+    key, _ = new_key(client, requests_per_minute=3)
+    assert [chat(client, key).status_code for _ in range(3)] == [200, 200, 200]
+    over = chat(client, key)
+    assert_openai_error(over, 429)
+    assert 1 <= int(over.headers["retry-after"]) <= 60
+    with pytest.raises(openai.RateLimitError):
+        ask(sdk(client, key))
+    other, _ = new_key(client, requests_per_minute=3)
+    assert chat(client, other).status_code == 200  # limits are per key
+
+
+def test_key_over_its_tokens_per_day_gets_429_until_midnight(
+    client: TestClient, settings: Settings
+) -> None:
+    key, key_id = new_key(client, tokens_per_day=1000)
+    assert chat(client, key).status_code == 200
+    stored = get_runtime(settings).stored
+    charge_tokens(stored.stores.counters, key_id, 1000, time.time())
+    over = chat(client, key)
+    error = assert_openai_error(over, 429)
+    assert "1000 tokens" in error["message"]
+    assert int(over.headers["retry-after"]) <= 86400
+
+
+def test_loopback_server_is_open_but_checks_a_gateway_key_that_is_sent(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, GROQ_API_KEY="gsk_env_key_for_auth_tests")
+    with serve(settings) as client:
+        assert chat(client).status_code == 200
+        assert chat(client, "placeholder-the-sdk-insists-on").status_code == 200
+        assert_openai_error(chat(client, "sk-llmagg-wrong"), 401)
+        key, _ = new_key(client, requests_per_minute=1)
+        assert chat(client, key).status_code == 200
+        assert_openai_error(chat(client, key), 429)  # its limits hold here too
+
+
+def test_on_lambda_a_key_is_always_required(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, AWS_LAMBDA_FUNCTION_NAME="llm-agg-chat")
+    assert settings.require_auth is True
