@@ -154,3 +154,23 @@ def test_two_concurrent_resumes_of_one_pause_get_one_200_and_one_409(
     for racer in racers:
         racer.join()
     assert sorted(statuses) == [200, 409]
+
+
+def test_threads_work_on_the_dynamodb_store_path_too(tmp_path: Path, fake: FakeUpstream) -> None:
+    """``--store moto``: the DynamoDB code the hosted agent uses, against moto in-process."""
+    gateway = start_gateway(tmp_path, agent_env(fake, tmp_path / "m"), "--store", "moto")
+    try:
+        fake.queue("groq", call("ask_human_for_input", {"question": "Go?"}), submit("went"))
+        paused = post(gateway, "/v1/agents/code/invoke", {"instruction": "go"}).json()
+        assert paused["agent_status"] == "requires_human_input"
+        answer = {
+            "thread_id": paused["thread_id"],
+            "tool_call_id": paused["human_input_request"]["tool_call_id"],
+            "human_response": "yes",
+        }
+        done = post(gateway, "/v1/agents/resume", answer)
+        assert done.status_code == 200, done.text
+        assert done.json()["generated_code"] == "went"
+        assert post(gateway, "/v1/agents/resume", answer).status_code == 409
+    finally:
+        gateway.stop()

@@ -98,16 +98,26 @@ async def test_answers_of_the_wrong_kind_or_too_late_are_refused(agent: AgentHar
     results = [{"tool_call_id": paused["human_input_request"]["tool_call_id"], "output": "x"}]
     wrong_kind = await agent.resume(thread_id=paused["thread_id"], tool_results=results)
     assert wrong_kind.status_code == 409
-    nothing = await agent.resume(thread_id=paused["thread_id"])
-    assert nothing.status_code == 400
-    assert nothing.json()["error"]["param"] == "human_response"
     agent.queue(submit("x"))
-    assert (await agent.resume(**answer(paused))).status_code == 200
+    done = await agent.resume(**answer(paused))
+    assert done.status_code == 200
     again = await agent.resume(**answer(paused))
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "not_waiting"
-    finished = await agent.resume(thread_id=paused["thread_id"])
-    assert finished.status_code == 409 and finished.json()["error"]["code"] == "not_resumable"
+
+
+async def test_a_resume_without_an_answer_reads_a_thread_with_nothing_to_run(
+    agent: AgentHarness,
+) -> None:
+    """A client that lost an answer (a timeout, a crash) can read the thread again."""
+    paused = await pause(agent)
+    before = agent.store.items[paused["thread_id"]]
+    assert (await agent.resume(thread_id=paused["thread_id"])).json() == paused
+    assert agent.store.items[paused["thread_id"]] == before
+    agent.queue(submit("x"))
+    done = (await agent.resume(**answer(paused))).json()
+    assert (await agent.resume(thread_id=paused["thread_id"])).json() == done
+    assert len(agent.upstream.received()) == 2
 
 
 async def test_another_caller_cannot_see_or_resume_a_thread(

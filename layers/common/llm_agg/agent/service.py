@@ -101,7 +101,10 @@ class AgentService:
                 raise InvalidRequest(f"Missing required parameter '{missing}'.", param=missing)
             agent.accept_human(request.tool_call_id, request.human_response)
         else:
-            self._continuable(state)
+            if not self._continuable(state):
+                # Nothing to run: the thread as it stands, so a client that lost an answer (a
+                # timeout, a crash) reads it again instead of being stuck.
+                return self._response(agent)
             state.status, state.error = "running", None
         return await self._run(agent, started, claim=True)
 
@@ -139,26 +142,11 @@ class AgentService:
             )
 
     @staticmethod
-    def _continuable(state: ThreadState) -> None:
+    def _continuable(state: ThreadState) -> bool:
+        """Whether a resume without an answer has work to do."""
         if state.status in ("in_progress", "running"):  # running here: its lease expired
-            return
-        if state.status == "error" and state.error is not None and state.error.resumable:
-            return
-        if state.status == "requires_human_input":
-            raise InvalidRequest(
-                "The thread waits for a human answer: send tool_call_id and human_response.",
-                param="human_response",
-            )
-        if state.status == "requires_client_tools":
-            raise InvalidRequest(
-                "The thread waits for client tool results: send tool_results.",
-                param="tool_results",
-            )
-        raise Conflict(
-            f"The thread is {state.status}; nothing is left to resume. Send a new instruction "
-            "to /v1/agents/code/invoke with this thread_id to go on.",
-            code="not_resumable",
-        )
+            return True
+        return state.status == "error" and state.error is not None and state.error.resumable
 
     # --- parts -------------------------------------------------------------------------
 
