@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import FakeUpstream, Process, start_gateway
+from tests.e2e.harness import BIN, FakeUpstream, Process, start_gateway
 from tests.functional.agent.support import call, calls, sent_messages, submit
 
 pytestmark = pytest.mark.e2e
@@ -174,3 +175,20 @@ def test_threads_work_on_the_dynamodb_store_path_too(tmp_path: Path, fake: FakeU
         assert post(gateway, "/v1/agents/resume", answer).status_code == 409
     finally:
         gateway.stop()
+
+
+def test_serve_refuses_a_bad_agent_setting_before_listening(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(BIN / "llm-agg"), "serve", "--port", "1"],
+        env={
+            "LLM_AGG_AGENT_WALL_SECONDS": "soon",
+            "LLM_AGG_DATA_DIR": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: LLM_AGG_AGENT_WALL_SECONDS must be a number, not 'soon'"

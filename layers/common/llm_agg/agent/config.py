@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DAY = 86_400.0
@@ -46,7 +46,6 @@ class AgentConfig:
     max_file_bytes: int = 512 * 1024
     # None: any directory the server can see; () none; else only under these.
     roots: tuple[Path, ...] | None = None
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AgentConfig:
@@ -57,5 +56,4 @@ class AgentConfig:
             wall_seconds=_number(environ, "LLM_AGG_AGENT_WALL_SECONDS", d.wall_seconds),
             thread_ttl=_number(environ, "LLM_AGG_AGENT_THREAD_TTL_DAYS", d.thread_ttl / DAY) * DAY,
             roots=_roots(environ),
-            environ=environ,
         )

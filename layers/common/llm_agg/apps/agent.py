@@ -56,6 +56,7 @@ def create_agent_app(
     the first request so the cold start pays for neither the store nor the agent."""
     app = new_app("llm-agg agent")
     authenticate = client_auth(settings)
+    config = config or AgentConfig.from_env(settings.environ)  # a bad value fails the start
     made: list[AgentService] = []
 
     async def stored_checkpoints() -> CheckpointStore:
@@ -65,8 +66,7 @@ def create_agent_app(
     async def service() -> AgentService:
         if not made:
             store = await (checkpoints or stored_checkpoints)()
-            agent_config = config or AgentConfig.from_env(settings.environ)
-            made.append(AgentService(settings, agent_config, store))
+            made.append(AgentService(settings, config, store))
         return made[0]
 
     async def run(request: Request, resume: bool) -> Response:
