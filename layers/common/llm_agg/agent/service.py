@@ -10,6 +10,7 @@ raised before anything is stored; a provider failing later ends the run as a res
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,8 @@ from llm_agg.api.errors import Conflict, InvalidRequest
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import CheckpointStore
+
+log = logging.getLogger("llm_agg.agent")
 
 LEASE_MARGIN = 60.0
 
@@ -131,6 +134,14 @@ class AgentService:
                 kept.error = Failure(exc.message, "thread_too_large", False)
                 await self.threads.save(kept)
             raise
+        log.info(
+            "agent run: thread=%s status=%s steps=%d tokens=%d model=%s",
+            state.thread_id,
+            state.status,
+            state.steps,
+            state.tokens,
+            state.model_used,
+        )
         return self._response(agent)
 
     def _not_running(self, state: ThreadState) -> None:
