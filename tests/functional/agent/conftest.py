@@ -16,11 +16,6 @@ from tests.e2e.harness import FakeUpstream, start_fake_upstream
 from tests.functional.agent.support import CATALOG, AgentHarness, MemoryCheckpoints
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
     fake = start_fake_upstream(tmp_path_factory.mktemp("agent-upstream"))
