@@ -4,6 +4,7 @@ large; and the agent endpoints' answers to bad requests."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from llm_agg.agent.state import encode
 from llm_agg.runtime import get_runtime
 from llm_agg.store.base import Checkpoint
+from llm_agg.usage import day_of
 from tests.functional.agent.support import (
     INVOKE,
     RESUME,
@@ -146,6 +148,12 @@ async def test_another_caller_cannot_see_or_resume_a_thread(
     agent.queue(submit("x"))
     mine = await agent.client.post(RESUME, json=answer(paused), headers=as_(alice.key))
     assert mine.status_code == 200
+
+    runtime = get_runtime(agent.settings)  # the model calls count as alice's usage
+    await runtime.usage.flush()
+    today = day_of(time.time())
+    rows = await asyncio.to_thread(keys.stores.usage.query, today, today)
+    assert {(r.gateway_key, r.requests) for r in rows} == {(alice.record.key_id, 2)}
 
 
 async def test_an_open_local_servers_threads_are_not_a_key_holders(

@@ -77,11 +77,13 @@ class RouterModel:
         model: str | None = None,
         provider: str | None = None,
         model_quality: str | None = None,
+        gateway_key: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.model = model or AUTO
         self.provider = provider
         self.model_quality = model_quality
+        self.gateway_key = gateway_key  # the agent's model calls count as its caller's usage
 
     def call(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ChatCall:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "tools": tools}
@@ -97,7 +99,8 @@ class RouterModel:
 
     async def __call__(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         call = self.call(messages, tools)
-        served = await Dispatcher(self.runtime).complete(call, self.runtime.targets(call))
+        targets = self.runtime.targets(call)
+        served = await Dispatcher(self.runtime).complete(call, targets, self.gateway_key)
         usage = served.completion.usage
         # Without usage from the provider, a rough count (4 bytes a token) still bounds the run.
         guess = (len(orjson.dumps(call.body)) + len(served.completion.body)) // 4

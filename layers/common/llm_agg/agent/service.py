@@ -171,7 +171,11 @@ class AgentService:
     def _model(self, state: ThreadState) -> RouterModel:
         p = state.params
         return RouterModel(
-            get_runtime(self.settings), p.get("model"), p.get("provider"), p.get("model_quality")
+            get_runtime(self.settings),
+            p.get("model"),
+            p.get("provider"),
+            p.get("model_quality"),
+            gateway_key=state.owner,
         )
 
     def _agent(self, state: ThreadState) -> Agent:
