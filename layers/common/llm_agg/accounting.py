@@ -14,14 +14,19 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from llm_agg.api.errors import RateLimited
 from llm_agg.limits.headers import retry_after
+from llm_agg.limits.keys import charge_tokens
 from llm_agg.limits.quota import Admission, Quota
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.routing.health import Health
 from llm_agg.usage import UsageRecorder
+
+if TYPE_CHECKING:
+    from llm_agg.stored import Stored
 
 log = logging.getLogger("llm_agg.accounting")
 
@@ -65,12 +70,23 @@ def out_of_quota(blocked: Sequence[Blocked], now: float, headers: dict[str, str]
 
 class Accounting:
     def __init__(
-        self, quota: Quota, health: Health, usage: UsageRecorder, clock: Callable[[], float]
+        self,
+        quota: Quota,
+        health: Health,
+        usage: UsageRecorder,
+        clock: Callable[[], float],
+        stored: Stored | None = None,
     ) -> None:
         self.quota = quota
         self.health = health
         self.usage = usage
         self.clock = clock
+        self.stored = stored
+
+    def _note_use(self, target: Target, error: str | None) -> None:
+        stored = self.stored
+        if stored is not None and stored.use_to_note(target.account, error):
+            self.quota.background.spawn(stored.note_use, target.account, self.clock(), error)
 
     def blocked(self, target: Target) -> Blocked | None:
         cool = self.quota.cooldowns.get(target.spec.name, target.account.account_id, target.model)
@@ -124,6 +140,9 @@ class Accounting:
             seconds = DEFAULT_COOLDOWN if wait is None else wait
             self.quota.cool(provider, account, model, seconds, reason)
         self.health.observe(provider, model, False, None, failure.kind.value)
+        if failure.kind is not FailureKind.CLIENT:
+            status = f"HTTP {failure.status}" if failure.status else failure.kind.value
+            self._note_use(target, f"{status} ({failure.kind.value})")
         self.usage.record(
             provider=provider,
             model=model,
@@ -132,6 +151,22 @@ class Accounting:
             ok=False,
             latency_ms=latency_ms,
         )
+
+    def _count(
+        self,
+        provider: str,
+        account: str,
+        model: str,
+        charged: tuple[str, ...],
+        tokens: int,
+        gateway_key: str | None,
+        now: float,
+    ) -> None:
+        """After an answer, in one thread hop: the provider's token windows, and the gateway
+        key's tokens of the day (its ``tokens_per_day`` limit is checked before each request)."""
+        self.quota.count(provider, account, model, charged, tokens)
+        if gateway_key:
+            charge_tokens(self.quota.counters, gateway_key, tokens, now)
 
     def served(
         self,
@@ -147,7 +182,13 @@ class Accounting:
         self.health.observe(provider, model, True, first_byte_ms or latency_ms)
         tokens = usage.total_tokens if usage is not None else prompt_tokens
         charged = tuple(key for key, _ in admission.charged)
-        self.quota.background.spawn(self.quota.count, provider, account, model, charged, tokens)
+        keyed = gateway_key not in (None, "-")
+        if keyed or self.quota.limits(provider, account, model):
+            # No thread hop for an answer nothing counts: no window, no gateway key.
+            self.quota.background.spawn(
+                self._count, provider, account, model, charged, tokens, gateway_key, self.clock()
+            )
+        self._note_use(target, None)
         self.usage.record(
             provider=provider,
             model=model,

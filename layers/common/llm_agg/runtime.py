@@ -85,7 +85,7 @@ class Runtime:
         self.quota = Quota(self.catalog, self.specs, counters, expiring, self.background, clock)
         self.health = Health()
         self.usage = UsageRecorder(usage, self.background, clock)
-        self.accounting = Accounting(self.quota, self.health, self.usage, clock)
+        self.accounting = Accounting(self.quota, self.health, self.usage, clock, self.stored)
         self.discovery = Discovery(
             clock,
             ttl=settings.discovery_interval or 600.0,
