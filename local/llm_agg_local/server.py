@@ -47,7 +47,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 def create_app(settings: Settings | None = None) -> PathRouter:
     """The local server: the function modules' own ``build_app``, mounted by path."""
     import admin_function
-
+    import agent_function
     import chat_function
     import health_function
 
@@ -57,4 +57,6 @@ def create_app(settings: Settings | None = None) -> PathRouter:
     chat = chat_function.build_app(settings)
     health = health_function.build_app(settings)
     admin = admin_function.build_app(settings)
-    return PathRouter([("/v1", chat), ("/health", health), ("/admin", admin)], fallback=chat)
+    agent = agent_function.build_app(settings)
+    routes = [("/v1", chat), ("/v1/agents", agent), ("/health", health), ("/admin", admin)]
+    return PathRouter(routes, fallback=chat)
