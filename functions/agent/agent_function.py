@@ -7,8 +7,10 @@ On AWS it runs under uvicorn behind the Lambda Web Adapter like chat (``run.sh``
 from fastapi import FastAPI
 
 from llm_agg.apps.agent import create_agent_app
+from llm_agg.observability import instrument
 from llm_agg.settings import Settings
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    return create_agent_app(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    return instrument(create_agent_app(settings), "agent", settings.environ)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +15,24 @@ from typing import Any
 
 import pytest
 
+import admin_function
 from llm_agg import observability
+from llm_agg.apps.lambda_entry import mangum_handler
+from llm_agg.runtime import close_runtimes
 from tests.aws import stack
 from tests.aws.stack import ROOT, TABLES
-from tests.e2e.harness import FakeUpstream, free_port, start, start_fake_upstream
+from tests.e2e.harness import (
+    BIN,
+    FakeUpstream,
+    Process,
+    free_port,
+    start,
+    start_fake_upstream,
+)
 
 EVENTS = Path(__file__).parent / "events"
+# The provider key the admin function stores for the functions that run.sh starts.
+STORED_KEY = "gsk_sealed_for_run_sh_0005"
 REGION = "us-east-1"
 
 
@@ -173,6 +187,70 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]
     fake = start_fake_upstream(tmp_path_factory.mktemp("upstream"))
     yield fake
     fake.process.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway_key(moto_server: MotoServer) -> str:
+    """Provisioned as a deployment is (README): the admin function stores a groq account,
+    sealed with the stack's KMS key, and makes a gateway key. Returns that key."""
+    env = hosted_env("AdminFunction", moto_server.key_arn, moto_server.endpoint)
+    context = LambdaContext(stack.function_name("AdminFunction"))
+    account = {"provider": "groq", "account_id": "a1", "api_key": STORED_KEY, "verify": False}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        handler = mangum_handler(admin_function.build_app)
+        added = handler(admin_event("POST", "/admin/credentials", account), context)
+        made = handler(admin_event("POST", "/admin/keys", {"name": "run-sh"}), context)
+        asyncio.run(close_runtimes())
+    assert added["statusCode"] in (200, 201), added["body"]
+    assert made["statusCode"] == 201, made["body"]
+    key: str = json.loads(made["body"])["key"]
+    return key
+
+
+def start_function(
+    function: str, log_dir: Path, upstream: FakeUpstream, moto_server: MotoServer
+) -> Process:
+    """``function``'s run.sh on a free loopback port, as the adapter starts it: the function's
+    environment from the translated template, its tables and key in the moto server, the
+    adapter's port, and the task root. Its only provider account is the stored one."""
+    port = free_port()
+    env = hosted_env(function, moto_server.key_arn, moto_server.endpoint)
+    clean = {k: "" for k in os.environ if k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(
+        {
+            "AWS_LWA_PORT": str(port),
+            "LAMBDA_TASK_ROOT": str(stack.code_dir(function)),
+            "AWS_LAMBDA_FUNCTION_NAME": stack.function_name(function),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(stack.properties(function)["MemorySize"]),
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            # The catalog of the fake upstream instead of /opt/python/llm_agg/providers.yaml.
+            "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
+            "GROQ_BASE_URL": upstream.base_url("groq"),
+        }
+    )
+    script = str(stack.code_dir(function) / "run.sh")
+    log = log_dir / f"{function}-{port}.log"
+    return start([script], port, env["AWS_LWA_READINESS_CHECK_PATH"], log, {**clean, **env})
+
+
+def request_lines(process: Process, path: str, status: int | None = None) -> list[dict[str, Any]]:
+    """The "request" log lines a function wrote for ``path`` (answered ``status``). Each is
+    written once its response has gone, so a client may read the answer first: wait for it."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = output_lines(process.output())
+        found = [
+            line
+            for line in lines
+            if line.get("message") == "request"
+            and line["path"] == path
+            and status in (None, line["status"])
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def output_lines(text: str) -> list[dict[str, Any]]:

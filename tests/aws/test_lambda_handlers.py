@@ -8,10 +8,10 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import admin_function
 import boto3
 import pytest
 
+import admin_function
 import health_function
 from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.runtime import close_runtimes

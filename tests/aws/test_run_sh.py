@@ -3,7 +3,6 @@ function's Lambda environment, on a loopback port, and asked what the adapter fo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import stat
@@ -12,22 +11,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import admin_function
 import httpx
 import pytest
 
-from llm_agg.apps.lambda_entry import mangum_handler
-from llm_agg.runtime import close_runtimes
 from tests.aws import stack
 from tests.aws.conftest import (
-    FAKE_CREDENTIALS,
-    LambdaContext,
+    STORED_KEY,
     MotoServer,
-    admin_event,
-    hosted_env,
     output_lines,
+    request_lines,
+    start_function,
 )
-from tests.e2e.harness import BIN, FakeUpstream, Process, free_port, start
+from tests.e2e.harness import FakeUpstream, Process
 
 ROOT = stack.ROOT
 LAMBDA_CONTEXT = {
@@ -37,7 +32,6 @@ LAMBDA_CONTEXT = {
     "xray_trace_id": "Root=1-5759e988-bd862e3fe1be46a994272793",
     "env_config": {"function_name": "llm-agg-chat-dev", "memory": 1024},
 }
-STORED_KEY = "gsk_sealed_for_run_sh_0005"
 REQUEST_CONTEXT = {"requestId": "9e1f3a2b-api-gateway", "stage": "dev", "httpMethod": "POST"}
 
 
@@ -92,56 +86,13 @@ def test_run_sh_refuses_a_folder_without_exactly_one_function_module(tmp_path: P
 
 
 @pytest.fixture(scope="module")
-def gateway_key(moto_server: MotoServer) -> str:
-    """Provisioned as a deployment is (README): the admin function stores a groq account,
-    sealed with the stack's KMS key, and makes a gateway key. Returns that key."""
-    env = hosted_env("AdminFunction", moto_server.key_arn, moto_server.endpoint)
-    context = LambdaContext(stack.function_name("AdminFunction"))
-    account = {"provider": "groq", "account_id": "a1", "api_key": STORED_KEY, "verify": False}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        handler = mangum_handler(admin_function.build_app)
-        added = handler(admin_event("POST", "/admin/credentials", account), context)
-        made = handler(admin_event("POST", "/admin/keys", {"name": "run-sh"}), context)
-        asyncio.run(close_runtimes())
-    assert added["statusCode"] in (200, 201), added["body"]
-    assert made["statusCode"] == 201, made["body"]
-    key: str = json.loads(made["body"])["key"]
-    return key
-
-
-@pytest.fixture(scope="module")
 def chat_lambda(
     tmp_path_factory: pytest.TempPathFactory,
     upstream: FakeUpstream,
     moto_server: MotoServer,
     gateway_key: str,
 ) -> Iterator[Process]:
-    """functions/chat/run.sh with ChatFunction's environment from the translated template,
-    its tables and key in a moto server; its only provider account is the stored one."""
-    port = free_port()
-    env = stack.function_env("ChatFunction", moto_server.key_arn)
-    clean = {k: "" for k in os.environ if k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update(
-        {
-            "AWS_LWA_PORT": str(port),
-            "LAMBDA_TASK_ROOT": str(stack.code_dir("ChatFunction")),
-            "AWS_LAMBDA_FUNCTION_NAME": stack.function_name("ChatFunction"),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-            **FAKE_CREDENTIALS,
-            "AWS_ENDPOINT_URL": moto_server.endpoint,
-            "PATH": f"{BIN}:{os.environ['PATH']}",
-            # The catalog of the fake upstream instead of /opt/python/llm_agg/providers.yaml.
-            "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
-            "GROQ_BASE_URL": upstream.base_url("groq"),
-        }
-    )
-    readiness = env["AWS_LWA_READINESS_CHECK_PATH"]
-    log = tmp_path_factory.mktemp("chat-lambda") / "chat.log"
-    process = start(
-        [str(stack.code_dir("ChatFunction") / "run.sh")], port, readiness, log, {**clean, **env}
-    )
+    process = start_function("ChatFunction", tmp_path_factory.mktemp("chat"), upstream, moto_server)
     yield process
     process.stop()
 
@@ -213,18 +164,8 @@ def test_chat_function_logs_the_invocation_ids_and_measures_the_provider(
     )
     assert response.status_code == 200
 
-    # The request's own line is written once its response has gone: wait for it.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = output_lines(chat_lambda.output())
-        requests = [
-            line
-            for line in lines
-            if line.get("message") == "request" and line.get("path") == "/v1/chat/completions"
-        ]
-        if requests:
-            break
-        time.sleep(0.05)
+    requests = request_lines(chat_lambda, "/v1/chat/completions")
+    lines = output_lines(chat_lambda.output())
     assert requests, chat_lambda.output()
     assert requests[-1]["function_request_id"] == LAMBDA_CONTEXT["request_id"]
     assert requests[-1]["correlation_id"] == REQUEST_CONTEXT["requestId"]
