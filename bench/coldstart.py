@@ -34,6 +34,7 @@ from servers import LITELLM_SPEC, LITELLM_VENV, ensure_litellm
 ROOT = Path(__file__).resolve().parents[1]
 # Packages that are heavy at import and not needed to relay a chat completion.
 NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_agg.agent", "moto")
+NEEDED_BY = {"agent_function": ("llm_agg.agent",)}  # what a function is there to run
 GOAL = 0.2
 
 # Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                     heavy
                     for package in runs[-1]["packages"]
                     for heavy in NOT_ON_HOT_PATH
-                    if package == heavy or package.startswith(heavy + ".")
+                    if heavy not in NEEDED_BY.get(name, ())
+                    and (package == heavy or package.startswith(heavy + "."))
                 }
             ),
         }
