@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.runtime import close_runtimes
@@ -57,4 +58,8 @@ def create_app(settings: Settings | None = None) -> PathRouter:
     chat = chat_function.build_app(settings)
     health = health_function.build_app(settings)
     admin = admin_function.build_app(settings)
-    return PathRouter([("/v1", chat), ("/health", health), ("/admin", admin)], fallback=chat)
+    # The page's files are compressed here; on AWS, API Gateway compresses (a Mangum body
+    # that is gzip would reach the browser base64-encoded).
+    page = GZipMiddleware(admin, minimum_size=1024)
+    routes: list[Route] = [("/v1", chat), ("/health", health), ("/admin", admin), ("/ui", page)]
+    return PathRouter(routes, fallback=chat)
