@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit browser bench clean
 
 install: $(STAMP)
 
@@ -28,7 +28,18 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit tests/functional
 
-test: lint typecheck
+# The web page's end-to-end tests drive Debian's chromium through Playwright (which cannot
+# download a browser of its own here). Installed once, as root, as CI runs.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; \
+	  fi; }
+
+test: lint typecheck browser
 	$(BIN)/pytest
 
 # By hand only, never from `make test`: it loads both CPUs for minutes. See bench/README.md.

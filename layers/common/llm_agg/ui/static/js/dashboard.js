@@ -129,6 +129,7 @@ function providerCard(provider) {
           `${provider.provider} accounts`,
           ["Account", "Enabled", "Healthy", "Cooling down", "Quota left", "Last error", "Requests today"],
           accounts.map(accountRow),
+          { className: "accounts", hiddenCaption: true },
         )
       : h("p", { class: "hint" }, "No account: add one in Settings, or set its API key variable."),
   );

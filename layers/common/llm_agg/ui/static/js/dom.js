@@ -79,14 +79,14 @@ export function say(el, kind, ...text) {
 }
 
 // A table with a caption, header cells with scope, and cells from arrays.
-export function table(caption, headers, rows, { className = "" } = {}) {
+export function table(caption, headers, rows, { className = "", hiddenCaption = false } = {}) {
   return h(
     "div",
     { class: "table-wrap", tabindex: 0, role: "region", "aria-label": caption },
     h(
       "table",
       { class: className },
-      h("caption", {}, caption),
+      h("caption", { class: hiddenCaption ? "visually-hidden" : "" }, caption),
       h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
       h("tbody", {}, rows.map((cells) => (cells instanceof Node ? cells : h("tr", {}, cells.map(cell))))),
     ),
