@@ -1,5 +1,10 @@
 """The web page in headless Chromium (Debian's, through Playwright) against a real
-``llm-agg serve`` and the fake upstream: one browser per session, a fresh context per test."""
+``llm-agg serve`` and the fake upstream: one browser for all these tests, a fresh context per
+test.
+
+Playwright's sync API keeps an asyncio loop running in this thread while it is started, so it
+lives only as long as this package's tests: the async tests that follow need the thread back.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.e2e.harness import FakeUpstream, Process, start_gateway
-from tests.e2e.ui.support import ADMIN_KEY, ARTIFACTS, CHROMIUM, Watch, gateway_env
+from tests.e2e.ui.support import CHROMIUM, Watch, gateway_env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs it (Debian's chromium).")
@@ -21,7 +26,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(
         executable_path=str(CHROMIUM),
@@ -40,7 +45,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_gateway(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
     """The gateway most page tests share: groq and cerebras at the fake, an admin key."""
     process = start_gateway(e2e_tmp, gateway_env(fake))
@@ -54,12 +59,6 @@ def own_gateway(tmp_path: Path, fake: FakeUpstream) -> Iterator[Process]:
     process = start_gateway(tmp_path, gateway_env(fake))
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="session")
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
 
 
 @pytest.fixture
@@ -78,8 +77,3 @@ def page(browser: Browser, watch: Watch) -> Iterator[Page]:
     yield page
     context.close()
     watch.check()
-
-
-@pytest.fixture(scope="session")
-def admin_key() -> str:
-    return ADMIN_KEY
