@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit browser bench clean
+.PHONY: install run test lint typecheck unit browser bench clean ext-install ext-test
 
 install: $(STAMP)
 
@@ -39,12 +39,29 @@ browser:
 	    echo "The browser tests need $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; \
 	  fi; }
 
-test: lint typecheck browser
+test: lint typecheck browser ext-test
 	$(BIN)/pytest
+
+# The VS Code extension (TypeScript): installed from its lock file only when that changes;
+# --ignore-scripts because nothing it needs builds at install time (esbuild ships its binary
+# as a package) and optional native modules of vsce must not try to download prebuilt ones.
+EXT := vscode-extension
+EXT_STAMP := $(EXT)/node_modules/.installed
+
+ext-install: $(EXT_STAMP)
+
+$(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(EXT_STAMP)
+
+# Type-check, lint, test (the agent-server integration test uses .venv's llm-agg), bundle and
+# package the .vsix (vscode-extension/openhands-llm-agg.vsix).
+ext-test: ext-install install
+	cd $(EXT) && LLM_AGG_VENV=$(abspath $(VENV)) npm run --silent check
 
 # By hand only, never from `make test`: it loads both CPUs for minutes. See bench/README.md.
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(EXT)/node_modules $(EXT)/out $(EXT)/*.vsix

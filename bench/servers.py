@@ -130,11 +130,20 @@ def gateway(port: int, upstream_port: int, workers: int, logs: Path) -> Server:
     command = str(exe) if exe.exists() else shutil.which("llm-agg")
     if command is None:
         raise RuntimeError("llm-agg is not installed: run `make install` first")
+    # A catalog without free-tier limits: the gateway would otherwise (rightly) hold the
+    # load to Groq's 30 requests a minute, and the bench would measure its 429s.
+    catalog = logs / "llm-agg-providers.yaml"
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    catalog.write_text(
+        "providers:\n  groq:\n    models:\n"
+        "      - {id: llama-3.3-70b-versatile, capabilities: [tools, json]}\n"
+    )
     env = base_env(
         logs,
         GROQ_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
         GROQ_API_KEY="x",
         LLM_AGG_DATA_DIR=str(logs / "llm-agg-data"),
+        LLM_AGG_CONFIG=str(catalog),
     )
     return Server(
         name="llm-agg",

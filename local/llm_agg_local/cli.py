@@ -1,4 +1,5 @@
-"""``llm-agg``: serve the gateway, chat with it, list its models, configure its accounts."""
+"""``llm-agg``: serve the gateway, chat with it, configure its accounts, and see its
+models, routing, status and usage."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from llm_agg_local import configure
+from llm_agg_local import configure, router_cli
 from llm_agg_local.client import GatewayClient, GatewayClientError
 from llm_agg_local.serve import serve as run_server
 
 
-def _request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
     body: dict[str, Any] = {"model": args.model, "messages": messages}
     if args.provider:
         body["provider"] = args.provider
@@ -31,7 +32,7 @@ def _served_by(headers: Any) -> str:
 
 
 def _ask(client: GatewayClient, args: argparse.Namespace, messages: list[dict[str, Any]]) -> str:
-    body = _request_body(args, messages)
+    body = request_body(args, messages)
     if not args.stream:
         answer, headers = client.chat(body)
         text = answer["choices"][0]["message"].get("content") or ""
@@ -79,29 +80,6 @@ def _chat(args: argparse.Namespace) -> int:
         return 1
 
 
-def _models(args: argparse.Namespace) -> int:
-    client = GatewayClient(args.url, args.api_key)
-    try:
-        listing = client.get("/v1/models")
-    except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    rows = [("MODEL", "CONTEXT", "CAPABILITIES", "FREE")]
-    for m in listing["data"]:
-        rows.append(
-            (
-                m["id"],
-                str(m.get("context_window", "")),
-                ",".join(m.get("capabilities", [])),
-                {True: "yes", False: "no"}.get(m.get("free"), ""),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-agg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,10 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--stream", action="store_true")
     chat.set_defaults(func=_chat)
 
-    models = sub.add_parser("models", help="list the models the gateway can route to")
-    client_options(models)
-    models.set_defaults(func=_models)
-
+    router_cli.add_commands(sub, client_options)
     configure.add_parser(sub)
     return parser
 

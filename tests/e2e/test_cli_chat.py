@@ -62,8 +62,10 @@ def test_models_prints_a_table(gateway: Process) -> None:
     done = llm_agg(gateway, "models")
     assert done.returncode == 0
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["MODEL", "CONTEXT", "CAPABILITIES", "FREE"]
-    assert any(line.startswith("groq/fake-model") for line in lines)
+    assert lines[0].split() == ["PROVIDER", "MODEL", "CONTEXT", "CAPABILITIES", "FREE", "STATUS"]
+    assert ["groq", "fake-model", "8192", "json,tools", "yes", "ready"] in [
+        line.split() for line in lines
+    ]
 
 
 def test_serve_refuses_a_broken_catalog_before_listening(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,8 @@ import respx
 from fastapi.testclient import TestClient
 
 from llm_agg.apps.admin import create_admin_app
+from llm_agg.limits.cooldown import Cooldown
+from llm_agg.limits.windows import ACCOUNT
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import UsageEvent
@@ -261,8 +263,8 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
         add_account(client, "groq", "a1", KEY)
         add_account(client, "groq", "a2", KEY + "x", enabled=False)
         runtime = get_runtime(settings)
-        until = runtime.cooldowns.clock() + 30
-        runtime.cooldowns.cool(("groq", "a1"), 30)
+        until = runtime.clock() + 30
+        runtime.quota.cooldowns.add(Cooldown("groq", "a1", ACCOUNT, until, "groq answered 429"))
         today = time.strftime("%Y-%m-%d", time.gmtime())
         runtime.stored.stores.usage.record(
             [UsageEvent(today, "groq", "fake-model", "a1", "-", True, 3, 4, 120.0)] * 2

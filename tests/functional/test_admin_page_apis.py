@@ -46,14 +46,64 @@ def test_routing_shows_the_order_of_auto_for_each_model_quality(client: TestClie
     body = routing.json()
     assert body["object"] == "routing"
     assert body["default_quality"] == "balanced"
-    assert set(body["qualities"]) == {"fastest", "balanced", "best_quality"}
+    assert (
+        set(body["qualities"]) == set(body["profiles"]) == {"fastest", "balanced", "best_quality"}
+    )
+    assert body["profiles"]["balanced"] == {"quality": 3, "speed": 2, "min_quality": 1}
     # The e2e catalog: fake-model on groq (quality 4, speed 5) and cerebras (3, 4); only groq
     # has a key here, and every candidate says whether it has one.
-    assert body["qualities"]["balanced"] == [
-        {"provider": "groq", "model": "fake-model", "configured": True},
-        {"provider": "cerebras", "model": "fake-model", "configured": False},
+    balanced = body["qualities"]["balanced"]
+    assert [(c["provider"], c["model"], c["configured"]) for c in balanced] == [
+        ("groq", "fake-model", True),
+        ("cerebras", "fake-model", False),
     ]
+    assert balanced[0]["score"] > balanced[1]["score"]
     assert body["rules"] == []
+
+
+RULES = """
+providers:
+  groq:
+    models: [{id: fast-model, quality: 2, speed: 5}, {id: big-model, quality: 5, speed: 2}]
+  cerebras:
+    models: [{id: code-model, quality: 4, speed: 4, tasks: [code]}]
+routing_rules:
+  - name: code
+    conditions: {task: code, content_keywords: [python, rust]}
+    provider_preferences: [cerebras]
+    fallback_chain: [groq/big-model]
+  - name: everything else
+    fallback_chain: [groq/fast-model]
+"""
+
+
+def test_routing_shows_the_catalogs_rules_and_what_they_do_to_auto(tmp_path: Path) -> None:
+    catalog = tmp_path / "rules.yaml"
+    catalog.write_text(RULES)
+    with serve(make_settings(tmp_path, LLM_AGG_CONFIG=str(catalog))) as client:
+        body = client.get("/admin/routing", headers=ADMIN).json()
+    assert body["rules"] == [
+        {
+            "name": "code",
+            "conditions": {
+                "content_keywords": ["python", "rust"],
+                "task": ["code"],
+                "min_context": None,
+                "needs": [],
+            },
+            "provider_preferences": ["cerebras"],
+            "fallback_chain": ["groq/big-model"],
+        },
+        {
+            "name": "everything else",
+            "conditions": {"content_keywords": [], "task": [], "min_context": None, "needs": []},
+            "provider_preferences": [],
+            "fallback_chain": ["groq/fast-model"],
+        },
+    ]
+    # A plain request meets the catch-all rule: its model comes first, whatever the quality.
+    for quality in ("fastest", "balanced", "best_quality"):
+        assert body["qualities"][quality][0]["model"] == "fast-model", quality
 
 
 def test_routing_of_an_empty_catalog_lists_no_candidates(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from llm_agg.limits.keys import charge_tokens
+from llm_agg.limits.keys import charge_tokens, tokens_today
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from tests.functional.gateway import (
@@ -151,3 +151,19 @@ def test_loopback_server_is_open_but_checks_a_gateway_key_that_is_sent(tmp_path:
 def test_on_lambda_a_key_is_always_required(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, AWS_LAMBDA_FUNCTION_NAME="llm-agg-chat")
     assert settings.require_auth is True
+
+
+def test_tokens_a_key_spends_on_real_answers_count_against_its_day(
+    client: TestClient, settings: Settings
+) -> None:
+    key, key_id = new_key(client, tokens_per_day=1000)  # one answer of the fixture is 652
+    assert chat(client, key).status_code == 200
+    counters = get_runtime(settings).stored.stores.counters
+    deadline = time.monotonic() + 5
+    while tokens_today(counters, key_id, time.time()) < 652 and time.monotonic() < deadline:
+        time.sleep(0.02)  # charged after the answer, off the client's latency
+    assert tokens_today(counters, key_id, time.time()) == 652
+    assert chat(client, key).status_code == 200  # 652 < 1000: still admitted
+    while tokens_today(counters, key_id, time.time()) < 1304 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert_openai_error(chat(client, key), 429)

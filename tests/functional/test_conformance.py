@@ -355,8 +355,9 @@ async def test_error_status(tmp_path: Path, provider: str, status: int, fixture:
         gw.route(provider, failure)
         gw.route(backup, answer(TEXT[backup][0]))
         response = await gw.ask(messages=[{"role": "user", "content": "Hello"}])
-        cooling = gw.runtime.cooldowns.until((provider, "env"))
-        now = gw.runtime.cooldowns.clock()
+        cool = gw.runtime.quota.cooldowns.get(provider, "env", MODEL)
+        cooling = cool.until if cool is not None else None
+        now = gw.runtime.clock()
     if returned_at_once(provider, status):
         assert response.status_code == status
         assert response.headers["x-llm-agg-attempts"] == "1"

@@ -41,7 +41,7 @@ async def listing(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, respx.MockRouter, Runtime]]:
     config = tmp_path / "providers.yaml"
     config.write_text(CATALOG)
-    settings = Settings(config_path=config, environ=environ)
+    settings = Settings(config_path=config, data_dir=tmp_path / "data", environ=environ)
     runtime = get_runtime(settings)
     transport = httpx.ASGITransport(app=create_chat_app(settings))
     try:

@@ -128,3 +128,37 @@ def test_account_added_elsewhere_is_used_within_the_list_ttl(
         assert chat(elsewhere).status_code == 200
     assert upstream.calls.call_count == 1
     assert isinstance(upstream.calls.last.response, httpx.Response)
+
+
+def _account_view(client: object, account: str) -> dict[str, object]:
+    listing = client.get("/admin/credentials", headers=ADMIN).json()  # type: ignore[attr-defined]
+    items = listing["data"] if isinstance(listing, dict) else listing
+    return next(a for a in items if a["account_id"] == account)
+
+
+def _eventually(check: object, seconds: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.02)
+    assert check()  # type: ignore[operator]
+
+
+def test_traffic_writes_last_used_and_last_error_of_a_stored_account(
+    tmp_path: Path, upstream: respx.MockRouter
+) -> None:
+    with serve(make_settings(tmp_path)) as client:
+        add_account(client, "groq", "a1", KEY)
+        assert _account_view(client, "a1")["last_used_at"] is None
+        assert chat(client).status_code == 200
+        _eventually(lambda: _account_view(client, "a1")["last_used_at"] is not None)
+        assert _account_view(client, "a1")["last_error"] is None
+
+        upstream.post(f"{GROQ}/chat/completions").respond(
+            401, json={"error": {"message": f"Invalid API Key {KEY}", "type": "x"}}
+        )
+        chat(client)
+        _eventually(lambda: _account_view(client, "a1")["last_error"] is not None)
+        error = str(_account_view(client, "a1")["last_error"])
+        assert "401" in error and KEY not in error

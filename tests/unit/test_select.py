@@ -6,7 +6,8 @@ from llm_agg.api.chat import ChatCall, parse_chat
 from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.routing.catalog import parse_catalog
-from llm_agg.routing.select import Choice, plan, split_model
+from llm_agg.routing.classify import classify
+from llm_agg.routing.select import plan, split_model
 
 CATALOG = parse_catalog(
     {
@@ -30,6 +31,11 @@ CATALOG = parse_catalog(
 ALL = ("groq", "cerebras", "anthropic")
 
 
+def choose(c: ChatCall, configured: tuple[str, ...] = ALL) -> list[tuple[str, str, int | None]]:
+    result = plan(c, classify(c), CATALOG, BUILTIN, configured)
+    return [(choice.provider, choice.model, choice.max_output) for choice in result.choices]
+
+
 def call(**fields: object) -> ChatCall:
     import orjson
 
@@ -46,54 +52,50 @@ def test_provider_prefix_splits_only_for_known_providers() -> None:
 @pytest.mark.parametrize(
     ("quality", "first"),
     [
-        ("fastest", Choice("groq", "fast-small", 4096)),
-        ("best_quality", Choice("cerebras", "big-slow", 4096)),
-        ("balanced", Choice("cerebras", "shared", 4096)),
+        ("fastest", ("groq", "fast-small", 4096)),
+        ("best_quality", ("cerebras", "big-slow", 4096)),
+        ("balanced", ("cerebras", "shared", 4096)),
     ],
 )
-def test_auto_orders_free_models_by_quality_setting(quality: str, first: Choice) -> None:
-    choices = plan(call(model_quality=quality), CATALOG, BUILTIN, ALL)
+def test_auto_orders_free_models_by_quality_setting(
+    quality: str, first: tuple[str, str, int]
+) -> None:
+    choices = choose(call(model_quality=quality))
     assert choices[0] == first
-    assert choices[-1].provider == "anthropic"  # paid after every free model
+    assert choices[-1][0] == "anthropic"  # paid after every free model
 
 
 def test_auto_keeps_only_models_that_can_take_the_request() -> None:
     tools = [{"type": "function", "function": {"name": "f"}}]
-    choices = plan(
-        call(tools=tools, response_format={"type": "json_object"}), CATALOG, BUILTIN, ALL
-    )
-    assert choices == [Choice("cerebras", "big-slow", 4096)]
+    choices = choose(call(tools=tools, response_format={"type": "json_object"}))
+    assert choices == [("cerebras", "big-slow", 4096)]
 
 
 def test_a_bare_id_is_served_by_every_provider_that_lists_it() -> None:
-    choices = plan(call(model="shared"), CATALOG, BUILTIN, ALL)
-    assert {c.provider for c in choices} == {"groq", "cerebras"}
+    choices = choose(call(model="shared"))
+    assert {provider for provider, _, _ in choices} == {"groq", "cerebras"}
 
 
 def test_a_forced_provider_passes_unknown_models_through() -> None:
-    assert plan(call(model="groq/brand-new"), CATALOG, BUILTIN, ALL) == [
-        Choice("groq", "brand-new")
-    ]
-    assert plan(call(model="brand-new", provider="groq"), CATALOG, BUILTIN, ALL) == [
-        Choice("groq", "brand-new")
-    ]
+    assert choose(call(model="groq/brand-new")) == [("groq", "brand-new", None)]
+    assert choose(call(model="brand-new", provider="groq")) == [("groq", "brand-new", None)]
 
 
 def test_unknown_model_is_404_and_unknown_provider_400() -> None:
     with pytest.raises(NotFound):
-        plan(call(model="no-such-model"), CATALOG, BUILTIN, ALL)
+        choose(call(model="no-such-model"))
     with pytest.raises(InvalidRequest) as caught:
-        plan(call(provider="nobody"), CATALOG, BUILTIN, ALL)
+        choose(call(provider="nobody"))
     assert caught.value.param == "provider"
 
 
 def test_conflicting_provider_and_prefix_is_refused() -> None:
     with pytest.raises(InvalidRequest):
-        plan(call(model="groq/shared", provider="cerebras"), CATALOG, BUILTIN, ALL)
+        choose(call(model="groq/shared", provider="cerebras"))
 
 
 def test_nothing_configured_says_which_key_to_set() -> None:
     with pytest.raises(NoProviderConfigured) as caught:
-        plan(call(model="fast-small"), CATALOG, BUILTIN, ())
+        choose(call(model="fast-small"), configured=())
     assert caught.value.status == 503
     assert "GROQ_API_KEY" in caught.value.message

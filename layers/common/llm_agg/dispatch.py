@@ -1,9 +1,11 @@
 """Sends a request to its targets in order until one answers, and relays that answer.
 
-A 429 cools the account until the reset the provider announced; 5xx, timeouts, connection
-errors and a key the provider refuses move on to the next target; a fault of the request itself
-is returned at once. A stream fails over only before its first event reaches the client; after
-that, a failure ends it with an SSE error event.
+Each target is first admitted against its quota (``Accounting.admit``): one out of quota is
+skipped without a call. A 429 cools the account until the reset the provider announced; 5xx,
+timeouts, connection errors and a key the provider refuses move on to the next target; a fault
+of the request itself is returned at once. A stream fails over only before its first event
+reaches the client; after that, a failure ends it with an SSE error event. When every target
+was out of quota or rate-limited, the client gets a 429 naming who is exhausted until when.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
+from llm_agg.accounting import Blocked, out_of_quota
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import (
     GatewayError,
@@ -26,21 +29,22 @@ from llm_agg.api.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
-from llm_agg.limits.headers import retry_after
+from llm_agg.limits.quota import Admission
 from llm_agg.providers.base import (
     Adapter,
     Completion,
     MalformedResponse,
     StreamTranslator,
     Target,
+    Usage,
 )
 from llm_agg.providers.failures import FailureKind, UpstreamFailure, classify
 from llm_agg.providers.sse import SSEParser
+from llm_agg.routing.classify import estimate_tokens
 from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.dispatch")
 
-DEFAULT_COOLDOWN = 60.0
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -80,22 +84,19 @@ def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> Ga
     )
 
 
-def _exhausted(attempts: list[Attempt], runtime: Runtime) -> GatewayError:
+def _exhausted(attempts: list[Attempt], blocked: list[Blocked], runtime: Runtime) -> GatewayError:
     kinds = {a.failure.kind for a in attempts}
     listing = "; ".join(a.describe() for a in attempts)
+    if blocked:
+        listing += f"; {len(blocked)} more out of quota"
     count = {"x-llm-agg-attempts": str(len(attempts))}
-    if kinds == {FailureKind.RATE_LIMITED}:
-        now = runtime.cooldowns.clock()
-        waits = [
-            until - now
-            for a in attempts
-            if (until := runtime.cooldowns.until((a.target.spec.name, a.target.account.account_id)))
-        ]
-        wait = max(1, round(min(waits))) if waits else 1
-        return RateLimited(
-            f"Every provider is rate-limited (retry in {wait}s): {listing}.",
-            headers={**count, "retry-after": str(wait)},
-        )
+    if not attempts and not blocked:
+        return UpstreamFailed("No provider could be tried in time.", headers=count)
+    if kinds <= {FailureKind.RATE_LIMITED}:
+        cooling = [b for a in attempts if (b := runtime.accounting.blocked(a.target)) is not None]
+        if blocked or cooling:
+            return out_of_quota([*blocked, *cooling], runtime.clock(), count)
+        return RateLimited(f"Every provider is rate-limited: {listing}.", headers=count)
     if kinds == {FailureKind.TIMEOUT}:
         return UpstreamTimeout(f"Every provider timed out: {listing}.", headers=count)
     if kinds == {FailureKind.NOT_FOUND}:
@@ -112,22 +113,38 @@ class Served:
     attempts: int
 
 
+@dataclass(slots=True)
+class _Request:
+    """One client request on its way through the targets."""
+
+    call: ChatCall
+    gateway_key: str | None
+    prompt_tokens: int
+
+
 T = TypeVar("T")
-_Once = Callable[[ChatCall, Target, Adapter, int], Awaitable[T | Attempt]]
+_Once = Callable[[_Request, Target, Adapter, int, Admission], Awaitable[T | Attempt]]
+
+
+def _ms(since: float) -> float:
+    return (time.monotonic() - since) * 1000
 
 
 class Dispatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.accounting = runtime.accounting
 
-    def _note(self, target: Target, failure: UpstreamFailure, headers: httpx.Headers) -> Attempt:
-        if failure.kind is FailureKind.RATE_LIMITED:
-            cooldowns = self.runtime.cooldowns
-            wait = retry_after(headers, cooldowns.clock())
-            cooldowns.cool(
-                (target.spec.name, target.account.account_id),
-                DEFAULT_COOLDOWN if wait is None else wait,
-            )
+    def _note(
+        self,
+        request: _Request,
+        target: Target,
+        failure: UpstreamFailure,
+        headers: httpx.Headers,
+        started: float,
+    ) -> Attempt:
+        self.accounting.heard(target, headers)
+        self.accounting.failed(target, failure, headers, _ms(started), request.gateway_key)
         log.warning(
             "attempt failed: provider=%s model=%s account=%s kind=%s status=%s",
             target.spec.name,
@@ -138,40 +155,60 @@ class Dispatcher:
         )
         return Attempt(target, failure)
 
-    async def send(self, call: ChatCall, targets: list[Target]) -> Response:
+    async def send(
+        self, call: ChatCall, targets: list[Target], gateway_key: str | None = None
+    ) -> Response:
         """Serve ``call`` as an HTTP response: the answer, or the stream to relay."""
         if call.stream:
-            return await self._try_each(call, targets, self._stream_once)
-        served = await self.complete(call, targets)
+            request = _Request(call, gateway_key, estimate_tokens(call))
+            return await self._try_each(request, targets, self._stream_once)
+        served = await self.complete(call, targets, gateway_key)
         return Response(
             served.completion.body,
             media_type="application/json",
             headers=_headers(served.target, served.attempts),
         )
 
-    async def complete(self, call: ChatCall, targets: list[Target]) -> Served:
+    async def complete(
+        self, call: ChatCall, targets: list[Target], gateway_key: str | None = None
+    ) -> Served:
         """The first answer any target gives to a non-streaming ``call``."""
-        return await self._try_each(call, targets, self._once)
+        request = _Request(call, gateway_key, estimate_tokens(call))
+        return await self._try_each(request, targets, self._once)
 
-    async def _try_each(self, call: ChatCall, targets: list[Target], once: _Once[T]) -> T:
+    async def _try_each(self, request: _Request, targets: list[Target], once: _Once[T]) -> T:
         started = time.monotonic()
+        settings = self.runtime.settings
         attempts: list[Attempt] = []
-        for target in targets[: self.runtime.settings.max_attempts]:
-            if time.monotonic() - started > self.runtime.settings.deadline:
+        blocked: list[Blocked] = []
+        for target in targets:
+            if len(attempts) >= settings.max_attempts:
                 break
+            if time.monotonic() - started > settings.deadline:
+                break
+            admission = await self.accounting.admit(target, request.prompt_tokens)
+            if not admission.ok:
+                until = admission.until if admission.until is not None else self.runtime.clock()
+                account = target.account.account_id
+                blocked.append(
+                    Blocked(target.spec.name, target.model, account, until, admission.reason)
+                )
+                continue
             adapter = self.runtime.adapters[target.spec.name]
-            outcome = await once(call, target, adapter, len(attempts) + 1)
+            outcome = await once(request, target, adapter, len(attempts) + 1, admission)
             if not isinstance(outcome, Attempt):
                 return outcome
             if not outcome.failure.kind.fails_over:
                 raise _client_error(outcome.failure, target, len(attempts) + 1)
             attempts.append(outcome)
-        raise _exhausted(attempts, self.runtime)
+        raise _exhausted(attempts, blocked, self.runtime)
 
     async def _once(
-        self, call: ChatCall, target: Target, adapter: Adapter, attempt: int
+        self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> Served | Attempt:
+        call = req.call
         request = adapter.build_request(call, target)
+        started = time.monotonic()
         try:
             response = await self.runtime.client.post(
                 request.url,
@@ -180,17 +217,23 @@ class Dispatcher:
                 timeout=target.spec.timeout,
             )
         except httpx.TimeoutException:
-            return self._note(target, _transport(FailureKind.TIMEOUT), httpx.Headers())
+            failure = _transport(FailureKind.TIMEOUT)
+            return self._note(req, target, failure, httpx.Headers(), started)
         except httpx.TransportError as exc:
-            return self._note(target, _transport(FailureKind.CONNECTION, exc), httpx.Headers())
+            failure = _transport(FailureKind.CONNECTION, exc)
+            return self._note(req, target, failure, httpx.Headers(), started)
         if response.status_code >= 300:
             failure = classify(response.status_code, response.content)
-            return self._note(target, failure, response.headers)
+            return self._note(req, target, failure, response.headers, started)
         try:
             completion = adapter.parse_response(response.content, call, target)
         except MalformedResponse as exc:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
-            return self._note(target, failure, response.headers)
+            return self._note(req, target, failure, response.headers, started)
+        self.accounting.heard(target, response.headers)
+        self.accounting.served(
+            target, admission, completion.usage, _ms(started), req.gateway_key, req.prompt_tokens
+        )
         log.debug(
             "served: provider=%s model=%s attempts=%d usage=%s",
             target.spec.name,
@@ -201,9 +244,11 @@ class Dispatcher:
         return Served(completion, target, attempt)
 
     async def _stream_once(
-        self, call: ChatCall, target: Target, adapter: Adapter, attempt: int
+        self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> StreamingResponse | Attempt:
+        call = req.call
         request = adapter.build_request(call, target)
+        started = time.monotonic()
         client = self.runtime.client
         upstream = client.build_request(
             "POST",
@@ -215,9 +260,11 @@ class Dispatcher:
         try:
             response = await client.send(upstream, stream=True)
         except httpx.TimeoutException:
-            return self._note(target, _transport(FailureKind.TIMEOUT), httpx.Headers())
+            failure = _transport(FailureKind.TIMEOUT)
+            return self._note(req, target, failure, httpx.Headers(), started)
         except httpx.TransportError as exc:
-            return self._note(target, _transport(FailureKind.CONNECTION, exc), httpx.Headers())
+            failure = _transport(FailureKind.CONNECTION, exc)
+            return self._note(req, target, failure, httpx.Headers(), started)
         if response.status_code >= 300:
             try:
                 body = await response.aread()
@@ -225,7 +272,8 @@ class Dispatcher:
                 body = b""
             finally:
                 await response.aclose()
-            return self._note(target, classify(response.status_code, body), response.headers)
+            failure = classify(response.status_code, body)
+            return self._note(req, target, failure, response.headers, started)
         translator = adapter.stream_translator(call, target)
         parser = SSEParser()
         reads = response.aiter_raw()
@@ -235,14 +283,34 @@ class Dispatcher:
             await response.aclose()
             kind = FailureKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else None
             failure = _transport(kind or FailureKind.CONNECTION, exc)
-            return self._note(target, failure, response.headers)
+            return self._note(req, target, failure, response.headers, started)
         if first is None or translator.error is not None:
             await response.aclose()
             message = translator.error or "the provider closed the stream before any event"
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, message)
-            return self._note(target, failure, response.headers)
+            return self._note(req, target, failure, response.headers, started)
+        self.accounting.heard(target, response.headers)
+        first_byte = _ms(started)
+
+        def finished(usage: Usage | None, error: str | None) -> None:
+            if error is None:
+                self.accounting.served(
+                    target,
+                    admission,
+                    usage,
+                    _ms(started),
+                    req.gateway_key,
+                    req.prompt_tokens,
+                    first_byte,
+                )
+            else:
+                failure = UpstreamFailure(FailureKind.SERVER, None, error)
+                self.accounting.failed(
+                    target, failure, httpx.Headers(), _ms(started), req.gateway_key
+                )
+
         return StreamingResponse(
-            _relay(first, reads, parser, translator, response, target),
+            _relay(first, reads, parser, translator, response, target, finished),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **_headers(target, attempt)},
         )
@@ -272,6 +340,7 @@ async def _relay(
     translator: StreamTranslator,
     response: httpx.Response,
     target: Target,
+    finished: Callable[[Usage | None, str | None], None],
 ) -> AsyncIterator[bytes]:
     try:
         yield b"".join(first)
@@ -291,6 +360,7 @@ async def _relay(
         # Reached by cancellation too when the client leaves: the close must still happen.
         with anyio.CancelScope(shield=True):
             await response.aclose()
+        finished(translator.usage, translator.error)
         log.debug(
             "streamed: provider=%s model=%s usage=%s error=%s",
             target.spec.name,

@@ -1,41 +1,104 @@
 """What one gateway process keeps between requests: catalog, providers, accounts, the pooled
-HTTP client and cooldowns. Made lazily, once per ``Settings``, shared by every app built with it.
+HTTP client, the stores, and what the router has learned (quota, health, discovered models).
+Made lazily, once per ``Settings``, shared by every app built with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import httpx
 
+from llm_agg.accounting import Accounting
 from llm_agg.accounts import Account, env_accounts
 from llm_agg.api.chat import ChatCall
-from llm_agg.api.errors import InvalidRequest, RateLimited
-from llm_agg.limits.cooldown import Cooldowns
+from llm_agg.api.errors import InvalidRequest
+from llm_agg.background import Background
+from llm_agg.limits.quota import Quota
+from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
-from llm_agg.providers.discovery import Discovery
+from llm_agg.providers.discovery import Discovery, ModelLister
+from llm_agg.providers.model_lists import lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
-from llm_agg.routing.select import plan
+from llm_agg.routing.classify import classify
+from llm_agg.routing.discovery import merge
+from llm_agg.routing.health import Health
+from llm_agg.routing.rotation import conversation_of, order_accounts
+from llm_agg.routing.select import Plan, Signals, plan
 from llm_agg.settings import Settings
+from llm_agg.store.base import CounterStore, ExpiringStore, Stores, UsageStore
 from llm_agg.stored import Stored
+from llm_agg.usage import UsageRecorder
+
+log = logging.getLogger("llm_agg.runtime")
+
+
+class _Opened:
+    """One of the stored backend's stores, opened on first use."""
+
+    def __init__(self, stored: Stored, kind: str) -> None:
+        self._stored = stored
+        self._kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(getattr(self._stored.stores, self._kind), name)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        stores: Stores | None = None,
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self.catalog = load_catalog(settings.config_path)
+        self.view = self.catalog  # the catalog as the providers' model lists show it
+        self.vanished: list[str] = []
         self.specs = build_registry(self.catalog.providers, settings.environ)
         self.adapters: dict[str, Adapter] = {
             name: adapter
             for name, spec in self.specs.items()
             if (adapter := adapter_for(spec)) is not None
         }
-        self.cooldowns = Cooldowns(clock)
         self.stored = Stored(settings, clock)
-        self.discovery = Discovery(clock)
+        # The router's state lives in the same backend, opened on first use. Every call the
+        # router makes to it runs in a thread, where opening may block. Tests inject theirs.
+        counters, expiring, usage = (
+            (stores.counters, stores.expiring, stores.usage)
+            if stores is not None
+            else (
+                cast(CounterStore, _Opened(self.stored, "counters")),
+                cast(ExpiringStore, _Opened(self.stored, "expiring")),
+                cast(UsageStore, _Opened(self.stored, "usage")),
+            )
+        )
+        self.background = Background()
+        self.quota = Quota(self.catalog, self.specs, counters, expiring, self.background, clock)
+        self.health = Health()
+        self.usage = UsageRecorder(usage, self.background, clock)
+        self.accounting = Accounting(self.quota, self.health, self.usage, clock, self.stored)
+        self.discovery = Discovery(
+            clock,
+            ttl=settings.discovery_interval or 600.0,
+            store=expiring,
+            background=self.background,
+        )
+        # What lists each provider's models: native adapters do; the others share one reader.
+        self.listers: dict[str, ModelLister] = {
+            name: adapter if isinstance(adapter, ModelLister) else lister_for(self.specs[name])
+            for name, adapter in self.adapters.items()
+        }
+        self._discovering: asyncio.Task[None] | None = None
+        self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -58,37 +121,124 @@ class Runtime:
                 by_provider.setdefault(account.provider, []).append(account)
         return by_provider
 
+    def _discover(self, accounts: dict[str, list[Account]]) -> None:
+        """Refresh the providers' model lists in the background, at most every
+        ``discovery_interval`` seconds (never when it is 0)."""
+        interval = self.settings.discovery_interval
+        started = time.monotonic()
+        if (
+            interval <= 0
+            or self._discovering is not None
+            or started - self._discovered_at < interval
+        ):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # routed from synchronous code: the next request on a loop refreshes
+        self._discovered_at = started
+        keys = {name: mine[0].api_key for name, mine in accounts.items() if mine}
+        self._discovering = loop.create_task(self._refresh_view(keys))
+
+    async def _refresh_view(self, keys: dict[str, str | None]) -> None:
+        try:
+            listed = await self.discovery.listed(self.client, self.specs, self.listers, keys)
+            self.view, self.vanished = merge(self.catalog, listed)
+            self.quota.use_catalog(self.view)
+        except Exception as exc:  # best effort: routing goes on from what it knew
+            log.warning("model discovery failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._discovering = None
+
+    def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
+        room = max(
+            (self.quota.headroom(provider, a.account_id, model) for a in accounts), default=1.0
+        )
+        return self.health.signals(provider, model, room)
+
+    def plan(self, call: ChatCall, accounts: dict[str, list[Account]] | None = None) -> Plan:
+        """The ordered provider/model candidates for ``call`` (pure but for what was measured)."""
+        accounts = self.accounts() if accounts is None else accounts
+        return plan(
+            call,
+            classify(call),
+            self.view,
+            self.specs,
+            accounts.keys(),
+            lambda p, m: self.signals(p, m, accounts.get(p, [])),
+        )
+
     def targets(self, call: ChatCall) -> list[Target]:
-        """Every (provider, model, account) that may serve ``call``, in the order to try."""
+        """Every (provider, model, account) that may serve ``call``, in the order to try; those
+        cooling down go last, where admission turns them down with their reset."""
         accounts = self.accounts()
-        choices = plan(call, self.catalog, self.specs, accounts.keys())
+        self._discover(accounts)
+        self.quota.maybe_refresh()
+        choices = self.plan(call, accounts).choices
         refusals: list[str] = []
-        cooling: list[float] = []
-        targets: list[Target] = []
+        ready: list[Target] = []
+        cooling: list[Target] = []
+        conversation = None
         for choice in choices:
             spec = self.specs[choice.provider]
             reason = spec.refusal_for(call.body)
             if reason:
                 refusals.append(reason)
                 continue
-            for account in accounts[choice.provider]:
-                until = self.cooldowns.until((account.provider, account.account_id))
-                if until is not None:
-                    cooling.append(until)
-                    continue
-                targets.append(Target(spec, choice.model, account, choice.max_output))
-        if targets:
-            return targets
-        if cooling:
-            wait = max(1, round(min(cooling) - self.cooldowns.clock()))
-            raise RateLimited(
-                f"Every provider for {call.request.model!r} is rate-limited; "
-                f"the soonest is free again in {wait}s.",
-                headers={"retry-after": str(wait)},
-            )
-        raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
+            mine = accounts[choice.provider]
+            if len(mine) > 1 and conversation is None:
+                conversation = conversation_of(call)
+            for account in self._rotate(choice.provider, choice.model, mine, conversation):
+                target = Target(spec, choice.model, account, choice.max_output)
+                blocked = self.accounting.blocked(target) is not None
+                (cooling if blocked else ready).append(target)
+        if not ready and not cooling:
+            raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
+        return ready + cooling
+
+    def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
+        """``ready``, or when the soonest of its accounts is free again and why."""
+        cooling = [self.quota.cooldowns.get(provider, a.account_id, model) for a in accounts]
+        if not accounts or any(c is None for c in cooling):
+            return "ready"
+        soonest = min((c for c in cooling if c is not None), key=lambda c: c.until)
+        moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"cooling down until {moment} ({soonest.reason})"
+
+    def router_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
+        """What the router knows of one account (blocking: reads the store): until when it is
+        cooling down as a whole, if it is; and every cooldown, of it or of one of its models,
+        with what is left of each quota window."""
+        mine = [
+            c
+            for c in self.quota.cooldowns.active()
+            if (c.provider, c.account) == (provider, account)
+        ]
+        whole = [c.until for c in mine if c.scope == ACCOUNT]
+        models = [m.id for m in self.view.for_provider(provider)]
+        return max(whole) if whole else None, {
+            "cooling_down": [
+                {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
+            ],
+            "quota": self.quota.report(provider, account, models),
+        }
+
+    def _rotate(
+        self, provider: str, model: str, accounts: list[Account], conversation: str | None
+    ) -> list[Account]:
+        return order_accounts(
+            accounts,
+            lambda a: a.account_id,
+            lambda a: self.quota.headroom(provider, a.account_id, model),
+            lambda a: self.quota.last_used.get((provider, a.account_id), 0.0),
+            conversation,
+        )
 
     async def aclose(self) -> None:
+        if self._discovering is not None:
+            self._discovering.cancel()
+        await self.usage.flush()
+        await self.background.drain()
         self.stored.close()
         if self._client is not None:
             await self._client.aclose()

@@ -18,6 +18,9 @@ def _default_config() -> Path:
     return beside if beside.is_file() else Path("config/providers.yaml")
 
 
+DISCOVERY_INTERVAL = 3600.0
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -38,6 +41,9 @@ class Settings:
     runtime_table: str = "llm-agg-runtime"
     usage_table: str = "llm-agg-usage"
     kms_key_id: str | None = None
+    # Seconds between reads of each provider's models endpoint for routing (0: never; the
+    # default of a process started from the environment is DISCOVERY_INTERVAL).
+    discovery_interval: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,4 +67,5 @@ class Settings:
             runtime_table=env.get("LLM_AGG_RUNTIME_TABLE") or defaults.runtime_table,
             usage_table=env.get("LLM_AGG_USAGE_TABLE") or defaults.usage_table,
             kms_key_id=env.get("LLM_AGG_KMS_KEY_ID") or None,
+            discovery_interval=float(env.get("LLM_AGG_DISCOVERY_INTERVAL") or DISCOVERY_INTERVAL),
         )

@@ -20,6 +20,7 @@ from llm_agg.store.factory import Backend, open_backend
 log = logging.getLogger("llm_agg.stored")
 
 RETRY_AFTER_FAILURE = 30.0  # seconds before a failed store is tried again by the hot path
+USE_NOTED_EVERY = 60.0  # seconds between two last_used_at writes of one account
 
 
 class Stored:
@@ -37,6 +38,7 @@ class Stored:
         self._keys: GatewayKeys | None = None
         self._lock = threading.Lock()
         self._down_until = float("-inf")
+        self._noted: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     @property
     def backend(self) -> Backend:
@@ -108,6 +110,26 @@ class Stored:
         except (StoreError, KeyringError, OSError) as exc:
             self._down_until = self.monotonic() + RETRY_AFTER_FAILURE
             log.error("stored accounts unavailable: %s", exc)
+
+    def use_to_note(self, account: Account, error: str | None) -> bool:
+        """Whether this use of ``account`` should be written (``note_use``): a stored account,
+        and a new error or a minute since the last write, so traffic costs no write a request."""
+        if account.source == "env":
+            return False
+        key = (account.provider, account.account_id)
+        now = self.clock()
+        last = self._noted.get(key)
+        if last is not None and last[1] == error and now - last[0] < USE_NOTED_EVERY:
+            return False
+        self._noted[key] = (now, error)
+        return True
+
+    def note_use(self, account: Account, at: float, error: str | None) -> None:
+        """Write ``last_used_at`` and ``last_error`` of a stored account (blocking)."""
+        try:
+            self.stores.credentials.mark_used(account.provider, account.account_id, at, error)
+        except StoreError as exc:
+            log.error("could not note the use of an account: %s", type(exc).__name__)
 
     def close(self) -> None:
         if self._backend is not None:

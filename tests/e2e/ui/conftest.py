@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from tests.e2e.harness import FakeUpstream, Process, start_gateway
-from tests.e2e.ui.support import CHROMIUM, Watch, gateway_env
+from tests.e2e.ui.support import CHROMIUM, Watch, gateway_env, start_ui_gateway
 
 
 @pytest.fixture(scope="package")
@@ -56,7 +56,7 @@ def ui_gateway(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
 @pytest.fixture
 def own_gateway(tmp_path: Path, fake: FakeUpstream) -> Iterator[Process]:
     """A gateway of the test's own, for what would disturb the others (a cooldown)."""
-    process = start_gateway(tmp_path, gateway_env(fake))
+    process = start_ui_gateway(tmp_path, fake)
     yield process
     process.stop()
 

@@ -12,7 +12,7 @@ from playwright.sync_api import ConsoleMessage, Page
 from llm_agg.settings import Settings
 from llm_agg.store.base import UsageEvent
 from llm_agg.store.factory import open_stores
-from tests.e2e.harness import ROOT, FakeUpstream, Process
+from tests.e2e.harness import ROOT, FakeUpstream, Process, start_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "ui"
@@ -27,6 +27,16 @@ def gateway_env(fake: FakeUpstream) -> dict[str, str]:
         "CEREBRAS_BASE_URL": fake.base_url("cerebras"),
         "LLM_AGG_ADMIN_KEY": ADMIN_KEY,
     }
+
+
+def start_ui_gateway(tmp: Path, fake: FakeUpstream, catalog: str | None = None) -> Process:
+    """A gateway of a test's own, on the e2e catalog or on ``catalog`` (YAML text)."""
+    env = gateway_env(fake)
+    if catalog is not None:
+        path = tmp / "providers.yaml"
+        path.write_text(catalog)
+        env["LLM_AGG_CONFIG"] = str(path)
+    return start_gateway(tmp, env)
 
 
 def data_dir(tmp: Path, gateway: Process) -> Path:

@@ -1,8 +1,9 @@
-"""The Analytics view in a real browser: the traffic just sent through the gateway, and a
-week of usage drawn as bars, charts over time and tables, by provider, model and key."""
+"""The Analytics view in a real browser: the traffic just sent from the chat, and a week of
+usage drawn as bars, charts over time and tables, by provider, model and key."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +12,46 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from llm_agg.store.base import UsageEvent
-from tests.e2e.harness import Process
-from tests.e2e.ui.support import data_dir, record_usage, shoot, unlock
+from tests.e2e.harness import FakeUpstream, Process
+from tests.e2e.ui.support import Watch, data_dir, record_usage, shoot, stream, unlock
 
 pytestmark = pytest.mark.e2e
+
+
+def test_analytics_shows_the_traffic_just_sent_from_the_chat(
+    page: Page, own_gateway: Process, fake: FakeUpstream, watch: Watch
+) -> None:
+    watch.expect("status of 429")  # the failed attempt, as the console reports it
+    # GIVEN two replies from groq and a failed attempt on cerebras, all sent from the page,
+    fake.queue("groq", {"chunks": stream("One.")}, {"chunks": stream("Two", " and more.")})
+    fake.queue("cerebras", {"status": 429, "headers": {"retry-after": "30"}})
+    page.goto(own_gateway.url + "/ui")
+    for text in ("first", "second"):
+        page.get_by_label("Message", exact=True).fill(text)
+        page.get_by_label("Message", exact=True).press("Enter")
+        expect(page.locator("article[data-role=assistant]").last).to_have_attribute(
+            "data-state", "done", timeout=10000
+        )
+    page.get_by_label("Provider", exact=True).select_option("cerebras")
+    page.get_by_label("Message", exact=True).fill("third")
+    page.get_by_label("Message", exact=True).press("Enter")
+    expect(page.locator("article[data-role=assistant]").last).to_have_attribute(
+        "data-state", "error", timeout=10000
+    )
+    # WHEN the admin opens Analytics, THEN it counts them (usage is written within a second).
+    page.goto(own_gateway.url + "/ui#/analytics")
+    unlock(page, "analytics")
+    table = page.get_by_role("region", name="Usage by provider")
+    groq = table.locator("tr[data-group=groq] td")
+    for _ in range(20):
+        if groq.count() and groq.first.inner_text() == "2":
+            break
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_timeout(250)
+    expect(groq).to_have_text(["2", "0", "24", "9", re.compile("ms$"), re.compile("ms$")])
+    expect(table.locator("tr[data-group=cerebras] td").nth(1)).to_have_text("1")  # the 429
+    expect(page.locator("#view-analytics .chart canvas")).to_have_count(4)
+    shoot(page, "analytics-live")
 
 
 def week(today: datetime) -> list[UsageEvent]:

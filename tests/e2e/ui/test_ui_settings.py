@@ -5,13 +5,14 @@ revoked; the routing in effect."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import FakeUpstream, Process
-from tests.e2e.ui.support import ADMIN_KEY, Watch, shoot, unlock
+from tests.e2e.ui.support import ADMIN_KEY, Watch, shoot, start_ui_gateway, unlock
 
 pytestmark = pytest.mark.e2e
 
@@ -148,8 +149,42 @@ def test_settings_show_the_routing_in_effect(page: Page, ui_gateway: Process) ->
     unlock(page, "settings")
     routing = page.get_by_role("region", name="Routing")
     balanced = routing.locator("details", has_text="balanced (default)")
-    expect(balanced.locator("li")).to_have_text(["groq/fake-model", "cerebras/fake-model"])
+    in_order = [re.compile(r"^groq/fake-model score [\d.]+$"), re.compile(r"^cerebras/fake-model")]
+    expect(balanced.locator("li")).to_have_text(in_order)
+    expect(balanced.locator("summary")).to_contain_text("weights: quality 3, speed 2")
     fastest = routing.locator("details", has_text="fastest")
     fastest.locator("summary").click()
-    expect(fastest.locator("li")).to_have_text(["groq/fake-model", "cerebras/fake-model"])
+    expect(fastest.locator("li")).to_have_text(in_order)
+    expect(routing).to_contain_text("No routing rules in the catalog")
     shoot(page, "settings-routing")
+
+
+RULES = """
+providers:
+  groq:
+    models: [{id: fake-model, context: 8192, quality: 4, speed: 5}]
+  cerebras:
+    models: [{id: fake-model, context: 8192, quality: 3, speed: 4, tasks: [code]}]
+routing_rules:
+  - name: code to cerebras
+    conditions: {task: code, content_keywords: [python]}
+    provider_preferences: [cerebras]
+    fallback_chain: [groq/fake-model]
+"""
+
+
+def test_settings_show_the_catalogs_routing_rules(
+    page: Page, tmp_path: Path, fake: FakeUpstream
+) -> None:
+    gateway = start_ui_gateway(tmp_path, fake, RULES)
+    try:
+        page.goto(gateway.url + "/ui#/settings")
+        unlock(page, "settings")
+        rules = page.get_by_role("region", name=re.compile("^Routing rules"))
+        expect(rules.locator("tbody tr")).to_have_count(1)
+        expect(rules.locator("tbody tr td")).to_have_text(
+            ["code to cerebras", "keywords: python; task: code", "cerebras", "groq/fake-model"]
+        )
+        shoot(page, "settings-rules")
+    finally:
+        gateway.stop()

@@ -61,7 +61,10 @@ def providers(
     accounts: Iterable[AccountState],
     cooling_until: Mapping[tuple[str, str], float],
     requests_today: Mapping[tuple[str, str], int],
+    router: Mapping[tuple[str, str], Mapping[str, object]] | None = None,
 ) -> list[dict[str, object]]:
+    """``router`` adds what the router knows of each account: its cooldowns, of the whole
+    account or of one model, and what is left of each quota window."""
     by_provider: dict[str, list[AccountState]] = {}
     for state in accounts:
         by_provider.setdefault(state.provider, []).append(state)
@@ -84,6 +87,7 @@ def providers(
                     "last_error": a.last_error or a.problem,
                     "last_used_at": a.last_used_at,
                     "requests_today": requests_today.get(key, 0),
+                    **(router or {}).get(key, {}),
                 }
             )
         out.append(

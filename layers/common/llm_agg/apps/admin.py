@@ -181,17 +181,19 @@ def create_admin_app(settings: Settings) -> FastAPI:
         for row in rows:
             key = (row.provider, row.account_id)
             requests_today[key] = requests_today.get(key, 0) + row.requests
-        cooling = {
-            (s.provider, s.account_id): until
+        known = {
+            (s.provider, s.account_id): await _call(runtime.router_state, s.provider, s.account_id)
             for s in states
-            if (until := runtime.cooldowns.until((s.provider, s.account_id))) is not None
         }
+        cooling = {key: until for key, (until, _) in known.items() if until is not None}
+        router = {key: state for key, (_, state) in known.items()}
         data = views.providers(
             runtime.specs,
             {name: name in runtime.adapters for name in runtime.specs},
             states,
             cooling,
             requests_today,
+            router,
         )
         return _json({"object": "list", "data": data})
 
@@ -199,7 +201,15 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def routing_in_effect() -> Response:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        return _json(routing(runtime.catalog, runtime.specs, runtime.accounts().keys()))
+        accounts = runtime.accounts()
+        return _json(
+            routing(
+                runtime.view,
+                runtime.specs,
+                accounts.keys(),
+                lambda p, m: runtime.signals(p, m, accounts.get(p, [])),
+            )
+        )
 
     @admin.get("/usage-stats")
     async def usage_stats(

@@ -11,7 +11,7 @@ from llm_agg.api.errors import GatewayError
 from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app
 from llm_agg.dispatch import Dispatcher
-from llm_agg.providers.discovery import model_listing
+from llm_agg.providers.discovery import ModelLister, model_listing
 from llm_agg.routing.select import AUTO
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
@@ -32,7 +32,8 @@ def create_chat_app(settings: Settings) -> FastAPI:
                 "The request body is too large.", status=413, type="invalid_request_error"
             )
         call = parse_chat(await request.body())
-        return await Dispatcher(runtime).send(call, runtime.targets(call))
+        key_id = getattr(request.state, "gateway_key_id", None)
+        return await Dispatcher(runtime).send(call, runtime.targets(call), key_id)
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
@@ -46,8 +47,16 @@ def create_chat_app(settings: Settings) -> FastAPI:
         listed = await runtime.discovery.listed(
             runtime.client, runtime.specs, runtime.adapters, keys
         )
+        # Native providers are listed as they list themselves; the others as the router sees
+        # them (the catalog, less what vanished from their lists, plus free models found).
+        native = {
+            n: m for n, m in listed.items() if isinstance(runtime.adapters.get(n), ModelLister)
+        }
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
-        data += model_listing(runtime.catalog.models, accounts, listed)
+        for entry in model_listing(runtime.view.models, accounts, native):
+            provider, _, model = entry["id"].partition("/")
+            entry["status"] = runtime.status_of(provider, model, accounts.get(provider, []))
+            data.append(entry)
         return Response(
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from llm_agg import __version__
 from llm_agg.apps.base import new_app
+from llm_agg.limits.windows import ACCOUNT
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 
@@ -20,20 +21,19 @@ def create_health_app(settings: Settings) -> FastAPI:
         accounts = runtime.accounts()
         providers: dict[str, dict[str, object]] = {}
         ready = False
+        active = runtime.quota.cooldowns.active()
+        # An account cooling down for one model still serves the others.
+        cooling = {(c.provider, c.account) for c in active}
+        whole = {(c.provider, c.account) for c in active if c.scope == ACCOUNT}
         for name in sorted(runtime.specs):
             mine = accounts.get(name, [])
-            cooling = [
-                a.account_id
-                for a in mine
-                if runtime.cooldowns.until((a.provider, a.account_id)) is not None
-            ]
             providers[name] = {
                 "configured": bool(mine),
                 "supported": name in runtime.adapters,
                 "accounts": len(mine),
-                "cooling_down": cooling,
+                "cooling_down": [a.account_id for a in mine if (name, a.account_id) in cooling],
             }
-            ready = ready or len(cooling) < len(mine)
+            ready = ready or any((name, a.account_id) not in whole for a in mine)
         return {
             "status": "ok",
             "ready": ready,

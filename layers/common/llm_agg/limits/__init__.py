@@ -1,1 +1,1 @@
-"""Rate limits: provider headers read into resets, cooldowns of accounts."""
+"""Rate limits: provider headers, quota windows in the store, cooldowns of accounts."""

@@ -1,9 +1,11 @@
-"""Which models a provider serves, asked of the provider itself, for ``GET /v1/models``.
+"""Which models a provider serves, asked of the provider itself, for ``GET /v1/models`` and
+for the router (which stops routing to a model its provider no longer lists).
 
 An adapter that can list models (``ModelLister``) gives the request and a pure parser of its
 provider's format; ``Discovery`` fetches each such provider once per ``ttl`` with the first
 account's key, and a provider that cannot be asked (no key, an error, a timeout) is listed
-from the catalog instead.
+from the catalog instead. With a ``store``, a list one process fetched serves every other
+process until its ``ttl`` is over.
 """
 
 from __future__ import annotations
@@ -16,19 +18,49 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
+import orjson
 
+from llm_agg.background import Background
 from llm_agg.providers.base import MalformedResponse, UpstreamRequest
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import ModelInfo
+from llm_agg.store.base import ExpiringStore
 
 log = logging.getLogger("llm_agg.discovery")
 
 
+STORED = "models|"  # expiring-store key prefix of the shared lists
+
+
 @dataclass(frozen=True, slots=True)
 class ListedModel:
+    """One model of a provider's list; a fact the list does not give stays None."""
+
     id: str
     created: int = 0
     context: int | None = None
+    max_output: int | None = None
+    free: bool | None = None
+    chat: bool | None = None  # None: the list does not say whether it is a chat model
+    capabilities: frozenset[str] | None = None
+
+
+def _encode(fetched: float, models: list[ListedModel]) -> bytes:
+    rows = [
+        [m.id, m.created, m.context, m.max_output, m.free, m.chat,
+         sorted(m.capabilities) if m.capabilities is not None else None]
+        for m in models
+    ]  # fmt: skip
+    return orjson.dumps({"fetched": fetched, "models": rows})
+
+
+def _decode(value: bytes) -> tuple[float, list[ListedModel]]:
+    data = orjson.loads(value)
+    models = [
+        ListedModel(i, created, context, out, free, chat, None if caps is None else frozenset(caps))
+        for i, created, context, out, free, chat, caps in data["models"]
+    ]
+    return float(data["fetched"]), models
 
 
 @runtime_checkable
@@ -45,12 +77,31 @@ class Discovery:
         ttl: float = 600.0,
         retry: float = 60.0,
         timeout: float = 5.0,
+        store: ExpiringStore | None = None,
+        background: Background | None = None,
     ) -> None:
         self._clock = clock
         self._ttl = ttl
         self._retry = retry  # a failed listing is not asked again before this
         self._timeout = timeout
         self._cache: dict[str, tuple[float, list[ListedModel] | None]] = {}
+        self._store = store
+        self._background = background or Background()
+
+    def _shared(self, names: list[str], now: float) -> dict[str, tuple[float, list[ListedModel]]]:
+        """Lists other processes fetched and that are still fresh (blocking)."""
+        found = {}
+        for name in names:
+            value = self._store.get(STORED + name) if self._store is not None else None
+            if value is None:
+                continue
+            try:
+                fetched, models = _decode(value)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if fetched + self._ttl > now:
+                found[name] = (fetched + self._ttl, models)
+        return found
 
     async def _fetch(
         self, client: httpx.AsyncClient, spec: ProviderSpec, lister: ModelLister, key: str | None
@@ -87,11 +138,18 @@ class Discovery:
             cached = self._cache.get(name)
             if isinstance(adapter, ModelLister) and key and (cached is None or cached[0] <= now):
                 due.append((name, adapter))
+        if due and self._store is not None:
+            shared = await asyncio.to_thread(self._shared, [name for name, _ in due], now)
+            self._cache.update(shared)
+            due = [(name, lister) for name, lister in due if name not in shared]
         fetched = await asyncio.gather(
             *(self._fetch(client, specs[name], lister, keys[name]) for name, lister in due)
         )
         for (name, _), models in zip(due, fetched, strict=True):
             self._cache[name] = (now + (self._ttl if models else self._retry), models)
+            if models and self._store is not None:
+                value = _encode(now, models)
+                self._background.spawn(self._store.put, STORED + name, value, now + self._ttl)
         return {
             name: models
             for name in keys

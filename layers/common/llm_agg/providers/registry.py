@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from llm_agg.providers.fields import NATIVE_FATES, native_refusals, not_one
-from llm_agg.providers.spec import Kind, ProviderSpec, Refusal
+from llm_agg.providers.spec import Kind, ProviderSpec, RateHeaders, Refusal
 
 
 def _named_choice(value: Any) -> bool:
@@ -25,6 +25,8 @@ BUILTIN: dict[str, ProviderSpec] = {
         ProviderSpec(
             name="openrouter",
             base_url="https://openrouter.ai/api/v1",
+            rate_limit_headers="openrouter",
+            limits_per_account=True,
         ),
         ProviderSpec(
             name="groq",
@@ -33,6 +35,7 @@ BUILTIN: dict[str, ProviderSpec] = {
             drop=frozenset({"logprobs", "top_logprobs", "logit_bias"}),
             drop_message_fields=frozenset({"name"}),
             refusals=(Refusal("n", not_one, "groq serves only n=1"),),
+            rate_limit_headers="groq",
         ),
         ProviderSpec(
             name="cerebras",
@@ -53,6 +56,7 @@ BUILTIN: dict[str, ProviderSpec] = {
             # Together's logprobs is an integer, not OpenAI's boolean.
             drop=frozenset({"logprobs", "top_logprobs"}),
             finish_reasons={"eos": "stop"},
+            rate_limit_headers="together",
         ),
         ProviderSpec(
             name="anthropic",
@@ -60,6 +64,7 @@ BUILTIN: dict[str, ProviderSpec] = {
             kind="anthropic",
             fates=NATIVE_FATES["anthropic"],
             refusals=native_refusals("anthropic"),
+            rate_limit_headers="anthropic",
         ),
         ProviderSpec(
             name="cohere",
@@ -67,11 +72,15 @@ BUILTIN: dict[str, ProviderSpec] = {
             kind="cohere",
             fates=NATIVE_FATES["cohere"],
             refusals=native_refusals("cohere"),
+            rate_limit_headers="none",
         ),
     )
 }
 
 _KINDS: frozenset[str] = frozenset({"openai", "anthropic", "cohere"})
+_RATE_HEADERS: frozenset[str] = frozenset(
+    {"openai", "groq", "together", "anthropic", "openrouter", "none"}
+)
 
 
 def env_prefix(provider: str) -> str:
@@ -87,6 +96,10 @@ def _custom(name: str, entry: Mapping[str, Any]) -> ProviderSpec:
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"provider {name!r}: base_url must be an http(s) URL")
     kind_value: Kind = kind
+    dialect = entry.get("rate_limit_headers", "openai")
+    if dialect not in _RATE_HEADERS:
+        raise ValueError(f"provider {name!r}: rate_limit_headers is one of {sorted(_RATE_HEADERS)}")
+    dialect_value: RateHeaders = dialect
     return ProviderSpec(
         name=name,
         base_url=base_url,
@@ -97,6 +110,7 @@ def _custom(name: str, entry: Mapping[str, Any]) -> ProviderSpec:
         timeout=float(entry.get("timeout", 60.0)),
         fates=NATIVE_FATES.get(kind_value, {}),
         refusals=native_refusals(name) if kind_value in NATIVE_FATES else (),
+        rate_limit_headers=dialect_value,
     )
 
 

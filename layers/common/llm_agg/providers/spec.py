@@ -14,6 +14,8 @@ from typing import Any, Literal
 from llm_agg.api.chat import GATEWAY_FIELDS
 
 Kind = Literal["openai", "anthropic", "cohere"]
+# How its rate-limit headers read (llm_agg.limits.headers.announced).
+RateHeaders = Literal["openai", "groq", "together", "anthropic", "openrouter", "none"]
 # forward: sent as is; map: translated into the provider's format; drop: left out (logged);
 # refuse: some values send the request to another provider (``refusals``); gateway: read by
 # the gateway itself (routing, usage) and never sent.
@@ -42,6 +44,9 @@ class ProviderSpec:
     finish_reasons: Mapping[str, str] = field(default_factory=dict)
     default_max_tokens: int | None = None
     timeout: float = 60.0
+    rate_limit_headers: RateHeaders = "openai"
+    # Its limits count per account across models (a 429 cools the whole account).
+    limits_per_account: bool = False
     # Native formats: the fate of every OpenAI field (see providers/fields.py). A field not
     # named there is forwarded to an OpenAI-compatible provider and dropped by a native one.
     fates: Mapping[str, Fate] = field(default_factory=dict)

@@ -2,21 +2,46 @@
 
 ``provider/model`` (a provider's name before the first slash) or the ``provider`` field forces
 a provider, and a model id the catalog does not know is then passed through as is; a bare id is
-served by every provider the catalog lists it under; ``auto`` picks from the whole catalog.
+served by every provider the catalog lists it under; ``auto`` picks from the whole catalog,
+keeping the models that can take the request (tools, images, JSON mode, prompt length).
+
+Order: the first routing rule that applies puts the candidates it names first, in its order;
+then free before paid, models meeting the ``model_quality``'s minimum tier before the others,
+then a score: the quality and speed tiers weighted by ``model_quality``, a bonus for a model
+good at the request's task, scaled down by a measured failure rate and by a quota nearly spent.
+Measured latency replaces half of the catalog's speed tier once there are a few samples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llm_agg.api.chat import ChatCall, Needs
 from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
 from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
-from llm_agg.routing.catalog import Catalog, ModelInfo
+from llm_agg.routing.catalog import Catalog, ModelInfo, QualityProfile
+from llm_agg.routing.classify import Profile
+from llm_agg.routing.rules import RoutingRule, first_match
 
 AUTO = "auto"
+TASK_BONUS = 2.0
+MIN_SAMPLES = 3  # measurements before latency counts
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """What the gateway has measured of one provider and model: moving averages of latency and
+    success, and the share of quota left on its best account (1.0 when unknown)."""
+
+    latency_ms: float | None = None
+    success: float = 1.0
+    samples: int = 0
+    headroom: float = 1.0
+
+
+NO_SIGNALS = Signals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +49,18 @@ class Choice:
     provider: str
     model: str
     max_output: int | None = None
+    score: float = 0.0
+    via: str = ""  # the rule entry that placed it, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    choices: list[Choice]
+    profile: Profile
+    quality: str
+    rule: str | None = None
+    skipped_rules: list[tuple[str, str]] = field(default_factory=list)
+    excluded: list[tuple[str, str, str]] = field(default_factory=list)  # provider, model, why
 
 
 def split_model(model: str, providers: Collection[str]) -> tuple[str | None, str]:
@@ -34,24 +71,50 @@ def split_model(model: str, providers: Collection[str]) -> tuple[str | None, str
     return None, model
 
 
-def _fits(model: ModelInfo, needs: Needs) -> bool:
+def _unfit(model: ModelInfo, needs: Needs, tokens: int) -> str | None:
     caps = model.capabilities
-    return (
-        (not needs.tools or "tools" in caps)
-        and (not needs.vision or "vision" in caps)
-        and (not needs.json or "json" in caps)
-    )
+    lacks = [
+        name
+        for name, wanted, cap in (
+            ("tools", needs.tools, "tools"),
+            ("images", needs.vision, "vision"),
+            ("JSON mode", needs.json, "json"),
+        )
+        if wanted and cap not in caps
+    ]
+    if lacks:
+        return "no " + ", ".join(lacks)
+    if tokens > model.context:
+        return f"context {model.context} < ~{tokens} tokens needed"
+    return None
 
 
-def _order_key(quality: str) -> Callable[[ModelInfo], tuple[int, ...]]:
-    def key(m: ModelInfo) -> tuple[int, ...]:
-        if quality == "fastest":
-            return (not m.free, -m.speed, -m.quality)
-        if quality == "best_quality":
-            return (not m.free, -m.quality, -m.speed)
-        return (not m.free, -(m.quality + m.speed), -m.quality)
+def _latency_tier(ms: float) -> float:
+    for tier, bound in ((5.0, 500), (4.0, 1000), (3.0, 2000), (2.0, 4000)):
+        if ms < bound:
+            return tier
+    return 1.0
 
-    return key
+
+def score(model: ModelInfo, profile: Profile, weights: QualityProfile, signals: Signals) -> float:
+    speed = float(model.speed)
+    if signals.samples >= MIN_SAMPLES and signals.latency_ms is not None:
+        speed = (speed + _latency_tier(signals.latency_ms)) / 2
+    value = weights.quality * model.quality + weights.speed * speed
+    if profile.tasks & model.tasks or (
+        "reasoning" in profile.tasks and "reasoning" in model.capabilities
+    ):
+        value += TASK_BONUS
+    return value * (0.25 + 0.75 * signals.success) * (0.8 + 0.2 * signals.headroom)
+
+
+def _rule_rank(rule: RoutingRule | None, model: ModelInfo) -> tuple[int, str]:
+    if rule is None:
+        return 0, ""
+    for position, entry in enumerate(rule.order):
+        if entry == model.provider or entry == f"{model.provider}/{model.id}":
+            return position, rule.name if "/" in entry else f"{rule.name} ({entry})"
+    return len(rule.order), ""
 
 
 def _how_to_configure(providers: Collection[str]) -> str:
@@ -60,62 +123,97 @@ def _how_to_configure(providers: Collection[str]) -> str:
     return f"set {keys}, or add an account with `llm-agg configure`"
 
 
-def plan(
-    call: ChatCall,
-    catalog: Catalog,
-    specs: Mapping[str, ProviderSpec],
-    configured: Collection[str],
-) -> list[Choice]:
-    """The provider/model pairs that may serve ``call``, best first."""
+def _wants(needs: Needs) -> str:
+    named = {"tools": needs.tools, "images": needs.vision, "JSON mode": needs.json}
+    return ", ".join(name for name, wanted in named.items() if wanted) or "nothing special"
+
+
+def _forced(call: ChatCall, specs: Collection[str]) -> tuple[str | None, str]:
     request = call.request
     prefixed, model_id = split_model(request.model, specs)
-    forced = request.provider or prefixed
     if request.provider and prefixed and request.provider != prefixed:
         raise InvalidRequest(
             f"'provider' is {request.provider!r} but the model names {prefixed!r}.",
             param="provider",
         )
+    forced = request.provider or prefixed
     if forced is not None and forced not in specs:
         raise InvalidRequest(
             f"Unknown provider {forced!r}; known providers: {', '.join(sorted(specs))}.",
             param="provider",
             code="unknown_provider",
         )
+    return forced, model_id
+
+
+def plan(
+    call: ChatCall,
+    profile: Profile,
+    catalog: Catalog,
+    specs: Mapping[str, ProviderSpec],
+    configured: Collection[str],
+    signals: Callable[[str, str], Signals] | None = None,
+) -> Plan:
+    """The provider/model pairs that may serve ``call``, best first, and why. ``signals``
+    gives what was measured of a provider and model (nothing, when omitted)."""
+    measured = signals or (lambda provider, model: NO_SIGNALS)
+    request = call.request
+    forced, model_id = _forced(call, specs)
+    quality = request.model_quality or catalog.default_quality
+    weights = catalog.qualities[quality]
     pool = catalog.for_provider(forced) if forced else list(catalog.models)
+    excluded: list[tuple[str, str, str]] = []
     if model_id == AUTO:
         if not pool and forced:
             raise InvalidRequest(
                 f"The catalog lists no model of {forced!r}: name one, as '{forced}/<model>'.",
                 param="model",
             )
-        fitting = [m for m in pool if _fits(m, call.needs)]
+        needed = profile.prompt_tokens + (request.max_completion_tokens or request.max_tokens or 0)
+        fitting = []
+        for m in pool:
+            why = _unfit(m, profile.needs, needed)
+            if why is None:
+                fitting.append(m)
+            else:
+                excluded.append((m.provider, m.id, why))
         if not fitting:
+            too_long = all("context" in why for *_, why in excluded)
             raise InvalidRequest(
-                f"No model in the catalog can take this request (it needs {_wants(call.needs)}).",
-                param="model",
+                f"No model in the catalog can take this request (~{needed} tokens, "
+                f"it needs {_wants(profile.needs)}).",
+                param="messages" if too_long else "model",
+                code="context_length_exceeded" if too_long else None,
             )
-        fitting.sort(key=_order_key(request.model_quality or catalog.default_quality))
-        choices = [Choice(m.provider, m.id, m.max_output) for m in fitting]
     else:
-        choices = [Choice(m.provider, m.id, m.max_output) for m in pool if m.id == model_id]
-        if not choices:
-            if forced is None:
-                raise NotFound(
-                    f"The model {request.model!r} does not exist in the catalog; "
-                    "see GET /v1/models, or force a provider with 'provider/model'.",
-                    param="model",
-                    code="model_not_found",
-                )
-            choices = [Choice(forced, model_id)]
+        fitting = [m for m in pool if m.id == model_id]
+        if not fitting and forced is None:
+            raise NotFound(
+                f"The model {request.model!r} does not exist in the catalog; "
+                "see GET /v1/models, or force a provider with 'provider/model'.",
+                param="model",
+                code="model_not_found",
+            )
+    rule, skipped = first_match(catalog.rules, profile, profile.needs)
+    ranked = []
+    for m in fitting:
+        value = score(m, profile, weights, measured(m.provider, m.id))
+        position, via = _rule_rank(rule, m)
+        key = (position, not m.free, m.quality < weights.min_quality, -value, m.provider, m.id)
+        ranked.append((key, Choice(m.provider, m.id, m.max_output, round(value, 2), via)))
+    ranked.sort(key=lambda pair: pair[0])
+    choices = [choice for _, choice in ranked]
+    if not choices and forced is not None:
+        choices = [Choice(forced, model_id)]  # a model the catalog does not list: pass through
     ready = [c for c in choices if c.provider in configured]
+    excluded += [
+        (c.provider, c.model, "provider not configured")
+        for c in choices
+        if c.provider not in configured
+    ]
     if not ready:
         wanted = {c.provider for c in choices}
         raise NoProviderConfigured(
             f"No provider that serves {request.model!r} is configured: {_how_to_configure(wanted)}."
         )
-    return ready
-
-
-def _wants(needs: Needs) -> str:
-    named = {"tools": needs.tools, "images": needs.vision, "JSON mode": needs.json}
-    return ", ".join(name for name, wanted in named.items() if wanted)
+    return Plan(ready, profile, quality, rule.name if rule else None, skipped, excluded)

@@ -315,24 +315,34 @@ class SQLiteUsage:
         self.db = db
 
     def record(self, events: Sequence[UsageEvent]) -> None:
-        if not events:
+        # One upsert per row of the batch, not per event: a busy second is one key or two.
+        totals: dict[tuple[str, ...], list[int]] = {}
+        buckets: dict[tuple[str, ...], int] = {}
+        for e in events:
+            key = (e.day, e.provider, e.model, e.account_id, e.gateway_key)
+            row = totals.setdefault(key, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += int(not e.ok)
+            row[2] += e.prompt_tokens
+            row[3] += e.completion_tokens
+            at = (*key, histogram.bucket(e.latency_ms))
+            buckets[at] = buckets.get(at, 0) + 1
+        if not totals:
             return
         with self.db.transaction() as conn:
-            for e in events:
-                key = (e.day, e.provider, e.model, e.account_id, e.gateway_key)
-                conn.execute(
-                    f"INSERT INTO usage VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) "  # noqa: S608
-                    f"ON CONFLICT ({_USAGE_KEY}) DO UPDATE SET "
-                    "requests = requests + 1, errors = errors + excluded.errors, "
-                    "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-                    "completion_tokens = completion_tokens + excluded.completion_tokens",
-                    (*key, int(not e.ok), e.prompt_tokens, e.completion_tokens),
-                )
-                conn.execute(
-                    f"INSERT INTO usage_latency VALUES (?, ?, ?, ?, ?, ?, 1) "  # noqa: S608
-                    f"ON CONFLICT ({_USAGE_KEY}, bucket) DO UPDATE SET count = count + 1",
-                    (*key, histogram.bucket(e.latency_ms)),
-                )
+            conn.executemany(
+                f"INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+                f"ON CONFLICT ({_USAGE_KEY}) DO UPDATE SET "
+                "requests = requests + excluded.requests, errors = errors + excluded.errors, "
+                "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
+                "completion_tokens = completion_tokens + excluded.completion_tokens",
+                [(*key, *row) for key, row in totals.items()],
+            )
+            conn.executemany(
+                f"INSERT INTO usage_latency VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+                f"ON CONFLICT ({_USAGE_KEY}, bucket) DO UPDATE SET count = count + excluded.count",
+                [(*at, count) for at, count in buckets.items()],
+            )
 
     def query(self, start_day: str, end_day: str, provider: str | None = None) -> list[UsageRow]:
         where = "day >= ? AND day <= ?" + (" AND provider = ?" if provider else "")

@@ -83,15 +83,23 @@ function yesNo(value, good = true) {
   return h("span", { class: `badge ${value === good ? "ok" : "bad"}` }, value ? "yes" : "no");
 }
 
+// The account as a whole (cooling_down_until), and each cooldown of it or of one of its
+// models with the reason the router gave.
 function cooling(account) {
   const until = account.cooling_down_until;
   const parts = [];
-  if (until) parts.push(h("span", { class: "badge warn" }, `until ${clock(until)}`), ` (${relative(until)})`);
-  for (const c of account.cooling_down || []) {
-    if (c.until === until && (c.scope === "*" || !c.scope)) continue; // the same cooldown as above
-    parts.push(h("div", { class: "hint" }, `${c.scope === "*" ? "all models" : c.scope} until ${clock(c.until)}${c.reason ? `: ${c.reason}` : ""}`));
+  const when = (at) => [h("span", { class: "badge warn" }, `until ${clock(at)}`), ` (${relative(at)})`];
+  const listed = account.cooling_down || [];
+  if (until && !listed.some((c) => c.until === until && c.scope === "*")) parts.push(h("div", {}, when(until)));
+  for (const c of listed) {
+    const scope = c.scope === "*" ? "all models" : c.scope;
+    parts.push(h("div", {}, `${scope} `, when(c.until), c.reason ? h("div", { class: "hint" }, c.reason) : null));
   }
   return parts.length ? parts : "—";
+}
+
+function isCooling(account) {
+  return Boolean(account.cooling_down_until || account.cooling_down?.length);
 }
 
 function quota(account) {
@@ -110,7 +118,7 @@ function accountRow(account) {
     h("td", {}, yesNo(account.enabled)),
     h("td", {}, yesNo(account.healthy)),
     h("td", { dataset: { field: "cooling" } }, cooling(account)),
-    h("td", {}, quota(account)),
+    h("td", { dataset: { field: "quota" } }, quota(account)),
     h("td", { class: "last-error" }, account.last_error || "—"),
     h("td", { class: "num" }, count(account.requests_today)),
   );
@@ -138,7 +146,7 @@ function providerCard(provider) {
 function render(providers) {
   const accounts = providers.flatMap((p) => p.accounts || []);
   const healthy = accounts.filter((a) => a.healthy).length;
-  const coolingNow = accounts.filter((a) => a.cooling_down_until).length;
+  const coolingNow = accounts.filter(isCooling).length;
   const configured = providers.filter((p) => p.configured).length;
   clear(
     ui.summary,

@@ -347,17 +347,34 @@ function renderRouting(routing) {
         rules.map((r) => [r.name, conditions(r), (r.provider_preferences || []).join(", ") || "—", (r.fallback_chain || []).join(" → ") || "—"]),
       )
     : h("p", { class: "hint" }, "No routing rules in the catalog: “auto” follows the model_quality order below.");
-  const orders = Object.entries(routing.qualities || {}).map(([quality, choices]) =>
-    h(
+  const orders = Object.entries(routing.qualities || {}).map(([quality, choices]) => {
+    const weights = routing.profiles?.[quality];
+    const how = weights ? ` — weights: quality ${weights.quality}, speed ${weights.speed}${weights.min_quality > 1 ? `, quality ${weights.min_quality}+ first` : ""}` : "";
+    return h(
       "details",
       { class: "order", open: quality === routing.default_quality },
-      h("summary", {}, `${quality}${quality === routing.default_quality ? " (default)" : ""}: ${choices.length} candidates`),
+      h("summary", {}, `${quality}${quality === routing.default_quality ? " (default)" : ""}${how}: ${choices.length} candidates`),
       h(
         "ol",
         {},
-        choices.map((c) => h("li", { class: c.configured ? "" : "muted" }, `${c.provider}/${c.model}`, c.configured ? "" : " — no account")),
+        choices.map((c) =>
+          h(
+            "li",
+            { class: c.configured ? "" : "muted" },
+            `${c.provider}/${c.model}`,
+            c.score !== undefined ? h("span", { class: "hint" }, ` score ${c.score}`) : "",
+            c.configured ? "" : " — no account",
+          ),
+        ),
       ),
-    ),
+    );
+  });
+  clear(
+    ui.routing,
+    h("h3", {}, "Rules"),
+    ruleView,
+    h("h3", {}, "Order of “auto” for a plain message, by model_quality"),
+    h("p", { class: "hint" }, "Free models first, then the score: quality and speed tiers as weighted, what was measured of each, a bonus for the message's task."),
+    orders,
   );
-  clear(ui.routing, h("h3", {}, "Rules"), ruleView, h("h3", {}, "Order of “auto” by model_quality"), orders);
 }

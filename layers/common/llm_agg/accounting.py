@@ -1,0 +1,201 @@
+"""What the gateway learns from each attempt, and whether an attempt may go out at all.
+
+The dispatcher asks ``admit`` before each call (at most one conditional store write, in a
+thread), tells ``heard`` the response headers as soon as they arrive, and ``served`` or
+``failed`` once the attempt is over: quota windows, moving averages of latency and success,
+and the usage record all follow from those four calls. Writes happen after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from llm_agg.api.errors import RateLimited
+from llm_agg.limits.headers import retry_after
+from llm_agg.limits.keys import charge_tokens
+from llm_agg.limits.quota import Admission, Quota
+from llm_agg.providers.base import Target, Usage
+from llm_agg.providers.failures import FailureKind, UpstreamFailure
+from llm_agg.routing.health import Health
+from llm_agg.usage import UsageRecorder
+
+if TYPE_CHECKING:
+    from llm_agg.stored import Stored
+
+log = logging.getLogger("llm_agg.accounting")
+
+DEFAULT_COOLDOWN = 60.0  # when a 429 says nothing about its reset
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """A target that could not be tried: out of quota or cooling down until ``until``."""
+
+    provider: str
+    model: str
+    account: str
+    until: float
+    reason: str
+
+
+def _moment(at: float, now: float) -> str:
+    moment = datetime.fromtimestamp(at, UTC)
+    same_day = moment.date() == datetime.fromtimestamp(now, UTC).date()
+    return moment.strftime("%H:%M:%SZ" if same_day else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def out_of_quota(blocked: Sequence[Blocked], now: float, headers: dict[str, str]) -> RateLimited:
+    """429 naming each exhausted provider and when it is free again; Retry-After is the
+    soonest of those moments."""
+    soonest: dict[str, Blocked] = {}
+    for b in blocked:
+        if b.provider not in soonest or b.until < soonest[b.provider].until:
+            soonest[b.provider] = b
+    parts = [
+        f"{b.provider} until {_moment(b.until, now)} ({b.reason})"
+        for b in sorted(soonest.values(), key=lambda b: b.until)
+    ]
+    wait = max(1, math.ceil(min(b.until for b in blocked) - now))
+    return RateLimited(
+        f"Every candidate is rate-limited or out of quota: {'; '.join(parts)}. Retry in {wait}s.",
+        headers={**headers, "retry-after": str(wait)},
+    )
+
+
+class Accounting:
+    def __init__(
+        self,
+        quota: Quota,
+        health: Health,
+        usage: UsageRecorder,
+        clock: Callable[[], float],
+        stored: Stored | None = None,
+    ) -> None:
+        self.quota = quota
+        self.health = health
+        self.usage = usage
+        self.clock = clock
+        self.stored = stored
+
+    def _note_use(self, target: Target, error: str | None) -> None:
+        stored = self.stored
+        if stored is not None and stored.use_to_note(target.account, error):
+            self.quota.background.spawn(stored.note_use, target.account, self.clock(), error)
+
+    def blocked(self, target: Target) -> Blocked | None:
+        cool = self.quota.cooldowns.get(target.spec.name, target.account.account_id, target.model)
+        if cool is None:
+            return None
+        return Blocked(
+            target.spec.name, target.model, target.account.account_id, cool.until, cool.reason
+        )
+
+    async def admit(self, target: Target, prompt_tokens: int) -> Admission:
+        provider, account, model = target.spec.name, target.account.account_id, target.model
+        quota = self.quota
+        quota.maybe_refresh()
+        admission = quota.precheck(provider, account, model, prompt_tokens)
+        if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
+            try:
+                admission = await asyncio.to_thread(quota.charge, provider, account, model)
+            except Exception as exc:
+                # A store that cannot count must not stop the traffic: the provider's own
+                # limits (and its 429s) still hold, and a cooldown follows the first 429.
+                log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
+        if admission.ok:
+            quota.started(provider, account, model)
+        else:
+            log.info(
+                "skipped: provider=%s model=%s account=%s reason=%s",
+                provider,
+                model,
+                account,
+                admission.reason,
+            )
+        return admission
+
+    def heard(self, target: Target, headers: Mapping[str, str]) -> None:
+        """Learn limits from response headers (any status)."""
+        if headers:
+            self.quota.heard(target.spec.name, target.account.account_id, target.model, headers)
+
+    def failed(
+        self,
+        target: Target,
+        failure: UpstreamFailure,
+        headers: Mapping[str, str],
+        latency_ms: float,
+        gateway_key: str | None,
+    ) -> None:
+        provider, account, model = target.spec.name, target.account.account_id, target.model
+        if failure.kind is FailureKind.RATE_LIMITED:
+            wait = retry_after(headers, self.clock())
+            reason = f"{provider} answered {failure.status or 429}"
+            seconds = DEFAULT_COOLDOWN if wait is None else wait
+            self.quota.cool(provider, account, model, seconds, reason)
+        self.health.observe(provider, model, False, None, failure.kind.value)
+        if failure.kind is not FailureKind.CLIENT:
+            status = f"HTTP {failure.status}" if failure.status else failure.kind.value
+            self._note_use(target, f"{status} ({failure.kind.value})")
+        self.usage.record(
+            provider=provider,
+            model=model,
+            account_id=account,
+            gateway_key=gateway_key,
+            ok=False,
+            latency_ms=latency_ms,
+        )
+
+    def _count(
+        self,
+        provider: str,
+        account: str,
+        model: str,
+        charged: tuple[str, ...],
+        tokens: int,
+        gateway_key: str | None,
+        now: float,
+    ) -> None:
+        """After an answer, in one thread hop: the provider's token windows, and the gateway
+        key's tokens of the day (its ``tokens_per_day`` limit is checked before each request)."""
+        self.quota.count(provider, account, model, charged, tokens)
+        if gateway_key:
+            charge_tokens(self.quota.counters, gateway_key, tokens, now)
+
+    def served(
+        self,
+        target: Target,
+        admission: Admission,
+        usage: Usage | None,
+        latency_ms: float,
+        gateway_key: str | None,
+        prompt_tokens: int,
+        first_byte_ms: float | None = None,
+    ) -> None:
+        provider, account, model = target.spec.name, target.account.account_id, target.model
+        self.health.observe(provider, model, True, first_byte_ms or latency_ms)
+        tokens = usage.total_tokens if usage is not None else prompt_tokens
+        charged = tuple(key for key, _ in admission.charged)
+        keyed = gateway_key not in (None, "-")
+        if keyed or self.quota.limits(provider, account, model):
+            # No thread hop for an answer nothing counts: no window, no gateway key.
+            self.quota.background.spawn(
+                self._count, provider, account, model, charged, tokens, gateway_key, self.clock()
+            )
+        self._note_use(target, None)
+        self.usage.record(
+            provider=provider,
+            model=model,
+            account_id=account,
+            gateway_key=gateway_key,
+            ok=True,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_ms=latency_ms,
+        )

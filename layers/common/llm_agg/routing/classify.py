@@ -1,0 +1,144 @@
+"""What a request is about, read locally from its messages in a few microseconds.
+
+Tasks: ``code``, ``reasoning`` (maths, proofs, puzzles), ``long_context``, ``vision``, ``tools``
+and ``general``. A request can be several at once (``tasks``); ``task`` is the one that says
+most about which model should serve it. Tokens are estimated at four characters each: good
+enough to tell whether a prompt fits a context window, and free of any tokenizer download.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from llm_agg.api.chat import ChatCall, ImagePart, Message, Needs, TextPart
+
+TASKS = frozenset({"code", "reasoning", "long_context", "vision", "tools", "general"})
+# The order in which one task outranks another as the request's main one.
+_PRIMARY = ("vision", "long_context", "code", "reasoning", "tools")
+
+LONG_CONTEXT_TOKENS = 32_000
+IMAGE_TOKENS = 1_000  # a typical image's cost; base64 length says nothing about it
+_TEXT_CAP = 4_000  # characters of the last user message that keyword rules look at
+_SIGNS_CAP = 2_000  # and that the signs of a task are read from
+
+# Signals of each task. Words are looked up in sets (one pass over the text); a regex
+# alternation of keywords costs ten times more.
+_WORD = re.compile(r"[a-z][a-z0-9+#]*")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_CODE_SYNTAX = re.compile(
+    r"^[ \t]*(?:def |class |import |from \S+ import |#include|package |fn |func |public "
+    r"|const |let )",
+    re.MULTILINE,
+)
+_CODE_MARKS = ("```", "Traceback (most recent call last)", "=>", ");", "();")
+# Words that say it on their own count two; the others one.
+_CODE_STRONG_WORDS = _words(
+    """python javascript typescript golang c++ c# kotlin rust sql regex refactor debug
+    dockerfile compile compiler compiled stacktrace programming"""
+)
+_CODE_WORDS = _words(
+    """code coding program java swift bash function method class bug exception api json yaml
+    snippet script algorithm implement"""
+)
+_CODE_PHRASES = ("unit test", "stack trace", "shell script")
+_MATH_SYNTAX = re.compile(r"\d\s*[-+*/^=\u00d7\u00f7]\s*\d")
+_MATH_MARKS = ("\\frac", "\\int", "\\sum", "\\sqrt", "\u222b", "\u2211", "\u221a")
+_MATH_STRONG_WORDS = _words(
+    "prove proof theorem lemma solve equation integral derivative irrational"
+)
+_MATH_WORDS = _words(
+    """probability calculate compute math maths mathematics algebra geometry logic logical
+    puzzle riddle reason reasoning deduce prime"""
+)
+_MATH_PHRASES = ("step by step", "step-by-step", "why does", "how many")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    task: str
+    tasks: frozenset[str]
+    prompt_tokens: int
+    text: str  # what keyword conditions are matched against: the last user message
+    needs: Needs  # read once: ChatCall.needs walks the messages each time
+
+
+def _text_of(message: Message) -> tuple[str, int]:
+    """(its text, images it holds)."""
+    content = message.content
+    if isinstance(content, str):
+        return content, 0
+    if not content:
+        return "", 0
+    texts = [p.text for p in content if isinstance(p, TextPart)]
+    images = sum(1 for p in content if isinstance(p, ImagePart))
+    return "\n".join(texts), images
+
+
+def _count(counts: Counter[str], words: frozenset[str]) -> int:
+    return sum(counts[w] for w in words if w in counts)
+
+
+def _signals(text: str) -> tuple[int, int]:
+    """(code score, reasoning score): two per strong sign, one per telling word."""
+    text = text[:_SIGNS_CAP]
+    lower = text.lower()
+    counts = Counter(_WORD.findall(lower))
+    code = _count(counts, _CODE_WORDS) + 2 * _count(counts, _CODE_STRONG_WORDS)
+    code += sum(p in lower for p in _CODE_PHRASES)
+    code += 2 * (len(_CODE_SYNTAX.findall(text)) + sum(m in text for m in _CODE_MARKS))
+    math = _count(counts, _MATH_WORDS) + 2 * _count(counts, _MATH_STRONG_WORDS)
+    math += sum(p in lower for p in _MATH_PHRASES)
+    math += 2 * (len(_MATH_SYNTAX.findall(text)) + sum(m in text for m in _MATH_MARKS))
+    return code, math
+
+
+def _measure(call: ChatCall) -> tuple[int, str]:
+    """(estimated prompt tokens, text of the last user message)."""
+    request = call.request
+    chars = 0
+    images = 0
+    last_user = ""
+    for message in request.messages:
+        text, pictures = _text_of(message)
+        chars += len(text) + 16  # role and framing
+        images += pictures
+        for tool_call in message.tool_calls or ():
+            chars += len(tool_call.function.arguments) + len(tool_call.function.name)
+        if message.role == "user":
+            last_user = text
+    if request.tools:
+        # The schemas are sent as part of the prompt; their size is a fair proxy.
+        chars += sum(len(str(t.function.parameters or "")) + 64 for t in request.tools)
+    return chars // 4 + images * IMAGE_TOKENS, last_user
+
+
+def estimate_tokens(call: ChatCall) -> int:
+    return _measure(call)[0]
+
+
+def classify(call: ChatCall) -> Profile:
+    tokens, last_user = _measure(call)
+    request = call.request
+    text = last_user[:_TEXT_CAP]
+    needs = call.needs
+    tasks = set()
+    if needs.vision:
+        tasks.add("vision")
+    if needs.tools or any(m.role == "tool" for m in request.messages):
+        tasks.add("tools")
+    if tokens >= LONG_CONTEXT_TOKENS:
+        tasks.add("long_context")
+    code, math = _signals(text)
+    if code >= 2:
+        tasks.add("code")
+    if "reasoning_effort" in call.body or math >= 2:
+        tasks.add("reasoning")
+    task = next((t for t in _PRIMARY if t in tasks), "general")
+    return Profile(task, frozenset(tasks) or frozenset({"general"}), tokens, text, needs)

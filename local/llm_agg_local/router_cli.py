@@ -1,0 +1,260 @@
+"""The router's CLI commands: ``route --explain`` (offline), and ``models``, ``status`` and
+``stats``, which ask a running gateway (local, or ``--url``) through its API."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from llm_agg_local.client import GatewayClient, GatewayClientError
+
+QUALITIES = ("fastest", "balanced", "best_quality")
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def moment(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _stored_providers(settings: Any) -> set[str]:
+    """Providers with an enabled account in the local store, read without decrypting anything
+    (and without making the store if it does not exist yet)."""
+    from llm_agg.store.factory import SQLITE_FILE
+    from llm_agg.store.sqlite import sqlite_stores
+
+    path = settings.data_dir / SQLITE_FILE
+    if settings.store != "sqlite" or not path.is_file():
+        return set()
+    stores = sqlite_stores(path)
+    try:
+        return {r.provider for r in stores.credentials.list() if r.enabled}
+    finally:
+        stores.close()
+
+
+def _route(args: argparse.Namespace) -> int:
+    from llm_agg.accounts import env_accounts
+    from llm_agg.api.chat import parse_chat
+    from llm_agg.api.errors import GatewayError
+    from llm_agg.providers.registry import build_registry
+    from llm_agg.routing.catalog import CatalogError, load_catalog
+    from llm_agg.routing.explain import explain
+    from llm_agg.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        catalog = load_catalog(settings.config_path)
+        specs = build_registry(catalog.providers, settings.environ)
+    except (CatalogError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    content: Any = args.explain
+    if args.image:
+        image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+        content = [{"type": "text", "text": args.explain}, image]
+    messages = [{"role": "user", "content": content}]
+    if args.system:
+        messages.insert(0, {"role": "system", "content": args.system})
+    from llm_agg_local.cli import request_body  # imported here: cli imports this module
+
+    body = request_body(args, messages)
+    if args.tools:
+        body["tools"] = [{"type": "function", "function": {"name": "example", "parameters": {}}}]
+    if args.json:
+        body["response_format"] = {"type": "json_object"}
+    if args.max_tokens:
+        body["max_tokens"] = args.max_tokens
+    try:
+        call = parse_chat(orjson.dumps(body))
+    except GatewayError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    configured = {a.provider for a in env_accounts(specs.values(), settings.environ)}
+    configured |= _stored_providers(settings)
+    print(f"catalog: {settings.config_path}")
+    print("\n".join(explain(call, catalog, specs, configured)))
+    return 0
+
+
+def _local_admin_key() -> str | None:
+    """The key the local gateway made on its first start, if it made one."""
+    from llm_agg.settings import Settings
+    from llm_agg_local.admin_key import admin_key_path
+
+    try:
+        return admin_key_path(Settings.from_env()).read_text().strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def _client(args: argparse.Namespace, admin: bool = False) -> GatewayClient:
+    if not admin:
+        return GatewayClient(args.url, args.api_key)
+    key = args.admin_key or os.environ.get("LLM_AGG_ADMIN_KEY")
+    if not key and not (args.url or os.environ.get("LLM_AGG_URL")):
+        key = _local_admin_key()
+    return GatewayClient(args.url, key)
+
+
+def _models(args: argparse.Namespace) -> int:
+    try:
+        listing = _client(args).get("/v1/models")
+    except GatewayClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = [("PROVIDER", "MODEL", "CONTEXT", "CAPABILITIES", "FREE", "STATUS")]
+    for m in listing["data"]:
+        if m["id"] == "auto":
+            continue
+        provider = m.get("owned_by", "")
+        model = m["id"].removeprefix(f"{provider}/")
+        rows.append(
+            (
+                provider,
+                model,
+                str(m.get("context_window", "")),
+                ",".join(m.get("capabilities", [])),
+                {True: "yes", False: "no"}.get(m.get("free"), ""),
+                str(m.get("status", "")),
+            )
+        )
+    print(table(rows))
+    return 0
+
+
+def _quota_text(quota: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{q['scope'] + ' ' if q['scope'] != '*' else ''}{q['left']}/{q['limit']} {q['name']}"
+        for q in quota
+    )
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        listing = _client(args, admin=True).get("/admin/providers")
+    except GatewayClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = [("PROVIDER", "ACCOUNT", "HEALTHY", "COOLING DOWN", "QUOTA LEFT", "LAST ERROR")]
+    for provider in listing["data"]:
+        accounts = provider.get("accounts") or []
+        if not accounts:
+            state = "not configured" if provider.get("supported", True) else "not supported"
+            rows.append((provider["provider"], "-", "no", "", "", state))
+        for account in accounts:
+            cooling = "; ".join(
+                f"{c['scope'] if c['scope'] != '*' else 'all models'} until "
+                f"{moment(c['until'])} ({c['reason']})"
+                for c in account.get("cooling_down", [])
+            )
+            rows.append(
+                (
+                    provider["provider"],
+                    account["account_id"],
+                    "yes" if account.get("healthy") else "no",
+                    cooling,
+                    _quota_text(account.get("quota", [])),
+                    account.get("last_error") or "",
+                )
+            )
+    print(table(rows))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    params = {k: v for k in ("start", "end", "provider") if (v := getattr(args, k))}
+    try:
+        stats = _client(args, admin=True).get("/admin/usage-stats", **params)
+    except GatewayClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = [
+        (
+            "DAY",
+            "PROVIDER",
+            "MODEL",
+            "REQUESTS",
+            "ERRORS",
+            "PROMPT",
+            "COMPLETION",
+            "P50 MS",
+            "P95 MS",
+        )
+    ]
+    sums: dict[tuple[str, str, str], list[int]] = {}
+    for row in stats["data"]:
+        key = (row["day"], row["provider"], row["model"])
+        total = sums.setdefault(key, [0, 0, 0, 0])
+        for i, field in enumerate(("requests", "errors", "prompt_tokens", "completion_tokens")):
+            total[i] += int(row[field])
+    models = stats.get("by", {}).get("model", {})
+    for (day, provider, model), (requests, errors, prompt, completion) in sorted(sums.items()):
+        latency = models.get(f"{provider}/{model}", {})
+        rows.append(
+            (
+                day,
+                provider,
+                model,
+                str(requests),
+                str(errors),
+                str(prompt),
+                str(completion),
+                str(latency.get("latency_p50_ms", "")),
+                str(latency.get("latency_p95_ms", "")),
+            )
+        )
+    total = stats.get("total", {})
+    print(f"usage from {stats['start']} to {stats['end']}: {total.get('requests', 0)} requests")
+    print(table(rows))
+    return 0
+
+
+def add_commands(sub: Any, client_options: Any) -> None:
+    route = sub.add_parser("route", help="show how a message would be routed (calls nobody)")
+    route.add_argument("--explain", required=True, metavar="MESSAGE", help="the user message")
+    route.add_argument("--model", default="auto")
+    route.add_argument("--provider")
+    route.add_argument("--model-quality", choices=QUALITIES)
+    route.add_argument("--system", help="a system message before it")
+    route.add_argument("--tools", action="store_true", help="as if the request had tools")
+    route.add_argument("--image", action="store_true", help="as if it held an image")
+    route.add_argument("--json", action="store_true", help="as if it asked for JSON mode")
+    route.add_argument("--max-tokens", type=int)
+    route.set_defaults(func=_route, stream=False)
+
+    def admin_options(p: argparse.ArgumentParser) -> None:
+        client_options(p)
+        p.add_argument(
+            "--admin-key",
+            help="admin key (env LLM_AGG_ADMIN_KEY; the local gateway's own key by default)",
+        )
+
+    models = sub.add_parser("models", help="list the models the gateway can route to")
+    client_options(models)
+    models.set_defaults(func=_models)
+
+    status = sub.add_parser("status", help="providers and accounts: health, cooldowns, quota")
+    admin_options(status)
+    status.set_defaults(func=_status)
+
+    stats = sub.add_parser("stats", help="usage by day, provider and model")
+    admin_options(stats)
+    stats.add_argument("--start", help="first day, YYYY-MM-DD (default: a week ago)")
+    stats.add_argument("--end", help="last day, YYYY-MM-DD (default: today)")
+    stats.add_argument("--provider")
+    stats.set_defaults(func=_stats)
