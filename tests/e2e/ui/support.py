@@ -29,14 +29,17 @@ def gateway_env(fake: FakeUpstream) -> dict[str, str]:
     }
 
 
-def start_ui_gateway(tmp: Path, fake: FakeUpstream, catalog: str | None = None) -> Process:
-    """A gateway of a test's own, on the e2e catalog or on ``catalog`` (YAML text)."""
+def start_ui_gateway(
+    tmp: Path, fake: FakeUpstream, catalog: str | None = None, *extra: str
+) -> Process:
+    """A gateway of a test's own, on the e2e catalog or on ``catalog`` (YAML text), with
+    ``extra`` arguments to ``llm-agg serve``."""
     env = gateway_env(fake)
     if catalog is not None:
         path = tmp / "providers.yaml"
         path.write_text(catalog)
         env["LLM_AGG_CONFIG"] = str(path)
-    return start_gateway(tmp, env)
+    return start_gateway(tmp, env, *extra)
 
 
 def data_dir(tmp: Path, gateway: Process) -> Path:
@@ -70,6 +73,7 @@ def unlock(page: Page, view: str, key: str = ADMIN_KEY) -> None:
 def shoot(page: Page, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-picture
     page.screenshot(path=str(path), full_page=full_page)
     return path
 

@@ -102,6 +102,11 @@ def test_analytics_draws_a_week_by_provider_model_and_key(
     days = page.get_by_role("region", name="Usage by day (UTC)")
     expect(days.locator("tbody tr")).to_have_count(7)
     shoot(page, "analytics")
+    page.emulate_media(color_scheme="dark")
+    page.get_by_role("button", name="Show").click()  # charts take the dark palette when drawn
+    expect(charts.locator("canvas")).to_have_count(4)
+    shoot(page, "analytics-dark")
+    page.emulate_media(color_scheme="light")
 
     page.get_by_label("Group by", exact=True).select_option("gateway_key")
     table = page.get_by_role("region", name="Usage by gateway key")

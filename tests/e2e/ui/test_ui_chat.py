@@ -4,11 +4,14 @@ that stays inert."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import FakeUpstream, Process
-from tests.e2e.ui.support import Watch, shoot, stream, wait_until
+from tests.e2e.ui.support import ADMIN_KEY, Watch, shoot, start_ui_gateway, stream, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -45,13 +48,13 @@ def test_reply_streams_in_progressively_as_markdown_and_names_who_served_it(
         "Some code:\n\n```python\nprint('hi')\n```\n",
         "The end.",
     ]
-    fake.queue("groq", {"chunks": stream(*parts), "delay": 0.6})
+    fake.queue("groq", {"chunks": stream(*parts), "delay": 0.4})
     page.goto(ui_gateway.url + "/ui")
     ask(page, "Tell me in parts")
     reply = page.locator(REPLY).last
     body = reply.locator(".body")
 
-    # GIVEN a reply arriving every 0.6 s, THEN the page shows it part by part while streaming.
+    # GIVEN a reply arriving every 0.4 s, THEN the page shows it part by part while streaming.
     expect(body).to_contain_text("First part.", timeout=5000)
     assert reply.get_attribute("data-state") == "streaming"
     assert "The end." not in body.inner_text()
@@ -184,3 +187,34 @@ def test_a_hostile_reply_is_inert(
         "href", "https://tracker.example/p.png"
     )
     shoot(page, "chat-hostile-reply")
+
+
+def test_a_gateway_that_needs_a_key_asks_for_one_and_keeps_it_in_the_tab(
+    page: Page, tmp_path: Path, fake: FakeUpstream, watch: Watch
+) -> None:
+    watch.expect("status of 401")
+    gateway = start_ui_gateway(tmp_path, fake, None, "--require-auth")
+    try:
+        made = httpx.post(
+            gateway.url + "/admin/keys",
+            json={"name": "browser"},
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        ).json()
+        page.goto(gateway.url + "/ui")
+        form = page.get_by_role("form", name="Gateway key")
+        expect(form).to_contain_text("This gateway needs a gateway key")
+        form.get_by_label("Gateway key", exact=True).fill("sk-llmagg-not-a-real-key-0000")
+        form.get_by_role("button", name="Use this key").click()
+        expect(form).to_contain_text("not valid")
+        form.get_by_label("Gateway key", exact=True).fill(made["key"])
+        form.get_by_role("button", name="Use this key").click()
+        expect(form).to_be_hidden()
+        expect(page.get_by_label("Model", exact=True).locator("option")).to_have_count(3)
+        ask(page, "with a key")
+        reply = page.locator(REPLY).last
+        expect(reply).to_have_attribute("data-state", "done", timeout=10000)
+        expect(reply.locator(".body")).to_have_text("Hello from groq: with a key")
+        assert page.evaluate("sessionStorage.getItem('llm-agg.gateway-key')") == made["key"]
+        assert made["key"] not in page.evaluate("JSON.stringify(Object.entries(localStorage))")
+    finally:
+        gateway.stop()
