@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.e2e.harness import Process
 from tests.e2e.ui.support import ARTIFACTS, shoot, unlock
@@ -101,3 +101,30 @@ def test_every_view_fits_a_narrow_window(page: Page, ui_gateway: Process) -> Non
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{view} is {overflow}px wider than the window"
         shoot(page, f"narrow-{view}")
+
+
+def test_the_page_works_under_a_path_prefix_as_behind_an_api_gateway_stage(
+    page: Page, ui_gateway: Process
+) -> None:
+    # GIVEN the gateway reachable only under /prod (as API Gateway's stage puts it),
+    asked: list[str] = []
+
+    def strip_stage(route: Route) -> None:
+        # A proxy, not a rewrite: the browser must see each answer as coming from the address
+        # it asked. Streams arrive whole here; that is not what is tested.
+        asked.append(route.request.url)
+        upstream = route.request.url.replace("/prod/", "/", 1)
+        route.fulfill(response=route.fetch(url=upstream, max_redirects=0))
+
+    page.route(f"{ui_gateway.url}/**", strip_stage)
+    # WHEN the page is opened there,
+    page.goto(ui_gateway.url + "/prod/ui")
+    # THEN every file and every call stays under the prefix.
+    expect(page.get_by_label("Model", exact=True).locator("option")).to_have_count(3)
+    page.get_by_label("Message", exact=True).fill("under a stage")
+    page.get_by_label("Message", exact=True).press("Enter")
+    expect(page.locator("article[data-role=assistant] .body")).to_have_text(
+        "Hello from groq: under a stage", timeout=10000
+    )
+    assert asked and all(url.startswith(ui_gateway.url + "/prod/") for url in asked), asked
+    assert any(url.endswith("/prod/v1/chat/completions") for url in asked)
