@@ -26,13 +26,16 @@ def is_loopback(host: str) -> bool:
 
 
 def _check_config() -> str | None:
-    """What is wrong with the catalog, said before serving rather than on the first request."""
+    """What is wrong with the catalog or the agent's settings, said before serving rather than
+    on the first request."""
+    from llm_agg.agent.config import AgentConfig
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
 
     try:
         settings = Settings.from_env()
         build_registry(load_catalog(settings.config_path).providers, settings.environ)
+        AgentConfig.from_env(settings.environ)
     except (CatalogError, ValueError) as exc:
         return str(exc)
     return None

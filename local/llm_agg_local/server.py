@@ -48,7 +48,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 def create_app(settings: Settings | None = None) -> PathRouter:
     """The local server: the function modules' own ``build_app``, mounted by path."""
     import admin_function
-
+    import agent_function
     import chat_function
     import health_function
 
@@ -58,8 +58,15 @@ def create_app(settings: Settings | None = None) -> PathRouter:
     chat = chat_function.build_app(settings)
     health = health_function.build_app(settings)
     admin = admin_function.build_app(settings)
+    agent = agent_function.build_app(settings)
     # The page's files are compressed here; on AWS, API Gateway compresses (a Mangum body
     # that is gzip would reach the browser base64-encoded).
     page = GZipMiddleware(admin, minimum_size=1024)
-    routes: list[Route] = [("/v1", chat), ("/health", health), ("/admin", admin), ("/ui", page)]
+    routes: list[Route] = [
+        ("/v1", chat),
+        ("/v1/agents", agent),
+        ("/health", health),
+        ("/admin", admin),
+        ("/ui", page),
+    ]
     return PathRouter(routes, fallback=chat)

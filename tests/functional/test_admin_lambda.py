@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import admin_function
 import pytest
 
+import admin_function
 from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.runtime import close_runtimes
 from tests.functional.gateway import ADMIN_KEY, ROOT

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-import admin_function
 import pytest
 from fastapi.testclient import TestClient
 
+import admin_function
 from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.apps.ui import CSP
 from llm_agg.runtime import close_runtimes

@@ -203,19 +203,23 @@ class Dispatcher:
             attempts.append(outcome)
         raise _exhausted(attempts, blocked, self.runtime)
 
-    async def _once(
-        self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
-    ) -> Served | Attempt:
-        call = req.call
-        request = adapter.build_request(call, target)
+    async def _open(
+        self, req: _Request, target: Target, adapter: Adapter
+    ) -> tuple[httpx.Response, float] | Attempt:
+        """Send the request; the answer with its start time, or the failed attempt. A stream's
+        body is left unread unless it failed."""
+        request = adapter.build_request(req.call, target)
         started = time.monotonic()
+        client = self.runtime.client
+        upstream = client.build_request(
+            "POST",
+            request.url,
+            content=request.content,
+            headers=request.headers,
+            timeout=target.spec.timeout,
+        )
         try:
-            response = await self.runtime.client.post(
-                request.url,
-                content=request.content,
-                headers=request.headers,
-                timeout=target.spec.timeout,
-            )
+            response = await client.send(upstream, stream=req.call.stream)
         except httpx.TimeoutException:
             failure = _transport(FailureKind.TIMEOUT)
             return self._note(req, target, failure, httpx.Headers(), started)
@@ -223,8 +227,24 @@ class Dispatcher:
             failure = _transport(FailureKind.CONNECTION, exc)
             return self._note(req, target, failure, httpx.Headers(), started)
         if response.status_code >= 300:
-            failure = classify(response.status_code, response.content)
+            try:
+                body = await response.aread()
+            except httpx.HTTPError:
+                body = b""
+            finally:
+                await response.aclose()
+            failure = classify(response.status_code, body)
             return self._note(req, target, failure, response.headers, started)
+        return response, started
+
+    async def _once(
+        self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
+    ) -> Served | Attempt:
+        call = req.call
+        opened = await self._open(req, target, adapter)
+        if isinstance(opened, Attempt):
+            return opened
+        response, started = opened
         try:
             completion = adapter.parse_response(response.content, call, target)
         except MalformedResponse as exc:
@@ -247,33 +267,10 @@ class Dispatcher:
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> StreamingResponse | Attempt:
         call = req.call
-        request = adapter.build_request(call, target)
-        started = time.monotonic()
-        client = self.runtime.client
-        upstream = client.build_request(
-            "POST",
-            request.url,
-            content=request.content,
-            headers=request.headers,
-            timeout=target.spec.timeout,
-        )
-        try:
-            response = await client.send(upstream, stream=True)
-        except httpx.TimeoutException:
-            failure = _transport(FailureKind.TIMEOUT)
-            return self._note(req, target, failure, httpx.Headers(), started)
-        except httpx.TransportError as exc:
-            failure = _transport(FailureKind.CONNECTION, exc)
-            return self._note(req, target, failure, httpx.Headers(), started)
-        if response.status_code >= 300:
-            try:
-                body = await response.aread()
-            except httpx.HTTPError:
-                body = b""
-            finally:
-                await response.aclose()
-            failure = classify(response.status_code, body)
-            return self._note(req, target, failure, response.headers, started)
+        opened = await self._open(req, target, adapter)
+        if isinstance(opened, Attempt):
+            return opened
+        response, started = opened
         translator = adapter.stream_translator(call, target)
         parser = SSEParser()
         reads = response.aiter_raw()

@@ -1,0 +1,94 @@
+"""``POST /v1/agents/code/invoke`` and ``POST /v1/agents/resume``: the coding agent."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from llm_agg.agent.config import AgentConfig
+from llm_agg.agent.service import AgentService
+from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
+from llm_agg.api.errors import GatewayError
+from llm_agg.api.validation import parse_body
+from llm_agg.apps.auth import client_auth, store_unavailable
+from llm_agg.apps.base import new_app
+from llm_agg.runtime import get_runtime
+from llm_agg.settings import Settings
+from llm_agg.store.base import CheckpointStore, StoreError
+
+CheckpointOpener = Callable[[], Awaitable[CheckpointStore]]
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    # JSON only: a browser page cannot send that cross-origin without a preflight this server
+    # never grants, so no web page can drive a local agent that writes files.
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise GatewayError(
+            "Send the body as JSON with 'Content-Type: application/json'.",
+            status=415,
+            type="invalid_request_error",
+            code="unsupported_media_type",
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise GatewayError(
+                "The request body is too large.", status=413, type="invalid_request_error"
+            )
+    return bytes(body)
+
+
+def _json(data: object) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
+
+
+def create_agent_app(
+    settings: Settings,
+    checkpoints: CheckpointOpener | None = None,
+    config: AgentConfig | None = None,
+) -> FastAPI:
+    """Threads live in the gateway's store (``checkpoints`` replaces it in tests), opened on
+    the first request so the cold start pays for neither the store nor the agent."""
+    app = new_app("llm-agg agent")
+    authenticate = client_auth(settings)
+    config = config or AgentConfig.from_env(settings.environ)  # a bad value fails the start
+    made: list[AgentService] = []
+
+    async def stored_checkpoints() -> CheckpointStore:
+        backend = await get_runtime(settings).stored.open()
+        return backend.stores.checkpoints
+
+    async def service() -> AgentService:
+        if not made:
+            store = await (checkpoints or stored_checkpoints)()
+            made.append(AgentService(settings, config, store))
+        return made[0]
+
+    async def run(request: Request, resume: bool) -> Response:
+        client = await authenticate(request)
+        raw = await read_json_body(request, settings.max_body_bytes)
+        await get_runtime(settings).stored.refresh()  # stored accounts serve the agent too
+        try:
+            agent = await service()
+            if resume:
+                answer = await agent.resume(parse_body(raw, ResumeAgentRequest), client.key_id)
+            else:
+                answer = await agent.invoke(parse_body(raw, CodeAgentRequest), client.key_id)
+        except StoreError:  # conflicts and oversize threads are GatewayErrors by now
+            raise store_unavailable() from None
+        return _json(answer)
+
+    @app.post("/v1/agents/code/invoke")
+    async def invoke(request: Request) -> Response:
+        return await run(request, resume=False)
+
+    @app.post("/v1/agents/resume")
+    async def resume(request: Request) -> Response:
+        return await run(request, resume=True)
+
+    return app
