@@ -9,7 +9,7 @@ SAM_VENV := $(VENV)/sam
 SAM_STAMP := $(SAM_VENV)/.installed
 STAGE ?= dev
 
-.PHONY: install run test lint typecheck unit bench deploy clean ext-install ext-test
+.PHONY: install run test lint typecheck unit browser bench deploy clean ext-install ext-test
 
 install: $(STAMP)
 
@@ -41,7 +41,18 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit tests/functional
 
-test: lint typecheck ext-test $(SAM_STAMP)
+# The web page's end-to-end tests drive Debian's chromium through Playwright (which cannot
+# download a browser of its own here). Installed once, as root, as CI runs.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; \
+	  fi; }
+
+test: lint typecheck browser ext-test $(SAM_STAMP)
 	$(BIN)/pytest
 
 # The VS Code extension (TypeScript): installed from its lock file only when that changes;

@@ -1,5 +1,4 @@
-"""The admin function: ``/admin/*`` (and later the web page at ``/ui``), buffered, under Mangum
-on AWS."""
+"""The admin function: ``/admin/*`` and the web page at ``/ui``, buffered, under Mangum on AWS."""
 
 from fastapi import FastAPI
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.runtime import close_runtimes
@@ -58,5 +59,14 @@ def create_app(settings: Settings | None = None) -> PathRouter:
     health = health_function.build_app(settings)
     admin = admin_function.build_app(settings)
     agent = agent_function.build_app(settings)
-    routes = [("/v1", chat), ("/v1/agents", agent), ("/health", health), ("/admin", admin)]
+    # The page's files are compressed here; on AWS, API Gateway compresses (a Mangum body
+    # that is gzip would reach the browser base64-encoded).
+    page = GZipMiddleware(admin, minimum_size=1024)
+    routes: list[Route] = [
+        ("/v1", chat),
+        ("/v1/agents", agent),
+        ("/health", health),
+        ("/admin", admin),
+        ("/ui", page),
+    ]
     return PathRouter(routes, fallback=chat)

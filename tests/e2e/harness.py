@@ -80,6 +80,10 @@ class FakeUpstream:
     def queue(self, provider: str, *answers: dict[str, Any], **options: Any) -> None:
         httpx.post(f"{self.url}/_control/{provider}", json={"answers": list(answers), **options})
 
+    def queue_models(self, provider: str, *answers: dict[str, Any]) -> None:
+        """Scripted answers of ``GET /{provider}/v1/models`` (what a key check asks)."""
+        httpx.post(f"{self.url}/_control/{provider}", json={"models": list(answers)})
+
     def received(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = httpx.get(f"{self.url}/_control").json()["requests"]
         return data

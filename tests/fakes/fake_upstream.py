@@ -1,7 +1,8 @@
 """A scriptable OpenAI-compatible provider for tests, served on loopback.
 
 Each provider lives under its own path prefix (``/groq/v1/chat/completions``), so one process
-plays several providers. ``POST /_control/{provider}`` queues scripted answers; ``GET
+plays several providers. ``POST /_control/{provider}`` queues scripted answers (``{"answers":
+[...]}`` for chat, ``{"models": [...]}`` for the model list, which a key check asks); ``GET
 /_control/requests`` lists what was received; ``DELETE /_control`` forgets everything.
 
 A scripted answer: ``{"status": 429, "headers": {...}, "body": {...}}``, or for a stream
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 SCRIPTS: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
+MODEL_SCRIPTS: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
 RECEIVED: list[dict[str, Any]] = []
 STATE = {"stream_delay": 0.0, "disconnects": 0}
 
@@ -210,6 +212,11 @@ async def chat(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
+    queue = MODEL_SCRIPTS[request.path_params["provider"]]
+    script = queue.popleft() if queue else {}
+    if script.get("status", 200) != 200:
+        body = script.get("body", {"error": {"message": "scripted"}})
+        return JSONResponse(body, status_code=script["status"], headers=script.get("headers"))
     return JSONResponse(
         {
             "object": "list",
@@ -221,6 +228,7 @@ async def models(request: Request) -> Response:
 async def control(request: Request) -> Response:
     if request.method == "DELETE":
         SCRIPTS.clear()
+        MODEL_SCRIPTS.clear()
         RECEIVED.clear()
         STATE.update(stream_delay=0.0, disconnects=0)
         return JSONResponse({"ok": True})
@@ -229,6 +237,7 @@ async def control(request: Request) -> Response:
     provider = request.path_params["provider"]
     payload = await request.json()
     SCRIPTS[provider].extend(payload.get("answers", []))
+    MODEL_SCRIPTS[provider].extend(payload.get("models", []))
     if "stream_delay" in payload:
         STATE["stream_delay"] = payload["stream_delay"]
     return JSONResponse({"queued": len(SCRIPTS[provider])})

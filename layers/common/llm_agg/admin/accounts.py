@@ -93,3 +93,24 @@ async def add_account(runtime: Runtime, body: CredentialIn) -> Added:
     states = await asyncio.to_thread(account_states, runtime, body.provider, body.account_id)
     state = next(s for s in states if s.source == STORED)
     return Added(state, existed is not None, verdict)
+
+
+async def check_account(runtime: Runtime, provider: str, account_id: str) -> Verdict | None:
+    """Ask the provider whether an existing account's key still works (None: no such account).
+    The provider must be known; raises the store's and keyring's errors."""
+    spec = runtime.specs[provider]
+    if account_id == "env":
+        found = env_accounts([spec], runtime.settings.environ)
+        if not found:
+            return None
+        key, headers = found[0].api_key, found[0].headers
+    else:
+        stored = runtime.stored
+        record = await asyncio.to_thread(stored.stores.credentials.get, provider, account_id)
+        if record is None:
+            return None
+        secret = await asyncio.to_thread(stored.vault.secret, record)
+        key, headers = secret.api_key, secret.headers
+    if not key:
+        return Verdict(None, f"this {provider} account has no key to check")
+    return await check_key(runtime.client, spec, key, headers)

@@ -134,15 +134,19 @@ GROUPS: dict[str, Callable[[UsageRow], str]] = {
 
 
 def usage(rows: list[UsageRow]) -> dict[str, object]:
-    """Every row with its percentiles, the total, and sums by day, provider, model, account
-    and gateway key."""
+    """Every row with its percentiles, the total, sums by day, provider, model, account and
+    gateway key, and ``series``: the sums of each provider, model, account and key by day."""
     total = _Sum()
     groups: dict[str, dict[str, _Sum]] = {name: {} for name in GROUPS}
+    series: dict[str, dict[str, dict[str, _Sum]]] = {name: {} for name in GROUPS if name != "day"}
     data = []
     for row in rows:
         total.add(row)
         for name, key_of in GROUPS.items():
             groups[name].setdefault(key_of(row), _Sum()).add(row)
+            if name in series:
+                days = series[name].setdefault(key_of(row), {})
+                days.setdefault(row.day, _Sum()).add(row)
         one = _Sum()
         one.add(row)
         data.append(
@@ -161,5 +165,12 @@ def usage(rows: list[UsageRow]) -> dict[str, object]:
         "by": {
             name: {key: s.to_dict() for key, s in sorted(sums.items())}
             for name, sums in groups.items()
+        },
+        "series": {
+            name: {
+                key: {day: s.to_dict() for day, s in sorted(days.items())}
+                for key, days in sorted(by_key.items())
+            }
+            for name, by_key in series.items()
         },
     }

@@ -1,6 +1,8 @@
-"""``/admin/*``: provider credentials, gateway keys, provider status and usage statistics.
+"""``/admin/*``: provider credentials, gateway keys, provider status, routing and usage
+statistics; and the web page at ``/ui`` that shows them.
 
-Every route needs the admin key. Store and KMS calls run in threads; a failing store is a 503.
+Every ``/admin`` route needs the admin key. Store and KMS calls run in threads; a failing store
+is a 503.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import Response
 
 from llm_agg.admin import views
-from llm_agg.admin.accounts import account_states, add_account
+from llm_agg.admin.accounts import account_states, add_account, check_account
 from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
+from llm_agg.admin.routing import routing
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import admin_auth, store_unavailable
 from llm_agg.apps.base import new_app
+from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
@@ -144,6 +148,28 @@ def create_admin_app(settings: Settings) -> FastAPI:
         (state,) = await _call(account_states, runtime, provider, account_id)
         return _json(views.credential(state))
 
+    @admin.post("/credentials/{provider}/{account_id}/check")
+    async def check_credential(provider: str, account_id: str) -> Response:
+        runtime = get_runtime(settings)
+        _spec(runtime, provider, 404)
+        await runtime.stored.open()
+        try:
+            verdict = await check_account(runtime, provider, account_id)
+        except StoreError:
+            raise store_unavailable() from None
+        except KeyringError as exc:
+            raise _keyring_failed(exc) from None
+        if verdict is None:
+            raise NotFound(f"No account {account_id!r} for {provider}.")
+        return _json(
+            {
+                "object": "credential_check",
+                "provider": provider,
+                "account_id": account_id,
+                **verdict.to_dict(),
+            }
+        )
+
     @admin.get("/providers")
     async def provider_status() -> Response:
         runtime = get_runtime(settings)
@@ -170,6 +196,20 @@ def create_admin_app(settings: Settings) -> FastAPI:
             router,
         )
         return _json({"object": "list", "data": data})
+
+    @admin.get("/routing")
+    async def routing_in_effect() -> Response:
+        runtime = get_runtime(settings)
+        await runtime.stored.refresh()
+        accounts = runtime.accounts()
+        return _json(
+            routing(
+                runtime.view,
+                runtime.specs,
+                accounts.keys(),
+                lambda p, m: runtime.signals(p, m, accounts.get(p, [])),
+            )
+        )
 
     @admin.get("/usage-stats")
     async def usage_stats(
@@ -240,4 +280,5 @@ def create_admin_app(settings: Settings) -> FastAPI:
         return _json({"object": "gateway_key", "id": key_id, "deleted": True})
 
     app.include_router(admin)
+    app.include_router(ui_router())
     return app

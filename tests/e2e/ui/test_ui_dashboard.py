@@ -1,0 +1,69 @@
+"""The Dashboard in a real browser: every provider and account with its quota and requests
+today, and a cooldown appearing by itself after an upstream 429."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.harness import FakeUpstream, Process
+from tests.e2e.ui.support import shoot, start_ui_gateway, unlock
+
+pytestmark = pytest.mark.e2e
+
+LIMITED = """
+providers:
+  groq:
+    timeout: 2
+    models: [{id: fake-model, context: 8192, quality: 4, speed: 5, limits: {rpm: 30, rpd: 500}}]
+  cerebras:
+    timeout: 2
+    models: [{id: fake-model, context: 8192, quality: 3, speed: 4}]
+"""
+CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, fake: FakeUpstream) -> Iterator[Process]:
+    process = start_ui_gateway(tmp_path, fake, LIMITED)
+    yield process
+    process.stop()
+
+
+def test_dashboard_shows_each_account_then_its_cooldown_after_an_upstream_429(
+    page: Page, gateway: Process, fake: FakeUpstream
+) -> None:
+    served = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT, timeout=10)
+    assert served.headers["x-llm-agg-provider"] == "groq"
+    page.goto(gateway.url + "/ui#/dashboard")
+    unlock(page, "dashboard")
+    groq = page.locator("#view-dashboard section[data-provider=groq]")
+    expect(groq.locator("h2")).to_have_text("groq configured")
+    account = groq.locator("tr[data-account=env]")
+    expect(account.locator("td").nth(1)).to_have_text("yes")  # healthy
+    expect(account.locator("[data-field=cooling]")).to_have_text("—")
+    expect(account.locator("[data-field=quota]")).to_contain_text("29 / 30 rpm")
+    expect(account.locator("[data-field=quota]")).to_contain_text("499 / 500 rpd")
+    expect(account.locator("td.num")).to_have_text("1", timeout=8000)  # requests today
+    expect(page.locator("#view-dashboard section[data-provider=anthropic]")).to_contain_text(
+        "not configured"
+    )
+    expect(page.locator("#view-dashboard .summary")).to_have_text(
+        "2 of 6 providers configured · 2 of 2 accounts healthy"
+    )
+
+    # GIVEN groq answers 429 with a Retry-After, WHEN a request goes through the gateway,
+    # THEN the dashboard shows groq cooling down, by itself (it refreshes every 5 s).
+    fake.queue("groq", {"status": 429, "headers": {"retry-after": "120"}})
+    served = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT, timeout=10)
+    assert served.headers["x-llm-agg-provider"] == "cerebras"
+    cooling = account.locator("[data-field=cooling]")
+    expect(cooling).to_contain_text("fake-model until", timeout=8000)  # the model's window
+    expect(cooling).to_contain_text("(in 1m")
+    expect(cooling).to_contain_text("429")  # why, as the router put it
+    expect(page.locator("#view-dashboard .summary")).to_contain_text("1 cooling down")
+    shoot(page, "dashboard")
