@@ -4,7 +4,7 @@ import pytest
 
 from llm_agg.api.chat import ChatCall, parse_chat
 from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
-from llm_agg.providers.registry import BUILTIN
+from llm_agg.providers.registry import BUILTIN, build_registry
 from llm_agg.routing.catalog import parse_catalog
 from llm_agg.routing.classify import classify
 from llm_agg.routing.select import plan, split_model
@@ -99,3 +99,17 @@ def test_nothing_configured_says_which_key_to_set() -> None:
         choose(call(model="fast-small"), configured=())
     assert caught.value.status == 503
     assert "GROQ_API_KEY" in caught.value.message
+
+
+def test_with_nothing_configured_the_keys_to_set_are_the_best_free_ones_first() -> None:
+    from pathlib import Path
+
+    from llm_agg.routing.catalog import load_catalog
+
+    shipped = load_catalog(Path(__file__).resolve().parents[2] / "config/providers.yaml")
+    specs = build_registry(shipped.providers, {})
+    request = call()
+    with pytest.raises(NoProviderConfigured) as caught:
+        plan(request, classify(request), shipped, specs, ())
+    suggested = caught.value.message.split("set ", 1)[1]
+    assert "ANTHROPIC_API_KEY" not in suggested  # paid: not what a free-tier user is told first

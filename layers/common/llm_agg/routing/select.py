@@ -14,7 +14,7 @@ Measured latency replaces half of the catalog's speed tier once there are a few 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llm_agg.api.chat import ChatCall, Needs
@@ -117,8 +117,9 @@ def _rule_rank(rule: RoutingRule | None, model: ModelInfo) -> tuple[int, str]:
     return len(rule.order), ""
 
 
-def _how_to_configure(providers: Collection[str]) -> str:
-    names = sorted(providers)
+def _how_to_configure(providers: Sequence[str]) -> str:
+    """The keys to set, best candidates first (free before paid, as routing would try them)."""
+    names = list(providers)
     keys = " or ".join(f"{env_prefix(p)}_API_KEY" for p in names[:3])
     return f"set {keys}, or add an account with `llm-agg configure`"
 
@@ -212,7 +213,7 @@ def plan(
         if c.provider not in configured
     ]
     if not ready:
-        wanted = {c.provider for c in choices}
+        wanted = list(dict.fromkeys(c.provider for c in choices))
         raise NoProviderConfigured(
             f"No provider that serves {request.model!r} is configured: {_how_to_configure(wanted)}."
         )
