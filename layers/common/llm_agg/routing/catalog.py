@@ -70,9 +70,6 @@ class Catalog:
     def for_provider(self, provider: str) -> list[ModelInfo]:
         return [m for m in self.models if m.provider == provider]
 
-    def find(self, model_id: str) -> list[ModelInfo]:
-        return [m for m in self.models if m.id == model_id]
-
     def model(self, provider: str, model_id: str) -> ModelInfo | None:
         return next((m for m in self.models if m.provider == provider and m.id == model_id), None)
 
