@@ -313,3 +313,32 @@ def test_usage_stats_by_day_provider_model_account_and_key(
         "/admin/usage-stats?start=2026-03-01&end=2026-04-30&provider=groq", headers=ADMIN
     ).json()
     assert [r["day"] for r in only["data"]] == ["2026-03-01", "2026-04-01"]
+
+
+def test_usage_stats_count_errors_by_kind_and_failovers_per_group_and_in_total(
+    client: TestClient, settings: Settings
+) -> None:
+    usage = get_runtime(settings).stored.stores.usage
+    usage.record(
+        [
+            UsageEvent("2026-03-01", "groq", "m1", "a1", "-", False, failure="rate_limited"),
+            UsageEvent("2026-03-01", "cerebras", "m2", "env", "-", True, 5, 1, attempt=2),
+            UsageEvent("2026-03-01", "groq", "m1", "a1", "-", False, failure="server"),
+            UsageEvent("2026-03-02", "groq", "m1", "a1", "-", False, failure="rate_limited"),
+            UsageEvent("2026-03-02", "cerebras", "m2", "env", "-", True, 5, 1, attempt=3),
+            UsageEvent("2026-03-02", "cerebras", "m2", "env", "-", True, 5, 1),
+        ]
+    )
+    stats = client.get("/admin/usage-stats?start=2026-03-01&end=2026-03-31", headers=ADMIN).json()
+
+    total = stats["total"]
+    assert (total["requests"], total["errors"], total["failovers"]) == (6, 3, 2)
+    assert total["errors_by_kind"] == {"rate_limited": 2, "server": 1}
+    groq, cerebras = stats["by"]["provider"]["groq"], stats["by"]["provider"]["cerebras"]
+    assert (groq["errors_by_kind"], groq["failovers"]) == ({"rate_limited": 2, "server": 1}, 0)
+    assert (cerebras["errors_by_kind"], cerebras["failovers"]) == ({}, 2)
+    assert stats["by"]["day"]["2026-03-02"]["errors_by_kind"] == {"rate_limited": 1}
+    assert stats["series"]["provider"]["cerebras"]["2026-03-01"]["failovers"] == 1
+    row = next(r for r in stats["data"] if r["provider"] == "groq" and r["day"] == "2026-03-01")
+    assert (row["errors"], row["errors_by_kind"]) == (2, {"rate_limited": 1, "server": 1})
+    assert {"latency_p50_ms", "latency_p95_ms", "prompt_tokens"} <= set(total)

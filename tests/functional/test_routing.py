@@ -140,23 +140,24 @@ async def test_every_attempt_is_recorded_after_the_response(tmp_path: Path) -> N
     assert served.gateway_key == "-"
 
 
+DELTA = {"index": 0, "delta": {"content": "hi"}, "finish_reason": None}
+
+
+def sse(*chunks: dict[str, object]) -> httpx.Response:
+    """A streamed answer of these chunks, then [DONE]."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    body = b"".join(b"data: " + orjson.dumps({**base, **chunk}) + b"\n\n" for chunk in chunks)
+    return httpx.Response(
+        200, content=body + b"data: [DONE]\n\n", headers={"content-type": "text/event-stream"}
+    )
+
+
 @respx.mock
 async def test_a_stream_is_recorded_at_its_end_with_its_usage(tmp_path: Path) -> None:
     clock = Clock()
     stores = memory_stores(clock)
-    base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
-    delta = {"index": 0, "delta": {"content": "hi"}, "finish_reason": None}
     usage = {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
-    chunks = b"".join(
-        b"data: " + orjson.dumps(chunk) + b"\n\n"
-        for chunk in ({**base, "choices": [delta]}, {**base, "choices": [], "usage": usage})
-    )
-    chunks += b"data: [DONE]\n\n"
-    respx.post(GROQ).mock(
-        return_value=httpx.Response(
-            200, content=chunks, headers={"content-type": "text/event-stream"}
-        )
-    )
+    respx.post(GROQ).mock(return_value=sse({"choices": [DELTA]}, {"choices": [], "usage": usage}))
     with router_app(tmp_path, two_providers(100), stores, clock) as (app, runtime):
         async with client(app) as http:
             response = await http.post("/v1/chat/completions", json={**BODY, "stream": True})
@@ -179,6 +180,54 @@ def backend_stores(kind: str, tmp: Path, clock: Clock) -> Iterator[Stores]:
         return
     with open_test_stores(kind, tmp, clock) as stores:
         yield stores
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@respx.mock
+async def test_a_429_then_an_answer_counts_one_rate_limited_error_and_one_failover(
+    tmp_path: Path, backend: str
+) -> None:
+    clock = Clock()
+    respx.post(GROQ).mock(
+        return_value=httpx.Response(429, json={"error": {"message": "slow down"}})
+    )
+    respx.post(CEREBRAS).mock(return_value=httpx.Response(200, json=completion()))
+    with (
+        backend_stores(backend, tmp_path, clock) as stores,
+        router_app(tmp_path, two_providers(100), stores, clock) as (app, runtime),
+    ):
+        async with client(app) as http:
+            response = await http.post("/v1/chat/completions", json=BODY)
+            assert response.headers["x-llm-agg-attempts"] == "2"
+            again = await http.post("/v1/chat/completions", json=BODY)  # groq cools: 1 try
+            assert again.headers["x-llm-agg-attempts"] == "1"
+            await runtime.usage.flush()
+        rows = {r.provider: r for r in stores.usage.query("2027-01-15", "2027-01-15")}
+    groq, cerebras = rows["groq"], rows["cerebras"]
+    assert (groq.requests, groq.errors, dict(groq.errors_by_kind)) == (1, 1, {"rate_limited": 1})
+    assert (cerebras.requests, cerebras.errors, cerebras.failovers) == (2, 0, 1)
+    assert groq.failovers == 0 and dict(cerebras.errors_by_kind) == {}
+
+
+@respx.mock
+async def test_a_stream_served_after_a_failed_attempt_is_recorded_as_attempt_two(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    stores = memory_stores(clock)
+    respx.post(GROQ).mock(return_value=httpx.Response(503, json={"error": {"message": "busy"}}))
+    respx.post(CEREBRAS).mock(return_value=sse({"choices": [DELTA]}))
+    with router_app(tmp_path, two_providers(100), stores, clock) as (app, runtime):
+        async with client(app) as http:
+            response = await http.post("/v1/chat/completions", json={**BODY, "stream": True})
+            assert b"[DONE]" in response.content
+            await runtime.usage.flush()
+    events = stores.usage.events  # type: ignore[attr-defined]
+    assert [(e.provider, e.outcome, e.attempt) for e in events] == [
+        ("groq", "server", 1),
+        ("cerebras", "ok", 2),
+    ]
+    assert [e.failed_over for e in events] == [False, True]
 
 
 @pytest.mark.parametrize("backend", ["memory", *BACKENDS])

@@ -204,6 +204,28 @@ def test_usage_adds_up_per_day_provider_model_account_and_key(stores: Stores) ->
     assert stores.usage.query("2025-01-01", "2025-01-31") == []
 
 
+def test_usage_counts_errors_by_kind_and_requests_served_after_failover(stores: Stores) -> None:
+    def event(ok: bool, failure: str | None = None, attempt: int = 1) -> UsageEvent:
+        return UsageEvent("2026-01-01", "groq", "m|1", "a1", "-", ok, 1, 1, 50.0, failure, attempt)
+
+    stores.usage.record(
+        [
+            event(False, "rate_limited", 1),
+            event(True, attempt=2),  # served after the 429 above: a failover
+            event(True),
+            event(False, "timeout", 2),  # a failed later attempt is not a failover
+            event(False),  # a failure recorded without its kind
+        ]
+    )
+    stores.usage.record([event(False, "rate_limited"), event(True, attempt=3)])
+    stores.usage.record([UsageEvent("2026-01-02", "groq", "m|1", "a1", "-", True)])
+
+    first, second = stores.usage.query("2026-01-01", "2026-01-02")
+    assert (first.requests, first.errors, first.failovers) == (7, 4, 2)
+    assert dict(first.errors_by_kind) == {"rate_limited": 2, "timeout": 1, "unknown": 1}
+    assert (second.failovers, dict(second.errors_by_kind)) == (0, {})
+
+
 # --- checkpoints -----------------------------------------------------------------------------
 
 

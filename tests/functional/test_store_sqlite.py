@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import stat
 import time
 from pathlib import Path
 
+from llm_agg.store.base import UsageEvent
 from llm_agg.store.sqlite import sqlite_stores
 
 
@@ -44,3 +46,41 @@ def test_file_lives_in_a_private_folder_in_wal_mode(tmp_path: Path) -> None:
     assert (tmp_path / "fresh" / "store.sqlite3").exists()
     header = (tmp_path / "fresh" / "store.sqlite3").read_bytes()[:20]
     assert header[18:20] == b"\x02\x02"  # file format bytes 2/2: write-ahead log
+
+
+# The usage table as files written before failovers and error kinds were counted hold it.
+_OLD_USAGE = """
+CREATE TABLE usage (
+    day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, account_id TEXT NOT NULL,
+    gateway_key TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+    PRIMARY KEY (day, provider, model, account_id, gateway_key));
+INSERT INTO usage VALUES ('2026-01-01', 'groq', 'm1', 'a1', '-', 5, 2, 50, 20);
+"""
+
+
+def test_an_older_file_gains_the_new_usage_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(_OLD_USAGE)
+    old.close()
+
+    kept = []
+    for _ in range(2):  # opening it again finds the columns there already
+        stores = sqlite_stores(path)
+        try:
+            kept += stores.usage.query("2026-01-01", "2026-01-01")
+            stores.usage.record(
+                [UsageEvent("2026-01-01", "groq", "m1", "a1", "-", True, attempt=2)]
+            )
+        finally:
+            stores.close()
+
+    assert [(r.requests, r.errors, r.prompt_tokens) for r in kept] == [(5, 2, 50), (6, 2, 50)]
+    assert [(r.failovers, dict(r.errors_by_kind)) for r in kept] == [(0, {}), (1, {})]
+    stores = sqlite_stores(path)
+    try:
+        (now,) = stores.usage.query("2026-01-01", "2026-01-01")
+    finally:
+        stores.close()
+    assert (now.requests, now.failovers) == (7, 2)

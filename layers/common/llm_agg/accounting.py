@@ -133,6 +133,7 @@ class Accounting:
         headers: Mapping[str, str],
         latency_ms: float,
         gateway_key: str | None,
+        attempt: int,
     ) -> None:
         provider, account, model = target.spec.name, target.account.account_id, target.model
         if failure.kind is FailureKind.RATE_LIMITED:
@@ -151,6 +152,8 @@ class Accounting:
             gateway_key=gateway_key,
             ok=False,
             latency_ms=latency_ms,
+            failure=failure.kind.value,
+            attempt=attempt,
         )
         observability.record_attempt(provider, False, latency_ms)
 
@@ -179,7 +182,10 @@ class Accounting:
         gateway_key: str | None,
         prompt_tokens: int,
         first_byte_ms: float | None = None,
+        *,
+        attempt: int,
     ) -> None:
+        """``attempt``: which attempt of the request this was (1 = the first try)."""
         provider, account, model = target.spec.name, target.account.account_id, target.model
         self.health.observe(provider, model, True, first_byte_ms or latency_ms)
         tokens = usage.total_tokens if usage is not None else prompt_tokens
@@ -200,5 +206,6 @@ class Accounting:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             latency_ms=latency_ms,
+            attempt=attempt,
         )
         observability.record_attempt(provider, True, latency_ms, usage)

@@ -142,9 +142,10 @@ class Dispatcher:
         failure: UpstreamFailure,
         headers: httpx.Headers,
         started: float,
+        attempt: int,
     ) -> Attempt:
         self.accounting.heard(target, headers)
-        self.accounting.failed(target, failure, headers, _ms(started), request.gateway_key)
+        self.accounting.failed(target, failure, headers, _ms(started), request.gateway_key, attempt)
         log.warning(
             "attempt failed: provider=%s model=%s account=%s kind=%s status=%s",
             target.spec.name,
@@ -204,7 +205,7 @@ class Dispatcher:
         raise _exhausted(attempts, blocked, self.runtime)
 
     async def _open(
-        self, req: _Request, target: Target, adapter: Adapter
+        self, req: _Request, target: Target, adapter: Adapter, attempt: int
     ) -> tuple[httpx.Response, float] | Attempt:
         """Send the request; the answer with its start time, or the failed attempt. A stream's
         body is left unread unless it failed."""
@@ -222,10 +223,10 @@ class Dispatcher:
             response = await client.send(upstream, stream=req.call.stream)
         except httpx.TimeoutException:
             failure = _transport(FailureKind.TIMEOUT)
-            return self._note(req, target, failure, httpx.Headers(), started)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt)
         except httpx.TransportError as exc:
             failure = _transport(FailureKind.CONNECTION, exc)
-            return self._note(req, target, failure, httpx.Headers(), started)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt)
         if response.status_code >= 300:
             try:
                 body = await response.aread()
@@ -234,14 +235,14 @@ class Dispatcher:
             finally:
                 await response.aclose()
             failure = classify(response.status_code, body)
-            return self._note(req, target, failure, response.headers, started)
+            return self._note(req, target, failure, response.headers, started, attempt)
         return response, started
 
     async def _once(
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> Served | Attempt:
         call = req.call
-        opened = await self._open(req, target, adapter)
+        opened = await self._open(req, target, adapter, attempt)
         if isinstance(opened, Attempt):
             return opened
         response, started = opened
@@ -249,10 +250,16 @@ class Dispatcher:
             completion = adapter.parse_response(response.content, call, target)
         except MalformedResponse as exc:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
-            return self._note(req, target, failure, response.headers, started)
+            return self._note(req, target, failure, response.headers, started, attempt)
         self.accounting.heard(target, response.headers)
         self.accounting.served(
-            target, admission, completion.usage, _ms(started), req.gateway_key, req.prompt_tokens
+            target,
+            admission,
+            completion.usage,
+            _ms(started),
+            req.gateway_key,
+            req.prompt_tokens,
+            attempt=attempt,
         )
         log.debug(
             "served: provider=%s model=%s attempts=%d usage=%s",
@@ -267,7 +274,7 @@ class Dispatcher:
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> StreamingResponse | Attempt:
         call = req.call
-        opened = await self._open(req, target, adapter)
+        opened = await self._open(req, target, adapter, attempt)
         if isinstance(opened, Attempt):
             return opened
         response, started = opened
@@ -280,12 +287,12 @@ class Dispatcher:
             await response.aclose()
             kind = FailureKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else None
             failure = _transport(kind or FailureKind.CONNECTION, exc)
-            return self._note(req, target, failure, response.headers, started)
+            return self._note(req, target, failure, response.headers, started, attempt)
         if first is None or translator.error is not None:
             await response.aclose()
             message = translator.error or "the provider closed the stream before any event"
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, message)
-            return self._note(req, target, failure, response.headers, started)
+            return self._note(req, target, failure, response.headers, started, attempt)
         self.accounting.heard(target, response.headers)
         first_byte = _ms(started)
 
@@ -299,11 +306,12 @@ class Dispatcher:
                     req.gateway_key,
                     req.prompt_tokens,
                     first_byte,
+                    attempt=attempt,
                 )
             else:
                 failure = UpstreamFailure(FailureKind.SERVER, None, error)
                 self.accounting.failed(
-                    target, failure, httpx.Headers(), _ms(started), req.gateway_key
+                    target, failure, httpx.Headers(), _ms(started), req.gateway_key, attempt
                 )
 
         return StreamingResponse(

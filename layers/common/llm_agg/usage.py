@@ -48,6 +48,8 @@ class UsageRecorder:
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         latency_ms: float = 0.0,
+        failure: str | None = None,
+        attempt: int = 1,
     ) -> None:
         self._buffer.append(
             UsageEvent(
@@ -60,6 +62,8 @@ class UsageRecorder:
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
                 latency_ms=latency_ms,
+                failure=failure,
+                attempt=attempt,
             )
         )
         if len(self._buffer) >= self.max_batch:

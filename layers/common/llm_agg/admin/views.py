@@ -104,14 +104,18 @@ def providers(
 class _Sum:
     def __init__(self) -> None:
         self.requests = self.errors = self.prompt_tokens = self.completion_tokens = 0
+        self.failovers = 0
         self.latency: dict[str, int] = {}
+        self.errors_by_kind: dict[str, int] = {}
 
     def add(self, row: UsageRow) -> None:
         self.requests += row.requests
         self.errors += row.errors
         self.prompt_tokens += row.prompt_tokens
         self.completion_tokens += row.completion_tokens
+        self.failovers += row.failovers
         histogram.merge(self.latency, row.latency_ms)
+        histogram.merge(self.errors_by_kind, row.errors_by_kind)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -121,6 +125,8 @@ class _Sum:
             "completion_tokens": self.completion_tokens,
             "latency_p50_ms": histogram.percentile(self.latency, 0.5),
             "latency_p95_ms": histogram.percentile(self.latency, 0.95),
+            "errors_by_kind": dict(sorted(self.errors_by_kind.items())),
+            "failovers": self.failovers,
         }
 
 
@@ -134,8 +140,9 @@ GROUPS: dict[str, Callable[[UsageRow], str]] = {
 
 
 def usage(rows: list[UsageRow]) -> dict[str, object]:
-    """Every row with its percentiles, the total, sums by day, provider, model, account and
-    gateway key, and ``series``: the sums of each provider, model, account and key by day."""
+    """Every row with its percentiles, kinds of errors and failovers, the total, sums by day,
+    provider, model, account and gateway key, and ``series``: the sums of each provider, model,
+    account and key by day."""
     total = _Sum()
     groups: dict[str, dict[str, _Sum]] = {name: {} for name in GROUPS}
     series: dict[str, dict[str, dict[str, _Sum]]] = {name: {} for name in GROUPS if name != "day"}

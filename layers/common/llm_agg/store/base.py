@@ -110,6 +110,9 @@ class ExpiringStore(Protocol):
 # --- usage -----------------------------------------------------------------------------------
 
 
+UNKNOWN_FAILURE = "unknown"  # the kind of a failed event recorded without one
+
+
 @dataclass(frozen=True, slots=True)
 class UsageEvent:
     day: str  # YYYY-MM-DD, UTC
@@ -121,6 +124,18 @@ class UsageEvent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+    failure: str | None = None  # a failed attempt's FailureKind value ("rate_limited", ...)
+    attempt: int = 1  # which attempt of its request this was: served at 2+ means failed over
+
+    @property
+    def outcome(self) -> str:
+        """ "ok", or the kind of failure ("unknown" when a writer did not say)."""
+        return "ok" if self.ok else self.failure or UNKNOWN_FAILURE
+
+    @property
+    def failed_over(self) -> bool:
+        """Served, but not by the first attempt of its request."""
+        return self.ok and self.attempt > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +150,8 @@ class UsageRow:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: Mapping[str, int]  # histogram: bucket upper bound (ms, as text) → count
+    errors_by_kind: Mapping[str, int] = field(default_factory=dict)  # failure kind → count
+    failovers: int = 0  # requests served on a later attempt than their first
 
 
 class UsageStore(Protocol):

@@ -10,6 +10,8 @@ endpoint, which boto3 reads itself). TTL deletes expired items days late, so eve
                  pk "expiring"          sk "<key>"      value, expires_at
                  pk "checkpoint#<id>"   sk "-"          owner, version, data, expires_at
     usage        pk "day#<YYYY-MM-DD>"  sk "<provider>|<model>|<account>|<key>"
+                                        requests, errors, failovers, prompt_tokens,
+                                        completion_tokens, lat_<bucket>, err_<kind>
 
 Parts of a sort key are percent-quoted, so a ``|`` inside a model id cannot collide.
 """
@@ -392,6 +394,7 @@ class DynamoExpiring:
 
 
 _USAGE_KEYS = ("provider", "model", "account_id", "gateway_key")
+_ERRORS = "err_"  # attribute prefix of the count of each kind of failure ("err_rate_limited")
 
 
 class DynamoUsage:
@@ -408,9 +411,13 @@ class DynamoUsage:
                 ("errors", int(not e.ok)),
                 ("prompt_tokens", e.prompt_tokens),
                 ("completion_tokens", e.completion_tokens),
+                ("failovers", int(e.failed_over)),
                 ("lat_" + histogram.bucket(e.latency_ms), 1),
             ):
                 counts[name] = counts.get(name, 0) + value
+            if not e.ok:
+                name = _ERRORS + e.outcome
+                counts[name] = counts.get(name, 0) + 1
         for (day, *parts), counts in rows.items():
             names = {f"#k{i}": name for i, name in enumerate(_USAGE_KEYS)}
             values: Item = {f":k{i}": {"S": part} for i, part in enumerate(parts)}
@@ -458,6 +465,12 @@ def _usage_row(day: str, item: Item) -> UsageRow:
         prompt_tokens=_int(item, "prompt_tokens") or 0,
         completion_tokens=_int(item, "completion_tokens") or 0,
         latency_ms=latency,
+        errors_by_kind={
+            name.removeprefix(_ERRORS): int(value["N"])
+            for name, value in item.items()
+            if name.startswith(_ERRORS)
+        },
+        failovers=_int(item, "failovers") or 0,
     )
 
 

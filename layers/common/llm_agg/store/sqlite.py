@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS usage_latency (
     day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, account_id TEXT NOT NULL,
     gateway_key TEXT NOT NULL, bucket TEXT NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (day, provider, model, account_id, gateway_key, bucket));
+CREATE TABLE IF NOT EXISTS usage_errors (
+    day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, account_id TEXT NOT NULL,
+    gateway_key TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (day, provider, model, account_id, gateway_key, kind));
 CREATE TABLE IF NOT EXISTS checkpoints (
     thread_id TEXT PRIMARY KEY, owner TEXT NOT NULL, version INTEGER NOT NULL,
     data BLOB NOT NULL, expires_at REAL NOT NULL);
@@ -69,6 +73,10 @@ WHERE :limit IS NULL
    OR (CASE WHEN counters.expires_at <= :now THEN 0 ELSE counters.n END) + :amount <= :limit
 RETURNING n
 """
+
+# Columns added to tables of older files (the CREATEs above hold them already): table, column,
+# definition. A default fills the rows already there; nothing is ever dropped.
+_ADDED_COLUMNS = (("usage", "failovers", "INTEGER NOT NULL DEFAULT 0"),)
 
 _PURGE_EVERY = 1000  # writes between sweeps of expired rows
 
@@ -92,6 +100,16 @@ class Database:
             self._conn.executescript(_SCHEMA)  # each CREATE ... IF NOT EXISTS commits alone
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from None
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a file made by an older version lacks; inside one write transaction,
+        so two processes opening the same old file do not both add them."""
+        with self.transaction() as conn:
+            for table, column, definition in _ADDED_COLUMNS:
+                have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -318,24 +336,31 @@ class SQLiteUsage:
         # One upsert per row of the batch, not per event: a busy second is one key or two.
         totals: dict[tuple[str, ...], list[int]] = {}
         buckets: dict[tuple[str, ...], int] = {}
+        kinds: dict[tuple[str, ...], int] = {}
         for e in events:
             key = (e.day, e.provider, e.model, e.account_id, e.gateway_key)
-            row = totals.setdefault(key, [0, 0, 0, 0])
+            row = totals.setdefault(key, [0, 0, 0, 0, 0])
             row[0] += 1
             row[1] += int(not e.ok)
             row[2] += e.prompt_tokens
             row[3] += e.completion_tokens
+            row[4] += int(e.failed_over)
             at = (*key, histogram.bucket(e.latency_ms))
             buckets[at] = buckets.get(at, 0) + 1
+            if not e.ok:
+                kind = (*key, e.outcome)
+                kinds[kind] = kinds.get(kind, 0) + 1
         if not totals:
             return
         with self.db.transaction() as conn:
             conn.executemany(
-                f"INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+                f"INSERT INTO usage ({_USAGE_KEY}, requests, errors, prompt_tokens, "  # noqa: S608
+                "completion_tokens, failovers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 f"ON CONFLICT ({_USAGE_KEY}) DO UPDATE SET "
                 "requests = requests + excluded.requests, errors = errors + excluded.errors, "
                 "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-                "completion_tokens = completion_tokens + excluded.completion_tokens",
+                "completion_tokens = completion_tokens + excluded.completion_tokens, "
+                "failovers = failovers + excluded.failovers",
                 [(*key, *row) for key, row in totals.items()],
             )
             conn.executemany(
@@ -343,6 +368,22 @@ class SQLiteUsage:
                 f"ON CONFLICT ({_USAGE_KEY}, bucket) DO UPDATE SET count = count + excluded.count",
                 [(*at, count) for at, count in buckets.items()],
             )
+            if kinds:
+                conn.executemany(
+                    f"INSERT INTO usage_errors VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+                    f"ON CONFLICT ({_USAGE_KEY}, kind) DO UPDATE SET "
+                    "count = count + excluded.count",
+                    [(*kind, count) for kind, count in kinds.items()],
+                )
+
+    def _by_key(
+        self, table: str, column: str, where: str, params: tuple[str, ...]
+    ) -> dict[tuple[str, ...], dict[str, int]]:
+        """A per-row mapping kept in its own table (latency buckets, error kinds)."""
+        out: dict[tuple[str, ...], dict[str, int]] = {}
+        for row in self.db.read(f"SELECT * FROM {table} WHERE {where}", params):  # noqa: S608
+            out.setdefault(_usage_key(row), {})[row[column]] = row["count"]
+        return out
 
     def query(self, start_day: str, end_day: str, provider: str | None = None) -> list[UsageRow]:
         where = "day >= ? AND day <= ?" + (" AND provider = ?" if provider else "")
@@ -351,12 +392,8 @@ class SQLiteUsage:
             f"SELECT * FROM usage WHERE {where} ORDER BY {_USAGE_KEY}",  # noqa: S608
             params,
         )
-        latency: dict[tuple[str, ...], dict[str, int]] = {}
-        for row in self.db.read(
-            f"SELECT * FROM usage_latency WHERE {where}",  # noqa: S608
-            params,
-        ):
-            latency.setdefault(_usage_key(row), {})[row["bucket"]] = row["count"]
+        latency = self._by_key("usage_latency", "bucket", where, params)
+        kinds = self._by_key("usage_errors", "kind", where, params)
         return [
             UsageRow(
                 day=row["day"],
@@ -369,6 +406,8 @@ class SQLiteUsage:
                 prompt_tokens=row["prompt_tokens"],
                 completion_tokens=row["completion_tokens"],
                 latency_ms=latency.get(_usage_key(row), {}),
+                errors_by_kind=kinds.get(_usage_key(row), {}),
+                failovers=row["failovers"],
             )
             for row in rows
         ]
