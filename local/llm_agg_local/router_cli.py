@@ -176,34 +176,45 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats(args: argparse.Namespace) -> int:
-    params = {k: v for k in ("start", "end", "provider") if (v := getattr(args, k))}
-    try:
-        stats = _client(args, admin=True).get("/admin/usage-stats", **params)
-    except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    rows = [
-        (
-            "DAY",
-            "PROVIDER",
-            "MODEL",
-            "REQUESTS",
-            "ERRORS",
-            "PROMPT",
-            "COMPLETION",
-            "P50 MS",
-            "P95 MS",
-        )
-    ]
+STATS_HEADER = (
+    "DAY",
+    "PROVIDER",
+    "MODEL",
+    "REQUESTS",
+    "ERRORS",
+    "PROMPT",
+    "COMPLETION",
+    "P50 MS",
+    "P95 MS",
+    "FAILOVERS",
+    "ERRORS BY KIND",
+)
+_SUMMED = ("requests", "errors", "prompt_tokens", "completion_tokens", "failovers")
+
+
+def kinds_text(kinds: dict[str, int]) -> str:
+    """``rate_limited:2,server:1``, or ``-`` for none (a column split on spaces stays put)."""
+    return ",".join(f"{kind}:{n}" for kind, n in sorted(kinds.items()) if n) or "-"
+
+
+def stats_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One line per day, provider and model of a ``/admin/usage-stats`` answer (its rows are
+    also per account and gateway key: summed here)."""
     sums: dict[tuple[str, str, str], list[int]] = {}
+    kinds: dict[tuple[str, str, str], dict[str, int]] = {}
     for row in stats["data"]:
         key = (row["day"], row["provider"], row["model"])
-        total = sums.setdefault(key, [0, 0, 0, 0])
-        for i, field in enumerate(("requests", "errors", "prompt_tokens", "completion_tokens")):
-            total[i] += int(row[field])
+        total = sums.setdefault(key, [0] * len(_SUMMED))
+        for i, field in enumerate(_SUMMED):
+            total[i] += int(row.get(field, 0))
+        into = kinds.setdefault(key, {})
+        for kind, n in (row.get("errors_by_kind") or {}).items():
+            into[kind] = into.get(kind, 0) + int(n)
     models = stats.get("by", {}).get("model", {})
-    for (day, provider, model), (requests, errors, prompt, completion) in sorted(sums.items()):
+    rows: list[tuple[str, ...]] = [STATS_HEADER]
+    for (day, provider, model), (requests, errors, prompt, completion, failovers) in sorted(
+        sums.items()
+    ):
         latency = models.get(f"{provider}/{model}", {})
         rows.append(
             (
@@ -216,11 +227,27 @@ def _stats(args: argparse.Namespace) -> int:
                 str(completion),
                 str(latency.get("latency_p50_ms", "")),
                 str(latency.get("latency_p95_ms", "")),
+                str(failovers),
+                kinds_text(kinds[day, provider, model]),
             )
         )
+    return rows
+
+
+def _stats(args: argparse.Namespace) -> int:
+    params = {k: v for k in ("start", "end", "provider") if (v := getattr(args, k))}
+    try:
+        stats = _client(args, admin=True).get("/admin/usage-stats", **params)
+    except GatewayClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     total = stats.get("total", {})
-    print(f"usage from {stats['start']} to {stats['end']}: {total.get('requests', 0)} requests")
-    print(table(rows))
+    print(
+        f"usage from {stats['start']} to {stats['end']}: {total.get('requests', 0)} requests, "
+        f"{total.get('errors', 0)} errors ({kinds_text(total.get('errors_by_kind') or {})}), "
+        f"{total.get('failovers', 0)} served after failover"
+    )
+    print(table(stats_rows(stats)))
     return 0
 
 

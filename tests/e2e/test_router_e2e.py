@@ -117,8 +117,11 @@ def test_status_and_stats_show_cooldowns_quota_and_usage(
     assert stats[0][:2] == ["usage", "from"]
     groq = next(row for row in stats if row[1:3] == ["groq", "fake-model"])
     assert groq[3:5] == ["2", "1"]  # requests, errors
+    assert groq[9:] == ["0", "rate_limited:1"]  # failovers, errors by kind
     cerebras = next(row for row in stats if row[1:3] == ["cerebras", "fake-model"])
     assert cerebras[3:7] == ["1", "0", "11", "7"]
+    assert cerebras[9:] == ["1", "-"]  # served on the second attempt, after groq's 429
+    assert stats[0][-5:] == ["(rate_limited:1),", "1", "served", "after", "failover"]
 
 
 def test_route_explain_calls_nobody_and_says_why(tmp_path: Path) -> None:
