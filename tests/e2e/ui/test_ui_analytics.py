@@ -48,25 +48,30 @@ def test_analytics_shows_the_traffic_just_sent_from_the_chat(
             break
         page.get_by_role("button", name="Show").click()
         page.wait_for_timeout(250)
-    expect(groq).to_have_text(["2", "0", "24", "9", re.compile("ms$"), re.compile("ms$")])
-    expect(table.locator("tr[data-group=cerebras] td").nth(1)).to_have_text("1")  # the 429
+    expect(groq).to_have_text(["2", "0", "24", "9", re.compile("ms$"), re.compile("ms$"), "0"])
+    cerebras_errors = table.locator("tr[data-group=cerebras] td").nth(1)
+    expect(cerebras_errors).to_have_text("1")  # the 429
+    expect(cerebras_errors).to_have_attribute("title", "rate_limited: 1")
     expect(page.locator("#view-analytics .chart canvas")).to_have_count(4)
     shoot(page, "analytics-live")
 
 
 def week(today: datetime) -> list[UsageEvent]:
-    """A week of made-up traffic: groq every day and growing, cerebras some days with errors,
-    two gateway keys."""
+    """A week of made-up traffic: groq every day and growing (one request of today served after
+    a failover), cerebras some days with errors, two gateway keys."""
     events = []
     for back in range(7):
         day = (today - timedelta(days=back)).date().isoformat()
         groq = ("groq", "llama-3.3-70b", "env", "key_laptop")
         for i in range(7 - back):
-            events.append(UsageEvent(day, *groq, True, 120, 40 + i, 300.0 + 40 * i))
+            attempt = 2 if back == 0 and i == 0 else 1
+            events.append(
+                UsageEvent(day, *groq, True, 120, 40 + i, 300.0 + 40 * i, attempt=attempt)
+            )
         if back % 2 == 0:
             cerebras = ("cerebras", "gpt-oss-120b", "work", "-")
             events.append(UsageEvent(day, *cerebras, True, 90, 30, 180.0))
-            events.append(UsageEvent(day, *cerebras, False, 0, 0, 2500.0))
+            events.append(UsageEvent(day, *cerebras, False, 0, 0, 2500.0, "server"))
     return events
 
 
@@ -95,9 +100,13 @@ def test_analytics_draws_a_week_by_provider_model_and_key(
     expect(charts.first).to_have_attribute("aria-label", "Requests per day: groq, cerebras")
     table = page.get_by_role("region", name="Usage by provider")
     expect(table.locator("tr[data-group=groq] td")).to_have_text(
-        ["28", "0", "3,360", "1,176", "500 ms", "500 ms"]
+        ["28", "0", "3,360", "1,176", "500 ms", "500 ms", "1"]
     )
     expect(table.locator("tr[data-group=cerebras] td").first).to_have_text("8")
+    expect(table.locator("tr[data-group=cerebras] td").nth(1)).to_have_attribute(
+        "title", "server: 4"
+    )
+    expect(table.get_by_role("columnheader", name="Failovers")).to_be_visible()
     expect(table.locator("tr.total td").first).to_have_text("36")
     days = page.get_by_role("region", name="Usage by day (UTC)")
     expect(days.locator("tbody tr")).to_have_count(7)

@@ -159,13 +159,19 @@ function bars(title, keys, sums, nameOf) {
   );
 }
 
-function statCells(s) {
-  return [count(s.requests), count(s.errors), count(s.prompt_tokens), count(s.completion_tokens), ms(s.latency_p50_ms), ms(s.latency_p95_ms)].map((v) =>
-    h("td", { class: "num" }, v),
-  );
+// "rate_limited: 2, server: 1": the kinds behind an error count, shown on hover.
+function kindsOf(s) {
+  const kinds = Object.entries(s.errors_by_kind || {}).filter(([, n]) => n);
+  return kinds.length ? kinds.map(([kind, n]) => `${kind}: ${count(n)}`).join(", ") : undefined;
 }
 
-const STAT_HEADERS = ["Requests", "Errors", "Prompt tokens", "Completion tokens", "p50", "p95"];
+function statCells(s) {
+  const values = [count(s.requests), count(s.errors), count(s.prompt_tokens), count(s.completion_tokens), ms(s.latency_p50_ms), ms(s.latency_p95_ms), count(s.failovers ?? 0)];
+  return values.map((v, i) => h("td", { class: "num", title: i === 1 ? kindsOf(s) : undefined }, v));
+}
+
+// Failovers: requests served only after an earlier attempt failed (another provider or account).
+const STAT_HEADERS = ["Requests", "Errors", "Prompt tokens", "Completion tokens", "p50", "p95", "Failovers"];
 
 function groupTable(label, keys, sums, total, nameOf) {
   const rows = keys.map((k) => h("tr", { dataset: { group: k } }, h("th", { scope: "row" }, nameOf(k)), statCells(sums[k])));
