@@ -29,12 +29,6 @@ def _fresh_fake(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def gateway(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
     """A gateway with groq and cerebras both pointing at the fake upstream."""
-    env = {
-        "GROQ_API_KEY": "gsk_e2e_test_key_0001",
-        "GROQ_BASE_URL": fake.base_url("groq"),
-        "CEREBRAS_API_KEY": "csk_e2e_test_key_0002",
-        "CEREBRAS_BASE_URL": fake.base_url("cerebras"),
-    }
-    process = start_gateway(e2e_tmp, env)
+    process = start_gateway(e2e_tmp, fake.provider_env("e2e_test_key"))
     yield process
     process.stop()

@@ -77,6 +77,15 @@ class FakeUpstream:
     def base_url(self, provider: str) -> str:
         return f"{self.url}/{provider}/v1"
 
+    def provider_env(self, tag: str) -> dict[str, str]:
+        """Groq and Cerebras both played by this fake, with keys named by ``tag``."""
+        return {
+            "GROQ_API_KEY": f"gsk_{tag}_0001",
+            "GROQ_BASE_URL": self.base_url("groq"),
+            "CEREBRAS_API_KEY": f"csk_{tag}_0002",
+            "CEREBRAS_BASE_URL": self.base_url("cerebras"),
+        }
+
     def queue(self, provider: str, *answers: dict[str, Any], **options: Any) -> None:
         httpx.post(f"{self.url}/_control/{provider}", json={"answers": list(answers), **options})
 

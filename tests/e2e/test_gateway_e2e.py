@@ -34,13 +34,7 @@ def sdk(gateway: Process) -> openai.OpenAI:
 @pytest.fixture
 def own_gateway(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
     """A gateway of its own, for tests that leave accounts cooling down."""
-    env = {
-        "GROQ_API_KEY": "gsk_own_0001",
-        "GROQ_BASE_URL": fake.base_url("groq"),
-        "CEREBRAS_API_KEY": "csk_own_0002",
-        "CEREBRAS_BASE_URL": fake.base_url("cerebras"),
-    }
-    process = start_gateway(e2e_tmp, env)
+    process = start_gateway(e2e_tmp, fake.provider_env("own"))
     yield process
     process.stop()
 

@@ -41,10 +41,7 @@ def router_gateway(tmp_path: Path, fake: FakeUpstream) -> Iterator[Process]:
     env = {
         "LLM_AGG_CONFIG": str(config),
         "LLM_AGG_ADMIN_KEY": ADMIN_KEY,
-        "GROQ_API_KEY": "gsk_router_0001",
-        "GROQ_BASE_URL": fake.base_url("groq"),
-        "CEREBRAS_API_KEY": "csk_router_0002",
-        "CEREBRAS_BASE_URL": fake.base_url("cerebras"),
+        **fake.provider_env("router"),
     }
     process = start_gateway(tmp_path, env)
     yield process

@@ -20,13 +20,7 @@ ADMIN_KEY = "sk-llmagg-admin-ui-e2e-5b7d01"
 
 
 def gateway_env(fake: FakeUpstream) -> dict[str, str]:
-    return {
-        "GROQ_API_KEY": "gsk_e2e_test_key_0001",
-        "GROQ_BASE_URL": fake.base_url("groq"),
-        "CEREBRAS_API_KEY": "csk_e2e_test_key_0002",
-        "CEREBRAS_BASE_URL": fake.base_url("cerebras"),
-        "LLM_AGG_ADMIN_KEY": ADMIN_KEY,
-    }
+    return {**fake.provider_env("e2e_test_key"), "LLM_AGG_ADMIN_KEY": ADMIN_KEY}
 
 
 def start_ui_gateway(
