@@ -70,6 +70,8 @@ class Runtime:
             if (adapter := adapter_for(spec)) is not None
         }
         self.stored = Stored(settings, clock)
+        # The environment does not change under a running process: read its keys once.
+        self._env_accounts = env_accounts(self.specs.values(), settings.environ)
         # The router's state lives in the same backend, opened on first use. Every call the
         # router makes to it runs in a thread, where opening may block. Tests inject theirs.
         counters, expiring, usage = (
@@ -115,8 +117,7 @@ class Runtime:
         """Env accounts and enabled stored ones (``await self.stored.refresh()`` first keeps
         the store off the event loop)."""
         by_provider: dict[str, list[Account]] = {}
-        env = env_accounts(self.specs.values(), self.settings.environ)
-        for account in [*env, *self.stored.accounts()]:
+        for account in [*self._env_accounts, *self.stored.accounts()]:
             if account.provider in self.adapters:
                 by_provider.setdefault(account.provider, []).append(account)
         return by_provider
