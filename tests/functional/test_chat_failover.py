@@ -192,3 +192,13 @@ async def test_models_lists_what_configured_providers_serve(client: httpx.AsyncC
     ids = [m["id"] for m in listing["data"]]
     assert listing["object"] == "list"
     assert ids == ["auto", "groq/fake-model", "cerebras/fake-model"]
+
+
+async def test_a_chunked_body_past_the_limit_is_413_too(client: httpx.AsyncClient) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(25):
+            yield b"x" * (1024 * 1024)  # 25 MiB, no content-length: past the 20 MiB bound
+
+    response = await client.post("/v1/chat/completions", content=chunks())
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "invalid_request_error"

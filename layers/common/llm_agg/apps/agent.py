@@ -14,7 +14,7 @@ from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
 from llm_agg.api.errors import GatewayError
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import client_auth, store_unavailable
-from llm_agg.apps.base import new_app
+from llm_agg.apps.base import new_app, read_body
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import CheckpointStore, StoreError
@@ -33,14 +33,7 @@ async def read_json_body(request: Request, limit: int) -> bytes:
             type="invalid_request_error",
             code="unsupported_media_type",
         )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise GatewayError(
-                "The request body is too large.", status=413, type="invalid_request_error"
-            )
-    return bytes(body)
+    return await read_body(request, limit)
 
 
 def _json(data: object) -> Response:

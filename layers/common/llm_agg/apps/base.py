@@ -44,6 +44,24 @@ async def _crash(_: Request, exc: Exception) -> Response:
     )
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or 413 once it passes ``limit`` bytes: chunked bodies declare no length, so
+    the bound is kept while reading, not only checked against ``content-length``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large()
+    return bytes(body)
+
+
+def _too_large() -> GatewayError:
+    return GatewayError("The request body is too large.", status=413, type="invalid_request_error")
+
+
 def new_app(title: str) -> FastAPI:
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(GatewayError, _gateway_error)

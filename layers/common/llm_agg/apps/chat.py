@@ -7,9 +7,8 @@ from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
 from llm_agg.api.chat import parse_chat
-from llm_agg.api.errors import GatewayError
 from llm_agg.apps.auth import client_auth
-from llm_agg.apps.base import new_app
+from llm_agg.apps.base import new_app, read_body
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.discovery import ModelLister, model_listing
 from llm_agg.routing.select import AUTO
@@ -26,12 +25,7 @@ def create_chat_app(settings: Settings) -> FastAPI:
         await authenticate(request)
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise GatewayError(
-                "The request body is too large.", status=413, type="invalid_request_error"
-            )
-        call = parse_chat(await request.body())
+        call = parse_chat(await read_body(request, settings.max_body_bytes))
         key_id = getattr(request.state, "gateway_key_id", None)
         return await Dispatcher(runtime).send(call, runtime.targets(call), key_id)
 
