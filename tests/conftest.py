@@ -1,13 +1,28 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.fixtures import FIXTURES
+
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+OUTSIDE = ROOT.parent / "shared"
+
+
+def _refuse_outside_reads(event: str, args: tuple[object, ...]) -> None:
+    """A user's clone has nothing beside it: a test that opens the project's sibling folders
+    (the team's shared/ notes) would pass here and fail there, so it fails here too."""
+    if event == "open" and isinstance(args[0], str | Path):
+        path = Path(args[0]) if Path(args[0]).is_absolute() else Path.cwd() / args[0]
+        if OUTSIDE in path.parents or path == OUTSIDE:
+            raise AssertionError(f"tests must not read outside the repository: {path}")
+
+
+sys.addaudithook(_refuse_outside_reads)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tests.e2e.harness import ROOT, Process, free_port, start, start_gateway
 from tests.functional.conformance_kits import STREAM_TOOL
-from tests.shared_fixtures import load, sse_events
+from tests.support.fixtures import load, sse_events
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.openai_stream import collect
-from tests.shared_fixtures import FIXTURES, headers, load, raw, sse_events
+from tests.support.fixtures import FIXTURES, headers, load, raw, sse_events
+from tests.support.openai_stream import collect
 
 PROVIDERS = ("openrouter", "groq", "cerebras", "together", "anthropic", "cohere")
 NATIVE = ("anthropic", "cohere")

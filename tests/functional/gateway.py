@@ -3,7 +3,6 @@ on a temporary data dir, with groq and cerebras at addresses respx answers for."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from llm_agg.settings import Settings
 from llm_agg_local.server import create_app
+from tests.support.fixtures import load
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests/fixtures"
 ADMIN_KEY = "sk-llmagg-admin-test-4f1c9b2e7d"
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 GROQ = "https://groq.test/openai/v1"
@@ -23,7 +22,7 @@ CEREBRAS = "https://cerebras.test/v1"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return load(name)
 
 
 def make_settings(tmp: Path, **env: str) -> Settings:

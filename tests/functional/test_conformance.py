@@ -42,8 +42,8 @@ from tests.functional.conformance_kits import (
     error_headers,
     fixture_message,
 )
-from tests.openai_stream import Collected, collect
-from tests.shared_fixtures import load, raw
+from tests.support.fixtures import load, raw
+from tests.support.openai_stream import Collected, collect
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ import respx
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
-from tests.shared_fixtures import raw
+from tests.support.fixtures import raw
 
 pytestmark = pytest.mark.anyio
 

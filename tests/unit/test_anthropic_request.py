@@ -11,8 +11,8 @@ import pytest
 
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.anthropic import DEFAULT_MAX_TOKENS, build_body, build_request
-from tests.native_support import chat, target
-from tests.shared_fixtures import load
+from tests.support.fixtures import load
+from tests.support.native import chat, target
 
 WEATHER = load("anthropic/request_tools.json")["tools"][0]
 

@@ -10,8 +10,8 @@ import pytest
 from llm_agg.providers.anthropic import FORMAT, parse_models, parse_response
 from llm_agg.providers.base import MalformedResponse, Usage
 from llm_agg.providers.native_adapter import NativeAdapter
-from tests.native_support import chat, target
-from tests.shared_fixtures import load, raw
+from tests.support.fixtures import load, raw
+from tests.support.native import chat, target
 
 CREATED = 1_772_000_000
 

@@ -9,9 +9,9 @@ import pytest
 from llm_agg.providers.anthropic_stream import AnthropicStream
 from llm_agg.providers.base import Usage
 from llm_agg.providers.sse import SSEParser
-from tests.native_support import run_stream, translate
-from tests.shared_fixtures import raw
-from tests.shared_fixtures import sse_events as events
+from tests.support.fixtures import raw
+from tests.support.fixtures import sse_events as events
+from tests.support.native import run_stream, translate
 
 # Read whole, and in pieces that split events, lines and "\n\n" anywhere.
 SIZES = [None, 1, 7, 64]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llm_agg.routing.catalog import CatalogError, load_catalog
-from tests.routing_support import catalog
+from tests.support.routing import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

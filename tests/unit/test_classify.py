@@ -5,7 +5,7 @@ import time
 import pytest
 
 from llm_agg.routing.classify import LONG_CONTEXT_TOKENS, classify
-from tests.routing_support import IMAGE, WEATHER_TOOL, chat
+from tests.support.routing import IMAGE, WEATHER_TOOL, chat
 
 
 @pytest.mark.parametrize(

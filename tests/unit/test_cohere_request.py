@@ -9,8 +9,8 @@ import pytest
 
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.cohere import build_body, build_request
-from tests.native_support import chat, target
-from tests.shared_fixtures import load
+from tests.support.fixtures import load
+from tests.support.native import chat, target
 
 
 def body_for(request: dict[str, Any], model: str = "command-a-03-2025", **kw: Any) -> Any:

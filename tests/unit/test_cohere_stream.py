@@ -7,9 +7,9 @@ import pytest
 from llm_agg.providers.base import Usage
 from llm_agg.providers.cohere_stream import CohereStream
 from llm_agg.providers.sse import SSEParser
-from tests.native_support import run_stream
-from tests.shared_fixtures import raw
-from tests.shared_fixtures import sse_events as events
+from tests.support.fixtures import raw
+from tests.support.fixtures import sse_events as events
+from tests.support.native import run_stream
 
 SIZES = [None, 1, 9, 100]
 

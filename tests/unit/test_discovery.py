@@ -10,7 +10,7 @@ from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.discovery import Discovery, ListedModel, model_listing
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.routing.catalog import ModelInfo
-from tests.shared_fixtures import raw
+from tests.support.fixtures import raw
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from llm_agg.providers.fields import NATIVE_FATES, OPENAI_FIELDS
 from llm_agg.providers.registry import BUILTIN, build_registry
 from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
-from tests.native_support import chat, target
+from tests.support.native import chat, target
 
 FIELDS = sorted(OPENAI_FIELDS | set(ChatRequest.model_fields))
 PROVIDERS = sorted(BUILTIN)

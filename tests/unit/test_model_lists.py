@@ -13,8 +13,8 @@ from llm_agg.providers.model_lists import (
 )
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.routing.discovery import merge
-from tests.routing_support import catalog
-from tests.shared_fixtures import raw
+from tests.support.fixtures import raw
+from tests.support.routing import catalog
 
 
 def test_groq_list_gives_context_and_output_limits() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from llm_agg.limits.headers import retry_after
 from llm_agg.providers.failures import FailureKind, classify
-from tests.shared_fixtures import headers, load, raw
+from tests.support.fixtures import headers, load, raw
 
 ANTHROPIC = [
     (400, "error_400_invalid_request.json", FailureKind.CLIENT, "invalid_request_error", None),

@@ -10,8 +10,8 @@ from llm_agg.background import Background
 from llm_agg.limits.quota import Quota
 from llm_agg.providers.registry import BUILTIN
 from tests.fakes.memory_stores import MemoryCounters, MemoryExpiring
-from tests.routing_support import catalog
-from tests.shared_fixtures import headers
+from tests.support.fixtures import headers
+from tests.support.routing import catalog
 
 START = 1_800_000_000.0  # a whole minute, hour and day on the epoch
 

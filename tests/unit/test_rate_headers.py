@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from llm_agg.limits.headers import Announced, announced, retry_after
-from tests.shared_fixtures import headers
+from tests.support.fixtures import headers
 
 NOW = 1_788_800_000.0
 

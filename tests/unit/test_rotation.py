@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from llm_agg.routing.rotation import conversation_of, order_accounts
-from tests.routing_support import chat
+from tests.support.routing import chat
 
 
 def order(

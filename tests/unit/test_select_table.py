@@ -10,7 +10,7 @@ from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.routing.classify import classify
 from llm_agg.routing.select import Plan, Signals, plan
-from tests.routing_support import IMAGE, WEATHER_TOOL, catalog, chat
+from tests.support.routing import IMAGE, WEATHER_TOOL, catalog, chat
 
 CATALOG = catalog(
     """

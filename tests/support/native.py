@@ -10,7 +10,7 @@ from llm_agg.api.chat import ChatCall, parse_chat
 from llm_agg.providers.base import StreamTranslator, Target
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.providers.sse import SSEParser
-from tests.openai_stream import Collected, collect
+from tests.support.openai_stream import Collected, collect
 
 
 def chat(body: dict[str, Any]) -> ChatCall:

@@ -1,6 +1,7 @@
 """The providers' recorded and documented wire formats, read byte for byte.
 
-They live in ``shared/fixtures`` beside the repository (CI puts a copy at the same place).
+They live in ``tests/fixtures/<provider>/`` (each folder's README cites every file's source);
+this module is the one place that knows where.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+TESTS_DIR = Path(__file__).resolve().parents[1]
+FIXTURES = TESTS_DIR / "fixtures"
 
 
 def raw(name: str) -> bytes:
