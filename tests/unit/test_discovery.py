@@ -6,8 +6,9 @@ import httpx
 import pytest
 import respx
 
-from llm_agg.providers.adapters import adapter_for
-from llm_agg.providers.discovery import Discovery, ListedModel, model_listing
+from llm_agg.providers.base import ListedModel
+from llm_agg.providers.discovery import Discovery, model_listing
+from llm_agg.providers.kinds import adapter_for
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.routing.catalog import ModelInfo
 from tests.support.fixtures import raw

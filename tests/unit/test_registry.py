@@ -24,7 +24,13 @@ def test_yaml_headers_are_added_to_a_builtin_provider() -> None:
 
 
 def test_a_custom_openai_compatible_server_is_one_yaml_entry() -> None:
-    declared = {"my-llama": {"base_url": "http://127.0.0.1:11434/v1", "drop": ["seed"]}}
+    declared = {
+        "my-llama": {
+            "base_url": "http://127.0.0.1:11434/v1",
+            "drop": ["seed"],
+            "key_required": False,
+        }
+    }
     specs = build_registry(declared, {"MY_LLAMA_BASE_URL": "http://127.0.0.1:9999/v1"})
     spec = specs["my-llama"]
     assert spec.kind == "openai" and not spec.key_required
@@ -33,6 +39,21 @@ def test_a_custom_openai_compatible_server_is_one_yaml_entry() -> None:
     assert env_prefix("my-llama") == "MY_LLAMA"
     accounts = env_accounts(specs.values(), {"GROQ_API_KEY": "k"})
     assert {(a.provider, a.api_key) for a in accounts} == {("groq", "k"), ("my-llama", None)}
+
+
+def test_a_yaml_provider_needs_a_key_as_a_builtin_one_does() -> None:
+    specs = build_registry({"hosted": {"base_url": "https://llm.example/v1"}}, {})
+    assert specs["hosted"].key_required == BUILTIN["groq"].key_required is True
+    assert specs["hosted"].headers_for("k") == {"authorization": "Bearer k"}
+    assert env_accounts(specs.values(), {}) == []
+    (account,) = env_accounts(specs.values(), {"HOSTED_API_KEY": "k"})
+    assert (account.provider, account.api_key) == ("hosted", "k")
+
+
+def test_a_yaml_provider_of_a_native_kind_authenticates_as_that_kind() -> None:
+    specs = build_registry({"proxy": {"base_url": "https://p.example", "kind": "anthropic"}}, {})
+    assert specs["proxy"].headers_for("k")["x-api-key"] == "k"
+    assert specs["proxy"].fate("n") == "refuse"
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,9 @@ from llm_agg.api.errors import InvalidRequest
 from llm_agg.background import Background
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
-from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
 from llm_agg.providers.discovery import Discovery, ModelLister
-from llm_agg.providers.model_lists import lister_for
+from llm_agg.providers.kinds import adapter_for, lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
 from llm_agg.routing.classify import classify
@@ -65,9 +64,7 @@ class Runtime:
         self.vanished: list[str] = []
         self.specs = build_registry(self.catalog.providers, settings.environ)
         self.adapters: dict[str, Adapter] = {
-            name: adapter
-            for name, spec in self.specs.items()
-            if (adapter := adapter_for(spec)) is not None
+            name: adapter_for(spec) for name, spec in self.specs.items()
         }
         self.stored = Stored(settings, clock)
         # The environment does not change under a running process: read its keys once.
@@ -94,10 +91,8 @@ class Runtime:
             store=expiring,
             background=self.background,
         )
-        # What lists each provider's models: native adapters do; the others share one reader.
         self.listers: dict[str, ModelLister] = {
-            name: adapter if isinstance(adapter, ModelLister) else lister_for(self.specs[name])
-            for name, adapter in self.adapters.items()
+            name: lister_for(spec) for name, spec in self.specs.items()
         }
         self._discovering: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh

@@ -27,7 +27,6 @@ from llm_agg.apps.auth import admin_auth, store_unavailable
 from llm_agg.apps.base import new_app
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
-from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
@@ -66,10 +65,10 @@ def _spec(runtime: Runtime, provider: str, status: int = 400) -> ProviderSpec:
     return spec
 
 
-def _not_env(provider: str, account_id: str) -> None:
+def _not_env(spec: ProviderSpec, account_id: str) -> None:
     if account_id == "env":
         raise InvalidRequest(
-            f"The 'env' account of {provider} comes from {env_prefix(provider)}_API_KEY; "
+            f"The 'env' account of {spec.name} comes from {spec.setup_hint}; "
             "change that variable instead.",
             param="account_id",
         )
@@ -121,8 +120,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     @admin.delete("/credentials/{provider}/{account_id}")
     async def delete_credential(provider: str, account_id: str) -> Response:
         runtime = get_runtime(settings)
-        _spec(runtime, provider, 404)
-        _not_env(provider, account_id)
+        _not_env(_spec(runtime, provider, 404), account_id)
         await runtime.stored.open()
         if not await _call(runtime.stored.vault.delete, provider, account_id):
             raise NotFound(f"No stored account {account_id!r} for {provider}.")
@@ -138,8 +136,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     @admin.patch("/credentials/{provider}/{account_id}")
     async def update_credential(provider: str, account_id: str, request: Request) -> Response:
         runtime = get_runtime(settings)
-        _spec(runtime, provider, 404)
-        _not_env(provider, account_id)
+        _not_env(_spec(runtime, provider, 404), account_id)
         body = parse_body(await request.body(), CredentialPatch)
         await runtime.stored.open()
         vault = runtime.stored.vault

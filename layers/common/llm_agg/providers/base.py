@@ -72,6 +72,19 @@ class Adapter(Protocol):
     def stream_translator(self, call: ChatCall, target: Target) -> StreamTranslator: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ListedModel:
+    """One model of a provider's list; a fact the list does not give stays None."""
+
+    id: str
+    created: int = 0
+    context: int | None = None
+    max_output: int | None = None
+    free: bool | None = None
+    chat: bool | None = None  # None: the list does not say whether it is a chat model
+    capabilities: frozenset[str] | None = None
+
+
 class MalformedResponse(ValueError):
     """A 2xx answer that is not what the provider's format promises."""
 

@@ -14,14 +14,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 import orjson
 
 from llm_agg.background import Background
-from llm_agg.providers.base import MalformedResponse, UpstreamRequest
+from llm_agg.providers.base import ListedModel, MalformedResponse, UpstreamRequest
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import ModelInfo
 from llm_agg.store.base import ExpiringStore
@@ -30,19 +29,6 @@ log = logging.getLogger("llm_agg.discovery")
 
 
 STORED = "models|"  # expiring-store key prefix of the shared lists
-
-
-@dataclass(frozen=True, slots=True)
-class ListedModel:
-    """One model of a provider's list; a fact the list does not give stays None."""
-
-    id: str
-    created: int = 0
-    context: int | None = None
-    max_output: int | None = None
-    free: bool | None = None
-    chat: bool | None = None  # None: the list does not say whether it is a chat model
-    capabilities: frozenset[str] | None = None
 
 
 def _encode(fetched: float, models: list[ListedModel]) -> bytes:

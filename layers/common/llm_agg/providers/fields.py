@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llm_agg.providers.spec import Fate, Refusal
+from llm_agg.providers.spec import Fate, ProviderSpec, Refusal
 
 # Every request field of OpenAI's Chat Completions API (platform.openai.com/docs/api-reference/
 # chat/create), deprecated ones included; a test checks each has a fate at every provider.
@@ -163,3 +163,10 @@ NATIVE_FATES: Mapping[str, Mapping[str, Fate]] = {
     "anthropic": ANTHROPIC_FATES,
     "cohere": COHERE_FATES,
 }
+
+
+def native_spec(name: str, base_url: str, **quirks: Any) -> ProviderSpec:
+    """The spec of a provider of a native format ``name``: its fates and refusals are the
+    format's."""
+    fates, refusals = NATIVE_FATES[name], native_refusals(name)
+    return ProviderSpec(name, base_url, kind=name, fates=fates, refusals=refusals, **quirks)

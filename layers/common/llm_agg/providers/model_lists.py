@@ -14,8 +14,7 @@ from typing import Any
 
 import orjson
 
-from llm_agg.providers.base import MalformedResponse, UpstreamRequest
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.base import ListedModel, MalformedResponse, UpstreamRequest
 from llm_agg.providers.spec import ProviderSpec
 
 
@@ -113,13 +112,6 @@ def openrouter_models(body: bytes) -> list[ListedModel]:
 
 Parser = Callable[[bytes], list[ListedModel]]
 
-# By provider name; the others use OpenAI's shape. (Anthropic's and Cohere's lists are read by
-# their own modules.)
-PARSERS: dict[str, Parser] = {
-    "together": together_models,
-    "openrouter": openrouter_models,
-}
-
 
 class OpenAIModels:
     """The ``ModelLister`` of an OpenAI-compatible provider."""
@@ -128,11 +120,4 @@ class OpenAIModels:
         self.parse_models = parser
 
     def models_request(self, spec: ProviderSpec, api_key: str | None) -> UpstreamRequest:
-        headers = dict(spec.headers)
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        return UpstreamRequest(spec.models_url, headers, b"")
-
-
-def lister_for(spec: ProviderSpec) -> OpenAIModels:
-    return OpenAIModels(PARSERS.get(spec.name, openai_models))
+        return UpstreamRequest(spec.models_url, spec.headers_for(api_key), b"")

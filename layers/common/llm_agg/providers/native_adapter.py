@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from llm_agg.api.chat import ChatCall
-from llm_agg.providers.base import Completion, Target, UpstreamRequest
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.base import Completion, ListedModel, Target, UpstreamRequest
 from llm_agg.providers.native_stream import NativeStream
 from llm_agg.providers.spec import ProviderSpec
 

@@ -47,9 +47,13 @@ def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
         and body.get("max_completion_tokens") is None
     ):
         body["max_completion_tokens"] = spec.default_max_tokens
-    headers = {"content-type": "application/json", **spec.headers, **target.account.headers}
-    if target.account.api_key:
-        headers["authorization"] = f"Bearer {target.account.api_key}"
+    if spec.rewrite is not None:
+        body = spec.rewrite(body)
+    headers = {
+        "content-type": "application/json",
+        **spec.headers_for(target.account.api_key),
+        **target.account.headers,
+    }
     return UpstreamRequest(spec.chat_url, headers, orjson.dumps(body))
 
 
