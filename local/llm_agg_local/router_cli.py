@@ -84,7 +84,9 @@ def _route(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    configured = {a.provider for a in env_accounts(specs.values(), settings.environ)}
+    # A local server (Ollama) counts once it answers; this command calls nobody.
+    local = [s for s in specs.values() if not s.probe]
+    configured = {a.provider for a in env_accounts(local, settings.environ)}
     configured |= _stored_providers(settings)
     print(f"catalog: {settings.config_path}")
     print("\n".join(explain(call, catalog, specs, configured)))

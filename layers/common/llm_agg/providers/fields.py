@@ -56,6 +56,22 @@ OPENAI_FIELDS = frozenset(
 )
 
 
+# Fields a strict OpenAI-compatible API (Gemini, Mistral) answers with 400/422 as unknown.
+# Bookkeeping and tuning the answer does not show: dropped.
+UNSHOWN = ("store", "metadata", "service_tier", "prompt_cache_key", "user", "safety_identifier")
+UNSHOWN_TUNING = ("verbosity", "logit_bias")
+# What the client would miss from the answer: refused, so another provider serves it.
+ANSWER_SHAPING = (
+    "logprobs",
+    "top_logprobs",
+    "web_search_options",
+    "functions",
+    "function_call",
+    "audio",
+    "modalities",
+)
+
+
 def not_one(value: Any) -> bool:
     return value is not None and value != 1
 

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from llm_agg.providers import anthropic, cohere
+from llm_agg.providers import anthropic, cloudflare, cohere, gemini, github, mistral, ollama
 from llm_agg.providers.fields import not_one
 from llm_agg.providers.kinds import KINDS
-from llm_agg.providers.model_lists import openrouter_models, together_models
+from llm_agg.providers.model_lists import huggingface_models, openrouter_models, together_models
 from llm_agg.providers.rate_headers import DIALECTS
 from llm_agg.providers.spec import ProviderSpec, Refusal, env_prefix
 
@@ -70,6 +70,19 @@ TOGETHER = ProviderSpec(
     parse_models=together_models,
 )
 
+NVIDIA = ProviderSpec(
+    name="nvidia",
+    base_url="https://integrate.api.nvidia.com/v1",
+    rate_limit_headers="none",  # none documented: 40 requests a minute, learned from its 429s
+)
+HUGGINGFACE = ProviderSpec(
+    name="huggingface",
+    base_url="https://router.huggingface.co/v1",
+    key_vars=("HF_TOKEN", "HUGGINGFACE_API_KEY"),
+    parse_models=huggingface_models,
+    quota_scope="account",  # its monthly credit belongs to the account
+)
+
 BUILTIN: dict[str, ProviderSpec] = {
     spec.name: spec
     for spec in (
@@ -79,6 +92,14 @@ BUILTIN: dict[str, ProviderSpec] = {
         TOGETHER,
         anthropic.SPEC,
         cohere.SPEC,
+        gemini.SPEC,
+        mistral.MISTRAL,
+        mistral.CODESTRAL,
+        github.SPEC,
+        NVIDIA,
+        cloudflare.SPEC,
+        HUGGINGFACE,
+        ollama.SPEC,
     )
 }
 

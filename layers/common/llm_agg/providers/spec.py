@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urljoin
 
 from llm_agg.api.chat import GATEWAY_FIELDS
 from llm_agg.providers.failures import UpstreamFailure, classify
@@ -78,7 +79,8 @@ class ProviderSpec:
     auth: Callable[[str | None], dict[str, str]] = bearer
     # Its error answers, read into the gateway's failure classes.
     errors: Callable[[int, bytes], UpstreamFailure] = classify
-    # Its model list, when it is not OpenAI's shape; and where, when not at ``/models``.
+    # Its model list, when it is not OpenAI's shape; and where, relative to the base URL,
+    # when not at ``models``.
     parse_models: Callable[[bytes], list[ListedModel]] | None = None
     models_path: str | None = None
     # The OpenAI body as it may be sent to it, for quirks beyond dropping fields.
@@ -95,6 +97,8 @@ class ProviderSpec:
     @property
     def setup_hint(self) -> str:
         """The variables that configure it: ``GEMINI_API_KEY (or GOOGLE_API_KEY)``."""
+        if self.probe:
+            return f"a server answering at {self.base_url} ({env_prefix(self.name)}_BASE_URL)"
         first, *others = self.env_keys
         hint = first + (f" (or {' or '.join(others)})" if others else "")
         return " and ".join([hint, *self.url_vars.values()])
@@ -127,7 +131,8 @@ class ProviderSpec:
 
     @property
     def models_url(self) -> str:
-        return self.base_url.rstrip("/") + (self.models_path or "/models")
+        # A reference relative to the base URL: "../catalog/models" leaves /inference.
+        return urljoin(self.base_url.rstrip("/") + "/", self.models_path or "models")
 
     def fate(self, name: str) -> Fate:
         """What happens to request field ``name`` on its way to this provider."""

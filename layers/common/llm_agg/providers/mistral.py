@@ -1,0 +1,106 @@
+"""Mistral (La Plateforme, free Experiment plan) and Codestral: OpenAI's format, but a body
+with a field it does not know is refused with 422 "Extra inputs are not permitted"
+(``stream_options``, ``max_completion_tokens``, a message's ``name``; users' reports, checked
+2026-12-06). So every OpenAI field has a fate here, and the body sent holds only fields of
+its own API (docs.mistral.ai/api, chat completion): usage comes on the last stream chunk
+unasked, the seed is ``random_seed``, the output limit ``max_tokens``.
+
+Limits count per organisation (workspace), whatever the key; its headers name the window
+(``x-ratelimit-limit-req-minute``, ``-tokens-minute``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llm_agg.providers.base import ListedModel
+from llm_agg.providers.fields import (
+    ANSWER_SHAPING,
+    UNSHOWN,
+    UNSHOWN_TUNING,
+    native_refusals,
+)
+from llm_agg.providers.model_lists import load_models
+from llm_agg.providers.spec import Fate, ProviderSpec
+
+# What its API takes, as the client sent it.
+_TAKEN = (
+    "model",
+    "messages",
+    "stream",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "n",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "presence_penalty",
+    "frequency_penalty",
+    "parallel_tool_calls",
+    "prediction",
+)
+_RENAMED = {"max_completion_tokens": "max_tokens", "seed": "random_seed"}
+
+FATES: Mapping[str, Fate] = {
+    **dict.fromkeys(_TAKEN, "forward"),
+    **dict.fromkeys(_RENAMED, "map"),
+    "stream_options": "map",  # usage always comes; the chunk is sent if asked
+    **dict.fromkeys((*UNSHOWN, *UNSHOWN_TUNING, "reasoning_effort"), "drop"),
+    **dict.fromkeys(ANSWER_SHAPING, "refuse"),
+}
+_MESSAGE_FIELDS = frozenset({"role", "content", "tool_calls", "tool_call_id", "prefix"})
+
+
+def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields its API knows, under its names. Pure."""
+    out = {name: body[name] for name in _TAKEN if name in body}
+    for ours, theirs in _RENAMED.items():
+        if body.get(ours) is not None:
+            out[theirs] = body[ours]
+    out["messages"] = [
+        {k: v for k, v in m.items() if k in _MESSAGE_FIELDS} if isinstance(m, dict) else m
+        for m in body.get("messages") or ()
+    ]
+    return out
+
+
+def parse_models(body: bytes) -> list[ListedModel]:
+    """``{data: [{id, capabilities: {completion_chat, function_calling, vision},
+    max_context_length, deprecation}]}``."""
+    models = []
+    for item in load_models(body, "data"):
+        caps = item.get("capabilities") or {}
+        found = {"tools"} if caps.get("function_calling") else set()
+        if caps.get("vision"):
+            found.add("vision")
+        context = item.get("max_context_length")
+        models.append(
+            ListedModel(
+                id=item["id"],
+                created=item.get("created") or 0,
+                context=context if isinstance(context, int) and context > 0 else None,
+                chat=bool(caps.get("completion_chat", True)) and not item.get("deprecation"),
+                capabilities=frozenset(found),
+            )
+        )
+    return models
+
+
+def _spec(name: str, base_url: str) -> ProviderSpec:
+    return ProviderSpec(
+        name=name,
+        base_url=base_url,
+        fates=FATES,
+        drop=frozenset(n for n, fate in FATES.items() if fate == "drop"),
+        refusals=tuple(r for r in native_refusals(name) if FATES.get(r.field) == "refuse"),
+        rewrite=rewrite,
+        parse_models=parse_models,
+        quota_scope="account",
+    )
+
+
+MISTRAL = _spec("mistral", "https://api.mistral.ai/v1")
+CODESTRAL = _spec("codestral", "https://codestral.mistral.ai/v1")
