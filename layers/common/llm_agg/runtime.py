@@ -26,7 +26,7 @@ from llm_agg.providers.discovery import Discovery, ModelLister
 from llm_agg.providers.kinds import adapter_for, lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
-from llm_agg.routing.classify import classify
+from llm_agg.routing.classify import classify, estimate_tokens
 from llm_agg.routing.discovery import merge
 from llm_agg.routing.health import Health
 from llm_agg.routing.rotation import conversation_of, order_accounts
@@ -208,9 +208,14 @@ class Runtime:
         ready: list[Target] = []
         cooling: list[Target] = []
         conversation = None
+        tokens: int | None = None
         for choice in choices:
             spec = self.specs[choice.provider]
             reason = spec.refusal_for(call.body)
+            if spec.max_request_tokens is not None and not reason:
+                tokens = estimate_tokens(call) if tokens is None else tokens
+                if tokens > spec.max_request_tokens:
+                    reason = f"{spec.name} takes at most {spec.max_request_tokens} tokens a request"
             if reason:
                 refusals.append(reason)
                 continue

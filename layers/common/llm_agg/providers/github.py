@@ -5,9 +5,10 @@ Free, "low" models 15 requests a minute and 150 a day, "high" ones 10 and 50, an
 
 A request over the per-request limit is refused with 413 ``tokens_limit_reached``: that is
 this provider's limit, not the request's fault, so it moves on to the next candidate
-(``FailureKind.TOO_LARGE``); the catalog gives its models that limit as their context, so
-routing skips them for a prompt known to be larger. Models are listed by its catalog
-(``GET /catalog/models``, a bare array), beside the inference path.
+(``FailureKind.TOO_LARGE``); a prompt estimated larger is not sent to it at all
+(``max_request_tokens``), and the catalog gives its models that limit as their context.
+Models are listed by its catalog (``GET /catalog/models``, a bare array), beside the
+inference path.
 """
 
 from __future__ import annotations
@@ -68,4 +69,5 @@ SPEC = ProviderSpec(
     errors=errors,
     parse_models=parse_models,
     models_path="../catalog/models",
+    max_request_tokens=FREE_INPUT_TOKENS,
 )

@@ -87,6 +87,9 @@ class ProviderSpec:
     rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     quota_scope: QuotaScope = "key"
     quota_groups: Mapping[str, str] = field(default_factory=dict)  # account → project/org
+    # The most prompt tokens it takes in one request, whatever the model (GitHub Models' free
+    # tier): a request known to be larger is not sent to it.
+    max_request_tokens: int | None = None
     # A local server: configured only while it answers (no key tells whether it is there).
     probe: bool = False
 
