@@ -190,3 +190,9 @@ def test_route_explain_and_models_show_the_new_providers(
         capture_output=True, text=True, timeout=30, check=True, env=env,
     ).stdout  # fmt: skip
     assert "gemini" in models and "cloudflare" in models and "@cf/meta/fake-model" in models
+    free = subprocess.run(
+        [str(BIN / "llm-agg"), "models", "--free", "--admin-key", ADMIN_KEY],
+        capture_output=True, text=True, timeout=30, check=True, env=env,
+    ).stdout  # fmt: skip
+    rows = [line.split() for line in free.splitlines()]
+    assert ["gemini", "fake-model", "1", "(1", "keys,", "per", "project)"] in [r[:7] for r in rows]

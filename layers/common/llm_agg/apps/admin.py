@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from llm_agg.admin import views
 from llm_agg.admin.accounts import account_states, add_account, check_account
+from llm_agg.admin.capacity import capacity
 from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
 from llm_agg.admin.routing import routing
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
@@ -27,6 +28,7 @@ from llm_agg.apps.auth import admin_auth, store_unavailable
 from llm_agg.apps.base import new_app
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
+from llm_agg.limits.windows import Limit, counter_key
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
@@ -166,6 +168,29 @@ def create_admin_app(settings: Settings) -> FastAPI:
                 **verdict.to_dict(),
             }
         )
+
+    @admin.get("/capacity")
+    async def free_capacity(request: Request) -> Response:
+        runtime = get_runtime(settings)
+        await runtime.stored.refresh()
+        accounts = {p: [a.account_id for a in mine] for p, mine in runtime.accounts().items()}
+        quota = runtime.quota
+        every = request.query_params.get("all") in ("1", "true")
+
+        def used(provider: str, holder: str, limit: Limit, index: int) -> int:
+            return quota.counters.get(counter_key(provider, holder, limit, index))
+
+        data = await _call(
+            capacity,
+            runtime.specs,
+            runtime.view.models,
+            accounts,
+            quota.limits,
+            used,
+            runtime.clock(),
+            not every,
+        )
+        return _json({"object": "list", "checked": runtime.catalog.checked, "data": data})
 
     @admin.get("/providers")
     async def provider_status() -> Response:
