@@ -10,7 +10,9 @@ Its quirks (ai.google.dev/gemini-api/docs/openai and users' reports, checked 202
   Pacific time, whatever its ``retryDelay`` says (``errors``);
 - its errors may come as a JSON array of one error object;
 - quota counts per Google Cloud project and model, not per key;
-- its model list names models ``models/<id>``; chat takes the bare id.
+- its model list names models ``models/<id>``; chat takes the bare id;
+- an answer that calls tools may end with ``finish_reason: "stop"``: the client is told
+  ``tool_calls``, as OpenAI says.
 """
 
 from __future__ import annotations
@@ -199,4 +201,5 @@ SPEC = ProviderSpec(
     parse_models=parse_models,
     rate_limit_headers="none",
     quota_scope="project",
+    tool_calls_end_as_stop=True,
 )

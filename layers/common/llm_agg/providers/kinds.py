@@ -29,7 +29,7 @@ class Kind:
 
 
 def _openai_adapter(spec: ProviderSpec) -> OpenAICompatAdapter:
-    return OpenAICompatAdapter(dict(spec.finish_reasons))
+    return OpenAICompatAdapter(dict(spec.finish_reasons), spec.tool_calls_end_as_stop)
 
 
 def _openai_lister(spec: ProviderSpec) -> OpenAIModels:

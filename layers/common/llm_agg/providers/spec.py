@@ -87,6 +87,8 @@ class ProviderSpec:
     rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     quota_scope: QuotaScope = "key"
     quota_groups: Mapping[str, str] = field(default_factory=dict)  # account → project/org
+    # It ends an answer that calls tools with "stop" (Gemini): the client gets "tool_calls".
+    tool_calls_end_as_stop: bool = False
     # The most prompt tokens it takes in one request, whatever the model (GitHub Models' free
     # tier): a request known to be larger is not sent to it.
     max_request_tokens: int | None = None
