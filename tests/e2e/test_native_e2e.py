@@ -328,5 +328,8 @@ def test_a_refused_request_is_a_clear_400(client: openai.OpenAI, native: NativeF
     assert native.received("anthropic") == []
 
 
-def test_fixtures_dir_is_beside_the_repository():
-    assert (Path(ROOT).parent / "shared" / "fixtures" / "anthropic").is_dir()
+def test_the_fake_plays_the_repositorys_own_fixtures():
+    from tests.fakes.fake_native import FIXTURES
+
+    assert Path(ROOT) / "tests" / "fixtures" == FIXTURES
+    assert (FIXTURES / "anthropic" / "stream_text.sse").is_file()

@@ -26,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+# The repository's own fixtures (tests/fixtures): a test never reads outside the repository.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SCRIPTS: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
 RECEIVED: list[dict[str, Any]] = []
 
