@@ -180,15 +180,23 @@ def test_server_tools_are_refused_never_sent_as_functions(tool: dict[str, Any]) 
     assert tool["type"] in caught.value.message and caught.value.param == "tools"
 
 
-def test_server_tools_are_left_out_when_only_anthropic_can_serve_or_when_counting() -> None:
+def test_what_only_anthropic_serves_is_left_out_when_only_anthropic_can_serve_or_counting() -> None:
     body = {
         "model": "anthropic/claude-haiku-4-5",
         "max_tokens": 10,
-        "messages": [{"role": "user", "content": "hi"}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}},
+                    {"type": "text", "text": "hi"},
+                ],
+            }
+        ],
         "tools": [{"type": "web_search_20250305", "name": "web_search"}],
     }
     _, request = parse_messages(orjson.dumps(body))
-    assert "tools" not in chat_body(request, EMPTY, server_tools_ok=True)
+    assert "tools" not in chat_body(request, EMPTY, anthropic_only=True)
     assert "tools" not in chat_body(request, EMPTY, counting=True)
 
 

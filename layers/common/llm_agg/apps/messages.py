@@ -115,7 +115,7 @@ def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenti
             await runtime.stored.refresh()
             body, parsed = parse_messages(await read_body(request, settings.max_body_bytes))
             native = _native_only(parsed, runtime)
-            call = chat_call(chat_body(parsed, runtime.view, server_tools_ok=native))
+            call = chat_call(chat_body(parsed, runtime.view, anthropic_only=native))
             adapters = messages_adapters(
                 runtime.adapters, runtime.specs, runtime.view, body, request.headers
             )

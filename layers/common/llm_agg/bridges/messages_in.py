@@ -96,7 +96,7 @@ def _unserved(kind: str, where: str) -> InvalidRequest:
     )
 
 
-def _user(message: MessageParam, where: str) -> list[dict[str, Any]]:
+def _user(message: MessageParam, where: str, anthropic_only: bool) -> list[dict[str, Any]]:
     if isinstance(message.content, str):
         return [{"role": "user", "content": message.content}]
     tools: list[dict[str, Any]] = []
@@ -109,13 +109,13 @@ def _user(message: MessageParam, where: str) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ImageBlock):
             parts.append(_image(block))
-        elif not isinstance(block, ThinkingBlock):
+        elif not isinstance(block, ThinkingBlock) and not anthropic_only:
             raise _unserved(block.type, f"{where}.content.{j}")
     parts = images + parts
     return [*tools, *([{"role": "user", "content": _user_content(parts)}] if parts else [])]
 
 
-def _assistant(message: MessageParam, where: str) -> list[dict[str, Any]]:
+def _assistant(message: MessageParam, where: str, anthropic_only: bool) -> list[dict[str, Any]]:
     if isinstance(message.content, str):
         return [{"role": "assistant", "content": message.content}]
     texts: list[str] = []
@@ -137,7 +137,7 @@ def _assistant(message: MessageParam, where: str) -> list[dict[str, Any]]:
                 f"An assistant turn cannot hold '{block.type}' blocks.",
                 param=f"{where}.content.{j}",
             )
-        elif not isinstance(block, ThinkingBlock):
+        elif not isinstance(block, ThinkingBlock) and not anthropic_only:
             raise _unserved(block.type, f"{where}.content.{j}")
     if not texts and not calls:
         return []  # only thinking: nothing an OpenAI model can read
@@ -147,7 +147,7 @@ def _assistant(message: MessageParam, where: str) -> list[dict[str, Any]]:
     return [turn]
 
 
-def _messages(request: MessagesRequest) -> list[dict[str, Any]]:
+def _messages(request: MessagesRequest, anthropic_only: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     system = request.system
     if system:
@@ -157,9 +157,9 @@ def _messages(request: MessagesRequest) -> list[dict[str, Any]]:
     for i, message in enumerate(request.messages):
         where = f"messages.{i}"
         if message.role == "user":
-            out.extend(_user(message, where))
+            out.extend(_user(message, where, anthropic_only))
         elif message.role == "assistant":
-            out.extend(_assistant(message, where))
+            out.extend(_assistant(message, where, anthropic_only))
         else:
             content = message.content
             if isinstance(content, list) and not all(isinstance(b, TextBlock) for b in content):
@@ -232,16 +232,18 @@ def chat_body(
     catalog: Catalog,
     *,
     counting: bool = False,
-    server_tools_ok: bool = False,
+    anthropic_only: bool = False,
 ) -> dict[str, Any]:
-    """The OpenAI chat body that asks what ``request`` asks. Server tools are refused unless
-    only Anthropic can be chosen (``server_tools_ok``: it gets the client's own body) or the
-    tokens are only being counted; either way they are left out of the chat body."""
+    """The OpenAI chat body that asks what ``request`` asks. What only Anthropic serves
+    (server tools, documents...) is refused unless only Anthropic can be chosen
+    (``anthropic_only``: it is sent the client's own body) or the tokens are only being
+    counted; either way it is left out of the chat body, which then serves routing only."""
     alias = resolve_model(request.model, catalog)
-    body: dict[str, Any] = {"model": alias.model, "messages": _messages(request)}
+    lenient = anthropic_only or counting
+    body: dict[str, Any] = {"model": alias.model, "messages": _messages(request, lenient)}
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
-    if tools := _tools(request, refuse_typed=not (counting or server_tools_ok)):
+    if tools := _tools(request, refuse_typed=not lenient):
         body["tools"] = tools
         _tool_choice(request, body)
     if request.stop_sequences:
