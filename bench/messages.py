@@ -1,0 +1,133 @@
+"""What ``/v1/messages`` costs next to ``/v1/chat/completions``: the same gateway, the same
+upstream (the bench's fake), the same question, asked both ways in turn.
+
+Two steps per repetition, each on both endpoints (their order alternating): wrk at one
+connection (latency per request, nothing queues) and streams at low concurrency (time to first
+byte, and to the end). A Messages stream counts only if it ends with ``message_stop``, a chat
+stream only with ``[DONE]``; anything else is an error, never a sample. The figure that
+matters is the difference, in the same repetition (goal: within 0.2 ms).
+
+    .venv/bin/python bench/messages.py --duration 10 --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from servers import BENCH, ensure_wrk, fake_upstream, free_port, gateway
+from ttfb import StreamStats, percentile
+
+ASK = [{"role": "user", "content": "Say hello."}]
+ENDPOINTS: dict[str, tuple[str, dict[str, Any], bytes]] = {
+    # name: (path, body, how a complete stream ends)
+    "chat": (
+        "/v1/chat/completions",
+        {"model": "groq/llama-3.3-70b-versatile", "messages": ASK, "max_tokens": 64},
+        b"data: [DONE]",
+    ),
+    "messages": (
+        "/v1/messages",
+        {"model": "groq/llama-3.3-70b-versatile", "messages": ASK, "max_tokens": 64},
+        b'data: {"type":"message_stop"}',
+    ),
+}
+
+
+def wrk_p50_ms(wrk: str, url: str, body: dict[str, Any], duration: int) -> tuple[float, int]:
+    env = {**os.environ, "BENCH_BODY": json.dumps(body), "BENCH_KEY": ""}
+    argv = [wrk, "-t1", "-c1", f"-d{duration}s", "--timeout", "10s"]
+    argv += ["-s", str(BENCH / "chat.lua"), url]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
+    out = json.loads(line.removeprefix("BENCH_JSON "))
+    return out["latency_us"]["p50"] / 1000, sum(out["errors"].values())
+
+
+async def streams(url: str, body: dict[str, Any], end: bytes, duration: float) -> StreamStats:
+    stats = StreamStats()
+    payload = json.dumps({**body, "stream": True}).encode()
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+
+        async def lane() -> None:
+            while time.perf_counter() < deadline:
+                started, first, data = time.perf_counter(), None, bytearray()
+                headers = {"content-type": "application/json"}
+                async with client.stream("POST", url, content=payload, headers=headers) as r:
+                    async for piece in r.aiter_raw():
+                        first = first or time.perf_counter()
+                        data += piece
+                if r.status_code != 200 or not bytes(data).rstrip().endswith(end):
+                    stats.fail(f"HTTP {r.status_code}: {bytes(data)[-200:]!r}")
+                elif first is not None:
+                    stats.ttfb_s.append(first - started)
+                    stats.total_s.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(lane() for _ in range(4)))
+    return stats
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per step")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    logs = BENCH / "results" / f"messages-{stamp}-logs"
+    upstream_port = free_port()
+    upstream = fake_upstream(upstream_port, 20, 5.0, logs)
+    server = gateway(free_port(), upstream_port, 1, logs)
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name in ENDPOINTS}
+    errors = 0
+    try:
+        for process in (upstream, server):
+            process.start()
+            process.wait_ready(60)
+        for path, body, _ in ENDPOINTS.values():  # warm both paths
+            wrk_p50_ms(wrk, server.origin + path, body, 2)
+        for rep in range(args.reps):
+            order = list(ENDPOINTS) if rep % 2 == 0 else list(reversed(ENDPOINTS))
+            for name in order:
+                path, body, end = ENDPOINTS[name]
+                p50, failed = wrk_p50_ms(wrk, server.origin + path, body, args.duration)
+                stats = asyncio.run(streams(server.origin + path, body, end, args.duration))
+                errors += failed + stats.errors
+                row = figures[name]
+                row.setdefault("p50_ms", []).append(p50)
+                row.setdefault("ttfb_p50_ms", []).append(percentile(stats.ttfb_s, 50) * 1000)
+                row.setdefault("total_p50_ms", []).append(percentile(stats.total_s, 50) * 1000)
+                print(f"rep {rep + 1} {name}: {p50:.3f} ms, ttfb {row['ttfb_p50_ms'][-1]:.3f} ms")
+    finally:
+        server.stop()
+        upstream.stop()
+    print("\n| step | chat | messages | messages - chat |\n| --- | ---: | ---: | ---: |")
+    for key, label in (
+        ("p50_ms", "p50 latency, 1 connection (ms)"),
+        ("ttfb_p50_ms", "stream: time to first byte p50 (ms)"),
+        ("total_p50_ms", "stream: whole stream p50 (ms)"),
+    ):
+        chat, messages = figures["chat"][key], figures["messages"][key]
+        deltas = [m - c for m, c in zip(messages, chat, strict=True)]
+        print(
+            f"| {label} | {statistics.median(chat):.3f} | {statistics.median(messages):.3f} "
+            f"| {statistics.median(deltas):+.3f} [{min(deltas):+.3f}, {max(deltas):+.3f}] |"
+        )
+    print(f"\nerrors: {errors}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
