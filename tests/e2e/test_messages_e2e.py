@@ -53,7 +53,7 @@ USAGE = {**BASE, "choices": [], "usage": {"prompt_tokens": 40, "completion_token
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeFake]:
     tmp = tmp_path_factory.mktemp("messages-native")
     port = free_port()
-    args = [sys.executable, str(ROOT / "tests/fakes/fake_native.py"), "--port", str(port)]
+    args = [sys.executable, "-m", "tests.fakes.fake_native", "--port", str(port)]
     fake = NativeFake(start(args, port, "/_control", tmp / "fake-native.log"))
     yield fake
     fake.process.stop()

@@ -17,7 +17,6 @@ import asyncio
 import json
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -26,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-# The repository's own fixtures (tests/fixtures): a test never reads outside the repository.
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from tests.support.fixtures import FIXTURES
+
 SCRIPTS: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
 RECEIVED: list[dict[str, Any]] = []
 
