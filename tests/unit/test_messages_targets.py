@@ -45,6 +45,10 @@ def test_reasoning_effort_goes_only_to_models_that_reason() -> None:
     assert fit(asked, target("groq", "gpt-oss"), CATALOG).body["reasoning_effort"] == "high"
     # A model the catalog does not know: the client asked, so it is sent.
     assert fit(asked, target("groq", "other"), CATALOG).body["reasoning_effort"] == "high"
+    # Groq's Qwen3 takes only "none" or "default".
+    assert (
+        fit(asked, target("groq", "qwen/qwen3-32b"), CATALOG).body["reasoning_effort"] == "default"
+    )
 
 
 def test_top_k_goes_only_where_the_provider_takes_it() -> None:

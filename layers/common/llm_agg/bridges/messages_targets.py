@@ -21,6 +21,9 @@ from llm_agg.routing.catalog import Catalog
 
 # OpenAI-compatible providers whose API takes ``top_k`` (the native adapters map it).
 TOP_K_PROVIDERS = frozenset({"together", "openrouter"})
+# Models whose ``reasoning_effort`` is only "none" or "default" (Groq's Qwen3: any level
+# else is refused), so thinking at any level is "default" there.
+DEFAULT_EFFORT_ONLY = frozenset({("groq", "qwen/qwen3-32b")})
 
 
 def takes_top_k(spec: ProviderSpec) -> bool:
@@ -31,20 +34,25 @@ def fit(call: ChatCall, target: Target, catalog: Catalog) -> ChatCall:
     """``call`` as this target can take it (the same call when nothing changes)."""
     body = call.body
     drop = []
+    effort = None
     if "top_k" in body and not takes_top_k(target.spec):
         drop.append("top_k")
     if "reasoning_effort" in body:
         known = catalog.model(target.spec.name, target.model)
         if known is not None and "reasoning" not in known.capabilities:
             drop.append("reasoning_effort")
+        elif (target.spec.name, target.model) in DEFAULT_EFFORT_ONLY:
+            effort = "default"
     limit = target.max_output
     asked = body.get("max_tokens")
     clamp = bool(limit and isinstance(asked, int) and asked > limit)
-    if not drop and not clamp:
+    if not drop and not clamp and effort is None:
         return call
     fitted: dict[str, Any] = {k: v for k, v in body.items() if k not in drop}
     if clamp:
         fitted["max_tokens"] = limit
+    if effort is not None:
+        fitted["reasoning_effort"] = effort
     return ChatCall(body=fitted, request=call.request)
 
 
