@@ -70,6 +70,8 @@ async def _translated(body: AsyncIterable[Any], stream: MessagesStream) -> Async
             frames = [f for e in parser.feed(_bytes(chunk)) for f in stream.feed(e)]
             if frames:
                 yield b"".join(frames)
+            if stream.done:
+                return  # ended (or failed): the rest of the upstream is not needed
         tail = [f for e in parser.flush() for f in stream.feed(e)]
         if tail := [*tail, *stream.finish()]:
             yield b"".join(tail)
