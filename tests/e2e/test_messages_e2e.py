@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,6 +195,18 @@ def test_an_image_reaches_the_provider_as_a_data_url(
     )
     parts = sent(fake)["messages"][0]["content"]
     assert parts[0] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+
+
+def test_a_client_leaving_mid_stream_cancels_the_upstream_request(
+    sdk: anthropic.Anthropic, fake: FakeUpstream
+) -> None:
+    fake.queue("groq", {"delay": 0.5})
+    with sdk.messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=HI) as stream:
+        next(iter(stream))  # message_start arrived; then the client goes away
+    deadline = time.monotonic() + 5
+    while fake.disconnects() == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fake.disconnects() == 1
 
 
 def test_errors_raise_the_sdks_own_exceptions(
