@@ -215,6 +215,9 @@ def test_a_key_in_x_api_key_or_bearer_is_accepted_and_a_wrong_one_refused(
         assert by_header.status_code == 200
         bearer = client.post("/v1/messages", json=body, headers={"authorization": f"Bearer {key}"})
         assert bearer.status_code == 200
+        # Every /v1 route takes it so (DESIGN: Bearer or x-api-key).
+        chat = {"model": "fake-model", "messages": HI}
+        assert client.post("/v1/chat/completions", json=chat, headers={"x-api-key": key}).is_success
         missing = client.post("/v1/messages", json=body)
         assert missing.status_code == 401
         assert missing.json()["error"]["type"] == "authentication_error"
