@@ -67,9 +67,14 @@ def to_chat(
     follows, input and output), or ``InvalidRequest`` saying what cannot be served."""
     items = [*history, *input_items(request, body)]
     try:
-        parsed = _ITEMS.validate_python(items)
+        # The request's own items are validated already; only the kept history is read here.
+        parsed: list[Any] = _ITEMS.validate_python(history) if history else []
     except ValidationError as exc:
         raise invalid_request(exc) from None
+    if isinstance(request.input, str):
+        parsed.append(MessageItem(role="user", content=request.input))
+    else:
+        parsed += request.input or []
     messages = [{"role": "system", "content": request.instructions}] if request.instructions else []
     messages += _messages(parsed)
     if not messages:
