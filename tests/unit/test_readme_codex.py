@@ -50,3 +50,5 @@ def test_the_readme_codex_provider_uses_only_fields_codex_knows() -> None:
     assert provider["env_key"] and provider["supports_websockets"] is False
     # Codex posts to base_url + "/responses": the gateway's route.
     assert provider["base_url"].endswith("/v1")
+    # Codex sends OpenAI's hosted web_search tool unless told not to; the gateway refuses it.
+    assert config["web_search"] == "disabled"

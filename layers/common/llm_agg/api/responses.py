@@ -205,9 +205,14 @@ def _refuse_hosted_tools(value: Any) -> Any:
     for tool in value if isinstance(value, list) else ():
         kind = tool.get("type") if isinstance(tool, dict) else None
         if isinstance(kind, str) and kind not in ("function", "custom"):
+            hint = (
+                ' (Codex: set web_search = "disabled" in config.toml)'
+                if kind == "web_search"
+                else ""
+            )
             raise ValueError(
                 f"tool type {kind!r} is a hosted tool this gateway cannot run; "
-                "only 'function' and 'custom' tools are served"
+                f"only 'function' and 'custom' tools are served{hint}"
             )
     return value
 
