@@ -212,6 +212,26 @@ def test_parts_without_a_chat_equivalent_are_refused(part: dict[str, Any], words
     assert words in refused(input=[{"role": "user", "content": [part]}]).message
 
 
+def test_images_a_tool_returned_follow_its_run_of_tool_messages() -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    items = [
+        {"role": "user", "content": "look at both"},
+        {"type": "function_call", "call_id": "c1", "name": "view_image", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "view_image", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [image]},
+        {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "ok"}, image]},  # noqa: E501
+        {"role": "user", "content": "well?"},
+    ]  # fmt: skip
+    translation = translate(input=items)
+    messages = translation.call.body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "user", "user"]
+    assert messages[2]["content"] == "[an image, shown after the tool results]"
+    assert messages[3]["content"] == "ok\n[an image, shown after the tool results]"
+    shown = messages[4]["content"]
+    assert [p["type"] for p in shown] == ["text", "image_url", "image_url"]
+    assert translation.call.needs.vision
+
+
 def test_an_empty_input_is_refused() -> None:
     assert refused(input=[]).param == "input"
 

@@ -154,7 +154,14 @@ def _tool(tool: FunctionTool | CustomTool) -> dict[str, Any]:
 
 def _messages(items: Sequence[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    # Images a tool returned (Codex's view_image): a chat tool message holds text only, so
+    # they follow the run of tool messages as a user message the model can look at.
+    images: list[dict[str, Any]] = []
     for item in items:
+        is_output = isinstance(item, FunctionCallOutputItem | CustomToolCallOutputItem)
+        if images and not is_output:
+            out.append(_tool_images(images))
+            images = []
         if isinstance(item, MessageItem):
             role = "system" if item.role in ("system", "developer") else item.role
             out.append({"role": role, "content": _content(item.content, role)})
@@ -174,11 +181,19 @@ def _messages(items: Sequence[Any]) -> list[dict[str, Any]]:
                 last.setdefault("tool_calls", []).append(call)
             else:
                 out.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif isinstance(item, FunctionCallOutputItem | CustomToolCallOutputItem):
-            content = _tool_output(item.output)
+        elif is_output:
+            content, shown = _tool_output(item.output)
             out.append({"role": "tool", "tool_call_id": item.call_id, "content": content})
+            images += shown
         # reasoning items: dropped
+    if images:
+        out.append(_tool_images(images))
     return out
+
+
+def _tool_images(images: list[dict[str, Any]]) -> dict[str, Any]:
+    note = {"type": "text", "text": "The image(s) returned by the tool call(s) above:"}
+    return {"role": "user", "content": [note, *images]}
 
 
 def _unsupported(part: Any) -> InvalidRequest | None:
@@ -202,10 +217,7 @@ def _content(content: str | list[Part], role: str) -> str | list[dict[str, Any]]
         if isinstance(part, InputImage):
             if role != "user":
                 raise InvalidRequest(f"Images are only taken in user messages, not {role} ones.")
-            image: dict[str, Any] = {"url": part.image_url}
-            if part.detail in ("low", "high", "auto"):
-                image["detail"] = part.detail
-            parts.append({"type": "image_url", "image_url": image})
+            parts.append(_image(part))
         else:
             text = part.refusal if part.type == "refusal" else part.text  # type: ignore[union-attr]
             parts.append({"type": "text", "text": text})
@@ -215,14 +227,25 @@ def _content(content: str | list[Part], role: str) -> str | list[dict[str, Any]]
     return parts
 
 
-def _tool_output(output: str | list[OutputPart]) -> str:
+def _tool_output(output: str | list[OutputPart]) -> tuple[str, list[dict[str, Any]]]:
+    """A tool's output as the tool message's text, and the images it returned."""
     if isinstance(output, str):
-        return output
-    texts = []
+        return output, []
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
     for part in output:
         if (error := _unsupported(part)) is not None:
             raise error
         if isinstance(part, InputImage):
-            raise InvalidRequest("Images in a tool's output are not supported; send text.")
-        texts.append(part.text)  # type: ignore[union-attr]
-    return "\n".join(texts)
+            images.append(_image(part))
+            texts.append("[an image, shown after the tool results]")
+        else:
+            texts.append(part.text)  # type: ignore[union-attr]
+    return "\n".join(texts), images
+
+
+def _image(part: InputImage) -> dict[str, Any]:
+    image: dict[str, Any] = {"url": part.image_url}
+    if part.detail in ("low", "high", "auto"):
+        image["detail"] = part.detail
+    return {"type": "image_url", "image_url": image}
