@@ -14,6 +14,8 @@ import respx
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
+from llm_agg.store.base import StoreError
+from llm_agg.store.sqlite import SQLiteResponses
 from tests.functional.gateway import (
     ADMIN,
     CEREBRAS,
@@ -212,3 +214,21 @@ def test_a_websocket_upgrade_is_refused_with_426_so_codex_falls_back_to_http(
     error = assert_openai_error(client.get("/v1/responses", headers=upgrade), 426)
     assert error["code"] == "upgrade_required"
     assert_openai_error(client.get("/v1/responses"), 405)
+
+
+def test_a_failing_store_still_answers_and_reads_are_a_503(
+    client: TestClient, upstream: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream.post(f"{GROQ}/chat/completions").respond(200, json=fixture("groq/response_text.json"))
+
+    def down(*_: object) -> None:
+        raise StoreError("sqlite: OperationalError: disk I/O error")
+
+    monkeypatch.setattr(SQLiteResponses, "get", down)
+    monkeypatch.setattr(SQLiteResponses, "put", down)
+    made = client.post(PATH, json=ASK)
+    assert made.status_code == 200 and made.json()["output_text"]
+    error = assert_openai_error(client.get(f"{PATH}/{made.json()['id']}"), 503)
+    assert error["code"] == "store_unavailable" and "sqlite" not in error["message"]
+    follow = {**ASK, "previous_response_id": made.json()["id"]}
+    assert_openai_error(client.post(PATH, json=follow), 503)

@@ -25,13 +25,14 @@ from llm_agg.api.validation import json_object
 from llm_agg.apps.auth import ANONYMOUS, client_auth
 from llm_agg.apps.base import error_response, read_body
 from llm_agg.dispatch import SSE_HEADERS, Dispatcher
-from llm_agg.responses.kept import DAY, DEFAULT_TTL, Kept, Record
+from llm_agg.responses.kept import DAY, DEFAULT_TTL, Kept, Record, unavailable
 from llm_agg.responses.output import from_completion, new_id, shell
 from llm_agg.responses.relay import relay
 from llm_agg.responses.request import to_chat
 from llm_agg.responses.stream import ResponsesStream
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
+from llm_agg.store.base import StoreError
 
 PATH = "/v1/responses"
 
@@ -62,7 +63,10 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
     ttl = _ttl(settings)
 
     async def kept(runtime: Runtime) -> Kept:
-        backend = await runtime.stored.open()
+        try:
+            backend = await runtime.stored.open()
+        except StoreError:
+            raise unavailable() from None
         return Kept(backend.stores.responses, ttl, runtime.clock)
 
     async def owner(request: Request) -> str:

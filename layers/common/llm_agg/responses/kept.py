@@ -20,7 +20,13 @@ from typing import Any
 import orjson
 
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
-from llm_agg.store.base import MAX_RESPONSE_BYTES, ItemTooLarge, KeptResponse, ResponseStore
+from llm_agg.store.base import (
+    MAX_RESPONSE_BYTES,
+    ItemTooLarge,
+    KeptResponse,
+    ResponseStore,
+    StoreError,
+)
 
 log = logging.getLogger("llm_agg.responses")
 
@@ -56,6 +62,14 @@ def decode(data: bytes) -> Record:
     return Record(value["items"], value["response"])
 
 
+def unavailable() -> GatewayError:
+    return GatewayError(
+        "The gateway's store is unavailable; try again shortly.",
+        status=503,
+        code="store_unavailable",
+    )
+
+
 def not_found(response_id: str) -> NotFound:
     return NotFound(f"No response with id '{response_id}' found.", param="response_id")
 
@@ -78,7 +92,10 @@ class Kept:
         self.clock = clock
 
     async def get(self, response_id: str, owner: str) -> Record:
-        kept = await asyncio.to_thread(self.store.get, response_id)
+        try:
+            kept = await asyncio.to_thread(self.store.get, response_id)
+        except StoreError:
+            raise unavailable() from None
         # Expiry is checked here too: a backend may hand back an item its TTL has not reaped.
         if kept is None or kept.owner != owner or kept.expires_at <= self.clock():
             raise not_found(response_id)
@@ -107,11 +124,17 @@ class Kept:
         kept = KeptResponse(record.response["id"], owner, data, now, now + self.ttl)
         try:
             await asyncio.to_thread(self.store.put, kept)
-        except ItemTooLarge:
+        except (ItemTooLarge, StoreError) as exc:
             # The answer is already given; only its continuation is lost. Said in the log,
             # and the next request naming it gets the usual 400.
-            log.warning("response %s not kept: %d bytes", record.response["id"], len(data))
+            log.warning(
+                "response %s not kept (%d bytes): %s", record.response["id"], len(data), exc
+            )
 
     async def delete(self, response_id: str, owner: str) -> None:
-        if not await asyncio.to_thread(self.store.delete, response_id, owner):
+        try:
+            deleted = await asyncio.to_thread(self.store.delete, response_id, owner)
+        except StoreError:
+            raise unavailable() from None
+        if not deleted:
             raise not_found(response_id)
