@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +234,17 @@ def test_a_failing_store_still_answers_and_reads_are_a_503(
     assert error["code"] == "store_unavailable" and "sqlite" not in error["message"]
     follow = {**ASK, "previous_response_id": made.json()["id"]}
     assert_openai_error(client.post(PATH, json=follow), 503)
+
+
+def test_a_conversation_too_large_to_keep_is_refused_before_any_provider_is_asked(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    route = upstream.post(f"{GROQ}/chat/completions").respond(
+        200, json=fixture("groq/response_text.json")
+    )
+    noise = base64.b64encode(os.urandom(600 * 1024)).decode()  # compresses to ~600 KB
+    error = assert_openai_error(client.post(PATH, json={**ASK, "input": noise}), 413)
+    assert (error["param"], error["code"]) == ("store", "conversation_too_large")
+    assert "store" in error["message"] and not route.called
+    # Not kept, the same input is served.
+    assert client.post(PATH, json={**ASK, "input": noise, "store": False}).status_code == 200
