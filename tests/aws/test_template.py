@@ -49,6 +49,7 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
         ("GET", "/v1/responses", "ChatFunction"),
         ("GET", "/v1/responses/resp_abc123", "ChatFunction"),
         ("DELETE", "/v1/responses/resp_abc123", "ChatFunction"),
+        ("GET", "/v1/responses/resp_abc123/input_items", "ChatFunction"),
         ("POST", "/v1/agents/code/invoke", "AgentFunction"),
         ("POST", "/v1/agents/resume", "AgentFunction"),
         ("POST", "/admin/credentials", "AdminFunction"),
@@ -74,7 +75,7 @@ def test_streaming_functions_answer_through_response_streaming_invocations() -> 
         for route, integration in stack.routes().items()
         if stack.integrated_function(integration) in STREAMING
     }
-    assert len(streamed) == 8  # chat: completions, models, 4 of responses; agent: 2
+    assert len(streamed) == 9  # chat: completions, models, 5 of responses; agent: 2
     for route, integration in streamed.items():
         function = stack.integrated_function(integration)
         assert integration["type"] == "aws_proxy", route

@@ -143,6 +143,9 @@ def test_previous_response_id_continues_and_the_response_can_be_read_and_deleted
     assert contents == ["first", "Hello from groq: first", "second"]
     assert second.previous_response_id == first.id
     assert client.responses.retrieve(first.id).output_text == first.output_text
+    listed = list(client.responses.input_items.list(second.id, order="asc", limit=2))
+    texts = [part.text for item in listed if item.type == "message" for part in item.content]
+    assert texts == ["first", "Hello from groq: first", "second"]  # over two pages
     client.responses.delete(first.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id)

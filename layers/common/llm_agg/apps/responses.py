@@ -1,4 +1,5 @@
-"""``POST /v1/responses``, ``GET``/``DELETE /v1/responses/{id}``, on the chat function's app.
+"""``POST /v1/responses``, ``GET``/``DELETE /v1/responses/{id}`` and ``GET
+/v1/responses/{id}/input_items``, on the chat function's app.
 
 A Responses request is translated to a chat call and dispatched exactly as chat is (routing,
 quota, failover, usage, ``x-llm-agg-*`` headers, auth); the answer is translated back.
@@ -19,13 +20,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 
-from llm_agg.api.errors import GatewayError
+from llm_agg.api.errors import GatewayError, InvalidRequest
 from llm_agg.api.responses import parse_responses
 from llm_agg.api.validation import json_object
 from llm_agg.apps.auth import ANONYMOUS, client_auth
 from llm_agg.apps.base import error_response, read_body
 from llm_agg.dispatch import SSE_HEADERS, Dispatcher
 from llm_agg.responses.kept import DAY, DEFAULT_TTL, Kept, Record, unavailable
+from llm_agg.responses.listing import page
 from llm_agg.responses.output import from_completion, new_id, shell
 from llm_agg.responses.relay import relay
 from llm_agg.responses.request import to_chat
@@ -113,6 +115,16 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
         record = await store.get(request.path_params["response_id"], caller)
         return _json(record.response)
 
+    async def input_items(request: Request) -> Response:
+        caller = await owner(request)
+        store = await kept(get_runtime(settings))
+        record = await store.get(request.path_params["response_id"], caller)
+        query = request.query_params
+        limit = query.get("limit", "20")
+        if not limit.isdigit():
+            raise InvalidRequest("'limit' is a number between 1 and 100.", param="limit")
+        return _json(page(record.items, query.get("order", "desc"), query.get("after"), int(limit)))
+
     async def delete(request: Request) -> Response:
         caller = await owner(request)
         response_id = request.path_params["response_id"]
@@ -143,4 +155,5 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
     app.add_route(PATH, upgrade, methods=["GET"])
     app.add_route(PATH + "/{response_id}", read, methods=["GET"])
     app.add_route(PATH + "/{response_id}", delete, methods=["DELETE"])
+    app.add_route(PATH + "/{response_id}/input_items", input_items, methods=["GET"])
     app.router.add_websocket_route(PATH, websocket)

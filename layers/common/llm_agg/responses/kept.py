@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
+from llm_agg.responses.listing import with_ids
 from llm_agg.store.base import (
     MAX_RESPONSE_BYTES,
     ItemTooLarge,
@@ -119,7 +120,8 @@ class Kept:
             raise too_large(size)
 
     async def keep(self, record: Record, owner: str) -> None:
-        data = encode(record)
+        # Items get their ids now, so that every read of the listing shows the same ones.
+        data = encode(Record(with_ids(record.items), record.response))
         now = self.clock()
         kept = KeptResponse(record.response["id"], owner, data, now, now + self.ttl)
         try:
