@@ -286,4 +286,7 @@ def fixture_message(data: Any) -> str:
     if isinstance(data.get("errors"), list):
         return str(data["errors"][0]["message"])
     inner = data.get("error", data)
-    return str(inner["message"] if isinstance(inner, dict) else inner)
+    message = inner["message"] if isinstance(inner, dict) else inner
+    if isinstance(message, dict):  # Mistral's validation errors, said in words
+        return "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in message["detail"])
+    return str(message)

@@ -123,6 +123,12 @@ def test_mistral_gets_only_fields_of_its_own_api_under_its_names() -> None:
     assert body["stream"] is True
 
 
+def test_mistral_validation_errors_are_said_in_words() -> None:
+    failure = mistral.errors(422, raw("mistral/error_422_extra_forbidden.json"))
+    assert failure.kind is FailureKind.CLIENT
+    assert failure.message == "body.stream_options.include_usage: Extra inputs are not permitted"
+
+
 def test_mistral_headers_name_their_window() -> None:
     found = {
         (a.kind, a.window): a
@@ -156,12 +162,18 @@ def test_github_catalog_gives_free_per_request_limits() -> None:
 
 
 def test_cloudflare_errors_come_from_its_envelope() -> None:
-    failure = cloudflare.errors(400, raw("cloudflare/error_400_envelope.json"))
+    failure = cloudflare.SPEC.errors(400, raw("cloudflare/error_400_envelope.json"))
     assert failure.kind is FailureKind.CLIENT
     assert failure.message.startswith("AiError: Bad input") and failure.code == "5006"
-    assert cloudflare.errors(429, raw("cloudflare/error_429_neurons.json")).kind is (
+    assert cloudflare.SPEC.errors(429, raw("cloudflare/error_429_neurons.json")).kind is (
         FailureKind.RATE_LIMITED
     )
+
+
+def test_nvidia_problem_details_give_the_message() -> None:
+    failure = BUILTIN["nvidia"].errors(429, raw("nvidia/error_429_rate_limit.json"))
+    assert failure.kind is FailureKind.RATE_LIMITED
+    assert failure.message == "Rate limit exceeded, please retry later."
 
 
 def test_cloudflare_lists_its_text_generation_models() -> None:

@@ -12,30 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from llm_agg.providers.base import ListedModel
-from llm_agg.providers.failures import UpstreamFailure, classify
+from llm_agg.providers.envelopes import classify_with
 from llm_agg.providers.model_lists import load_models
 from llm_agg.providers.spec import ProviderSpec
 
 
-def errors(status: int, body: bytes) -> UpstreamFailure:
-    failure = classify(status, body)
-    if failure.message != f"HTTP {status}":
-        return failure
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return failure
-    listed = data.get("errors") if isinstance(data, dict) else None
-    first = listed[0] if isinstance(listed, list) and listed else None
-    if isinstance(first, dict) and isinstance(first.get("message"), str):
-        code = first.get("code")
-        return UpstreamFailure(
-            failure.kind, status, first["message"], code=None if code is None else str(code)
-        )
-    return failure
+def _v4_error(data: Any) -> tuple[str, str | None] | None:
+    """Cloudflare's v4 envelope: ``{"success": false, "errors": [{"code", "message"}]}``."""
+    first = data["errors"][0] if isinstance(data, dict) and data.get("errors") else None
+    if not isinstance(first, dict) or not isinstance(first.get("message"), str):
+        return None
+    code = first.get("code")
+    return first["message"], None if code is None else str(code)
 
 
 def _properties(item: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +59,7 @@ SPEC = ProviderSpec(
     name="cloudflare",
     base_url="https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1",
     url_vars={"account_id": "CLOUDFLARE_ACCOUNT_ID"},
-    errors=errors,
+    errors=classify_with(_v4_error),
     parse_models=parse_models,
     models_path="../models/search?task=Text%20Generation&per_page=1000",
     quota_scope="account",  # its neurons count per Cloudflare account

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from llm_agg.providers.base import ListedModel
+from llm_agg.providers.failures import UpstreamFailure, classify
 from llm_agg.providers.fields import (
     ANSWER_SHAPING,
     UNSHOWN,
@@ -67,6 +70,25 @@ def rewrite(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def errors(status: int, body: bytes) -> UpstreamFailure:
+    """Its validation errors carry pydantic's ``detail`` list as the message: said in words."""
+    failure = classify(status, body)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return failure
+    message = data.get("message") if isinstance(data, dict) else None
+    details = message.get("detail") if isinstance(message, dict) else None
+    if not isinstance(details, list):
+        return failure
+    words = "; ".join(
+        f"{'.'.join(str(part) for part in d.get('loc') or ())}: {d.get('msg')}"
+        for d in details
+        if isinstance(d, dict)
+    )
+    return UpstreamFailure(failure.kind, status, words or failure.message, failure.type)
+
+
 def parse_models(body: bytes) -> list[ListedModel]:
     """``{data: [{id, capabilities: {completion_chat, function_calling, vision},
     max_context_length, deprecation}]}``."""
@@ -97,6 +119,7 @@ def _spec(name: str, base_url: str) -> ProviderSpec:
         drop=frozenset(n for n, fate in FATES.items() if fate == "drop"),
         refusals=tuple(r for r in native_refusals(name) if FATES.get(r.field) == "refuse"),
         rewrite=rewrite,
+        errors=errors,
         parse_models=parse_models,
         quota_scope="account",
     )

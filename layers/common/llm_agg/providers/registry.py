@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from llm_agg.providers import anthropic, cloudflare, cohere, gemini, github, mistral, ollama
+from llm_agg.providers.envelopes import classify_with, problem_json
 from llm_agg.providers.fields import not_one
 from llm_agg.providers.kinds import KINDS
 from llm_agg.providers.model_lists import huggingface_models, openrouter_models, together_models
@@ -74,6 +75,7 @@ NVIDIA = ProviderSpec(
     name="nvidia",
     base_url="https://integrate.api.nvidia.com/v1",
     rate_limit_headers="none",  # none documented: 40 requests a minute, learned from its 429s
+    errors=classify_with(problem_json),
 )
 HUGGINGFACE = ProviderSpec(
     name="huggingface",
