@@ -54,6 +54,9 @@ def test_dashboard_shows_each_account_then_its_cooldown_after_an_upstream_429(
     expect(page.locator("#view-dashboard section[data-provider=anthropic]")).to_contain_text(
         "not configured"
     )
+    expect(page.locator("#view-dashboard section[data-provider=gemini]")).to_contain_text(
+        "set GEMINI_API_KEY (or GOOGLE_API_KEY)."
+    )
     expect(page.locator("#view-dashboard .summary")).to_have_text(
         f"2 of {len(BUILTIN)} providers configured · 2 of 2 accounts healthy"
     )

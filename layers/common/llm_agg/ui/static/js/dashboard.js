@@ -144,7 +144,7 @@ function providerCard(provider) {
           accounts.map(accountRow),
           { className: "accounts", hiddenCaption: true },
         )
-      : h("p", { class: "hint" }, "No account: add one in Settings, or set its API key variable."),
+      : h("p", { class: "hint" }, `No account: add one in Settings, or set ${provider.setup || "its API key variable"}.`),
   );
 }
 
