@@ -69,5 +69,9 @@ SPEC = ProviderSpec(
     errors=errors,
     parse_models=parse_models,
     models_path="../catalog/models",
+    # Its x-ratelimit-* headers count something else than the free tier (20,000 requests,
+    # 2,000,000 tokens seen by users): learning them would replace the real limits. Its 429s
+    # carry retry-after (and x-ratelimit-type: UserByModelByDay), which is enough.
+    rate_limit_headers="none",
     max_request_tokens=FREE_INPUT_TOKENS,
 )
