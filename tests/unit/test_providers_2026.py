@@ -114,12 +114,18 @@ def test_mistral_gets_only_fields_of_its_own_api_under_its_names() -> None:
             "max_completion_tokens": 99,
             "seed": 7,
             "store": True,
-            "messages": [{"role": "user", "content": "Hi", "name": "ann"}],
+            "messages": [
+                {"role": "user", "content": "Hi", "name": "ann"},
+                {"role": "tool", "content": "18C", "tool_call_id": "c1", "name": "weather"},
+            ],
         },
     )
     assert body["max_tokens"] == 99 and body["random_seed"] == 7
     assert not {"stream_options", "max_completion_tokens", "seed", "store"} & set(body)
-    assert body["messages"] == [{"role": "user", "content": "Hi"}]
+    assert body["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "tool", "content": "18C", "tool_call_id": "c1", "name": "weather"},
+    ]
     assert body["stream"] is True
 
 

@@ -55,6 +55,7 @@ FATES: Mapping[str, Fate] = {
     **dict.fromkeys(ANSWER_SHAPING, "refuse"),
 }
 _MESSAGE_FIELDS = frozenset({"role", "content", "tool_calls", "tool_call_id", "prefix"})
+_TOOL_MESSAGE_FIELDS = _MESSAGE_FIELDS | {"name"}
 
 
 def rewrite(body: dict[str, Any]) -> dict[str, Any]:
@@ -63,11 +64,16 @@ def rewrite(body: dict[str, Any]) -> dict[str, Any]:
     for ours, theirs in _RENAMED.items():
         if body.get(ours) is not None:
             out[theirs] = body[ours]
-    out["messages"] = [
-        {k: v for k, v in m.items() if k in _MESSAGE_FIELDS} if isinstance(m, dict) else m
-        for m in body.get("messages") or ()
-    ]
+    out["messages"] = [_message(m) for m in body.get("messages") or ()]
     return out
+
+
+def _message(message: Any) -> Any:
+    """A message as its API takes it: a ``name`` only on a tool result (the function's)."""
+    if not isinstance(message, dict):
+        return message
+    kept = _TOOL_MESSAGE_FIELDS if message.get("role") == "tool" else _MESSAGE_FIELDS
+    return {k: v for k, v in message.items() if k in kept}
 
 
 def errors(status: int, body: bytes) -> UpstreamFailure:
