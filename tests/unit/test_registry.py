@@ -63,7 +63,12 @@ def test_a_yaml_provider_of_a_native_kind_authenticates_as_that_kind() -> None:
 
 @pytest.mark.parametrize(
     "entry",
-    [{"base_url": "ftp://x"}, {"base_url": "http://x", "kind": "soap"}],
+    [
+        {"base_url": "ftp://x"},
+        {"base_url": "http://x", "kind": "soap"},
+        {"base_url": "http://x", "rate_limit_headers": "weird"},
+        {"base_url": "http://x", "quota_groups": {"env": "a|b"}},
+    ],
 )
 def test_a_wrong_custom_provider_is_refused_with_its_name(entry: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="custom"):
