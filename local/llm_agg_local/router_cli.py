@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from llm_agg_local.chat_cli import request_body
 from llm_agg_local.client import GatewayClient, GatewayClientError
 
 QUALITIES = ("fastest", "balanced", "best_quality")
@@ -48,9 +49,9 @@ def _stored_providers(settings: Any) -> set[str]:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from llm_agg.accounts import env_accounts
     from llm_agg.api.chat import parse_chat
     from llm_agg.api.errors import GatewayError
+    from llm_agg.providers.accounts import env_accounts
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
     from llm_agg.routing.explain import explain
@@ -70,8 +71,6 @@ def _route(args: argparse.Namespace) -> int:
     messages = [{"role": "user", "content": content}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
-    from llm_agg_local.cli import request_body  # imported here: cli imports this module
-
     body = request_body(args, messages)
     if args.tools:
         body["tools"] = [{"type": "function", "function": {"name": "example", "parameters": {}}}]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from llm_agg.accounts import env_accounts
 from llm_agg.admin.models import CredentialIn
 from llm_agg.admin.verify import Verdict, check_key
 from llm_agg.admin.views import AccountState
 from llm_agg.api.errors import InvalidRequest, UpstreamFailed
 from llm_agg.credentials import STORED, UNREADABLE, mask
 from llm_agg.crypto.envelope import KeyringError
+from llm_agg.providers.accounts import env_accounts
 from llm_agg.runtime import Runtime
 
 

@@ -10,7 +10,8 @@ from llm_agg.api.chat import parse_chat
 from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app, read_body
 from llm_agg.dispatch import Dispatcher
-from llm_agg.providers.discovery import ModelLister, model_listing
+from llm_agg.providers.listing import ModelLister
+from llm_agg.routing.model_objects import model_listing
 from llm_agg.routing.select import AUTO
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
