@@ -15,6 +15,9 @@ from llm_agg.crypto.envelope import KeyringError
 from llm_agg.providers.accounts import env_accounts
 from llm_agg.runtime import Runtime
 
+# How an API client skips the live check; the CLI says it its own way (--no-verify).
+SKIP_CHECK = 'send "verify": false to store it unchecked'
+
 
 def account_states(
     runtime: Runtime, provider: str | None = None, account_id: str | None = None
@@ -77,7 +80,7 @@ async def add_account(runtime: Runtime, body: CredentialIn) -> Added:
         if verdict.ok is None:
             raise UpstreamFailed(
                 f"Not stored: the key could not be checked ({verdict.message}); "
-                'retry, or send "verify": false.',
+                f"retry, or {SKIP_CHECK}.",
                 code="verification_failed",
             )
     stored = runtime.stored
