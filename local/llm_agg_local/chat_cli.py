@@ -55,25 +55,30 @@ def _chat(args: argparse.Namespace) -> int:
     messages: list[dict[str, Any]] = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
-    try:
-        if args.message is not None:
+    if args.message is not None:
+        try:
             _ask(client, args, [*messages, {"role": "user", "content": args.message}])
+        except GatewayClientError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    print("Chatting with the gateway at " + client.url + ". Empty line or 'exit' ends.")
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print()
             return 0
-        print("Chatting with the gateway at " + client.url + ". Empty line or 'exit' ends.")
-        while True:
-            try:
-                line = input("you> ").strip()
-            except EOFError:
-                print()
-                return 0
-            if line in ("", "exit", "quit"):
-                return 0
-            messages.append({"role": "user", "content": line})
-            answer = _ask(client, args, messages)
-            messages.append({"role": "assistant", "content": answer})
-    except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if line in ("", "exit", "quit"):
+            return 0
+        try:
+            answer = _ask(client, args, [*messages, {"role": "user", "content": line}])
+        except GatewayClientError as exc:
+            # The conversation so far is kept; the failed message is not part of it.
+            print(f"error: {exc}", file=sys.stderr)
+            print("(not sent: type it again to retry, or go on)", file=sys.stderr)
+            continue
+        messages += [{"role": "user", "content": line}, {"role": "assistant", "content": answer}]
 
 
 def add_command(sub: Any, client_options: Any) -> None:
