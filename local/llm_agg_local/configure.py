@@ -253,7 +253,8 @@ def _add_interactively(admin: Admin, term: Terminal) -> None:
     try:
         term.say(verdict_line(admin.add(body)))
     except ConfigureError as exc:
-        term.say(f"NOT stored: {exc.said('answer n when asked to check the key')}")
+        said = exc.said("answer n when asked to check the key")
+        term.say(said if said.startswith("Not stored") else f"Not stored: {said}")
 
 
 def _check_interactively(admin: Admin, term: Terminal) -> None:

@@ -45,8 +45,9 @@ def _check_config() -> str | None:
 
 def port_problem(host: str, port: int) -> str | None:
     """Why uvicorn could not listen on ``host:port``, found before "serving on" is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses it
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         return f"cannot listen on {host}: {exc.strerror}"
     for family, kind, proto, _, address in infos:
