@@ -153,7 +153,12 @@ def test_loopback_server_is_open_but_checks_a_gateway_key_that_is_sent(tmp_path:
 def test_the_admin_key_on_v1_is_told_it_is_the_admin_key(tmp_path: Path, require_auth: str) -> None:
     settings = make_settings(tmp_path, LLM_AGG_REQUIRE_AUTH=require_auth)
     with serve(settings) as client:
-        for answer in (chat(client, ADMIN_KEY), client.get("/v1/models", headers=ADMIN)):
+        as_anthropic = client.get("/v1/models", headers={"x-api-key": ADMIN_KEY})
+        for answer in (
+            chat(client, ADMIN_KEY),
+            client.get("/v1/models", headers=ADMIN),
+            as_anthropic,
+        ):
             error = assert_openai_error(answer, 401)
             assert "admin key" in error["message"] and "/v1 takes a gateway key" in error["message"]
             assert ADMIN_KEY not in answer.text
