@@ -50,8 +50,8 @@ def port_problem(host: str, port: int) -> str | None:
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         return f"cannot listen on {host}: {exc.strerror}"
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as probe:
+    for af, kind, proto, _, address in infos:
+        with socket.socket(af, kind, proto) as probe:
             # As uvicorn binds: a port held only by connections closing (TIME_WAIT) is free.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
