@@ -3,8 +3,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from llm_agg.providers.base import ListedModel, MalformedResponse
+from llm_agg.providers.base import MalformedResponse
 from llm_agg.providers.kinds import lister_for
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import (
     openai_models,
     openrouter_models,

@@ -14,14 +14,9 @@ import orjson
 from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, NamedToolChoice
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.anthropic_stream import AnthropicStream, finish_reason, usage_of
-from llm_agg.providers.base import (
-    Completion,
-    ListedModel,
-    MalformedResponse,
-    Target,
-    UpstreamRequest,
-)
+from llm_agg.providers.base import Completion, MalformedResponse, Target, UpstreamRequest
 from llm_agg.providers.fields import native_spec
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.native import (
     clamp,
     completion_body,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llm_agg.accounts import Account
 from llm_agg.api.chat import ChatCall
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.providers.sse import SSEEvent
 
@@ -75,19 +75,6 @@ class Adapter(Protocol):
     def parse_response(self, body: bytes, call: ChatCall, target: Target) -> Completion: ...
 
     def stream_translator(self, call: ChatCall, target: Target) -> StreamTranslator: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ListedModel:
-    """One model of a provider's list; a fact the list does not give stays None."""
-
-    id: str
-    created: int = 0
-    context: int | None = None
-    max_output: int | None = None
-    free: bool | None = None
-    chat: bool | None = None  # None: the list does not say whether it is a chat model
-    capabilities: frozenset[str] | None = None
 
 
 class MalformedResponse(ValueError):

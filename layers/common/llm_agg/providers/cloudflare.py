@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_agg.providers.base import ListedModel
 from llm_agg.providers.envelopes import classify_with
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import load_models
 from llm_agg.providers.spec import ProviderSpec
 

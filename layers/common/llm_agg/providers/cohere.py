@@ -13,15 +13,10 @@ from typing import Any
 
 from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, NamedToolChoice
 from llm_agg.api.errors import InvalidRequest
-from llm_agg.providers.base import (
-    Completion,
-    ListedModel,
-    MalformedResponse,
-    Target,
-    UpstreamRequest,
-)
+from llm_agg.providers.base import Completion, MalformedResponse, Target, UpstreamRequest
 from llm_agg.providers.cohere_stream import CohereStream, finish_reason, tool_arguments, usage_of
 from llm_agg.providers.fields import native_spec
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.native import (
     clamp,
     completion_body,

@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 
-from llm_agg.providers.base import ListedModel
 from llm_agg.providers.failures import FailureKind, UpstreamFailure, classify
 from llm_agg.providers.fields import (
     ANSWER_SHAPING,
@@ -32,6 +31,7 @@ from llm_agg.providers.fields import (
     UNSHOWN_TUNING,
     native_refusals,
 )
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import openai_models
 from llm_agg.providers.parking import Parking
 from llm_agg.providers.rate_headers import parse_reset

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_agg.providers.base import ListedModel
 from llm_agg.providers.failures import FailureKind, UpstreamFailure, classify
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import load_models
 from llm_agg.providers.spec import ProviderSpec
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 
-from llm_agg.providers.base import ListedModel
 from llm_agg.providers.failures import UpstreamFailure, classify
 from llm_agg.providers.fields import (
     ANSWER_SHAPING,
@@ -24,6 +23,7 @@ from llm_agg.providers.fields import (
     UNSHOWN_TUNING,
     native_refusals,
 )
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import load_models
 from llm_agg.providers.spec import Fate, ProviderSpec
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from llm_agg.providers.base import ListedModel, MalformedResponse, UpstreamRequest
+from llm_agg.providers.base import MalformedResponse, UpstreamRequest
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.spec import ProviderSpec
 
 

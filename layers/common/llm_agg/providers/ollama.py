@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from llm_agg.providers.base import ListedModel
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import openai_models
 from llm_agg.providers.spec import ProviderSpec
 

@@ -20,7 +20,7 @@ from llm_agg.api.chat import GATEWAY_FIELDS
 from llm_agg.providers.failures import UpstreamFailure, classify
 
 if TYPE_CHECKING:
-    from llm_agg.providers.base import ListedModel
+    from llm_agg.providers.listing import ListedModel
 
 # Whose quota a key spends: its own ("key"), its account's or organisation's ("account":
 # OpenRouter, Groq, Mistral), or its cloud project's ("project": Gemini). Keys that share one
