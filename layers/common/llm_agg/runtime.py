@@ -179,7 +179,7 @@ class Runtime:
         spec = self.specs[provider]
         room = max(
             (
-                self.quota.headroom(provider, spec.quota_holder(a.account_id), model)
+                self.quota.headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
                 for a in accounts
             ),
             default=1.0,
@@ -233,7 +233,7 @@ class Runtime:
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
-        holders = {self.specs[provider].quota_holder(a.account_id) for a in accounts}
+        holders = {self.specs[provider].quota_holder(a.account_id, a.quota_group) for a in accounts}
         cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
         if not accounts or any(c is None for c in cooling):
             return "ready"
@@ -241,11 +241,14 @@ class Runtime:
         moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"cooling down until {moment} ({soonest.reason})"
 
-    def router_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
+    def router_state(
+        self, provider: str, account: str, group: str | None = None
+    ) -> tuple[float | None, dict[str, object]]:
         """What the router knows of one account (blocking: reads the store): until when it is
         cooling down as a whole, if it is; and every cooldown, of it or of one of its models,
         with what is left of each quota window."""
-        holder = self.specs[provider].quota_holder(account) if provider in self.specs else account
+        spec = self.specs.get(provider)
+        holder = spec.quota_holder(account, group) if spec is not None else account
         mine = [
             c
             for c in self.quota.cooldowns.active()
@@ -263,12 +266,16 @@ class Runtime:
     def _rotate(
         self, provider: str, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
-        holder = self.specs[provider].quota_holder
+        spec = self.specs[provider]
+
+        def holder(a: Account) -> str:
+            return spec.quota_holder(a.account_id, a.quota_group)
+
         return order_accounts(
             accounts,
             lambda a: a.account_id,
-            lambda a: self.quota.headroom(provider, holder(a.account_id), model),
-            lambda a: self.quota.last_used.get((provider, holder(a.account_id)), 0.0),
+            lambda a: self.quota.headroom(provider, holder(a), model),
+            lambda a: self.quota.last_used.get((provider, holder(a)), 0.0),
             conversation,
         )
 
