@@ -291,8 +291,9 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
     assert (cerebras["source"], cerebras["healthy"]) == ("env", True)
     assert data["together"] == {
         "provider": "together", "supported": True, "configured": False, "accounts": [],
-        "setup": "TOGETHER_API_KEY"
+        "setup": "TOGETHER_API_KEY", "quota_scope": "key"
     }  # fmt: skip
+    assert data["groq"]["quota_scope"] == "account"  # keys of one organisation share one quota
 
 
 def test_usage_stats_by_day_provider_model_account_and_key(

@@ -99,6 +99,7 @@ def providers(
                 "supported": supported.get(name, False),
                 "configured": any(a["enabled"] for a in rows),
                 "setup": specs[name].setup_hint,  # what configures it
+                "quota_scope": specs[name].quota_scope,  # key, account or project
                 "accounts": rows,
             }
         )
