@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import orjson
 import pytest
 import respx
 
+from llm_agg.runtime import get_runtime
+from llm_agg.settings import Settings
+from llm_agg_local.server import create_app
 from tests.functional.conftest import CEREBRAS, GROQ, KEYS
+from tests.support.fixtures import raw
 
 pytestmark = pytest.mark.anyio
 
@@ -202,3 +208,32 @@ async def test_a_chunked_body_past_the_limit_is_413_too(client: httpx.AsyncClien
     response = await client.post("/v1/chat/completions", content=chunks())
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+GITHUB = "http://github.test/inference"
+GITHUB_CATALOG = "providers:\n  github:\n    models:\n      - {id: fake-model, quality: 4}\n"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_every_provider_finds_too_large_is_a_413_not_held_against_the_model(
+    tmp_path: Path, stream: bool
+) -> None:
+    config = tmp_path / "providers.yaml"
+    config.write_text(GITHUB_CATALOG)
+    env = {"GITHUB_TOKEN": "ghp_functional_0003", "GITHUB_BASE_URL": GITHUB}
+    settings = Settings(config_path=config, data_dir=tmp_path / "data", environ=env)
+    app = create_app(settings)
+    refusal = raw("github/error_413_tokens_limit_reached.json")
+    with respx.mock:
+        respx.post(f"{GITHUB}/chat/completions").respond(413, content=refusal)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as client:
+            response = await client.post("/v1/chat/completions", json={**HELLO, "stream": stream})
+    assert response.status_code == 413, response.text
+    body = response.json()["error"]
+    assert (body["type"], body["code"]) == ("invalid_request_error", "request_too_large")
+    assert "too large" in body["message"] and "github/fake-model" in body["message"]
+    assert "ghp_functional_0003" not in response.text
+    # the model is as healthy as before: only the request was too large for it
+    assert ("github", "fake-model") not in get_runtime(settings).health.snapshot()
