@@ -159,9 +159,10 @@ class Runtime:
         except RuntimeError:
             return  # routed from synchronous code: the next request on a loop refreshes
         self._discovered_at = started
-        # A local server that answered at start is in ``accounts`` and asked again here: one
-        # that stops answering drops out until the next start.
+        # Local servers are asked again here, answering or not: one that stops answering drops
+        # out, one started after the gateway comes in.
         keys = {name: mine[0].api_key for name, mine in accounts.items() if mine}
+        keys = {**self._probed(), **keys}
         self._discovering = loop.create_task(self._refresh_view(keys))
 
     async def _refresh_view(self, keys: dict[str, str | None]) -> None:
