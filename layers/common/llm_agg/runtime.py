@@ -16,7 +16,7 @@ import httpx
 
 from llm_agg.accounting import Accounting
 from llm_agg.api.chat import ChatCall
-from llm_agg.api.errors import InvalidRequest
+from llm_agg.api.errors import InvalidRequest, RequestTooLarge
 from llm_agg.background import Background
 from llm_agg.discovery import Discovery
 from llm_agg.limits.quota import Quota
@@ -207,6 +207,7 @@ class Runtime:
         self.quota.maybe_refresh()
         choices = self.plan(call, accounts).choices
         refusals: list[str] = []
+        too_large = 0  # of the refusals, those for the request's size
         ready: list[Target] = []
         cooling: list[Target] = []
         conversation = None
@@ -218,6 +219,7 @@ class Runtime:
                 tokens = estimate_tokens(call) if tokens is None else tokens
                 if tokens > spec.max_request_tokens:
                     reason = f"{spec.name} takes at most {spec.max_request_tokens} tokens a request"
+                    too_large += 1
             if reason:
                 refusals.append(reason)
                 continue
@@ -229,7 +231,8 @@ class Runtime:
                 blocked = self.accounting.blocked(target) is not None
                 (cooling if blocked else ready).append(target)
         if not ready and not cooling:
-            raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
+            error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
+            raise error("No provider can take this request: " + "; ".join(refusals) + ".")
         return ready + cooling
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
