@@ -149,7 +149,6 @@ def test_buffered_functions_are_mangum_handlers_without_the_adapter() -> None:
 
 def test_functions_run_python313_on_arm64_with_the_common_layer() -> None:
     layer = stack.source()["Resources"]["CommonLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
     assert layer["Metadata"]["BuildArchitecture"] == "arm64"
     assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/common"
     assert (ROOT / "layers/common/requirements.txt").is_file()
@@ -164,6 +163,27 @@ def test_functions_run_python313_on_arm64_with_the_common_layer() -> None:
         assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == ["arm64"]
         assert {"Ref": layer_ref} in props["Layers"]
+
+
+def test_the_layer_is_built_from_its_hashed_lock_for_python313_on_arm64() -> None:
+    # sam build's python3.13 builder fetches arm64 wheels by name and version, unchecked; the
+    # layer's Makefile installs everything in one pip command that checks every hash.
+    layer = stack.source()["Resources"]["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / "layers/common/Makefile").read_text()
+    recipe = makefile.split("build-CommonLayer:", 1)[1]
+    command = " ".join(recipe.replace("\\\n", " ").split())
+    for part in (
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--python-version 3.13",
+        "--abi cp313",
+        '--target "$(LAYER)"',
+        "-r requirements.txt",
+    ):
+        assert part in command, part
+    assert "manylinux_2_$(minor)_aarch64" in makefile
+    assert "LAYER := $(ARTIFACTS_DIR)/python" in makefile  # where Lambda's /opt/python comes from
 
 
 def _load(path: Path) -> ModuleType:
