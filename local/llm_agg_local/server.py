@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> PathRouter:
         ("/v1/agents", agent),
         ("/health", health),
         ("/admin", admin),
+        ("/openapi.json", admin),
         ("/ui", page),
     ]
     return PathRouter(routes, fallback=chat)

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from llm_agg.openapi import openapi_document
 from tests.aws import stack
 from tests.aws.conftest import FAKE_CREDENTIALS
 from tests.aws.stack import BUFFERED, CREDENTIAL_CONTEXT, FUNCTIONS, ROOT, STREAMING, TABLES
@@ -51,6 +52,7 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
         ("POST", "/admin/keys", "AdminFunction"),
         ("GET", "/ui", "AdminFunction"),
         ("GET", "/ui/app.js", "AdminFunction"),
+        ("GET", "/openapi.json", "AdminFunction"),
         ("GET", "/health", "HealthFunction"),
     ],
 )
@@ -58,6 +60,17 @@ def test_every_public_route_reaches_its_function(method: str, path: str, functio
     route = route_for(path, method)
     assert route is not None, f"{method} {path} has no route"
     assert stack.integrated_function(stack.routes()[route]) == function
+
+
+def test_every_route_the_openapi_document_describes_has_a_route_on_aws() -> None:
+    described = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "x1", path))
+        for path, methods in openapi_document()["paths"].items()
+        for method in methods
+    ]
+    assert len(described) >= 16
+    missing = [(m, p) for m, p in described if route_for(p, m) is None]
+    assert not missing, f"described but not routed by template.yaml: {missing}"
 
 
 def test_streaming_functions_answer_through_response_streaming_invocations() -> None:
