@@ -67,7 +67,7 @@ schema = schemathesis.openapi.from_dict(openapi_document())
 )
 def test_every_answer_matches_the_document(case: Any, described: Process) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"} if case.path.startswith("/admin") else {}
-    response = case.call(base_url=described.url, headers=headers, timeout=30)
+    response = case.call(base_url=described.url, headers=headers, timeout=30, allow_redirects=False)
     case.validate_response(response, checks=CHECKS)
 
 
@@ -98,12 +98,13 @@ def test_the_document_is_openapi_31_and_describes_every_public_route(described: 
         ("GET", "/health"),
         ("GET", "/openapi.json"),
         ("GET", "/ui"),
+        ("GET", "/ui/"),
         ("GET", "/ui/static/{name}"),
     } <= routes
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             assert operation["responses"], (method, path)
             errors = [s for s in operation["responses"] if s[0] in "45"]
-            for status in errors:  # every error is OpenAI-shaped
+            for status in errors:  # every error has an error's shape (OpenAI's unless said)
                 body = operation["responses"][status]["content"]["application/json"]["schema"]
-                assert body == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+                assert body["$ref"].endswith("Error"), (method, path, status)

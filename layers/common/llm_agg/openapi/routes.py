@@ -249,6 +249,14 @@ PUBLIC = [
     ),
     Operation(
         "get",
+        "/ui/",
+        "Redirects to the page",
+        "ui",
+        "none",
+        {308: Answer("", "To `../ui`.", headers={"location": "`../ui`, relative."})},
+    ),
+    Operation(
+        "get",
         "/ui/static/{name}",
         "A file of the web page",
         "ui",

@@ -2,7 +2,8 @@
 
 A route is one ``Operation``: its method and path, who may call it, the body it reads (a
 pydantic model, whose schema is then published, or a schema name) and what it answers by
-status. Statuses listed in ``errors`` answer the OpenAI-shaped ``Error``.
+status. Statuses listed in ``errors`` answer the OpenAI-shaped ``Error`` (or the route's
+``error_schema``: an Anthropic-compatible route answers Anthropic's shape).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Operation:
     params: tuple[Param, ...] = ()
     description: str = ""
     examples: Mapping[str, Any] = field(default_factory=dict)  # request bodies, by name
+    error_schema: str = "Error"  # what the error statuses answer (another API's shape, say)
 
 
 def _schema_name(body: type[BaseModel] | str) -> str:
@@ -97,10 +99,10 @@ def _answer(answer: Answer) -> dict[str, Any]:
     return out
 
 
-def _error(status: int) -> dict[str, Any]:
+def _error(status: int, schema: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": _REASONS.get(status, "An error."),
-        "content": {JSON: {"schema": ref("Error")}},
+        "content": {JSON: {"schema": ref(schema)}},
     }
     if status in _HEADERS:
         out["headers"] = _HEADERS[status]
@@ -123,7 +125,7 @@ def operation(op: Operation) -> dict[str, Any]:
         "security": _SECURITY[op.auth],
         "responses": {
             **{str(s): _answer(a) for s, a in sorted(op.answers.items())},
-            **{str(s): _error(s) for s in sorted(op.errors)},
+            **{str(s): _error(s, op.error_schema) for s in sorted(op.errors)},
         },
     }
     if op.description:
