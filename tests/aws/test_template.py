@@ -42,6 +42,8 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
     [
         ("POST", "/v1/chat/completions", "ChatFunction"),
         ("GET", "/v1/models", "ChatFunction"),
+        ("POST", "/v1/messages", "ChatFunction"),
+        ("POST", "/v1/messages/count_tokens", "ChatFunction"),
         ("POST", "/v1/agents/code/invoke", "AgentFunction"),
         ("POST", "/v1/agents/resume", "AgentFunction"),
         ("POST", "/admin/credentials", "AdminFunction"),
@@ -79,7 +81,7 @@ def test_streaming_functions_answer_through_response_streaming_invocations() -> 
         for route, integration in stack.routes().items()
         if stack.integrated_function(integration) in STREAMING
     }
-    assert len(streamed) == 4
+    assert len(streamed) == 6
     for route, integration in streamed.items():
         function = stack.integrated_function(integration)
         assert integration["type"] == "aws_proxy", route
