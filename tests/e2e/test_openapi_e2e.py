@@ -82,6 +82,8 @@ def test_the_document_is_openapi_31_and_describes_every_public_route(described: 
     assert {
         ("POST", "/v1/chat/completions"),
         ("GET", "/v1/models"),
+        ("POST", "/v1/messages"),
+        ("POST", "/v1/messages/count_tokens"),
         ("POST", "/v1/agents/code/invoke"),
         ("POST", "/v1/agents/resume"),
         ("POST", "/admin/credentials"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from llm_agg.admin.models import ACCOUNT_ID, CredentialIn, CredentialPatch, KeyIn
 from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
 from llm_agg.api.chat import ChatRequest
+from llm_agg.api.messages import MessagesRequest
 from llm_agg.openapi.spec import Answer, Operation, Param
 
 ROUTED = {
@@ -68,6 +69,38 @@ CHAT = [
         "gateway",
         {200: Answer("ModelList")},
         errors=GATEWAY_ERRORS,
+    ),
+]
+
+MESSAGES = [
+    Operation(
+        "post",
+        "/v1/messages",
+        "Anthropic's Messages API (Claude Code), over every provider",
+        "messages",
+        "gateway",
+        {200: Answer("AnthropicMessage", stream="AnthropicStreamEvent", headers=ROUTED)},
+        errors=(400, 404, 413, 502, 504, *GATEWAY_ERRORS),
+        body="CreateMessageRequest",
+        error_schema="AnthropicError",
+        description="Served by the same routing, quota and failover as chat completions; "
+        "every error in Anthropic's shape. A gateway key may come as `x-api-key` too.",
+        examples={
+            "hello": {"model": "auto", "max_tokens": 64, "messages": HELLO},
+            "stream": {"model": "auto", "max_tokens": 64, "messages": HELLO, "stream": True},
+        },
+    ),
+    Operation(
+        "post",
+        "/v1/messages/count_tokens",
+        "Estimate a Messages request's input tokens",
+        "messages",
+        "gateway",
+        {200: Answer("MessageTokenCount")},
+        errors=(400, 404, 413, *GATEWAY_ERRORS),
+        body=MessagesRequest,
+        error_schema="AnthropicError",
+        examples={"hello": {"model": "auto", "messages": HELLO}},
     ),
 ]
 
@@ -267,4 +300,4 @@ PUBLIC = [
     ),
 ]
 
-OPERATIONS: list[Operation] = [*CHAT, *AGENT, *ADMIN, *PUBLIC]
+OPERATIONS: list[Operation] = [*CHAT, *MESSAGES, *AGENT, *ADMIN, *PUBLIC]

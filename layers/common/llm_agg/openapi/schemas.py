@@ -337,6 +337,48 @@ USAGE_STATS: Schema = obj(
     },
 )
 
+# Anthropic's Messages API (/v1/messages): its own answer, events and error shape.
+ANTHROPIC_ERROR: Schema = obj(
+    ["type", "error"],
+    {"type": {"const": "error"}, "error": obj(["type", "message"], {"type": STR, "message": STR})},
+)
+ANTHROPIC_MESSAGE: Schema = obj(
+    ["id", "type", "role", "model", "content", "stop_reason", "usage"],
+    {
+        "id": STR,
+        "type": {"const": "message"},
+        "role": {"const": "assistant"},
+        "model": STR,
+        "content": {
+            "description": "Blocks: `text`, `tool_use`, `thinking` (when asked for).",
+            "type": "array",
+            "items": obj(["type"], {"type": STR}),
+        },
+        "stop_reason": nullable("string"),
+        "stop_sequence": nullable("string"),
+        "usage": obj(
+            ["input_tokens", "output_tokens"], {"input_tokens": INT, "output_tokens": INT}
+        ),
+    },
+)
+ANTHROPIC_STREAM: Schema = obj(
+    ["event", "data"],
+    {
+        "event": {
+            "description": "message_start, content_block_start, content_block_delta, "
+            "content_block_stop, message_delta, message_stop, ping; or `error`, which ends a "
+            "stream that failed after its first byte.",
+            **STR,
+        },
+        "data": {"description": "The event's JSON object.", **STR},
+    },
+)
+CREATE_MESSAGE: Schema = {
+    "description": "A Messages API body; `max_tokens` is required to create a message.",
+    "allOf": [ref("MessagesRequest"), {"required": ["max_tokens"]}],
+}
+TOKEN_COUNT: Schema = obj(["input_tokens"], {"input_tokens": INT})
+
 OPENAPI_DOCUMENT: Schema = obj(
     ["openapi", "info", "paths", "components"],
     {"openapi": {"const": "3.1.0"}, "info": {"type": "object"}, "paths": {"type": "object"}},
@@ -345,6 +387,11 @@ OPENAPI_DOCUMENT: Schema = obj(
 HANDWRITTEN: dict[str, Schema] = {
     "Text": STR,
     "OpenAPIDocument": OPENAPI_DOCUMENT,
+    "AnthropicError": ANTHROPIC_ERROR,
+    "AnthropicMessage": ANTHROPIC_MESSAGE,
+    "AnthropicStreamEvent": ANTHROPIC_STREAM,
+    "CreateMessageRequest": CREATE_MESSAGE,
+    "MessageTokenCount": TOKEN_COUNT,
     "Error": ERROR,
     "ChatCompletion": CHAT_COMPLETION,
     "ChatCompletionStream": CHAT_STREAM,
