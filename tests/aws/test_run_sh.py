@@ -23,6 +23,7 @@ from tests.aws.conftest import (
     start_function,
 )
 from tests.e2e.harness import FakeUpstream, Process
+from tests.support.responses_stream import parse_events
 
 ROOT = stack.ROOT
 LAMBDA_CONTEXT = {
@@ -225,3 +226,28 @@ def test_chat_function_serves_claude_codes_messages_stream_with_its_x_api_key(
         "type": "error",
         "error": {"type": "authentication_error", "message": refused.json()["error"]["message"]},
     }
+
+
+def test_chat_function_serves_responses_kept_in_the_runtime_table(
+    chat_lambda: Process, upstream: FakeUpstream, gateway_key: str
+) -> None:
+    upstream.reset()
+    auth = {"authorization": f"Bearer {gateway_key}"}
+    url = chat_lambda.url + "/v1/responses"
+    body = {"model": "fake-model", "input": "hi", "stream": True}
+    with httpx.stream("POST", url, json=body, headers=auth, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["x-llm-agg-provider"] == "groq"
+        events = parse_events(response.read())
+    final = events[-1].response
+    assert (final.status, final.output_text) == ("completed", "Hello from groq: hi ")
+
+    # Kept in DynamoDB (the moto server), read back and deleted by the key that made it.
+    kept = httpx.get(f"{url}/{final.id}", headers=auth, timeout=10)
+    assert kept.status_code == 200 and kept.json()["output_text"] == final.output_text
+    assert httpx.get(f"{url}/{final.id}", timeout=10).status_code == 401
+    assert httpx.delete(f"{url}/{final.id}", headers=auth, timeout=10).status_code == 200
+    assert httpx.get(f"{url}/{final.id}", headers=auth, timeout=10).status_code == 404
+    # What Codex's WebSocket attempt gets on Lambda too.
+    upgrade = {"connection": "Upgrade", "upgrade": "websocket", **auth}
+    assert httpx.get(url, headers=upgrade, timeout=10).status_code == 426
