@@ -9,6 +9,7 @@ from llm_agg.admin.models import ACCOUNT_ID, CredentialIn, CredentialPatch, KeyI
 from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
 from llm_agg.api.chat import ChatRequest
 from llm_agg.api.messages import MessagesRequest
+from llm_agg.api.responses import ResponsesRequest
 from llm_agg.openapi.spec import Answer, Operation, Param
 
 ROUTED = {
@@ -101,6 +102,70 @@ MESSAGES = [
         body=MessagesRequest,
         error_schema="AnthropicError",
         examples={"hello": {"model": "auto", "messages": HELLO}},
+    ),
+]
+
+RESPONSE_ID = Param("response_id", "path", {"type": "string"}, example="resp_0123456789abcdef")
+RESPONSES = [
+    Operation(
+        "post",
+        "/v1/responses",
+        "OpenAI's Responses API (Codex), over every provider",
+        "responses",
+        "gateway",
+        {200: Answer("Response", stream="ResponseStreamEvent", headers=ROUTED)},
+        errors=(400, 404, 413, 502, 504, *GATEWAY_ERRORS),
+        body=ResponsesRequest,
+        description="Translated to a chat call and served as chat is. `store` keeps the "
+        "response (and its input) for `previous_response_id` and the reads below.",
+        examples={
+            "hello": {"model": "auto", "input": "Hello! How are you?"},
+            "stream": {"model": "auto", "input": "Hello!", "stream": True, "store": False},
+        },
+    ),
+    Operation(
+        "get",
+        "/v1/responses",
+        "Refused: a WebSocket upgrade gets 426 (Codex then POSTs), any other GET 405",
+        "responses",
+        "gateway",
+        {},
+        errors=(405, 426),
+    ),
+    Operation(
+        "get",
+        "/v1/responses/{response_id}",
+        "A kept response",
+        "responses",
+        "gateway",
+        {200: Answer("Response")},
+        errors=(404, *GATEWAY_ERRORS),
+        params=(RESPONSE_ID,),
+    ),
+    Operation(
+        "delete",
+        "/v1/responses/{response_id}",
+        "Forget a kept response",
+        "responses",
+        "gateway",
+        {200: Answer("ResponseDeleted")},
+        errors=(404, *GATEWAY_ERRORS),
+        params=(RESPONSE_ID,),
+    ),
+    Operation(
+        "get",
+        "/v1/responses/{response_id}/input_items",
+        "The input items of a kept response, a page at a time",
+        "responses",
+        "gateway",
+        {200: Answer("ResponseInputItems")},
+        errors=(400, 404, *GATEWAY_ERRORS),
+        params=(
+            RESPONSE_ID,
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100}),
+            Param("order", "query", {"enum": ["asc", "desc"]}),
+            Param("after", "query", {"type": "string"}, "An item id: the page after it."),
+        ),
     ),
 ]
 
@@ -300,4 +365,4 @@ PUBLIC = [
     ),
 ]
 
-OPERATIONS: list[Operation] = [*CHAT, *MESSAGES, *AGENT, *ADMIN, *PUBLIC]
+OPERATIONS: list[Operation] = [*CHAT, *MESSAGES, *RESPONSES, *AGENT, *ADMIN, *PUBLIC]

@@ -379,6 +379,51 @@ CREATE_MESSAGE: Schema = {
 }
 TOKEN_COUNT: Schema = obj(["input_tokens"], {"input_tokens": INT})
 
+# OpenAI's Responses API (/v1/responses, Codex).
+RESPONSE: Schema = obj(
+    ["id", "object", "created_at", "status", "model", "output"],
+    {
+        "id": STR,
+        "object": {"const": "response"},
+        "created_at": INT,
+        "status": {
+            "description": "completed, incomplete, failed (in_progress while streaming).",
+            **STR,
+        },
+        "model": STR,
+        "output": {
+            "description": "Items: `message`, `function_call`, `custom_tool_call`, `reasoning`.",
+            "type": "array",
+            "items": obj(["type"], {"type": STR}),
+        },
+        "previous_response_id": nullable("string"),
+        "store": BOOL,
+        "usage": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        "error": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+    },
+)
+RESPONSE_STREAM: Schema = obj(
+    ["data"],
+    {
+        "event": {"description": "`response.created` … `response.completed`.", **STR},
+        "data": {
+            "description": "The event's JSON object; a failure after the first byte ends "
+            "with `response.failed`.",
+            **STR,
+        },
+    },
+)
+RESPONSE_ITEMS: Schema = obj(
+    ["object", "data", "first_id", "last_id", "has_more"],
+    {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": obj(["type"], {"type": STR, "id": STR})},
+        "first_id": nullable("string"),
+        "last_id": nullable("string"),
+        "has_more": BOOL,
+    },
+)
+
 OPENAPI_DOCUMENT: Schema = obj(
     ["openapi", "info", "paths", "components"],
     {"openapi": {"const": "3.1.0"}, "info": {"type": "object"}, "paths": {"type": "object"}},
@@ -392,6 +437,10 @@ HANDWRITTEN: dict[str, Schema] = {
     "AnthropicStreamEvent": ANTHROPIC_STREAM,
     "CreateMessageRequest": CREATE_MESSAGE,
     "MessageTokenCount": TOKEN_COUNT,
+    "Response": RESPONSE,
+    "ResponseStreamEvent": RESPONSE_STREAM,
+    "ResponseInputItems": RESPONSE_ITEMS,
+    "ResponseDeleted": deleted("response", ["id"]),
     "Error": ERROR,
     "ChatCompletion": CHAT_COMPLETION,
     "ChatCompletionStream": CHAT_STREAM,
