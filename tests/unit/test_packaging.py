@@ -135,3 +135,25 @@ def test_a_lock_without_a_hash_or_a_pin_is_refused(tmp_path: Path) -> None:
     loose.write_text("idna>=3 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     with pytest.raises(AssertionError, match="not pinned"):
         _lock(loose)
+
+
+def _recipe(makefile: str, target: str) -> str:
+    """The commands of one Makefile rule, continuation lines joined."""
+    lines = makefile.split(f"\n{target}:", 1)[1].split("\n")[1:]
+    commands = []
+    for line in lines:
+        if not line.startswith("\t"):
+            break
+        commands.append(line.strip())
+    return " ".join(commands).replace("\\ ", " ")
+
+
+def test_make_install_takes_every_package_from_a_hashed_lock() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    install = _recipe(makefile, "$(STAMP)")
+    assert "pip install --quiet --require-hashes -r requirements.lock" in install
+    # The project itself: no dependency resolved past the lock, no unhashed build backend.
+    assert "--no-deps --no-build-isolation -e ." in install
+    assert install.count("pip install") == 2, "every install goes through the lock"
+    translator = _recipe(makefile, "$(SAM_STAMP)")
+    assert "--require-hashes -r infra/sam-translator.txt" in translator
