@@ -69,5 +69,6 @@ def create_app(settings: Settings | None = None) -> PathRouter:
         ("/admin", admin),
         ("/openapi.json", admin),
         ("/ui", page),
+        ("/", page),  # only "/" itself: it redirects to the page
     ]
     return PathRouter(routes, fallback=chat)

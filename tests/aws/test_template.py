@@ -64,6 +64,7 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
         ("GET", "/ui", "AdminFunction"),
         ("GET", "/ui/app.js", "AdminFunction"),
         ("GET", "/openapi.json", "AdminFunction"),
+        ("GET", "/", "AdminFunction"),
         ("GET", "/health", "HealthFunction"),
     ],
 )

@@ -106,6 +106,7 @@ def test_the_document_is_openapi_31_and_describes_every_public_route(described: 
         ("GET", "/admin/usage-stats"),
         ("GET", "/health"),
         ("GET", "/openapi.json"),
+        ("GET", "/"),
         ("GET", "/ui"),
         ("GET", "/ui/"),
         ("GET", "/ui/static/{name}"),

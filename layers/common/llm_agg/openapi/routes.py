@@ -5,7 +5,7 @@ published with it); ``tests/e2e/test_openapi_e2e.py`` then checks the server aga
 
 from __future__ import annotations
 
-from llm_agg.admin.models import ACCOUNT_ID, CredentialIn, CredentialPatch, KeyIn
+from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
 from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
 from llm_agg.api.chat import ChatRequest
 from llm_agg.api.messages import MessagesRequest
@@ -18,7 +18,7 @@ ROUTED = {
     "x-llm-agg-attempts": "How many attempts it took (failovers + 1).",
 }
 PROVIDER = Param("provider", "path", {"type": "string"}, "A provider of the catalog.", "groq")
-ACCOUNT = Param("account_id", "path", {"type": "string", "pattern": ACCOUNT_ID}, example="work")
+ACCOUNT = Param("account_id", "path", {"type": "string"}, "Letters, digits, `._@+-`.", "work")
 DAY = {"type": "string", "format": "date"}
 HELLO = [{"role": "user", "content": "Hello! How are you?"}]
 WEATHER = {
@@ -206,7 +206,7 @@ ADMIN = [
             200: Answer("CredentialAdded", "Replaced the account's key."),
             201: Answer("CredentialAdded", "Added."),
         },
-        errors=(400, *ADMIN_ERRORS),
+        errors=(400, 502, *ADMIN_ERRORS),  # 502: `verify` asked a provider that did not answer
         body=CredentialIn,
         examples={"groq": {"provider": "groq", "account_id": "work", "api_key": "gsk_example_key"}},
     ),
@@ -344,6 +344,14 @@ PUBLIC = [
         "ui",
         "none",
         {200: Answer("Text", "The page.", media="text/html"), 304: Answer("", "Not modified.")},
+    ),
+    Operation(
+        "get",
+        "/",
+        "Redirects to the web page",
+        "ui",
+        "none",
+        {307: Answer("", "To the page.", headers={"location": "The page's URL."})},
     ),
     Operation(
         "get",
