@@ -101,6 +101,7 @@ def test_the_document_is_openapi_31_and_describes_every_public_route(described: 
         ("POST", "/admin/keys"),
         ("GET", "/admin/keys"),
         ("DELETE", "/admin/keys/{key_id}"),
+        ("GET", "/admin/capacity"),
         ("GET", "/admin/providers"),
         ("GET", "/admin/routing"),
         ("GET", "/admin/usage-stats"),

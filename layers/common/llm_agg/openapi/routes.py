@@ -286,6 +286,16 @@ ADMIN = [
     ),
     Operation(
         "get",
+        "/admin/capacity",
+        "Free capacity left now: each configured provider's shared and per-model windows",
+        "admin",
+        "admin",
+        {200: Answer("Capacity")},
+        errors=ADMIN_ERRORS,
+        params=(Param("all", "query", {"enum": ["1", "true"]}, "Paid models too."),),
+    ),
+    Operation(
+        "get",
         "/admin/providers",
         "Each provider's accounts: health, cooldowns, quota left, requests today",
         "admin",

@@ -290,6 +290,43 @@ ROUTING: Schema = obj(
     },
 )
 
+_WINDOW: Schema = obj(
+    ["name", "per_quota", "total", "left", "resets_at"],
+    {"name": STR, "per_quota": INT, "total": INT, "left": INT, "resets_at": NUM},
+)
+CAPACITY: Schema = obj(
+    ["object", "data"],
+    {
+        "object": {"const": "list"},
+        "checked": {},
+        "data": {
+            "type": "array",
+            "items": obj(
+                ["provider", "quota_scope", "accounts", "quotas", "shared", "models"],
+                {
+                    "provider": STR,
+                    "quota_scope": STR,
+                    "accounts": INT,
+                    "quotas": {"description": "Distinct quotas its accounts hold.", **INT},
+                    "shared": {"type": "array", "items": _WINDOW},
+                    "models": {
+                        "type": "array",
+                        "items": obj(
+                            ["model", "free", "windows"],
+                            {
+                                "model": STR,
+                                "free": BOOL,
+                                "context": nullable("integer"),
+                                "windows": {"type": "array", "items": _WINDOW},
+                            },
+                        ),
+                    },
+                },
+            ),
+        },
+    },
+)
+
 _SUMS: dict[str, Schema] = {
     "requests": INT,
     "errors": INT,
@@ -459,6 +496,7 @@ HANDWRITTEN: dict[str, Schema] = {
     "ProviderStatusList": listing(ref("ProviderStatus")),
     "ProviderStatus": PROVIDER_STATUS,
     "Routing": ROUTING,
+    "Capacity": CAPACITY,
     "UsageSums": USAGE_SUMS,
     "UsageStats": USAGE_STATS,
 }
