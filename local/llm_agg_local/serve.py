@@ -25,20 +25,20 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-def _check_config() -> str | None:
+def _check_config() -> tuple[str | None, str | None]:
     """What is wrong with the catalog or the agent's settings, said before serving rather than
-    on the first request."""
-    from llm_agg.agent.config import AgentConfig
+    on the first request; and a warning when the agent's file tools are unrestricted."""
+    from llm_agg.agent.config import AgentConfig, unrestricted_warning
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
 
     try:
         settings = Settings.from_env()
         build_registry(load_catalog(settings.config_path).providers, settings.environ)
-        AgentConfig.from_env(settings.environ)
+        agent = AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
     except (CatalogError, ValueError) as exc:
-        return str(exc)
-    return None
+        return str(exc), None
+    return None, unrestricted_warning(agent)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -52,10 +52,12 @@ def serve(args: argparse.Namespace) -> int:
     require_auth = args.require_auth or not is_loopback(args.host)
     if require_auth:
         os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
-    problem = _check_config()
+    problem, warning = _check_config()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     # Made (and shown) once here, before the workers start and read it from the data dir.
     ensure_admin_key(Settings.from_env(), lambda text: print(text, flush=True))
     auth = "gateway key required" if require_auth else "open to this machine only"

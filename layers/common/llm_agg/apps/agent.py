@@ -49,7 +49,8 @@ def create_agent_app(
     the first request so the cold start pays for neither the store nor the agent."""
     app = new_app("llm-agg agent")
     authenticate = client_auth(settings)
-    config = config or AgentConfig.from_env(settings.environ)  # a bad value fails the start
+    # A bad value fails the start; a keyed server runs no file tools unless roots are given.
+    config = config or AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
     made: list[AgentService] = []
 
     async def stored_checkpoints() -> CheckpointStore:
