@@ -31,11 +31,13 @@ def _check_config() -> tuple[str | None, str | None]:
     from llm_agg.agent.config import AgentConfig, unrestricted_warning
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
+    from llm_agg_local.hosts import HostPolicy
 
     try:
         settings = Settings.from_env()
         build_registry(load_catalog(settings.config_path).providers, settings.environ)
         agent = AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
+        HostPolicy.from_env(settings.require_auth, settings.environ)
     except (CatalogError, ValueError) as exc:
         return str(exc), None
     return None, unrestricted_warning(agent)
@@ -75,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         "propagate": False,
     }
     uvicorn.run(
-        "llm_agg_local.server:create_app",
+        "llm_agg_local.server:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,

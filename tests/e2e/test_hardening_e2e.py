@@ -1,0 +1,70 @@
+"""A real `llm-agg serve` on loopback as a hostile page or client meets it: rebound names,
+foreign origins, huge or slow requests. Each is refused cleanly, before any upstream call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.e2e.harness import FakeUpstream, Process, start_gateway
+
+pytestmark = pytest.mark.e2e
+HI = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def port_of(process: Process) -> int:
+    port = urlsplit(process.url).port
+    assert port is not None
+    return port
+
+
+def test_the_open_server_answers_no_rebound_name(gateway: Process, fake: FakeUpstream) -> None:
+    for host in ("evil.example", f"evil.example:{port_of(gateway)}", "127.0.0.1:1"):
+        refused = httpx.post(gateway.url + "/v1/chat/completions", json=HI, headers={"host": host})
+        assert refused.status_code == 421
+        assert refused.json()["error"]["code"] == "host_not_allowed"
+    assert httpx.get(gateway.url + "/health", headers={"host": "evil.example"}).status_code == 421
+    assert fake.received() == []
+    for name in ("localhost", "127.0.0.1"):
+        own = httpx.post(
+            gateway.url + "/v1/chat/completions",
+            json=HI,
+            headers={"host": f"{name}:{port_of(gateway)}"},
+        )
+        assert own.status_code == 200
+
+
+def test_the_open_server_refuses_other_pages_but_serves_its_own(
+    gateway: Process, fake: FakeUpstream
+) -> None:
+    url = gateway.url + "/v1/chat/completions"
+    for origin in ("http://evil.example", "null", "http://127.0.0.1:1"):
+        refused = httpx.post(url, json=HI, headers={"origin": origin})
+        assert refused.status_code == 403
+        assert set(refused.json()["error"]) == {"message", "type", "param", "code"}
+    assert fake.received() == []
+    own = httpx.post(url, json=HI, headers={"origin": gateway.url})
+    assert own.status_code == 200
+
+
+def test_the_open_server_warns_that_its_agent_tools_are_unrestricted(gateway: Process) -> None:
+    assert "LLM_AGG_AGENT_ROOTS" in gateway.output()
+
+
+@pytest.fixture(scope="module")
+def public(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
+    env = {**fake.provider_env("e2e_public"), "LLM_AGG_ALLOWED_HOSTS": "gw.example.com"}
+    process = start_gateway(e2e_tmp, env, "--require-auth")
+    yield process
+    process.stop()
+
+
+def test_a_keyed_server_answers_its_configured_public_names(public: Process) -> None:
+    assert httpx.get(public.url + "/health", headers={"host": "gw.example.com"}).status_code == 200
+    other = httpx.get(public.url + "/health", headers={"host": "evil.example"})
+    assert other.status_code == 421
+    assert "LLM_AGG_AGENT_ROOTS" not in public.output()  # no server-side file tools by default
