@@ -68,3 +68,14 @@ def test_a_keyed_server_answers_its_configured_public_names(public: Process) -> 
     other = httpx.get(public.url + "/health", headers={"host": "evil.example"})
     assert other.status_code == 421
     assert "LLM_AGG_AGENT_ROOTS" not in public.output()  # no server-side file tools by default
+
+
+@pytest.mark.parametrize("model", ["groq/fake\r\nx-evil: 1", "groq/模型", "fake\nmodel"])
+def test_a_model_id_that_cannot_be_a_header_is_answered_400_not_dropped(
+    gateway: Process, fake: FakeUpstream, model: str
+) -> None:
+    body = {**HI, "model": model}
+    response = httpx.post(gateway.url + "/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "model"
+    assert fake.received() == []
