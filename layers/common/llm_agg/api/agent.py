@@ -20,7 +20,7 @@ _Text = Annotated[str, Field(max_length=1_000_000)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CodeAgentRequest(_Strict):

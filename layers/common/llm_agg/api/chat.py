@@ -18,7 +18,9 @@ ModelQuality = Literal["fastest", "balanced", "best_quality"]
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Strict: the raw body is what is forwarded, so a value must already be what it claims
+    # ("stream": "yes" is not true; coerced here, the provider would get the string).
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class FunctionCall(_Open):
