@@ -15,6 +15,8 @@ import sys
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
 
+HTTP_PROTOCOL = "llm_agg_local.http_limits:LimitedHttpToolsProtocol"
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -32,12 +34,14 @@ def _check_config() -> tuple[str | None, str | None]:
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
     from llm_agg_local.hosts import HostPolicy
+    from llm_agg_local.http_limits import HttpLimits
 
     try:
         settings = Settings.from_env()
         build_registry(load_catalog(settings.config_path).providers, settings.environ)
         agent = AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
         HostPolicy.from_env(settings.require_auth, settings.environ)
+        HttpLimits.from_env(settings.environ)
     except (CatalogError, ValueError) as exc:
         return str(exc), None
     return None, unrestricted_warning(agent)
@@ -83,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, with bounds on head size and read times
         log_level=args.log_level,
         log_config=log_config,
         access_log=False,

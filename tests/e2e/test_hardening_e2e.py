@@ -3,6 +3,9 @@ foreign origins, huge or slow requests. Each is refused cleanly, before any upst
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,3 +82,85 @@ def test_a_model_id_that_cannot_be_a_header_is_answered_400_not_dropped(
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "model"
     assert fake.received() == []
+
+
+@pytest.fixture(scope="module")
+def limited(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
+    env = {
+        **fake.provider_env("e2e_limits"),
+        "LLM_AGG_HTTP_HEAD_TIMEOUT": "1",
+        "LLM_AGG_HTTP_BODY_TIMEOUT": "1.5",
+    }
+    process = start_gateway(e2e_tmp, env)
+    yield process
+    process.stop()
+
+
+def _connect(process: Process) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port_of(process)), timeout=10)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (bounded by the timeout)."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _head(process: Process) -> bytes:
+    return f"Host: 127.0.0.1:{port_of(process)}\r\n".encode()
+
+
+def test_a_huge_header_is_refused_431_without_being_read_whole(limited: Process) -> None:
+    with _connect(limited) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\n" + _head(limited) + b"X-Big: ")
+        sent = 0
+        with contextlib.suppress(OSError):  # the server closes while we still send
+            while sent < 50 * 1024 * 1024:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b'"code":"headers_too_large"' in answer
+    assert sent < 50 * 1024 * 1024  # cut off early, not read to the end
+
+
+def test_headers_within_the_bound_are_served(limited: Process) -> None:
+    big = httpx.get(limited.url + "/health", headers={"x-big": "a" * 32 * 1024})
+    assert big.status_code == 200
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /health HTTP/1.1\r\n", b"GET /health HTTP/1.1\r\nHo"])
+def test_a_connection_that_sends_its_head_slowly_is_closed_408(
+    limited: Process, sent: bytes
+) -> None:
+    with _connect(limited) as sock:
+        sock.sendall(sent)
+        started = time.monotonic()
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - started < 8
+
+
+def test_a_connection_that_sends_its_body_slowly_is_closed_408(
+    limited: Process, fake: FakeUpstream
+) -> None:
+    with _connect(limited) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\n"
+            + _head(limited)
+            + b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model"'
+        )
+        started = time.monotonic()
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - started < 8
+    assert fake.received() == []
+    assert "unhandled error" not in limited.output()

@@ -14,20 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm_agg.settings import positive
+
 DAY = 86_400.0
-
-
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {raw!r}")
-    return value
 
 
 def _roots(environ: Mapping[str, str], keyed: bool) -> tuple[Path, ...] | None:
@@ -55,10 +44,10 @@ class AgentConfig:
         """``keyed``: the server requires gateway keys (so its clients may be remote)."""
         d = cls()
         return cls(
-            max_steps=int(_number(environ, "LLM_AGG_AGENT_MAX_STEPS", d.max_steps)),
-            token_budget=int(_number(environ, "LLM_AGG_AGENT_TOKEN_BUDGET", d.token_budget)),
-            wall_seconds=_number(environ, "LLM_AGG_AGENT_WALL_SECONDS", d.wall_seconds),
-            thread_ttl=_number(environ, "LLM_AGG_AGENT_THREAD_TTL_DAYS", d.thread_ttl / DAY) * DAY,
+            max_steps=int(positive(environ, "LLM_AGG_AGENT_MAX_STEPS", d.max_steps)),
+            token_budget=int(positive(environ, "LLM_AGG_AGENT_TOKEN_BUDGET", d.token_budget)),
+            wall_seconds=positive(environ, "LLM_AGG_AGENT_WALL_SECONDS", d.wall_seconds),
+            thread_ttl=positive(environ, "LLM_AGG_AGENT_THREAD_TTL_DAYS", d.thread_ttl / DAY) * DAY,
             roots=_roots(environ, keyed),
         )
 

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from llm_agg.api.errors import GatewayError
@@ -51,10 +52,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large()
+    except ClientDisconnect:  # gone, or cut off by the server's read timeout: nobody to answer
+        raise GatewayError(
+            "The request body did not arrive.", status=408, type="invalid_request_error"
+        ) from None
     return bytes(body)
 
 
