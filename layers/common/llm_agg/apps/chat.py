@@ -9,6 +9,7 @@ from starlette.responses import Response
 from llm_agg.api.chat import parse_chat
 from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.budget import chat_needs, hold_tokens, release_after
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.discovery import ModelLister, model_listing
 from llm_agg.routing.select import AUTO
@@ -22,12 +23,17 @@ def create_chat_app(settings: Settings) -> FastAPI:
     authenticate = client_auth(settings)
 
     async def chat_completions(request: Request) -> Response:
-        await authenticate(request)
+        client = await authenticate(request)
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
         call = parse_chat(await read_body(request, settings.max_body_bytes))
-        key_id = getattr(request.state, "gateway_key_id", None)
-        return await Dispatcher(runtime).send(call, runtime.targets(call), key_id)
+        release = await hold_tokens(runtime, client.record, *chat_needs(call))
+        try:
+            response = await Dispatcher(runtime).send(call, runtime.targets(call), client.key_id)
+        except BaseException:
+            release()
+            raise
+        return release_after(response, release)
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
