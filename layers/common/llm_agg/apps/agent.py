@@ -11,30 +11,15 @@ from starlette.responses import Response
 from llm_agg.agent.config import AgentConfig
 from llm_agg.agent.service import AgentService
 from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
-from llm_agg.api.errors import GatewayError
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import client_auth, store_unavailable
-from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.base import new_app, read_json_body
 from llm_agg.apps.budget import hold_tokens
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import CheckpointStore, StoreError
 
 CheckpointOpener = Callable[[], Awaitable[CheckpointStore]]
-
-
-async def read_json_body(request: Request, limit: int) -> bytes:
-    # JSON only: a browser page cannot send that cross-origin without a preflight this server
-    # never grants, so no web page can drive a local agent that writes files.
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise GatewayError(
-            "Send the body as JSON with 'Content-Type: application/json'.",
-            status=415,
-            type="invalid_request_error",
-            code="unsupported_media_type",
-        )
-    return await read_body(request, limit)
 
 
 def _json(data: object) -> Response:

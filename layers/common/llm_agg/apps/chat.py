@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from llm_agg.api.chat import parse_chat
 from llm_agg.apps.auth import client_auth
-from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.base import new_app, read_json_body
 from llm_agg.apps.budget import chat_needs, hold_tokens, release_after
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.discovery import ModelLister, model_listing
@@ -26,7 +26,7 @@ def create_chat_app(settings: Settings) -> FastAPI:
         client = await authenticate(request)
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        call = parse_chat(await read_body(request, settings.max_body_bytes))
+        call = parse_chat(await read_json_body(request, settings.max_body_bytes))
         release = await hold_tokens(runtime, client.record, *chat_needs(call))
         try:
             response = await Dispatcher(runtime).send(call, runtime.targets(call), client.key_id)
