@@ -31,6 +31,7 @@ def _check_config() -> tuple[str | None, str | None]:
     """What is wrong with the catalog or the agent's settings, said before serving rather than
     on the first request; and a warning when the agent's file tools are unrestricted."""
     from llm_agg.agent.config import AgentConfig, unrestricted_warning
+    from llm_agg.apps.auth import admin_key_problem
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
     from llm_agg_local.hosts import HostPolicy
@@ -42,6 +43,8 @@ def _check_config() -> tuple[str | None, str | None]:
         agent = AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
         HostPolicy.from_env(settings.require_auth, settings.environ)
         HttpLimits.from_env(settings.environ)
+        if settings.admin_key and (short := admin_key_problem(settings.admin_key)):
+            raise ValueError(short)
     except (CatalogError, ValueError) as exc:
         return str(exc), None
     return None, unrestricted_warning(agent)

@@ -4,7 +4,9 @@ foreign origins, huge or slow requests. Each is refused cleanly, before any upst
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.harness import FakeUpstream, Process, start_gateway
+from tests.e2e.harness import BIN, ROOT, FakeUpstream, Process, free_port, start_gateway
 
 pytestmark = pytest.mark.e2e
 HI = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -164,3 +166,17 @@ def test_a_connection_that_sends_its_body_slowly_is_closed_408(
     assert time.monotonic() - started < 8
     assert fake.received() == []
     assert "unhandled error" not in limited.output()
+
+
+def test_serve_refuses_to_start_with_a_short_admin_key(e2e_tmp: Path) -> None:
+    env = {**os.environ, "LLM_AGG_DATA_DIR": str(e2e_tmp / "short-key"), "LLM_AGG_ADMIN_KEY": "a"}
+    done = subprocess.run(
+        [str(BIN / "llm-agg"), "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "shorter than 32 characters" in done.stderr

@@ -15,7 +15,7 @@ from llm_agg_local.server import create_app
 from tests.support.fixtures import load
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_KEY = "sk-llmagg-admin-test-4f1c9b2e7d"
+ADMIN_KEY = "sk-llmagg-admin-test-4f1c9b2e7d0a5c"
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 GROQ = "https://groq.test/openai/v1"
 CEREBRAS = "https://cerebras.test/v1"
