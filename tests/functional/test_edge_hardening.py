@@ -3,11 +3,18 @@ from the Host header."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
+import respx
 
-from tests.functional.gateway import ADMIN, assert_openai_error, make_settings, serve
+from llm_agg.routing.health import MAX_TRACKED, Health
+from llm_agg.runtime import get_runtime
+from llm_agg.usage import day_of
+from tests.functional import gateway
+from tests.functional.gateway import ADMIN, assert_openai_error, chat, make_settings, serve
 
 
 def test_an_admin_body_past_its_bound_is_413(tmp_path: Path) -> None:
@@ -40,3 +47,27 @@ def test_the_pages_own_slash_redirect_stays_relative(tmp_path: Path) -> None:
         response = client.get("/ui/", headers={"host": "evil.example"}, follow_redirects=False)
     assert response.status_code == 308
     assert response.headers["location"] == "../ui"
+
+
+def test_usage_keeps_catalogued_model_ids_and_groups_any_other(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, GROQ_API_KEY="gsk_edge_0001")
+    made_up = ["groq/" + "x" * 250, "groq/made-up-1", "groq/made-up-2"]
+    with respx.mock(assert_all_called=False) as router:
+        router.post(f"{gateway.GROQ}/chat/completions").respond(
+            200, json=gateway.fixture("groq/response_text.json")
+        )
+        with serve(settings) as client:
+            for model in ["fake-model", *made_up]:
+                assert chat(client, model=model).status_code == 200
+            asyncio.run(get_runtime(settings).usage.flush())
+            today = day_of(time.time())
+            rows = get_runtime(settings).stored.stores.usage.query(today, today)
+    assert sorted((r.model, r.requests) for r in rows) == [("(other)", 3), ("fake-model", 1)]
+
+
+def test_health_tracks_a_bounded_number_of_models() -> None:
+    health = Health()
+    for n in range(MAX_TRACKED + 50):
+        health.observe("groq", f"made-up-{n}", True, 10.0)
+    assert len(health.snapshot()) == MAX_TRACKED
+    assert ("groq", f"made-up-{MAX_TRACKED + 49}") in health.snapshot()
