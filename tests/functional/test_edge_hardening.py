@@ -71,3 +71,23 @@ def test_health_tracks_a_bounded_number_of_models() -> None:
         health.observe("groq", f"made-up-{n}", True, 10.0)
     assert len(health.snapshot()) == MAX_TRACKED
     assert ("groq", f"made-up-{MAX_TRACKED + 49}") in health.snapshot()
+
+
+def test_a_keyed_gateways_health_is_liveness_unless_a_key_is_sent(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, GROQ_API_KEY="gsk_edge_0002", LLM_AGG_REQUIRE_AUTH="1")
+    with serve(settings) as client:
+        key = client.post("/admin/keys", json={}, headers=ADMIN).json()["key"]
+        anonymous = client.get("/health")
+        wrong = client.get("/health", headers={"authorization": "Bearer sk-llmagg-wrong"})
+        keyed = client.get("/health", headers={"authorization": f"Bearer {key}"})
+        admin = client.get("/health", headers=ADMIN)
+    assert anonymous.status_code == wrong.status_code == 200
+    assert anonymous.json() == wrong.json() == {"status": "ok"}
+    for detailed in (keyed, admin):
+        assert detailed.json()["status"] == "ok"
+        assert detailed.json()["providers"]["groq"]["configured"] is True
+
+
+def test_an_open_loopback_gateways_health_shows_its_details(tmp_path: Path) -> None:
+    with serve(make_settings(tmp_path, GROQ_API_KEY="gsk_edge_0003")) as client:
+        assert "providers" in client.get("/health").json()

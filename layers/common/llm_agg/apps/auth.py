@@ -101,7 +101,7 @@ def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
     return authenticate
 
 
-def _digest(value: str) -> bytes:
+def digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
 
@@ -130,7 +130,7 @@ def admin_auth(settings: Settings) -> Callable[[Request], Awaitable[None]]:
     length, so not even the key's length leaks); repeated failures from one client address
     are slowed down (``limits.admin_failures``)."""
     problem = admin_key_problem(settings.admin_key)
-    expected = _digest(settings.admin_key) if settings.admin_key and not problem else None
+    expected = digest(settings.admin_key) if settings.admin_key and not problem else None
 
     async def require_admin(request: Request) -> None:
         if expected is None:
@@ -147,7 +147,7 @@ def admin_auth(settings: Settings) -> Callable[[Request], Awaitable[None]]:
                 "Too many wrong admin keys from this address; retry in a minute.",
                 headers={"retry-after": str(int(admin_failures.WINDOW))},
             )
-        if hmac.compare_digest(_digest(key), expected):
+        if hmac.compare_digest(digest(key), expected):
             return
         await _throttle(stored, admin_failures.failed, client, stored.clock())
         if await find_key(stored, key) is not None:
