@@ -91,3 +91,19 @@ def test_a_keyed_gateways_health_is_liveness_unless_a_key_is_sent(tmp_path: Path
 def test_an_open_loopback_gateways_health_shows_its_details(tmp_path: Path) -> None:
     with serve(make_settings(tmp_path, GROQ_API_KEY="gsk_edge_0003")) as client:
         assert "providers" in client.get("/health").json()
+
+
+@pytest.mark.parametrize(
+    "route", ["/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses"]
+)
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded"])
+def test_no_route_that_spends_quota_takes_a_cross_site_simple_post(
+    tmp_path: Path, route: str, media: str
+) -> None:
+    body = b'{"model": "fake-model", "max_tokens": 5, "input": "hi", "messages": []}'
+    with respx.mock(assert_all_called=False) as router:
+        upstream = router.post(f"{gateway.GROQ}/chat/completions").respond(200, json={})
+        with serve(make_settings(tmp_path, GROQ_API_KEY="gsk_edge_0004")) as client:
+            response = client.post(route, content=body, headers={"content-type": media})
+    assert response.status_code == 415
+    assert upstream.call_count == 0

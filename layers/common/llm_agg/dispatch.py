@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -133,9 +133,12 @@ def _ms(since: float) -> float:
 
 
 class Dispatcher:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, adapters: Mapping[str, Adapter] | None = None) -> None:
         self.runtime = runtime
         self.accounting = runtime.accounting
+        # One request's own adapters, by provider, in place of the runtime's: /v1/messages
+        # sends Anthropic the client's Messages body as it is (bridges/messages_targets.py).
+        self.adapters = runtime.adapters if adapters is None else {**runtime.adapters, **adapters}
 
     def _note(
         self,
@@ -197,7 +200,7 @@ class Dispatcher:
                     Blocked(target.spec.name, target.model, account, until, admission.reason)
                 )
                 continue
-            adapter = self.runtime.adapters[target.spec.name]
+            adapter = self.adapters[target.spec.name]
             outcome = await once(request, target, adapter, len(attempts) + 1, admission)
             if not isinstance(outcome, Attempt):
                 return outcome

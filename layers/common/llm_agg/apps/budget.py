@@ -10,8 +10,9 @@ given back once the answer has gone, when its real tokens have been charged by a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+from starlette.requests import Request
 from starlette.responses import AsyncContentStream, Content, Response, StreamingResponse
 
 from llm_agg.api.chat import ChatCall
@@ -49,6 +50,22 @@ async def hold_tokens(
     except StoreError:
         raise store_unavailable() from None
     return _releaser(runtime, held)
+
+
+async def hold_for(runtime: Runtime, request: Request, call: ChatCall) -> Release:
+    """``hold_tokens`` for ``call``, by the key ``client_auth`` put on ``request``."""
+    record = getattr(request.state, "gateway_key", None)
+    return await hold_tokens(runtime, record, *chat_needs(call))
+
+
+async def within_hold(release: Release, respond: Callable[[], Awaitable[Response]]) -> Response:
+    """``respond()``, the hold given back once its response has gone, or at once if it fails."""
+    try:
+        response = await respond()
+    except BaseException:
+        release()
+        raise
+    return release_after(response, release)
 
 
 def _nothing() -> None:

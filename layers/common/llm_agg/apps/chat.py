@@ -1,4 +1,5 @@
-"""``POST /v1/chat/completions`` and ``GET /v1/models``."""
+"""``POST /v1/chat/completions`` and ``GET /v1/models``; ``/v1/messages`` and ``/v1/responses``
+are added from ``apps/messages.py`` and ``apps/responses.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from starlette.responses import Response
 from llm_agg.api.chat import parse_chat
 from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app, read_json_body
-from llm_agg.apps.budget import chat_needs, hold_tokens, release_after
+from llm_agg.apps.budget import hold_for, within_hold
+from llm_agg.apps.messages import add_messages_routes
+from llm_agg.apps.responses import add_responses_routes
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.discovery import ModelLister, model_listing
 from llm_agg.routing.select import AUTO
@@ -27,16 +30,15 @@ def create_chat_app(settings: Settings) -> FastAPI:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
         call = parse_chat(await read_json_body(request, settings.max_body_bytes))
-        release = await hold_tokens(runtime, client.record, *chat_needs(call))
-        try:
-            response = await Dispatcher(runtime).send(call, runtime.targets(call), client.key_id)
-        except BaseException:
-            release()
-            raise
-        return release_after(response, release)
+        release = await hold_for(runtime, request, call)  # the key's tokens_per_day
+        return await within_hold(
+            release, lambda: Dispatcher(runtime).send(call, runtime.targets(call), client.key_id)
+        )
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    add_messages_routes(app, settings, authenticate)
+    add_responses_routes(app, settings)
 
     @app.get("/v1/models", dependencies=[Depends(authenticate)])
     async def list_models() -> Response:
