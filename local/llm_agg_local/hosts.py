@@ -147,6 +147,10 @@ class HostGuard:
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.policy.refusal(scope) is not None:
+            # Browsers apply no CORS to WebSockets: the Origin check is all there is.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] == "http":
             refusal = self.policy.refusal(scope)
             if refusal is not None:

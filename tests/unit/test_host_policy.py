@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_agg_local.hosts import HostPolicy, authority, origin_authority
+from llm_agg_local.hosts import HostGuard, HostPolicy, authority, origin_authority
 
 OPEN = HostPolicy(keyed=False)
 KEYED = HostPolicy(keyed=True)
@@ -113,3 +113,23 @@ def test_authorities_are_parsed_strictly() -> None:
     assert authority("example.com:99999") is None
     assert origin_authority("https://example.com") == ("example.com", 443)
     assert origin_authority("ftp://example.com") is None
+
+
+@pytest.mark.anyio
+async def test_a_websocket_from_a_foreign_origin_is_closed_before_the_app() -> None:
+    reached: list[str] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append(str(scope["type"]))
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    guard = HostGuard(app, OPEN)  # type: ignore[arg-type]
+    foreign = {**scope("127.0.0.1:8000", "http://evil.example"), "type": "websocket"}
+    await guard(foreign, None, send)  # type: ignore[arg-type]
+    assert sent == [{"type": "websocket.close", "code": 1008}] and reached == []
+    await guard({**scope("127.0.0.1:8000"), "type": "websocket"}, None, send)  # type: ignore[arg-type]
+    assert reached == ["websocket"]
