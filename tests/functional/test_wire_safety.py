@@ -138,3 +138,16 @@ def test_an_upstream_stream_error_is_scrubbed_of_the_accounts_secrets(
     assert response.status_code == (200 if mid_stream else 502)
     assert key not in response.text and org not in response.text
     assert "was revoked" in response.text and "***" in response.text
+
+
+def test_a_client_header_forwarded_to_anthropic_that_cannot_be_sent_is_a_400(
+    tmp_path: Path, upstream: respx.MockRouter
+) -> None:
+    body = {"model": "fake-model", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    with serve(make_settings(tmp_path, GROQ_API_KEY="gsk_wire_0003")) as client:
+        response = client.post(
+            "/v1/messages", json=body, headers={"anthropic-beta": "caf\u00e9".encode("latin-1")}
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert upstream.calls.call_count == 0
