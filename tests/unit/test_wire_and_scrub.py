@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llm_agg.api.wire import check_headers, header_value_ok
-from llm_agg.scrub import scrub, scrub_bytes, secret_values
+from llm_agg.providers.scrub import scrub, scrub_bytes, secret_values
 
 
 @pytest.mark.parametrize("value", ["", "a", "Bearer x", "a\tb", "v=1; q=2", "~!@#"])

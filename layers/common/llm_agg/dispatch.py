@@ -41,10 +41,10 @@ from llm_agg.providers.base import (
     Usage,
 )
 from llm_agg.providers.failures import FailureKind, UpstreamFailure, classify
+from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
 from llm_agg.runtime import Runtime
-from llm_agg.scrub import ScrubbedStream, account_secrets, scrub
 
 log = logging.getLogger("llm_agg.dispatch")
 

@@ -15,15 +15,16 @@ from typing import Any, cast
 import httpx
 
 from llm_agg.accounting import Accounting
-from llm_agg.accounts import Account, env_accounts
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.background import Background
+from llm_agg.discovery import Discovery
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
+from llm_agg.providers.accounts import Account, env_accounts
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
-from llm_agg.providers.discovery import Discovery, ModelLister
+from llm_agg.providers.listing import ModelLister
 from llm_agg.providers.model_lists import lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import Catalog, load_catalog

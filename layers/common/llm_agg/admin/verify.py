@@ -13,8 +13,8 @@ import httpx
 
 from llm_agg.api.wire import check_headers
 from llm_agg.providers.failures import error_fields
+from llm_agg.providers.scrub import scrub, secret_values
 from llm_agg.providers.spec import ProviderSpec
-from llm_agg.scrub import scrub, secret_values
 
 ANTHROPIC_VERSION = "2023-06-01"
 CHECK_TIMEOUT = 10.0

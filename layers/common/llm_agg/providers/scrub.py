@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from llm_agg.accounts import Account
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import StreamTranslator, Usage
 from llm_agg.providers.sse import SSEEvent
 
