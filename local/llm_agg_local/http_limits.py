@@ -128,7 +128,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        self._arm(self.limits.body_timeout, "body")
+        if self.parser.should_upgrade():
+            self._disarm()  # a WebSocket's connection is its own protocol's from here on
+        else:
+            self._arm(self.limits.body_timeout, "body")
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
