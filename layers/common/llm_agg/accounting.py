@@ -21,6 +21,7 @@ from llm_agg.api.errors import RateLimited
 from llm_agg.limits.headers import retry_after
 from llm_agg.limits.keys import charge_tokens
 from llm_agg.limits.quota import Admission, Quota
+from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.routing.health import Health
@@ -90,7 +91,7 @@ class Accounting:
             self.quota.background.spawn(stored.note_use, target.account, self.clock(), error)
 
     def blocked(self, target: Target) -> Blocked | None:
-        cool = self.quota.cooldowns.get(target.spec.name, target.account.account_id, target.model)
+        cool = self.quota.cooldowns.get(target.spec.name, target.quota_holder, target.model)
         if cool is None:
             return None
         return Blocked(
@@ -98,7 +99,7 @@ class Accounting:
         )
 
     async def admit(self, target: Target, prompt_tokens: int) -> Admission:
-        provider, account, model = target.spec.name, target.account.account_id, target.model
+        provider, account, model = target.spec.name, target.quota_holder, target.model
         quota = self.quota
         quota.maybe_refresh()
         admission = quota.precheck(provider, account, model, prompt_tokens)
@@ -124,7 +125,7 @@ class Accounting:
     def heard(self, target: Target, headers: Mapping[str, str]) -> None:
         """Learn limits from response headers (any status)."""
         if headers:
-            self.quota.heard(target.spec.name, target.account.account_id, target.model, headers)
+            self.quota.heard(target.spec.name, target.quota_holder, target.model, headers)
 
     def failed(
         self,
@@ -137,10 +138,7 @@ class Accounting:
     ) -> None:
         provider, account, model = target.spec.name, target.account.account_id, target.model
         if failure.kind is FailureKind.RATE_LIMITED:
-            wait = retry_after(headers, self.clock())
-            reason = f"{provider} answered {failure.status or 429}"
-            seconds = DEFAULT_COOLDOWN if wait is None else wait
-            self.quota.cool(provider, account, model, seconds, reason)
+            self._cool(target, failure, headers)
         self.health.observe(provider, model, False, None, failure.kind.value)
         if failure.kind is not FailureKind.CLIENT:
             status = f"HTTP {failure.status}" if failure.status else failure.kind.value
@@ -156,6 +154,21 @@ class Accounting:
             attempt=attempt,
         )
         observability.record_attempt(provider, False, latency_ms)
+
+    def _cool(self, target: Target, failure: UpstreamFailure, headers: Mapping[str, str]) -> None:
+        """Park what a 429 spent: the quota its body names (Gemini) until its reset, else the
+        account, or its model, until the wait its headers announce."""
+        now = self.clock()
+        provider, model = target.spec.name, target.model
+        park = failure.parking
+        if park is not None:
+            scope = ACCOUNT if park.whole_account else model
+            seconds, reason = park.until(now) - now, f"{provider} {park.reason}"
+        else:
+            wait = retry_after(headers, now)
+            scope, reason = model, f"{provider} answered {failure.status or 429}"
+            seconds = DEFAULT_COOLDOWN if wait is None else wait
+        self.quota.cool(provider, target.quota_holder, scope, seconds, reason)
 
     def _count(
         self,
@@ -187,14 +200,15 @@ class Accounting:
     ) -> None:
         """``attempt``: which attempt of the request this was (1 = the first try)."""
         provider, account, model = target.spec.name, target.account.account_id, target.model
+        holder = target.quota_holder
         self.health.observe(provider, model, True, first_byte_ms or latency_ms)
         tokens = usage.total_tokens if usage is not None else prompt_tokens
         charged = tuple(key for key, _ in admission.charged)
         keyed = gateway_key not in (None, "-")
-        if keyed or self.quota.limits(provider, account, model):
+        if keyed or self.quota.limits(provider, holder, model):
             # No thread hop for an answer nothing counts: no window, no gateway key.
             self.quota.background.spawn(
-                self._count, provider, account, model, charged, tokens, gateway_key, self.clock()
+                self._count, provider, holder, model, charged, tokens, gateway_key, self.clock()
             )
         self._note_use(target, None)
         self.usage.record(

@@ -40,7 +40,7 @@ from llm_agg.providers.base import (
     Target,
     Usage,
 )
-from llm_agg.providers.failures import FailureKind, UpstreamFailure, classify
+from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
@@ -248,7 +248,7 @@ class Dispatcher:
                 body = b""
             finally:
                 await response.aclose()
-            failure = classify(response.status_code, body)
+            failure = target.spec.errors(response.status_code, body)
             return self._note(req, target, failure, response.headers, started, attempt)
         return response, started
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from llm_agg.providers.spec import ProviderSpec
 from llm_agg.store import histogram
 from llm_agg.store.base import GatewayKeyRecord, UsageRow
 
@@ -56,7 +57,7 @@ def gateway_key(record: GatewayKeyRecord, now: float) -> dict[str, object]:
 
 
 def providers(
-    names: Iterable[str],
+    specs: Mapping[str, ProviderSpec],
     supported: Mapping[str, bool],
     accounts: Iterable[AccountState],
     cooling_until: Mapping[tuple[str, str], float],
@@ -69,7 +70,7 @@ def providers(
     for state in accounts:
         by_provider.setdefault(state.provider, []).append(state)
     out = []
-    for name in sorted(names):
+    for name in sorted(specs):
         rows = []
         for a in by_provider.get(name, []):
             key = (a.provider, a.account_id)
@@ -95,6 +96,7 @@ def providers(
                 "provider": name,
                 "supported": supported.get(name, False),
                 "configured": any(a["enabled"] for a in rows),
+                "setup": specs[name].setup_hint,  # what configures it
                 "accounts": rows,
             }
         )

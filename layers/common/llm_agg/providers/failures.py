@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from llm_agg.providers.parking import Parking
+
 
 class FailureKind(enum.Enum):
     CLIENT = "client"  # the request itself is wrong: return it, trying elsewhere won't help
@@ -21,6 +23,8 @@ class FailureKind(enum.Enum):
     SERVER = "server"  # 5xx, overloaded, capacity
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    # larger than this provider takes in one request (GitHub Models): another may take it
+    TOO_LARGE = "too_large"
 
     @property
     def fails_over(self) -> bool:
@@ -35,6 +39,7 @@ class UpstreamFailure:
     type: str | None = None
     code: str | None = None
     param: str | None = None
+    parking: Parking | None = None  # the quota its body says is spent, and until when
 
 
 def _kind(status: int, code: str | None) -> FailureKind:
