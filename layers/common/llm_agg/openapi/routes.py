@@ -30,7 +30,10 @@ WEATHER = {
     },
 }
 GATEWAY_ERRORS = (401, 429, 503)  # no key where one is needed; the key's limits; store down
-ADMIN_ERRORS = (401, 403, 503)  # no or wrong admin key; a gateway key; store or KMS down
+# No or wrong admin key; a gateway key; 10 wrong keys from one address in a minute; store or
+# KMS down.
+ADMIN_ERRORS = (401, 403, 429, 503)
+ADMIN_BODY_ERRORS = (400, 413, *ADMIN_ERRORS)
 
 CHAT = [
     Operation(
@@ -40,7 +43,7 @@ CHAT = [
         "chat",
         "gateway",
         {200: Answer("ChatCompletion", stream="ChatCompletionStream", headers=ROUTED)},
-        errors=(400, 404, 413, 502, 504, *GATEWAY_ERRORS),
+        errors=(400, 404, 413, 415, 502, 504, *GATEWAY_ERRORS),
         body=ChatRequest,
         examples={
             "auto": {"model": "auto", "messages": HELLO},
@@ -81,7 +84,7 @@ MESSAGES = [
         "messages",
         "gateway",
         {200: Answer("AnthropicMessage", stream="AnthropicStreamEvent", headers=ROUTED)},
-        errors=(400, 404, 413, 502, 504, *GATEWAY_ERRORS),
+        errors=(400, 404, 413, 415, 502, 504, *GATEWAY_ERRORS),
         body="CreateMessageRequest",
         error_schema="AnthropicError",
         description="Served by the same routing, quota and failover as chat completions; "
@@ -98,7 +101,7 @@ MESSAGES = [
         "messages",
         "gateway",
         {200: Answer("MessageTokenCount")},
-        errors=(400, 404, 413, *GATEWAY_ERRORS),
+        errors=(400, 404, 413, 415, *GATEWAY_ERRORS),
         body=MessagesRequest,
         error_schema="AnthropicError",
         examples={"hello": {"model": "auto", "messages": HELLO}},
@@ -114,7 +117,7 @@ RESPONSES = [
         "responses",
         "gateway",
         {200: Answer("Response", stream="ResponseStreamEvent", headers=ROUTED)},
-        errors=(400, 404, 413, 502, 504, *GATEWAY_ERRORS),
+        errors=(400, 404, 413, 415, 502, 504, *GATEWAY_ERRORS),
         body=ResponsesRequest,
         description="Translated to a chat call and served as chat is. `store` keeps the "
         "response (and its input) for `previous_response_id` and the reads below.",
@@ -206,7 +209,7 @@ ADMIN = [
             200: Answer("CredentialAdded", "Replaced the account's key."),
             201: Answer("CredentialAdded", "Added."),
         },
-        errors=(400, 502, *ADMIN_ERRORS),  # 502: `verify` asked a provider that did not answer
+        errors=(502, *ADMIN_BODY_ERRORS),  # 502: `verify` asked a provider that did not answer
         body=CredentialIn,
         examples={"groq": {"provider": "groq", "account_id": "work", "api_key": "gsk_example_key"}},
     ),
@@ -227,7 +230,7 @@ ADMIN = [
         "admin",
         "admin",
         {200: Answer("Credential")},
-        errors=(400, 404, *ADMIN_ERRORS),
+        errors=(404, *ADMIN_BODY_ERRORS),
         body=CredentialPatch,
         examples={"off": {"enabled": False}},
         params=(PROVIDER, ACCOUNT),
@@ -259,7 +262,7 @@ ADMIN = [
         "admin",
         "admin",
         {201: Answer("GatewayKeyCreated", "Made.")},
-        errors=(400, *ADMIN_ERRORS),
+        errors=ADMIN_BODY_ERRORS,
         body=KeyIn,
         examples={
             "laptop": {"name": "laptop", "requests_per_minute": 30, "tokens_per_day": 200000}

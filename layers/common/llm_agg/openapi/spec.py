@@ -29,6 +29,7 @@ _REASONS = {
     409: "A concurrent change won; read again and retry.",
     413: "The body is too large.",
     405: "This method is not served on this path.",
+    408: "The body stopped arriving.",
     415: "The body is not `application/json`.",
     426: "A WebSocket upgrade: this server speaks HTTP only.",
     429: "Rate-limited or out of quota; `Retry-After` says when to come back.",
@@ -185,7 +186,10 @@ def document(
             "title": "LLM API Aggregator",
             "version": version,
             "description": "One OpenAI-compatible endpoint in front of the free tiers of many "
-            "LLM providers, its coding agent, and its admin API. Errors are OpenAI-shaped.",
+            "LLM providers, its coding agent, and its admin API. Errors are OpenAI-shaped "
+            "(Anthropic-shaped on /v1/messages). On any route, the open local server answers "
+            "421 to a Host that is not its own loopback name and 403 to a foreign Origin; a "
+            "body that stops arriving is a 408.",
         },
         # Relative to where this document is served, so it holds under an API Gateway stage.
         "servers": [{"url": "."}],
