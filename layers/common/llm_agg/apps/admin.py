@@ -1,5 +1,6 @@
 """``/admin/*``: provider credentials, gateway keys, provider status, routing and usage
-statistics; and the web page at ``/ui`` that shows them.
+statistics; the web page at ``/ui`` that shows them, and the API's description at
+``/openapi.json``.
 
 Every ``/admin`` route needs the admin key. Store and KMS calls run in threads; a failing store
 is a 503.
@@ -25,10 +26,11 @@ from llm_agg.admin.routing import routing
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import admin_auth, store_unavailable
-from llm_agg.apps.base import new_app
+from llm_agg.apps.base import new_app, read_body
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.limits.windows import Limit, counter_key
+from llm_agg.openapi import openapi_json
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
@@ -37,6 +39,7 @@ from llm_agg.store.base import StoreError
 T = TypeVar("T")
 DAY = 86_400
 MAX_DAYS = 366
+ADMIN_BODY_BYTES = 64 * 1024  # an account or a key: a few hundred bytes; 20 headers of 1 KiB
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -93,7 +96,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.post("/credentials")
     async def add_credential(request: Request) -> Response:
-        body = parse_body(await request.body(), CredentialIn)
+        body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialIn)
         runtime = get_runtime(settings)
         _spec(runtime, body.provider)
         await runtime.stored.open()
@@ -139,7 +142,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def update_credential(provider: str, account_id: str, request: Request) -> Response:
         runtime = get_runtime(settings)
         _not_env(_spec(runtime, provider, 404), account_id)
-        body = parse_body(await request.body(), CredentialPatch)
+        body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialPatch)
         if body.quota_group is not None:
             groups_quota(runtime.specs[provider])
         await runtime.stored.open()
@@ -271,7 +274,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.post("/keys")
     async def create_key(request: Request) -> Response:
-        body = parse_body(await request.body(), KeyIn)
+        body = parse_body(await read_body(request, ADMIN_BODY_BYTES), KeyIn)
         stored = get_runtime(settings).stored
         now = stored.clock()
         expires_at: float | None = body.expires_at
@@ -312,4 +315,10 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     app.include_router(admin)
     app.include_router(ui_router())
+
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        # Public, as the page is: it describes the API, it holds nothing of this deployment.
+        return Response(openapi_json(), media_type="application/json")
+
     return app
