@@ -226,13 +226,13 @@ ADMIN = [
     Operation(
         "patch",
         "/admin/credentials/{provider}/{account_id}",
-        "Enable or disable a stored account, or name the project or organisation of its quota",
+        "Enable or disable a stored account",
         "admin",
         "admin",
         {200: Answer("Credential")},
         errors=(404, *ADMIN_BODY_ERRORS),
         body=CredentialPatch,
-        examples={"off": {"enabled": False}, "group": {"quota_group": "my-org"}},
+        examples={"off": {"enabled": False}},
         params=(PROVIDER, ACCOUNT),
     ),
     Operation(
