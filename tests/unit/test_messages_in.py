@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
+from llm_agg.api.chat import chat_call
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.messages import parse_messages
-from llm_agg.bridges.messages_in import chat_body, chat_call, resolve_model
+from llm_agg.bridges.messages_in import chat_body, resolve_model
 from llm_agg.routing.catalog import Catalog, ModelInfo, parse_catalog
 
 EMPTY = Catalog()

@@ -16,9 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
-from llm_agg.api.chat import ChatCall, ChatRequest
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.messages import (
     Base64Source,
@@ -31,7 +29,6 @@ from llm_agg.api.messages import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from llm_agg.api.validation import invalid_request
 from llm_agg.routing.catalog import Alias, Catalog
 
 # Claude Code's model ids when the catalog says nothing of them: served by ``auto``.
@@ -268,11 +265,3 @@ def chat_body(
     if request.provider:
         body["provider"] = request.provider
     return body
-
-
-def chat_call(body: dict[str, Any]) -> ChatCall:
-    """The chat call the dispatcher serves, validated as a chat body is."""
-    try:
-        return ChatCall(body=body, request=ChatRequest.model_validate(body))
-    except ValidationError as exc:
-        raise invalid_request(exc) from None
