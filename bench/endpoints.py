@@ -227,7 +227,7 @@ def main() -> int:
     args = parser.parse_args()
     figures = asyncio.run(measure(args.size, args.rounds, args.requests))
     print("| CPU µs per request | min | median |\n| --- | ---: | ---: |")
-    for name in sorted(figures, key=lambda n: (n.split(",")[1], n)):
+    for name in sorted(figures, key=lambda n: (n.rsplit(", ", 1)[1], n)):
         values = figures[name]
         print(f"| {name} | {min(values):,.0f} | {statistics.median(values):,.0f} |")
     return 0
