@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import anyio
 import httpx
+import orjson
 from starlette.responses import Response, StreamingResponse
 
 from llm_agg.accounting import Blocked, out_of_quota
@@ -29,6 +30,7 @@ from llm_agg.api.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from llm_agg.api.wire import check_headers
 from llm_agg.limits.quota import Admission
 from llm_agg.providers.base import (
     Adapter,
@@ -39,6 +41,7 @@ from llm_agg.providers.base import (
     Usage,
 )
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
+from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
 from llm_agg.runtime import Runtime
@@ -61,8 +64,7 @@ class Attempt:
 
 
 def _scrub(text: str, target: Target) -> str:
-    key = target.account.api_key
-    return text.replace(key, "***") if key else text
+    return scrub(text, account_secrets(target.account))
 
 
 def _headers(target: Target, attempts: int) -> dict[str, str]:
@@ -212,16 +214,25 @@ class Dispatcher:
     ) -> tuple[httpx.Response, float] | Attempt:
         """Send the request; the answer with its start time, or the failed attempt. A stream's
         body is left unread unless it failed."""
-        request = adapter.build_request(req.call, target)
         started = time.monotonic()
         client = self.runtime.client
-        upstream = client.build_request(
-            "POST",
-            request.url,
-            content=request.content,
-            headers=request.headers,
-            timeout=target.spec.timeout,
-        )
+        try:
+            request = adapter.build_request(req.call, target)
+            check_headers(request.headers)
+            upstream = client.build_request(
+                "POST",
+                request.url,
+                content=request.content,
+                headers=request.headers,
+                timeout=target.spec.timeout,
+            )
+        except (ValueError, TypeError) as exc:
+            # A stored header httpx cannot encode, a body orjson cannot write: this account's
+            # attempt failed (the next may be built fine), never a 500 for the whole request.
+            failure = UpstreamFailure(
+                FailureKind.ACCOUNT, None, f"the request could not be built ({type(exc).__name__})"
+            )
+            return self._note(req, target, failure, httpx.Headers(), started, attempt)
         try:
             response = await client.send(upstream, stream=req.call.stream)
         except httpx.TimeoutException:
@@ -251,7 +262,7 @@ class Dispatcher:
         response, started = opened
         try:
             completion = adapter.parse_response(response.content, call, target)
-        except MalformedResponse as exc:
+        except (MalformedResponse, orjson.JSONEncodeError) as exc:
             failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
             return self._note(req, target, failure, response.headers, started, attempt)
         self.accounting.heard(target, response.headers)
@@ -281,7 +292,9 @@ class Dispatcher:
         if isinstance(opened, Attempt):
             return opened
         response, started = opened
-        translator = adapter.stream_translator(call, target)
+        translator = ScrubbedStream(
+            adapter.stream_translator(call, target), account_secrets(target.account)
+        )
         parser = SSEParser()
         reads = response.aiter_raw()
         try:
