@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import transforms
 from servers import BENCH, cpu_seconds, ensure_wrk, fake_upstream, free_port, gateway
 from ttfb import StreamStats, percentile
 
@@ -86,107 +87,15 @@ async def streams(url: str, body: dict[str, Any], end: bytes, duration: float) -
     return stats
 
 
-def claude_code_request() -> dict[str, Any]:
-    """A request of Claude Code's shape and size: a long system prompt in blocks, many tools,
-    a conversation with tool use and results."""
-    schema = {
-        "type": "object",
-        "properties": {f"p{i}": {"type": "string", "description": "x" * 80} for i in range(6)},
-        "required": ["p0"],
-    }
-    tools = [
-        {"name": f"tool_{i}", "description": "d" * 400, "input_schema": schema} for i in range(16)
-    ]
-    turns: list[dict[str, Any]] = []
-    for i in range(8):
-        use = {"type": "tool_use", "id": f"toolu_{i}", "name": "tool_1", "input": {"p0": "a.py"}}
-        result = {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "line\n" * 200}
-        turns += [
-            {"role": "user", "content": [{"type": "text", "text": "Fix the bug " * 20}]},
-            {"role": "assistant", "content": [{"type": "text", "text": "Looking."}, use]},
-            {"role": "user", "content": [result]},
-        ]
-    system = [
-        {
-            "type": "text",
-            "text": "You are Claude Code. " * 600,
-            "cache_control": {"type": "ephemeral"},
-        }
-    ]
-    return {
-        "model": "claude-sonnet-4-5",
-        "max_tokens": 32000,
-        "system": system,
-        "tools": tools,
-        "messages": turns,
-        "stream": True,
-    }
-
-
-def transform_cost(iterations: int = 300) -> dict[str, float]:
-    """CPU µs the Messages bridge adds per request, in process (immune to a busy machine's
-    scheduling): parsing and converting the request next to parsing the same chat body, and
-    translating a 20-chunk stream."""
-    from llm_agg.api.chat import parse_chat
-    from llm_agg.api.messages import parse_messages
-    from llm_agg.bridges.messages_in import chat_body, chat_call
-    from llm_agg.bridges.messages_out import MessagesStream
-    from llm_agg.providers.sse import SSEParser
-    from llm_agg.routing.catalog import Catalog
-
-    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    chunks = [
-        {**base, "choices": [{"index": 0, "delta": {"content": f"word{i} "}}]} for i in range(20)
-    ]
-    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    chunks.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 20}})
-    stream = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
-    stream += b"data: [DONE]\n\n"
-
-    def timed(work: Any) -> float:
-        started = time.process_time()
-        for _ in range(iterations):
-            work()
-        return (time.process_time() - started) / iterations * 1e6
-
-    def messages_in(raw: bytes) -> None:
-        _, request = parse_messages(raw)
-        chat_call(chat_body(request, Catalog()))
-
-    def chat_of(raw: bytes) -> bytes:
-        return json.dumps(chat_body(parse_messages(raw)[1], Catalog())).encode()
-
-    small = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 64, "messages": ASK}).encode()
-    large = json.dumps(claude_code_request()).encode()
-    small_chat, large_chat = chat_of(small), chat_of(large)
-
-    def translate() -> None:
-        out, parser = MessagesStream("m", 1, False, []), SSEParser()
-        for frame in stream.split(b"\n\n")[:-1]:
-            for sse in parser.feed(frame + b"\n\n"):
-                out.feed(sse)
-
-    return {
-        "small request, chat: parse (µs)": timed(lambda: parse_chat(small_chat)),
-        "small request, messages: parse + convert (µs)": timed(lambda: messages_in(small)),
-        f"Claude Code-sized request ({len(large):,} B), chat: parse (µs)": timed(
-            lambda: parse_chat(large_chat)
-        ),
-        "Claude Code-sized request, messages: parse + convert (µs)": timed(
-            lambda: messages_in(large)
-        ),
-        "messages: translate a 20-chunk stream (µs)": timed(translate),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per step")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--transforms-only", action="store_true", help="in-process costs only")
     args = parser.parse_args()
-    for label, value in transform_cost().items():
-        print(f"{label}: {value:,.1f}")
+    for label, values in transforms.measure(3, 200).items():
+        if "responses" not in label and "Codex" not in label:
+            print(f"{label}: {min(values):,.1f} µs of CPU (min of 3 rounds)")
     if args.transforms_only:
         return 0
     wrk = ensure_wrk()

@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
+from llm_agg.api.chat import chat_call
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.messages import parse_messages
-from llm_agg.bridges.messages_in import chat_body, chat_call, resolve_model
+from llm_agg.bridges.messages_in import chat_body, resolve_model
 from llm_agg.routing.catalog import Catalog, ModelInfo, parse_catalog
 
 EMPTY = Catalog()
@@ -327,3 +328,35 @@ def test_a_tool_choice_of_a_tool_needs_its_name() -> None:
     tools = [{"name": "a", "input_schema": {"type": "object"}}]
     with pytest.raises(InvalidRequest):
         convert(tools=tools, tool_choice={"type": "tool"})
+
+
+def test_a_user_turn_keeps_its_order_text_joined_and_parts_only_with_images() -> None:
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": "done"}
+    thinking = {"type": "thinking", "thinking": "hm", "signature": "s"}
+    texts = [result, {"type": "text", "text": "a"}, thinking, {"type": "text", "text": "b"}]
+    image = {"type": "image", "source": IMAGE}
+    calls = {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": "t1", "name": "x", "input": {}}],
+    }
+    out = convert(messages=[calls, {"role": "user", "content": texts}])["messages"][1:]
+    assert out == [
+        {"role": "tool", "tool_call_id": "t1", "content": "done"},
+        {"role": "user", "content": "a\nb"},
+    ]
+    out = convert(messages=[calls, {"role": "user", "content": [*texts, image]}])["messages"][1:]
+    assert out[1]["content"][:2] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    assert out[1]["content"][2]["type"] == "image_url"
+    only_results = convert(messages=[calls, {"role": "user", "content": [result]}])
+    assert [m["role"] for m in only_results["messages"]] == ["assistant", "tool"]
+
+
+def test_a_block_that_cannot_be_served_is_named_by_its_place_in_either_role() -> None:
+    search = {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {}}
+    turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "text", "text": "x"}, search]},
+    ]
+    with pytest.raises(InvalidRequest) as caught:
+        convert(messages=turns)
+    assert caught.value.param == "messages.1.content.1"

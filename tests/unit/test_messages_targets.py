@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from llm_agg.bridges.messages_in import chat_call
+from llm_agg.api.chat import chat_call
 from llm_agg.bridges.messages_targets import fit
 from llm_agg.providers.accounts import Account
 from llm_agg.providers.anthropic_passthrough import AnthropicPassThrough, MessagesRelay

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from llm_agg.api.chat import parse_chat
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.responses import parse_responses
 from llm_agg.responses.request import Translation, to_chat
@@ -240,3 +241,22 @@ def test_the_chat_body_is_valid_json_for_the_dispatcher() -> None:
     call = translate(input="hi", tools=[PATCH], stream=True).call
     assert orjson.loads(orjson.dumps(call.body)) == call.body
     assert call.stream and call.include_usage
+
+
+def test_the_chat_call_is_what_parse_chat_reads_from_the_same_body() -> None:
+    # The call is validated from the dict itself (not JSON written and read back): it must not
+    # differ from what a client sending that chat body would get.
+    schema = {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": True}
+    translation = translate(
+        instructions="Be brief.",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        tools=[WEATHER, PATCH],
+        tool_choice={"type": "function", "name": "get_weather"},
+        text={"format": schema},
+        temperature=1,
+        max_output_tokens=64,
+        stream=True,
+    )
+    call = translation.call
+    assert call.request == parse_chat(orjson.dumps(call.body)).request
+    assert call.needs == parse_chat(orjson.dumps(call.body)).needs

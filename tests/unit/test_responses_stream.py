@@ -184,3 +184,23 @@ def test_a_failure_ends_the_stream_failed_never_completed() -> None:
     failed = parsed[-1].response
     assert failed.status == "failed" and failed.error.message == "upstream broke"
     assert failed.error.code == "server_error"
+
+
+def test_a_long_answer_in_many_pieces_is_whole_in_every_done_event() -> None:
+    # Pieces are kept in a list and joined once per item: the joins must lose nothing.
+    words = [f"w{i} " for i in range(3000)]
+    thoughts = [f"t{i}" for i in range(500)]
+    args = ['{"path": "', *("a/" for _ in range(500)), 'f.py"}']
+    call = [{"index": 0, "id": "c1", "function": {"name": "read", "arguments": ""}}]
+    chunks = [delta(reasoning_content=t) for t in thoughts]
+    chunks += [delta(content=w) for w in words]
+    chunks += [delta(tool_calls=call)]
+    chunks += [delta(tool_calls=[{"index": 0, "function": {"arguments": a}}]) for a in args]
+    events = parse_events(run([*chunks, end("tool_calls")]))
+    done = {e.type: e for e in events if e.type.endswith(".done")}
+    assert done["response.reasoning_text.done"].text == "".join(thoughts)
+    assert done["response.output_text.done"].text == "".join(words)
+    assert done["response.function_call_arguments.done"].arguments == "".join(args)
+    completed = events[-1].response
+    assert completed.output_text == "".join(words)
+    assert completed.output[-1].arguments == "".join(args)

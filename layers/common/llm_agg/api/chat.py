@@ -169,3 +169,13 @@ def parse_chat(raw: bytes) -> ChatCall:
     except ValidationError as exc:
         raise invalid_request(exc) from None
     return ChatCall(body=body, request=request)
+
+
+def chat_call(body: dict[str, Any]) -> ChatCall:
+    """A chat body the gateway built itself (from a Messages or Responses request), validated
+    as ``parse_chat`` validates a client's: the dict as it is, not written out as JSON and read
+    back, which cost as much again as the validation on a coding agent's request."""
+    try:
+        return ChatCall(body=body, request=ChatRequest.model_validate(body))
+    except ValidationError as exc:
+        raise invalid_request(exc) from None

@@ -18,6 +18,7 @@ import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
+from llm_agg.api.chat import chat_call
 from llm_agg.api.errors import GatewayError, InvalidRequest
 from llm_agg.api.messages import (
     MessagesRequest,
@@ -29,7 +30,7 @@ from llm_agg.api.messages import (
 from llm_agg.api.wire import header_value_ok
 from llm_agg.apps.base import read_json_body
 from llm_agg.apps.budget import hold_for, within_hold
-from llm_agg.bridges.messages_in import chat_body, chat_call, resolve_model
+from llm_agg.bridges.messages_in import chat_body, resolve_model
 from llm_agg.bridges.messages_out import MessagesStream, message
 from llm_agg.bridges.messages_targets import messages_adapters, passes_through
 from llm_agg.dispatch import Dispatcher

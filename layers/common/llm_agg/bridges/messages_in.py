@@ -16,9 +16,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
-from llm_agg.api.chat import ChatCall, ChatRequest
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.messages import (
     Base64Source,
@@ -31,7 +29,6 @@ from llm_agg.api.messages import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from llm_agg.api.validation import invalid_request
 from llm_agg.routing.catalog import Alias, Catalog
 
 # Claude Code's model ids when the catalog says nothing of them: served by ``auto``.
@@ -70,13 +67,6 @@ def _text(blocks: list[TextBlock]) -> str:
     return "\n".join(block.text for block in blocks)
 
 
-def _user_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    """Text alone as one string (every provider takes it); parts only when there are images."""
-    if all(part["type"] == "text" for part in parts):
-        return "\n".join(part["text"] for part in parts)
-    return parts
-
-
 def _tool_message(block: ToolResultBlock, images: list[dict[str, Any]]) -> dict[str, Any]:
     content = block.content
     if isinstance(content, list):
@@ -96,26 +86,32 @@ def _unserved(kind: str, where: str) -> InvalidRequest:
     )
 
 
-def _user(message: MessageParam, where: str, anthropic_only: bool) -> list[dict[str, Any]]:
+def _user(message: MessageParam, index: int, anthropic_only: bool) -> list[dict[str, Any]]:
     if isinstance(message.content, str):
         return [{"role": "user", "content": message.content}]
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []  # returned by tools: OpenAI's tool messages are text
+    texts: list[str] = []
     for j, block in enumerate(message.content):
-        if isinstance(block, ToolResultBlock):
-            tools.append(_tool_message(block, images))
-        elif isinstance(block, TextBlock):
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
             parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ToolResultBlock):
+            tools.append(_tool_message(block, images))
         elif isinstance(block, ImageBlock):
             parts.append(_image(block))
         elif not isinstance(block, ThinkingBlock) and not anthropic_only:
-            raise _unserved(block.type, f"{where}.content.{j}")
-    parts = images + parts
-    return [*tools, *([{"role": "user", "content": _user_content(parts)}] if parts else [])]
+            raise _unserved(block.type, f"messages.{index}.content.{j}")
+    if not parts and not images:
+        return tools
+    # Text alone as one string (every provider takes it); parts only when there are images.
+    pictured = images or len(texts) < len(parts)
+    content: str | list[dict[str, Any]] = images + parts if pictured else "\n".join(texts)
+    return [*tools, {"role": "user", "content": content}]
 
 
-def _assistant(message: MessageParam, where: str, anthropic_only: bool) -> list[dict[str, Any]]:
+def _assistant(message: MessageParam, index: int, anthropic_only: bool) -> list[dict[str, Any]]:
     if isinstance(message.content, str):
         return [{"role": "assistant", "content": message.content}]
     texts: list[str] = []
@@ -135,10 +131,10 @@ def _assistant(message: MessageParam, where: str, anthropic_only: bool) -> list[
         elif isinstance(block, ImageBlock | ToolResultBlock):
             raise InvalidRequest(
                 f"An assistant turn cannot hold '{block.type}' blocks.",
-                param=f"{where}.content.{j}",
+                param=f"messages.{index}.content.{j}",
             )
         elif not isinstance(block, ThinkingBlock) and not anthropic_only:
-            raise _unserved(block.type, f"{where}.content.{j}")
+            raise _unserved(block.type, f"messages.{index}.content.{j}")
     if not texts and not calls:
         return []  # only thinking: nothing an OpenAI model can read
     turn: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
@@ -155,15 +151,15 @@ def _messages(request: MessagesRequest, anthropic_only: bool) -> list[dict[str, 
             {"role": "system", "content": system if isinstance(system, str) else _text(system)}
         )
     for i, message in enumerate(request.messages):
-        where = f"messages.{i}"
+        # ``i`` names the message in an error (formatted only then: this runs every request).
         if message.role == "user":
-            out.extend(_user(message, where, anthropic_only))
+            out.extend(_user(message, i, anthropic_only))
         elif message.role == "assistant":
-            out.extend(_assistant(message, where, anthropic_only))
+            out.extend(_assistant(message, i, anthropic_only))
         else:
             content = message.content
             if isinstance(content, list) and not all(isinstance(b, TextBlock) for b in content):
-                raise InvalidRequest("A system message holds only text.", param=where)
+                raise InvalidRequest("A system message holds only text.", param=f"messages.{i}")
             text = content if isinstance(content, str) else _text(content)  # type: ignore[arg-type]
             out.append({"role": "system", "content": text})
     return out
@@ -268,11 +264,3 @@ def chat_body(
     if request.provider:
         body["provider"] = request.provider
     return body
-
-
-def chat_call(body: dict[str, Any]) -> ChatCall:
-    """The chat call the dispatcher serves, validated as a chat body is."""
-    try:
-        return ChatCall(body=body, request=ChatRequest.model_validate(body))
-    except ValidationError as exc:
-        raise invalid_request(exc) from None

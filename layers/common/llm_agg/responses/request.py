@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from llm_agg.api.chat import ChatCall, parse_chat
+from llm_agg.api.chat import ChatCall, chat_call
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.responses import (
     CustomTool,
@@ -117,7 +117,7 @@ def to_chat(
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
     custom = frozenset(t.name for t in tools if isinstance(t, CustomTool))
-    return Translation(parse_chat(orjson.dumps(chat)), items, custom)
+    return Translation(chat_call(chat), items, custom)
 
 
 def _tool(tool: FunctionTool | CustomTool) -> dict[str, Any]:
