@@ -13,16 +13,23 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from llm_agg.admin.accounts import SKIP_CHECK, account_states, add_account, check_account
-from llm_agg.admin.models import CredentialIn, account_id_problem
+from llm_agg.admin.accounts import (
+    SKIP_CHECK,
+    account_states,
+    add_account,
+    check_account,
+    groups_quota,
+)
+from llm_agg.admin.models import CredentialIn, CredentialPatch, account_id_problem
 from llm_agg.admin.views import credential
 from llm_agg.api.errors import GatewayError
 from llm_agg.api.validation import invalid_request
+from llm_agg.providers.accounts import quota_group_problem
 from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import StoreError
@@ -41,22 +48,27 @@ class ConfigureError(Exception):
         return text.replace(SKIP_CHECK, skip_check) if self.code == UNCHECKED else text
 
 
-UNCHECKED = "verification_failed"  # the key could not be checked: the provider did not answer
+UNCHECKED = "verification_failed"
+B = TypeVar("B", bound=BaseModel)  # the key could not be checked: the provider did not answer
 
 
 class Admin(Protocol):
     where: str
 
-    def providers(self) -> list[str]: ...
+    def providers(self) -> dict[str, str]:
+        """Provider name → its quota scope (key, account or project)."""
+        ...
+
     def add(self, body: dict[str, Any]) -> dict[str, Any]: ...
+    def update(self, provider: str, account_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
     def accounts(self) -> list[dict[str, Any]]: ...
     def remove(self, provider: str, account_id: str) -> None: ...
     def check(self, provider: str, account_id: str) -> dict[str, Any]: ...
 
 
-def _validated(body: dict[str, Any]) -> CredentialIn:
+def _validated(model: type[B], body: dict[str, Any]) -> B:
     try:
-        return CredentialIn.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         raise ConfigureError(invalid_request(exc).message) from None
 
@@ -69,11 +81,11 @@ class LocalAdmin:
         self.runtime = Runtime(settings)
         self.where = f"the local store ({settings.store}, {settings.data_dir})"
 
-    def providers(self) -> list[str]:
-        return sorted(self.runtime.specs)
+    def providers(self) -> dict[str, str]:
+        return {name: self.runtime.specs[name].quota_scope for name in sorted(self.runtime.specs)}
 
     def add(self, body: dict[str, Any]) -> dict[str, Any]:
-        parsed = _validated(body)
+        parsed = _validated(CredentialIn, body)
         if parsed.provider not in self.runtime.specs:
             raise ConfigureError(f"unknown provider {parsed.provider!r}")
 
@@ -96,6 +108,25 @@ class LocalAdmin:
             raise ConfigureError(exc.message, exc.code) from None
         except StoreError as exc:
             raise ConfigureError(str(exc)) from None
+
+    def update(self, provider: str, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        patch = _validated(CredentialPatch, body)
+        spec = self.runtime.specs.get(provider)
+        if spec is None:
+            raise ConfigureError(f"unknown provider {provider!r}")
+        vault = self.runtime.stored.vault
+        try:
+            if patch.quota_group is not None:
+                groups_quota(spec)
+            found = patch.enabled is None or vault.set_enabled(provider, account_id, patch.enabled)
+            if found and "quota_group" in patch.model_fields_set:
+                found = vault.set_quota_group(provider, account_id, patch.quota_group)
+        except GatewayError as exc:
+            raise ConfigureError(exc.message, exc.code) from None
+        if not found:
+            raise ConfigureError(f"no stored account {provider}/{account_id}")
+        (state,) = account_states(self.runtime, provider, account_id)
+        return credential(state)
 
     def accounts(self) -> list[dict[str, Any]]:
         return [credential(s) for s in account_states(self.runtime)]
@@ -144,12 +175,19 @@ class RemoteAdmin:
             raise ConfigureError(message, error.get("code"))
         return data
 
-    def providers(self) -> list[str]:
-        return [p["provider"] for p in self._send("GET", "/admin/providers")["data"]]
+    def providers(self) -> dict[str, str]:
+        rows = self._send("GET", "/admin/providers")["data"]
+        return {p["provider"]: p.get("quota_scope", "key") for p in rows}
 
     def add(self, body: dict[str, Any]) -> dict[str, Any]:
-        _validated(body)  # say what is wrong before anything is sent
+        _validated(CredentialIn, body)  # say what is wrong before anything is sent
         result: dict[str, Any] = self._send("POST", "/admin/credentials", json=body)
+        return result
+
+    def update(self, provider: str, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(
+            "PATCH", f"/admin/credentials/{provider}/{account_id}", json=body
+        )
         return result
 
     def accounts(self) -> list[dict[str, Any]]:
@@ -167,7 +205,7 @@ class RemoteAdmin:
 
 
 def table(accounts: list[dict[str, Any]]) -> str:
-    rows = [("PROVIDER", "ACCOUNT", "SOURCE", "KEY", "ENABLED", "LAST ERROR")]
+    rows = [("PROVIDER", "ACCOUNT", "SOURCE", "KEY", "ENABLED", "QUOTA GROUP", "LAST ERROR")]
     for a in accounts:
         rows.append(
             (
@@ -176,6 +214,7 @@ def table(accounts: list[dict[str, Any]]) -> str:
                 a["source"],
                 a["key"] or "-",
                 "yes" if a["enabled"] else "no",
+                a.get("quota_group") or "-",
                 a.get("last_error") or a.get("problem") or "",
             )
         )
@@ -222,9 +261,9 @@ class Terminal:
 
 
 def _add_interactively(admin: Admin, term: Terminal) -> None:
-    providers = admin.providers()
-    provider = term.ask(f"Provider ({', '.join(providers)}): ").strip()
-    if provider not in providers:
+    scopes = admin.providers()
+    provider = term.ask(f"Provider ({', '.join(scopes)}): ").strip()
+    if provider not in scopes:
         term.say(f"Unknown provider {provider!r}.")
         return
     account = term.ask("Account name [default]: ").strip() or "default"
@@ -232,6 +271,14 @@ def _add_interactively(admin: Admin, term: Terminal) -> None:
     if problem:  # said before the key, headers and check are typed in for nothing
         term.say(f"Not a valid account name: {problem}.")
         return
+    group = ""
+    if scopes[provider] != "key":  # only where keys can share a quota
+        scope = "project" if scopes[provider] == "project" else "organisation"
+        group = term.ask(f"Its {scope}, if other keys share its quota [none]: ").strip()
+        problem = group and quota_group_problem(group)
+        if problem:
+            term.say(f"Not a valid {scope} name: {problem}.")
+            return
     key = term.secret("API key (hidden): ").strip()
     headers: dict[str, str] = {}
     term.say("Extra headers, one 'Name: value' a line (e.g. HTTP-Referer: https://me); empty ends.")
@@ -249,6 +296,7 @@ def _add_interactively(admin: Admin, term: Terminal) -> None:
         "api_key": key,
         "additional_headers": headers,
         "verify": check,
+        **({"quota_group": group} if group else {}),
     }
     try:
         term.say(verdict_line(admin.add(body)))
@@ -318,6 +366,9 @@ def configure(args: argparse.Namespace) -> int:
         problem = args.account and account_id_problem(args.account)
         if problem:  # before the admin key or the provider key is read
             raise ConfigureError(f"--account: {problem}")
+        problem = args.quota_group and quota_group_problem(args.quota_group)
+        if problem:
+            raise ConfigureError(f"--quota-group: {problem}")
         admin = _admin(args)
         if args.list:
             print(table(admin.accounts()))
@@ -328,6 +379,15 @@ def configure(args: argparse.Namespace) -> int:
             admin.remove(args.provider, args.account)
             print(f"Removed {args.provider}/{args.account}.")
             return 0
+        named = (args.quota_group or "").strip() or None  # "": its own quota again
+        if args.quota_group is not None and not args.key_stdin:  # a stored account's group
+            if not (args.provider and args.account):
+                raise ConfigureError("--quota-group needs --provider and --account")
+            updated = admin.update(args.provider, args.account, {"quota_group": named})
+            where, group = f"{args.provider}/{args.account}", updated["quota_group"]
+            print(f"{where} spends the quota of {group}." if group else f"{where}: its own quota.")
+            return 0
+        group = {"quota_group": named} if named else {}
         if args.provider or args.account or args.key_stdin:
             if not (args.provider and args.account and args.key_stdin):
                 raise ConfigureError("adding needs --provider, --account and --key-stdin")
@@ -338,6 +398,7 @@ def configure(args: argparse.Namespace) -> int:
                 "additional_headers": dict(parse_header(h) for h in args.header),
                 "verify": not args.no_verify,
                 "enabled": not args.disabled,
+                **group,
             }
             print(verdict_line(admin.add(body)))
             return 0
@@ -360,6 +421,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-verify", action="store_true", help="store without a live check")
     p.add_argument("--disabled", action="store_true", help="store the account disabled")
+    p.add_argument(
+        "--quota-group",
+        help="the project or organisation whose quota the key spends (keys naming one share "
+        "it); without --key-stdin, set it on a stored account",
+    )
     p.add_argument("--list", action="store_true", help="list the accounts and exit")
     p.add_argument("--remove", action="store_true", help="remove --provider/--account")
     p.set_defaults(func=configure)

@@ -112,12 +112,17 @@ def start_fake_upstream(tmp: Path) -> FakeUpstream:
     return FakeUpstream(start(args, port, "/_control", tmp / "fake-upstream.log"))
 
 
+NO_OLLAMA = "http://127.0.0.1:9/v1"  # nothing listens there
+
+
 def start_gateway(tmp: Path, env: Mapping[str, str], *extra: str) -> Process:
     port = free_port()
     data_dir = tmp / f"data-{port}"
     base_env = {
         "LLM_AGG_DATA_DIR": str(data_dir),
         "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
+        # An Ollama the developer runs must not join a test's gateway.
+        "OLLAMA_BASE_URL": NO_OLLAMA,
     }
     # Provider keys of the developer's shell must not leak into a test's gateway.
     clean = {k: "" for k in os.environ if k.endswith(("_API_KEY", "_BASE_URL"))}

@@ -147,6 +147,28 @@ def test_two_gemini_keys_of_one_project_are_one_quota(
     assert len(sent_to(fake, "gemini")) == 1
 
 
+def test_a_gemini_key_naming_another_project_is_a_quota_of_its_own(
+    free_gateway: Process, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=free_gateway.url, timeout=10) as http:
+        for account, key in (("other", "AIza-e2e-gemini-0006"), ("other2", "AIza-e2e-gemini-0007")):
+            body = {"provider": "gemini", "account_id": account, "api_key": key,
+                    "quota_group": "proj-b"}  # fmt: skip
+            added = http.post("/admin/credentials", headers=admin, json=body)
+            assert added.status_code == 201, added.text
+    fake.queue("gemini", {"status": 429, "body": load("gemini/error_429_per_day.json")})
+    # The env key's project spent its day; proj-b's keys still have theirs.
+    assert ask(free_gateway) == ("gemini", "2")
+    env = {**env_for(fake, tmp_path / "providers.yaml"), "LLM_AGG_URL": free_gateway.url}
+    free = subprocess.run(
+        [str(BIN / "llm-agg"), "models", "--free", "--admin-key", ADMIN_KEY],
+        capture_output=True, text=True, timeout=30, check=True, env=env,
+    ).stdout  # fmt: skip
+    rows = [line.split()[:7] for line in free.splitlines()]
+    assert ["gemini", "fake-model", "2", "(3", "keys,", "per", "project)"] in rows
+
+
 def test_cloudflare_is_called_at_its_account_url_with_its_model_id(
     free_gateway: Process, fake: FakeUpstream
 ) -> None:

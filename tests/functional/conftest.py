@@ -12,7 +12,7 @@ from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.runtime import close_runtimes
 from llm_agg.settings import Settings
 from llm_agg_local.server import create_app
-from tests.functional.gateway import ADMIN_KEY, ROOT, Handler
+from tests.functional.gateway import ADMIN_KEY, NO_OLLAMA, ROOT, Handler
 
 CATALOG = Path(__file__).resolve().parents[1] / "e2e" / "providers.yaml"
 GROQ = "http://groq.test/v1/chat/completions"
@@ -30,6 +30,7 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
         **KEYS,
         "GROQ_BASE_URL": "http://groq.test/v1",
         "CEREBRAS_BASE_URL": "http://cerebras.test/v1",
+        "OLLAMA_BASE_URL": NO_OLLAMA,
         **env,
     }
     return Settings(config_path=CATALOG, data_dir=tmp_path / "data", environ=environ)

@@ -21,6 +21,8 @@ ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 GROQ = "https://groq.test/openai/v1"
 CEREBRAS = "https://cerebras.test/v1"
+# An Ollama the developer runs must not join a test's gateway (nothing listens here).
+NO_OLLAMA = "http://127.0.0.1:9/v1"
 
 
 def fixture(name: str) -> Any:
@@ -35,6 +37,7 @@ def make_settings(tmp: Path, **env: str) -> Settings:
             "LLM_AGG_CONFIG": str(ROOT / "tests/e2e/providers.yaml"),
             "GROQ_BASE_URL": GROQ,
             "CEREBRAS_BASE_URL": CEREBRAS,
+            "OLLAMA_BASE_URL": NO_OLLAMA,
             **env,
         }
     )

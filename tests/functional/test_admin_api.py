@@ -202,6 +202,14 @@ BAD_REQUESTS = [
     ("POST", "/admin/credentials", {**GOOD, "additional_headers": {"X-A": "a\r\nb"}}, 400),
     ("POST", "/admin/credentials", {**GOOD, "additional_headers": {"bad name": "v"}}, 400),
     ("POST", "/admin/credentials", {**GOOD, "additional_headers": ["X-A"]}, 400),
+    ("POST", "/admin/credentials", {**GOOD, "quota_group": "org|1"}, 400),
+    ("POST", "/admin/credentials", {**GOOD, "quota_group": ""}, 400),
+    ("POST", "/admin/credentials", {**GOOD, "quota_group": 7}, 400),
+    # cerebras counts its quota per key: a group would change nothing
+    ("POST", "/admin/credentials", {**GOOD, "provider": "cerebras", "quota_group": "o"}, 400),
+    ("PATCH", "/admin/credentials/groq/a1", {"quota_group": "has space"}, 400),
+    ("PATCH", "/admin/credentials/groq/a1", {"enabled": None}, 400),
+    ("PATCH", "/admin/credentials/cerebras/a1", {"quota_group": "org-1"}, 400),
     ("PATCH", "/admin/credentials/groq/a1", {"enabled": "no"}, 400),
     ("PATCH", "/admin/credentials/groq/a1", {}, 400),
     ("PATCH", "/admin/credentials/groq/a1", b"nope", 400),
@@ -310,8 +318,9 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
     assert (cerebras["source"], cerebras["healthy"]) == ("env", True)
     assert data["together"] == {
         "provider": "together", "supported": True, "configured": False, "accounts": [],
-        "setup": "TOGETHER_API_KEY"
+        "setup": "TOGETHER_API_KEY", "quota_scope": "key"
     }  # fmt: skip
+    assert data["groq"]["quota_scope"] == "account"  # keys of one organisation share one quota
 
 
 def test_usage_stats_by_day_provider_model_account_and_key(

@@ -86,3 +86,55 @@ def test_accounts_named_to_projects_hold_their_own_quotas(tmp_path: Path) -> Non
     assert data["gemini"]["quotas"] == 2
     (flash,) = data["gemini"]["models"]
     assert windows(flash)["rpd"]["total"] == 40
+
+
+def test_accounts_that_name_their_project_or_organisation_share_its_quota(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "providers.yaml"
+    config.write_text(CATALOG)
+    env = {
+        "GROQ_API_KEY": "gsk_cap_0001",
+        "GROQ_QUOTA_GROUP": "org-1",
+        "GEMINI_API_KEY": "AIza_cap_0002",
+        "GEMINI_QUOTA_GROUP": "proj-a",
+    }
+    settings = make_settings(tmp_path, LLM_AGG_CONFIG=str(config), **env)
+    with serve(settings) as client:
+        for provider, account, group in [
+            ("gemini", "second", "proj-b"),
+            ("gemini", "third", "proj-a"),  # the env key's project: no new quota
+            ("groq", "second", "org-1"),  # the env key's organisation
+            ("groq", "third", None),  # its own
+        ]:
+            extra = {"quota_group": group} if group else {}
+            key = f"{provider}_cap_{account}_key"
+            assert add_account(client, provider, account, key, **extra).status_code == 201
+        listed = client.get("/admin/credentials", headers=ADMIN).json()["data"]
+        before = {
+            p["provider"]: p for p in client.get("/admin/capacity", headers=ADMIN).json()["data"]
+        }
+        moved = client.patch(
+            "/admin/credentials/groq/third", json={"quota_group": "org-1"}, headers=ADMIN
+        )
+        after = {
+            p["provider"]: p for p in client.get("/admin/capacity", headers=ADMIN).json()["data"]
+        }
+        cleared = client.patch(
+            "/admin/credentials/gemini/second", json={"quota_group": None}, headers=ADMIN
+        )
+        last = {
+            p["provider"]: p for p in client.get("/admin/capacity", headers=ADMIN).json()["data"]
+        }
+    groups = {(a["provider"], a["account_id"]): a["quota_group"] for a in listed}
+    assert groups[("gemini", "env")] == "proj-a" and groups[("groq", "third")] is None
+    assert groups[("gemini", "second")] == "proj-b"
+    assert (before["gemini"]["accounts"], before["gemini"]["quotas"]) == (3, 2)
+    (flash,) = before["gemini"]["models"]
+    assert windows(flash)["rpd"]["total"] == 40
+    assert (before["groq"]["accounts"], before["groq"]["quotas"]) == (3, 2)
+    assert moved.status_code == 200 and moved.json()["quota_group"] == "org-1"
+    assert moved.json()["enabled"] is True  # left as it was
+    assert after["groq"]["quotas"] == 1
+    # no project named: AI Studio's default project, apart from proj-a
+    assert cleared.json()["quota_group"] is None and last["gemini"]["quotas"] == 2

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import orjson
 import pytest
 import respx
 
+from llm_agg.runtime import get_runtime
+from llm_agg.settings import Settings
+from llm_agg_local.server import create_app
 from tests.functional.conftest import CEREBRAS, GROQ, KEYS
+from tests.support.fixtures import raw
 
 pytestmark = pytest.mark.anyio
 
@@ -223,3 +229,50 @@ async def test_a_body_that_is_not_declared_json_is_415_before_any_call(
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
     assert groq.call_count == 0
+
+
+GITHUB = "http://github.test/inference"
+GITHUB_CATALOG = "providers:\n  github:\n    models:\n      - {id: fake-model, quality: 4}\n"
+
+
+def github_only(tmp_path: Path) -> Settings:
+    config = tmp_path / "providers.yaml"
+    config.write_text(GITHUB_CATALOG)
+    env = {"GITHUB_TOKEN": "ghp_functional_0003", "GITHUB_BASE_URL": GITHUB}
+    return Settings(config_path=config, data_dir=tmp_path / "data", environ=env)
+
+
+async def test_a_prompt_known_to_exceed_every_providers_limit_is_a_413_before_any_call(
+    tmp_path: Path,
+) -> None:
+    app = create_app(github_only(tmp_path))
+    long = {**HELLO, "messages": [{"role": "user", "content": "word " * 40000}]}
+    with respx.mock:  # nothing is sent: any call would be unmocked
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as client:
+            response = await client.post("/v1/chat/completions", json=long)
+    assert response.status_code == 413, response.text
+    assert "github takes at most 8000 tokens a request" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_every_provider_finds_too_large_is_a_413_not_held_against_the_model(
+    tmp_path: Path, stream: bool
+) -> None:
+    settings = github_only(tmp_path)
+    app = create_app(settings)
+    refusal = raw("github/error_413_tokens_limit_reached.json")
+    with respx.mock:
+        respx.post(f"{GITHUB}/chat/completions").respond(413, content=refusal)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as client:
+            response = await client.post("/v1/chat/completions", json={**HELLO, "stream": stream})
+    assert response.status_code == 413, response.text
+    body = response.json()["error"]
+    assert (body["type"], body["code"]) == ("invalid_request_error", "request_too_large")
+    assert "too large" in body["message"] and "github/fake-model" in body["message"]
+    assert "ghp_functional_0003" not in response.text
+    # the model is as healthy as before: only the request was too large for it
+    assert ("github", "fake-model") not in get_runtime(settings).health.snapshot()

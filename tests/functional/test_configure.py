@@ -127,7 +127,7 @@ def test_a_key_that_could_not_be_checked_says_how_to_skip_the_check(
     assert "could not be checked" in err and "add --no-verify to store it unchecked" in err
     assert '"verify"' not in err
     said: list[str] = []
-    interactive(LocalAdmin(local_env), scripted(["a", "groq", "a1", "", "y", "q"], [KEY], said))
+    interactive(LocalAdmin(local_env), scripted(["a", "groq", "a1", "", "", "y", "q"], [KEY], said))
     assert any("answer n when asked to check the key" in line for line in said)
     assert LocalAdmin(local_env).accounts() == []
 
@@ -139,7 +139,7 @@ def scripted(answers: list[str], secrets: list[str], said: list[str]) -> Termina
 
 def test_interactive_add_list_and_remove(local_env: Settings) -> None:
     said: list[str] = []
-    answers = ["a", "groq", "work", "HTTP-Referer: https://me.example", "", "n", "l",
+    answers = ["a", "groq", "work", "", "HTTP-Referer: https://me.example", "", "n", "l",
                "r", "groq/work", "l", "q"]  # fmt: skip
     assert interactive(LocalAdmin(local_env), scripted(answers, [KEY], said)) == 0
     text = "\n".join(said)
@@ -154,7 +154,7 @@ def test_interactive_live_check_says_whether_the_key_works(
 ) -> None:
     provider.get(f"{GROQ}/models").respond(401, json=fixture("groq/error_401_invalid_api_key.json"))
     said: list[str] = []
-    answers = ["a", "groq", "", "", "y", "q"]
+    answers = ["a", "groq", "", "", "", "y", "q"]
     interactive(LocalAdmin(local_env), scripted(answers, [KEY], said))
     assert any(line.startswith("Not stored: groq refused the key") for line in said)
     assert LocalAdmin(local_env).accounts() == []
@@ -165,7 +165,7 @@ def test_interactive_check_asks_the_provider_about_a_stored_key(
 ) -> None:
     provider.get(f"{GROQ}/models").respond(200, json=fixture("groq/models_list.json"))
     said: list[str] = []
-    answers = ["a", "groq", "work", "", "n", "c", "groq/work", "c", "groq/nobody", "q"]
+    answers = ["a", "groq", "work", "", "", "n", "c", "groq/work", "c", "groq/nobody", "q"]
     interactive(LocalAdmin(local_env), scripted(answers, [KEY], said))
     assert "groq/work works: groq accepted the key." in said
     assert "Not checked: no account groq/nobody" in said
@@ -177,11 +177,46 @@ def test_remote_admin_api_adds_lists_and_removes(tmp_path: Path) -> None:
         admin._http = client  # the same requests, through the in-process gateway
         client.headers["authorization"] = f"Bearer {ADMIN_KEY}"
         said: list[str] = []
-        answers = ["a", "groq", "r1@example.com", "", "n", "c", "groq/r1@example.com", "q"]
-        interactive(admin, scripted(answers, [KEY], said))
+        answers = ["a", "groq", "r1@example.com", "org-1", "", "n", "c", "groq/r1@example.com",
+                   "a", "cerebras", "c1", "", "n", "q"]  # fmt: skip
+        interactive(admin, scripted(answers, [KEY, "csk_configure_test_key_12cd"], said))
         assert "Stored groq/r1@example.com (not checked with the provider)." in said
         assert any(line.startswith("groq/r1@example.com ") for line in said)  # checked
-        assert [a["account_id"] for a in admin.accounts()] == ["r1@example.com"]
+        # cerebras counts per key: it is not asked for an organisation
+        assert "Stored cerebras/c1 (not checked with the provider)." in said
+        groups = {a["account_id"]: a["quota_group"] for a in admin.accounts()}
+        assert groups == {"r1@example.com": "org-1", "c1": None}
+        assert admin.update("groq", "r1@example.com", {"quota_group": None})["quota_group"] is None
+        admin.remove("cerebras", "c1")
         admin.remove("groq", "r1@example.com")
         assert admin.accounts() == []
         assert isinstance(client, TestClient)
+
+
+def test_an_account_names_its_project_from_flags_and_can_change_it(
+    local_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = ["--provider", "groq", "--account", "a1", "--key-stdin", "--no-verify"]
+    assert run([*add, "--quota-group", "org-1"], KEY + "\n", monkeypatch) == 0
+    assert [a["quota_group"] for a in LocalAdmin(local_env).accounts()] == ["org-1"]
+    assert run(["--list"], monkeypatch=monkeypatch) == 0
+    assert "QUOTA GROUP" in capsys.readouterr().out
+
+    named = ["--provider", "groq", "--account", "a1", "--quota-group"]
+    assert run([*named, "org-2"], monkeypatch=monkeypatch) == 0
+    assert "groq/a1 spends the quota of org-2." in capsys.readouterr().out
+    assert run([*named, ""], monkeypatch=monkeypatch) == 0  # its own quota again
+    assert [a["quota_group"] for a in LocalAdmin(local_env).accounts()] == [None]
+
+    assert run([*named, "org|2"], monkeypatch=monkeypatch) == 1
+    assert "--quota-group: a project or organisation name is" in capsys.readouterr().err
+    missing = ["--provider", "groq", "--account", "nobody", "--quota-group", "org-2"]
+    assert run(missing, monkeypatch=monkeypatch) == 1
+    assert "no stored account groq/nobody" in capsys.readouterr().err
+
+
+def test_interactive_add_refuses_a_bad_project_name_before_the_key(local_env: Settings) -> None:
+    said: list[str] = []
+    interactive(LocalAdmin(local_env), scripted(["a", "gemini", "g1", "my project", "q"], [], said))
+    assert any(line.startswith("Not a valid project name:") for line in said)
+    assert LocalAdmin(local_env).accounts() == []

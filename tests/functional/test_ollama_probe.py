@@ -51,3 +51,28 @@ async def test_discovery_drops_ollama_once_it_stops_answering(tmp_path: Path) ->
     await rt._refresh_view({"ollama": None})
     assert "ollama" not in rt.accounts()
     await rt.aclose()
+
+
+@respx.mock
+async def test_discovery_picks_up_an_ollama_started_after_the_gateway(tmp_path: Path) -> None:
+    route = respx.get(MODELS).mock(side_effect=httpx.ConnectError("not yet"))
+    now = [1_000.0]
+    settings = Settings(
+        config_path=tmp_path / "none.yaml",
+        data_dir=tmp_path,
+        environ={},
+        discovery_interval=30.0,
+    )
+    rt = Runtime(settings, clock=lambda: now[0])
+    await rt.probe()  # at start: nothing answers
+    assert "ollama" not in rt.accounts()
+
+    route.mock(return_value=httpx.Response(200, content=raw("ollama/models_list.json")))
+    now[0] += 31  # one discovery interval later, a request comes
+    rt._discover(rt.accounts())
+    assert rt._discovering is not None
+    await rt._discovering
+    (account,) = rt.accounts()["ollama"]
+    assert account.api_key is None and route.call_count == 2
+    assert any(m.provider == "ollama" for m in rt.view.models)
+    await rt.aclose()

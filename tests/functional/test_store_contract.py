@@ -84,6 +84,18 @@ def test_enable_mark_and_delete_report_whether_the_account_existed(stores: Store
     assert creds.list() == []
 
 
+def test_an_account_keeps_the_project_or_organisation_it_names(stores: Stores) -> None:
+    creds = stores.credentials
+    creds.put(_credential("gemini", "a1", quota_group="proj-1"))
+    assert creds.get("gemini", "a1") == _credential("gemini", "a1", quota_group="proj-1")
+    assert creds.set_quota_group("gemini", "a1", "proj-2") is True
+    assert [r.quota_group for r in creds.list("gemini")] == ["proj-2"]
+    assert creds.set_quota_group("gemini", "a1", None) is True  # its own quota again
+    assert creds.get("gemini", "a1") == _credential("gemini", "a1")
+    assert creds.set_quota_group("gemini", "nope", "proj-1") is False
+    assert creds.get("gemini", "nope") is None
+
+
 # --- gateway keys ----------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import stat
 import time
 from pathlib import Path
 
-from llm_agg.store.base import UsageEvent
+from llm_agg.store.base import CredentialRecord, UsageEvent
 from llm_agg.store.sqlite import sqlite_stores
 
 
@@ -105,3 +105,27 @@ def test_an_older_file_gains_the_new_usage_columns_and_keeps_its_rows(tmp_path: 
     finally:
         stores.close()
     assert (now.requests, now.failovers) == (7, 2)
+
+
+_OLD_CREDENTIALS = """
+CREATE TABLE credentials (
+    provider TEXT NOT NULL, account_id TEXT NOT NULL, sealed BLOB NOT NULL,
+    enabled INTEGER NOT NULL, created_at REAL NOT NULL, last_used_at REAL, last_error TEXT,
+    PRIMARY KEY (provider, account_id));
+INSERT INTO credentials VALUES ('gemini', 'a1', X'00', 1, 5.0, NULL, NULL);
+"""
+
+
+def test_an_older_file_gains_the_quota_group_of_its_accounts(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(_OLD_CREDENTIALS)
+    old.close()
+    stores = sqlite_stores(path)
+    try:
+        assert [r.quota_group for r in stores.credentials.list()] == [None]
+        assert stores.credentials.set_quota_group("gemini", "a1", "proj-1") is True
+        stores.credentials.put(CredentialRecord("gemini", "a2", b"\x00", quota_group="proj-1"))
+        assert [r.quota_group for r in stores.credentials.list()] == ["proj-1", "proj-1"]
+    finally:
+        stores.close()

@@ -7,7 +7,7 @@ import pytest
 import respx
 
 from llm_agg.discovery import Discovery
-from llm_agg.providers.kinds import adapter_for
+from llm_agg.providers.kinds import adapter_for, lister_for
 from llm_agg.providers.registry import BUILTIN
 from tests.support.fixtures import raw
 
@@ -69,3 +69,28 @@ async def test_a_malformed_list_counts_as_a_failure():
         upstream.get(URL).mock(return_value=httpx.Response(200, content=b"<html>"))
         async with httpx.AsyncClient() as client:
             assert await Discovery().listed(client, SPECS, ADAPTERS, {"anthropic": "k"}) == {}
+
+
+async def test_a_failed_list_is_asked_again_within_a_short_discovery_interval():
+    clock = Clock()
+    discovery = Discovery(clock, ttl=5, retry=60)  # a local server started late: within 5 s
+    with respx.mock() as upstream:
+        route = upstream.get(URL).mock(return_value=httpx.Response(503))
+        async with httpx.AsyncClient() as client:
+            await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"})
+            clock.now += 6
+            await discovery.listed(client, SPECS, ADAPTERS, {"anthropic": "k"})
+    assert route.call_count == 2
+
+
+async def test_one_provider_failing_oddly_costs_the_others_nothing():
+    specs = {**SPECS, "ollama": BUILTIN["ollama"]}
+    adapters = {**ADAPTERS, "ollama": lister_for(BUILTIN["ollama"])}
+    with respx.mock() as upstream:
+        upstream.get(URL).respond(200, content=raw("anthropic/models_list.json"))
+        upstream.get("http://127.0.0.1:11434/v1/models").mock(side_effect=RuntimeError("odd"))
+        async with httpx.AsyncClient() as client:
+            listed = await Discovery().listed(
+                client, specs, adapters, {"anthropic": "k", "ollama": None}
+            )
+    assert list(listed) == ["anthropic"]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_agg.providers.accounts import env_accounts
+from llm_agg.providers.accounts import Account, env_accounts
+from llm_agg.providers.base import Target
 from llm_agg.providers.registry import BUILTIN, build_registry, env_prefix
 
 NAMES = {
@@ -146,3 +147,35 @@ def test_quota_scope_says_whose_quota_a_key_spends() -> None:
     assert gemini.quota_holder("env") == gemini.quota_holder("work")  # AI Studio's default
     named = build_registry({"gemini": {"quota_groups": {"work": "proj-2"}}}, {})["gemini"]
     assert named.quota_holder("work") == "proj-2" != named.quota_holder("env")
+
+
+def test_an_account_naming_its_project_or_organisation_spends_that_quota() -> None:
+    gemini, groq = BUILTIN["gemini"], BUILTIN["groq"]
+    assert gemini.quota_holder("a1", "proj-1") == gemini.quota_holder("a2", "proj-1") == "proj-1"
+    assert gemini.quota_holder("a3", "proj-2") != gemini.quota_holder("a1", "proj-1")
+    assert groq.quota_holder("a1", "org-1") == groq.quota_holder("a2", "org-1")
+    assert BUILTIN["cerebras"].quota_holder("a1", "org-1") == "a1"  # per key, whatever it says
+    # the account's own word first, the catalog's for the accounts that say nothing
+    named = build_registry({"groq": {"quota_groups": {"a1": "org-2", "a2": "org-2"}}}, {})
+    assert named["groq"].quota_holder("a1", "org-1") == "org-1"
+    assert named["groq"].quota_holder("a2") == "org-2"
+    # an attempt spends (and a 429 parks) the quota of its account's organisation
+    one, two = (Account("groq", a, "k", source="store", quota_group="org-1") for a in "ab")
+    assert Target(groq, "m", one).quota_holder == Target(groq, "m", two).quota_holder == "org-1"
+
+
+def test_the_env_account_names_its_project_in_a_variable(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {
+        "GEMINI_API_KEY": "k1",
+        "GEMINI_QUOTA_GROUP": " proj-1 ",
+        "GROQ_API_KEY": "k2",
+        "GROQ_QUOTA_GROUP": "org|1",  # '|' parts store keys: refused, the key still serves
+        "CEREBRAS_API_KEY": "k3",
+    }
+    groups = {a.provider: a.quota_group for a in env_accounts(BUILTIN.values(), environ)}
+    assert {p: groups[p] for p in ("gemini", "groq", "cerebras")} == {
+        "gemini": "proj-1",
+        "groq": None,
+        "cerebras": None,
+    }
+    assert "GROQ_QUOTA_GROUP ignored" in caplog.text and "org|1" not in caplog.text

@@ -139,8 +139,11 @@ class Accounting:
         provider, account, model = target.spec.name, target.account.account_id, target.model
         if failure.kind is FailureKind.RATE_LIMITED:
             self._cool(target, failure, headers)
-        self.health.observe(provider, model, False, None, failure.kind.value)
-        if failure.kind is not FailureKind.CLIENT:
+        # Too large for this provider says nothing of the model's health, nor the account's.
+        too_large = failure.kind is FailureKind.TOO_LARGE
+        if not too_large:
+            self.health.observe(provider, model, False, None, failure.kind.value)
+        if failure.kind is not FailureKind.CLIENT and not too_large:
             status = f"HTTP {failure.status}" if failure.status else failure.kind.value
             self._note_use(target, f"{status} ({failure.kind.value})")
         self.usage.record(

@@ -85,6 +85,7 @@ class Vault:
         api_key: str,
         headers: Mapping[str, str] | None = None,
         enabled: bool = True,
+        quota_group: str | None = None,
     ) -> CredentialRecord:
         secret = orjson.dumps({"api_key": api_key, "headers": dict(headers or {})})
         record = CredentialRecord(
@@ -93,6 +94,7 @@ class Vault:
             sealed=seal(self.keyring, context(provider, account_id), secret),
             enabled=enabled,
             created_at=self.clock(),
+            quota_group=quota_group,
         )
         self.store.put(record)
         self._forget(provider, account_id)
@@ -105,6 +107,11 @@ class Vault:
 
     def set_enabled(self, provider: str, account_id: str, enabled: bool) -> bool:
         found = self.store.set_enabled(provider, account_id, enabled)
+        self._forget(provider, account_id)
+        return found
+
+    def set_quota_group(self, provider: str, account_id: str, group: str | None) -> bool:
+        found = self.store.set_quota_group(provider, account_id, group)
         self._forget(provider, account_id)
         return found
 
@@ -172,7 +179,12 @@ class Vault:
             return None
         self.problems.pop(key, None)
         return Account(
-            record.provider, record.account_id, secret.api_key, secret.headers, source=STORED
+            record.provider,
+            record.account_id,
+            secret.api_key,
+            secret.headers,
+            source=STORED,
+            quota_group=record.quota_group,
         )
 
     def accounts(self) -> list[Account]:

@@ -58,7 +58,9 @@ class Discovery:
     ) -> None:
         self._clock = clock
         self._ttl = ttl
-        self._retry = retry  # a failed listing is not asked again before this
+        # A failed listing is not asked again before this, nor kept longer than a good one (a
+        # local server started late is picked up within the discovery interval).
+        self._retry = min(retry, ttl)
         self._timeout = timeout
         self._cache: dict[str, tuple[float, list[ListedModel] | None]] = {}
         self._store = store
@@ -87,7 +89,7 @@ class Discovery:
             response = await client.get(
                 request.url, headers=request.headers, timeout=min(self._timeout, spec.timeout)
             )
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # one provider's trouble never costs the others their lists
             log.warning("model list failed: provider=%s error=%s", spec.name, type(exc).__name__)
             return None
         if response.status_code != 200:

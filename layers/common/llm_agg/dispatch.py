@@ -5,7 +5,8 @@ skipped without a call. A 429 cools the account until the reset the provider ann
 timeouts, connection errors and a key the provider refuses move on to the next target; a fault
 of the request itself is returned at once. A stream fails over only before its first event
 reaches the client; after that, a failure ends it with an SSE error event. When every target
-was out of quota or rate-limited, the client gets a 429 naming who is exhausted until when.
+was out of quota or rate-limited, the client gets a 429 naming who is exhausted until when;
+when every one refused the request as too large, a 413.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from llm_agg.api.errors import (
     GatewayError,
     NotFound,
     RateLimited,
+    RequestTooLarge,
     UpstreamFailed,
     UpstreamTimeout,
 )
@@ -101,6 +103,12 @@ def _exhausted(attempts: list[Attempt], blocked: list[Blocked], runtime: Runtime
         return RateLimited(f"Every provider is rate-limited: {listing}.", headers=count)
     if kinds == {FailureKind.TIMEOUT}:
         return UpstreamTimeout(f"Every provider timed out: {listing}.", headers=count)
+    if kinds == {FailureKind.TOO_LARGE} and not blocked:
+        return RequestTooLarge(
+            f"Every provider tried refused this request as too large: {listing}. "
+            "Shorten the messages, or ask for a model with a larger limit.",
+            headers=count,
+        )
     if kinds == {FailureKind.NOT_FOUND}:
         return NotFound(
             f"No provider serves this model: {listing}.", code="model_not_found", headers=count

@@ -16,7 +16,7 @@ import httpx
 
 from llm_agg.accounting import Accounting
 from llm_agg.api.chat import ChatCall
-from llm_agg.api.errors import InvalidRequest
+from llm_agg.api.errors import InvalidRequest, RequestTooLarge
 from llm_agg.background import Background
 from llm_agg.discovery import Discovery
 from llm_agg.limits.quota import Quota
@@ -167,9 +167,10 @@ class Runtime:
         except RuntimeError:
             return  # routed from synchronous code: the next request on a loop refreshes
         self._discovered_at = started
-        # A local server that answered at start is in ``accounts`` and asked again here: one
-        # that stops answering drops out until the next start.
+        # Local servers are asked again here, answering or not: one that stops answering drops
+        # out, one started after the gateway comes in.
         keys = {name: mine[0].api_key for name, mine in accounts.items() if mine}
+        keys = {**self._probed(), **keys}
         self._discovering = loop.create_task(self._refresh_view(keys))
 
     async def _refresh_view(self, keys: dict[str, str | None]) -> None:
@@ -187,7 +188,7 @@ class Runtime:
         spec = self.specs[provider]
         room = max(
             (
-                self.quota.headroom(provider, spec.quota_holder(a.account_id), model)
+                self.quota.headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
                 for a in accounts
             ),
             default=1.0,
@@ -214,6 +215,7 @@ class Runtime:
         self.quota.maybe_refresh()
         choices = self.plan(call, accounts).choices
         refusals: list[str] = []
+        too_large = 0  # of the refusals, those for the request's size
         ready: list[Target] = []
         cooling: list[Target] = []
         conversation = None
@@ -225,6 +227,7 @@ class Runtime:
                 tokens = estimate_tokens(call) if tokens is None else tokens
                 if tokens > spec.max_request_tokens:
                     reason = f"{spec.name} takes at most {spec.max_request_tokens} tokens a request"
+                    too_large += 1
             if reason:
                 refusals.append(reason)
                 continue
@@ -236,12 +239,13 @@ class Runtime:
                 blocked = self.accounting.blocked(target) is not None
                 (cooling if blocked else ready).append(target)
         if not ready and not cooling:
-            raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
+            error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
+            raise error("No provider can take this request: " + "; ".join(refusals) + ".")
         return ready + cooling
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
-        holders = {self.specs[provider].quota_holder(a.account_id) for a in accounts}
+        holders = {self.specs[provider].quota_holder(a.account_id, a.quota_group) for a in accounts}
         cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
         if not accounts or any(c is None for c in cooling):
             return "ready"
@@ -249,11 +253,14 @@ class Runtime:
         moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"cooling down until {moment} ({soonest.reason})"
 
-    def router_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
+    def router_state(
+        self, provider: str, account: str, group: str | None = None
+    ) -> tuple[float | None, dict[str, object]]:
         """What the router knows of one account (blocking: reads the store): until when it is
         cooling down as a whole, if it is; and every cooldown, of it or of one of its models,
         with what is left of each quota window."""
-        holder = self.specs[provider].quota_holder(account) if provider in self.specs else account
+        spec = self.specs.get(provider)
+        holder = spec.quota_holder(account, group) if spec is not None else account
         mine = [
             c
             for c in self.quota.cooldowns.active()
@@ -271,12 +278,16 @@ class Runtime:
     def _rotate(
         self, provider: str, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
-        holder = self.specs[provider].quota_holder
+        spec = self.specs[provider]
+
+        def holder(a: Account) -> str:
+            return spec.quota_holder(a.account_id, a.quota_group)
+
         return order_accounts(
             accounts,
             lambda a: a.account_id,
-            lambda a: self.quota.headroom(provider, holder(a.account_id), model),
-            lambda a: self.quota.last_used.get((provider, holder(a.account_id)), 0.0),
+            lambda a: self.quota.headroom(provider, holder(a), model),
+            lambda a: self.quota.last_used.get((provider, holder(a)), 0.0),
             conversation,
         )
 

@@ -70,10 +70,14 @@ def test_an_account_added_in_settings_is_checked_live_then_shown_only_masked(
     page.goto(ui_gateway.url + "/ui#/settings")
     unlock(page, "settings")
     form = page.get_by_role("form", name="Add a provider account")
+    group = form.get_by_label("Project or organisation (optional)", exact=True)
+    form.get_by_label("Provider", exact=True).select_option("cerebras")
+    expect(group).to_be_hidden()  # cerebras counts its quota per key
     form.get_by_label("Provider", exact=True).select_option("groq")
     form.get_by_label("Account name", exact=True).fill("work")
     form.get_by_label("API key", exact=True).fill(PROVIDER_KEY)
     form.get_by_label("Extra headers (optional)", exact=True).fill("X-Team: blue")
+    group.fill("org-1")  # Groq's limits belong to the organisation
     form.get_by_role("button", name="Add account").click()
 
     status = page.locator("#settings-provider-accounts + .notice")
@@ -81,6 +85,7 @@ def test_an_account_added_in_settings_is_checked_live_then_shown_only_masked(
     row = page.locator("tr[data-account='groq/work']")
     expect(row.locator("code.masked")).to_have_text("gsk_…9f2a")
     expect(row).to_contain_text("X-Team")
+    expect(row.locator("td.quota-group")).to_have_text("org-1")
     expect(form.get_by_label("API key", exact=True)).to_have_value("")
     assert PROVIDER_KEY not in page.content()
     assert PROVIDER_KEY not in storage(page)

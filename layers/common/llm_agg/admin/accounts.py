@@ -13,6 +13,7 @@ from llm_agg.api.errors import InvalidRequest, UpstreamFailed
 from llm_agg.credentials import STORED, UNREADABLE, mask
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.providers.accounts import env_accounts
+from llm_agg.providers.spec import ProviderSpec
 from llm_agg.runtime import Runtime
 
 # How an API client skips the live check; the CLI says it its own way (--no-verify).
@@ -26,7 +27,14 @@ def account_states(
     secrets through the vault's cache)."""
     specs = [s for s in runtime.specs.values() if provider is None or s.name == provider]
     states = [
-        AccountState(a.provider, a.account_id, "env", True, mask(a.api_key) if a.api_key else None)
+        AccountState(
+            a.provider,
+            a.account_id,
+            "env",
+            True,
+            mask(a.api_key) if a.api_key else None,
+            quota_group=a.quota_group,
+        )
         for a in env_accounts(specs, runtime.settings.environ)
         if account_id is None or a.account_id == account_id
         # A local server is an account only while it answers.
@@ -56,9 +64,20 @@ def account_states(
                 record.last_used_at,
                 record.last_error,
                 problem,
+                record.quota_group,
             )
         )
     return states
+
+
+def groups_quota(spec: ProviderSpec) -> None:
+    """Refuse a project or organisation for a provider that counts its quota per key: it would
+    change nothing, and the user would believe otherwise."""
+    if spec.quota_scope == "key":
+        raise InvalidRequest(
+            f"{spec.name} counts its quota per key: 'quota_group' changes nothing for it.",
+            param="quota_group",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +91,8 @@ async def add_account(runtime: Runtime, body: CredentialIn) -> Added:
     """Check the key live if asked (nothing is stored unless the provider accepts it), then
     seal and store it. The provider must be known (``runtime.specs``); the backend open."""
     spec = runtime.specs[body.provider]
+    if body.quota_group is not None:
+        groups_quota(spec)
     verdict = None
     if body.verify:
         verdict = await check_key(runtime.client, spec, body.api_key, body.additional_headers)
@@ -94,6 +115,7 @@ async def add_account(runtime: Runtime, body: CredentialIn) -> Added:
         body.api_key,
         body.additional_headers,
         body.enabled,
+        body.quota_group,
     )
     states = await asyncio.to_thread(account_states, runtime, body.provider, body.account_id)
     state = next(s for s in states if s.source == STORED)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from llm_agg.limits.windows import ACCOUNT, Limit, bucket
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import ModelInfo
 
@@ -65,22 +66,22 @@ def _windows(
 def capacity(
     specs: Mapping[str, ProviderSpec],
     models: Iterable[ModelInfo],
-    accounts: Mapping[str, list[str]],
+    accounts: Mapping[str, list[Account]],
     limits_of: LimitsOf,
     used_of: UsedOf,
     now: float,
     free_only: bool = True,
 ) -> list[dict[str, object]]:
-    """Per configured provider (``accounts``: provider → its account ids): its quota scope,
+    """Per configured provider (``accounts``: provider → its accounts): its quota scope,
     how many distinct quotas its accounts hold, its shared windows and each model's."""
     by_provider: dict[str, list[ModelInfo]] = {}
     for model in models:
         if model.free or not free_only:
             by_provider.setdefault(model.provider, []).append(model)
     out = []
-    for provider, ids in sorted(accounts.items()):
+    for provider, mine_accounts in sorted(accounts.items()):
         spec = specs[provider]
-        holders = sorted({spec.quota_holder(account) for account in ids})
+        holders = sorted({spec.quota_holder(a.account_id, a.quota_group) for a in mine_accounts})
         mine = by_provider.get(provider, [])
         first = mine[0].id if mine else ""
         shared = _windows(provider, holders, limits_of, used_of, first, ACCOUNT, now)
@@ -88,7 +89,7 @@ def capacity(
             {
                 "provider": provider,
                 "quota_scope": spec.quota_scope,
-                "accounts": len(ids),
+                "accounts": len(mine_accounts),
                 "quotas": len(holders),
                 "shared": [w.to_dict() for w in shared],
                 "models": [

@@ -12,10 +12,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm_agg.api.wire import header_name_ok, header_value_ok
+from llm_agg.providers.accounts import SAFE_NAME, SAFE_NAME_RULE, quota_group_problem
 
-# Users name accounts after the e-mail they opened them with (account1@example.com): the id
-# travels in URL paths and store keys, so it keeps to characters neither needs to escape.
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 _KEY = re.compile(r"[\x21-\x7e]{8,4096}")  # printable ASCII, no spaces (fullmatch: no "\n")
 MAX_HEADER_NAME = 64
 MAX_HEADER_VALUE = 1024
@@ -31,12 +29,16 @@ def account_id_problem(value: str) -> str | None:
     """What is wrong with an account id, or None: said before anything else is asked."""
     if value == "env":
         return "'env' names the account of the <PROVIDER>_API_KEY variable"
-    if not _ACCOUNT_ID.fullmatch(value):
-        return (
-            "an account id is 1 to 128 letters, digits, '.', '_', '-', '@' or '+', beginning "
-            "with a letter or digit (e.g. work, account1@example.com)"
-        )
+    if not SAFE_NAME.fullmatch(value):
+        return f"an account id is {SAFE_NAME_RULE} (e.g. work, account1@example.com)"
     return None
+
+
+def _group(value: str | None) -> str | None:
+    problem = value is not None and quota_group_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class _Body(BaseModel):
@@ -50,6 +52,13 @@ class CredentialIn(_Body):
     additional_headers: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     verify: bool = False
+    # The project or organisation whose quota the key spends (see ProviderSpec.quota_holder).
+    quota_group: str | None = None
+
+    @field_validator("quota_group")
+    @classmethod
+    def _quota_group(cls, value: str | None) -> str | None:
+        return _group(value)
 
     @field_validator("account_id")
     @classmethod
@@ -85,7 +94,24 @@ class CredentialIn(_Body):
 
 
 class CredentialPatch(_Body):
-    enabled: bool
+    """What may change of a stored account; a field left out stays as it is, and a
+    ``quota_group`` of null makes the key count as its own quota again."""
+
+    enabled: bool | None = None
+    quota_group: str | None = None
+
+    @field_validator("quota_group")
+    @classmethod
+    def _quota_group(cls, value: str | None) -> str | None:
+        return _group(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> CredentialPatch:
+        if not self.model_fields_set:
+            raise ValueError("give 'enabled' or 'quota_group'")
+        if "enabled" in self.model_fields_set and self.enabled is None:
+            raise ValueError("'enabled' is true or false")
+        return self
 
 
 class KeyIn(_Body):

@@ -24,6 +24,7 @@ class AccountState:
     last_used_at: float | None = None
     last_error: str | None = None
     problem: str | None = None  # why the account cannot be used, if it cannot
+    quota_group: str | None = None  # the project or organisation it says it belongs to
 
 
 def credential(state: AccountState) -> dict[str, object]:
@@ -39,6 +40,7 @@ def credential(state: AccountState) -> dict[str, object]:
         "last_used_at": state.last_used_at,
         "last_error": state.last_error,
         "problem": state.problem,
+        "quota_group": state.quota_group,
     }
 
 
@@ -97,6 +99,7 @@ def providers(
                 "supported": supported.get(name, False),
                 "configured": any(a["enabled"] for a in rows),
                 "setup": specs[name].setup_hint,  # what configures it
+                "quota_scope": specs[name].quota_scope,  # key, account or project
                 "accounts": rows,
             }
         )

@@ -6,6 +6,7 @@
      ├── PermissionDenied      403    the key may not do this
      ├── NotFound              404    unknown model, thread or record
      ├── Conflict              409    a concurrent change won
+     ├── RequestTooLarge       413    every provider tried refused the request as too large
      ├── RateLimited           429    every candidate is out of quota (Retry-After set)
      ├── UpstreamFailed        502    every attempt failed; the message lists them
      ├── NoProviderConfigured  503    nothing to send the request to
@@ -89,6 +90,12 @@ class NotFound(GatewayError):
 class Conflict(GatewayError):
     status = 409
     type = "conflict_error"
+
+
+class RequestTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
 
 
 class RateLimited(GatewayError):

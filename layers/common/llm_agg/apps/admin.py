@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import Response
 
 from llm_agg.admin import views
-from llm_agg.admin.accounts import account_states, add_account, check_account
+from llm_agg.admin.accounts import account_states, add_account, check_account, groups_quota
 from llm_agg.admin.capacity import capacity
 from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
 from llm_agg.admin.routing import routing
@@ -143,9 +143,16 @@ def create_admin_app(settings: Settings) -> FastAPI:
         runtime = get_runtime(settings)
         _not_env(_spec(runtime, provider, 404), account_id)
         body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialPatch)
+        if body.quota_group is not None:
+            groups_quota(runtime.specs[provider])
         await runtime.stored.open()
         vault = runtime.stored.vault
-        if not await _call(vault.set_enabled, provider, account_id, body.enabled):
+        found = True
+        if body.enabled is not None:
+            found = await _call(vault.set_enabled, provider, account_id, body.enabled)
+        if found and "quota_group" in body.model_fields_set:
+            found = await _call(vault.set_quota_group, provider, account_id, body.quota_group)
+        if not found:
             raise NotFound(f"No stored account {account_id!r} for {provider}.")
         (state,) = await _call(account_states, runtime, provider, account_id)
         return _json(views.credential(state))
@@ -176,7 +183,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def free_capacity(request: Request) -> Response:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        accounts = {p: [a.account_id for a in mine] for p, mine in runtime.accounts().items()}
+        accounts = runtime.accounts()
         quota = runtime.quota
         every = request.query_params.get("all") in ("1", "true")
 
@@ -207,7 +214,9 @@ def create_admin_app(settings: Settings) -> FastAPI:
             key = (row.provider, row.account_id)
             requests_today[key] = requests_today.get(key, 0) + row.requests
         known = {
-            (s.provider, s.account_id): await _call(runtime.router_state, s.provider, s.account_id)
+            (s.provider, s.account_id): await _call(
+                runtime.router_state, s.provider, s.account_id, s.quota_group
+            )
             for s in states
         }
         cooling = {key: until for key, (until, _) in known.items() if until is not None}

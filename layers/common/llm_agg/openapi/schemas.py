@@ -166,6 +166,10 @@ CREDENTIAL: Schema = obj(
         "last_used_at": nullable("number"),
         "last_error": nullable("string"),
         "problem": nullable("string"),
+        "quota_group": {
+            "description": "The project or organisation whose quota its key spends.",
+            **nullable("string"),
+        },
     },
 )
 VERDICT: dict[str, Schema] = {
@@ -230,6 +234,8 @@ PROVIDER_STATUS: Schema = obj(
         "provider": STR,
         "supported": BOOL,
         "configured": BOOL,
+        "setup": STR,
+        "quota_scope": {"enum": ["key", "account", "project"]},
         "accounts": {
             "type": "array",
             "items": obj(

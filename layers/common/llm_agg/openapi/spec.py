@@ -27,7 +27,7 @@ _REASONS = {
     403: "This key may not do this.",
     404: "Unknown model, provider, account, thread or record.",
     409: "A concurrent change won; read again and retry.",
-    413: "The body is too large.",
+    413: "The body is too large, or every provider refused the request as too large.",
     405: "This method is not served on this path.",
     408: "The body stopped arriving.",
     415: "The body is not `application/json`.",

@@ -27,7 +27,7 @@ class Target:
     @property
     def quota_holder(self) -> str:
         """Whose quota this attempt spends: the account, or its project or organisation."""
-        return self.spec.quota_holder(self.account.account_id)
+        return self.spec.quota_holder(self.account.account_id, self.account.quota_group)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """A local Ollama server: OpenAI's format at ``127.0.0.1:11434/v1``, no key (``OLLAMA_API_KEY``
 is sent if set), no limits. It counts as configured only while it answers: the runtime asks
-its model list at start and discovery asks again (``ProviderSpec.probe``), so a machine
-without it, and every test, never routes to it. Every model it lists is local, so free.
+its model list at start and discovery asks again every discovery interval, answering or not
+(``ProviderSpec.probe``): one started after the gateway is picked up, and a machine without
+it, and every test, never routes to it. Every model it lists is local, so free.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 # Whose quota a key spends: its own ("key"), its account's or organisation's ("account":
 # OpenRouter, Groq, Mistral), or its cloud project's ("project": Gemini). Keys that share one
-# quota multiply nothing; an account names its project or organisation in the catalog
-# (``quota_groups``).
+# quota multiply nothing. An account names its project or organisation itself (stored with it,
+# or ``<PROVIDER>_QUOTA_GROUP``), or the catalog does for it (``quota_groups``).
 QuotaScope = Literal["key", "account", "project"]
 DEFAULT_PROJECT = "project:default"
 # forward: sent as is; map: translated into the provider's format; drop: left out (logged);
@@ -119,13 +119,14 @@ class ProviderSpec:
         authentication is written."""
         return {**self.auth(api_key), **self.headers}
 
-    def quota_holder(self, account_id: str) -> str:
-        """Whose quota this account spends: itself, or the project or organisation the
-        catalog says it belongs to. Keys of a project-scoped provider that name no project
-        share one: AI Studio makes every key in its default project unless told otherwise."""
+    def quota_holder(self, account_id: str, group: str | None = None) -> str:
+        """Whose quota this account spends: itself, or the project or organisation it names
+        (``group``), else the one the catalog says it belongs to. Keys of a project-scoped
+        provider that name no project share one: AI Studio makes every key in its default
+        project unless told otherwise. A per-key quota ignores any group."""
         if self.quota_scope == "key":
             return account_id
-        declared = self.quota_groups.get(account_id)
+        declared = group or self.quota_groups.get(account_id)
         if declared:
             return declared
         return DEFAULT_PROJECT if self.quota_scope == "project" else account_id

@@ -47,6 +47,8 @@ class CredentialRecord:
     created_at: float = 0.0
     last_used_at: float | None = None
     last_error: str | None = None
+    # The project or organisation whose quota its key spends (ProviderSpec.quota_holder).
+    quota_group: str | None = None
 
 
 class CredentialStore(Protocol):
@@ -55,6 +57,11 @@ class CredentialStore(Protocol):
     def list(self, provider: str | None = None) -> list[CredentialRecord]: ...
     def delete(self, provider: str, account_id: str) -> bool: ...
     def set_enabled(self, provider: str, account_id: str, enabled: bool) -> bool: ...
+    def set_quota_group(self, provider: str, account_id: str, group: str | None) -> bool:
+        """Name (or, with None, forget) the account's project or organisation; False when
+        there is no such account."""
+        ...
+
     def mark_used(
         self, provider: str, account_id: str, at: float, error: str | None = None
     ) -> None: ...

@@ -172,6 +172,8 @@ class DynamoCredentials:
             item["last_used_at"] = _n(record.last_used_at)
         if record.last_error is not None:
             item["last_error"] = {"S": record.last_error}
+        if record.quota_group is not None:
+            item["quota_group"] = {"S": record.quota_group}
         try:
             self.table.client.put_item(TableName=self.table.name, Item=item)
         except ClientError as exc:
@@ -208,6 +210,22 @@ class DynamoCredentials:
             return False
         return True
 
+    def set_quota_group(self, provider: str, account_id: str, group: str | None) -> bool:
+        values: Item = {}
+        expression = "REMOVE quota_group"
+        if group is not None:
+            expression, values = "SET quota_group = :group", {":group": {"S": group}}
+        try:
+            self.table.update(
+                _key("cred", sort_key(provider, account_id)),
+                expression,
+                ConditionExpression=EXISTS,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError:
+            return False
+        return True
+
     def mark_used(
         self, provider: str, account_id: str, at: float, error: str | None = None
     ) -> None:
@@ -238,6 +256,7 @@ def _credential(item: Item) -> CredentialRecord:
         created_at=_num(item, "created_at") or 0.0,
         last_used_at=_num(item, "last_used_at"),
         last_error=_str(item, "last_error"),
+        quota_group=_str(item, "quota_group"),
     )
 
 

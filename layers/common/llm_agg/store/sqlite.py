@@ -40,7 +40,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS credentials (
     provider TEXT NOT NULL, account_id TEXT NOT NULL, sealed BLOB NOT NULL,
     enabled INTEGER NOT NULL, created_at REAL NOT NULL, last_used_at REAL, last_error TEXT,
-    PRIMARY KEY (provider, account_id));
+    quota_group TEXT, PRIMARY KEY (provider, account_id));
 CREATE TABLE IF NOT EXISTS gateway_keys (
     key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, name TEXT, created_at REAL NOT NULL,
     expires_at REAL, requests_per_minute INTEGER, tokens_per_day INTEGER, prefix TEXT NOT NULL);
@@ -84,7 +84,10 @@ RETURNING n
 
 # Columns added to tables of older files (the CREATEs above hold them already): table, column,
 # definition. A default fills the rows already there; nothing is ever dropped.
-_ADDED_COLUMNS = (("usage", "failovers", "INTEGER NOT NULL DEFAULT 0"),)
+_ADDED_COLUMNS = (
+    ("usage", "failovers", "INTEGER NOT NULL DEFAULT 0"),
+    ("credentials", "quota_group", "TEXT"),
+)
 
 _PURGE_EVERY = 1000  # writes between sweeps of expired rows
 
@@ -175,7 +178,9 @@ class SQLiteCredentials:
     def put(self, record: CredentialRecord) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO credentials (provider, account_id, sealed, enabled, "
+                "created_at, last_used_at, last_error, quota_group) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.provider,
                     record.account_id,
@@ -184,6 +189,7 @@ class SQLiteCredentials:
                     record.created_at,
                     record.last_used_at,
                     record.last_error,
+                    record.quota_group,
                 ),
             )
 
@@ -219,6 +225,14 @@ class SQLiteCredentials:
             )
             return cursor.rowcount > 0
 
+    def set_quota_group(self, provider: str, account_id: str, group: str | None) -> bool:
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE credentials SET quota_group = ? WHERE provider = ? AND account_id = ?",
+                (group, provider, account_id),
+            )
+            return cursor.rowcount > 0
+
     def mark_used(
         self, provider: str, account_id: str, at: float, error: str | None = None
     ) -> None:
@@ -239,6 +253,7 @@ def _credential(row: sqlite3.Row) -> CredentialRecord:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         last_error=row["last_error"],
+        quota_group=row["quota_group"],
     )
 
 

@@ -68,6 +68,9 @@ function accountsSection() {
   ui.accountId = h("input", { type: "text", autocomplete: "off", spellcheck: "false", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._@+\\-]{0,127}", value: "default" });
   ui.apiKey = h("input", { type: "password", autocomplete: "off", spellcheck: "false", required: true, minlength: 8 });
   ui.headers = h("textarea", { rows: 2, spellcheck: "false", placeholder: "HTTP-Referer: https://example.com" });
+  ui.quotaGroup = h("input", { type: "text", autocomplete: "off", spellcheck: "false", pattern: "[A-Za-z0-9][A-Za-z0-9._@+\\-]{0,127}", placeholder: "my-project-123" });
+  ui.scopes = {}; // provider → how it counts its quota: key, account or project
+  ui.provider.addEventListener("change", showQuotaGroup);
   ui.verify = h("input", { type: "checkbox", checked: true, id: "settings-verify" });
   ui.enabled = h("input", { type: "checkbox", checked: true, id: "settings-enabled" });
   const form = h(
@@ -78,11 +81,19 @@ function accountsSection() {
     field("Account name", ui.accountId, "Letters, digits, . _ - (up to 64)."),
     field("API key", ui.apiKey, "Sent once, stored encrypted, then only shown masked."),
     field("Extra headers (optional)", ui.headers, "One “Name: value” per line."),
+    (ui.quotaGroupField = field("Project or organisation (optional)", ui.quotaGroup, "Keys naming the same one share one quota (a Gemini key's Google Cloud project; an OpenRouter, Groq or Mistral key's organisation).")),
     h("div", { class: "check" }, ui.verify, h("label", { for: ui.verify.id }, "Check the key with the provider first (stored only if it works)")),
     h("div", { class: "check" }, ui.enabled, h("label", { for: ui.enabled.id }, "Enabled")),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Add account")),
   );
   return section("Provider accounts", ui.accountStatus, ui.accounts, form);
+}
+
+// Only a provider that counts its quota per account or project takes a group.
+function showQuotaGroup() {
+  const scope = ui.scopes[ui.provider.value];
+  ui.quotaGroupField.hidden = !scope || scope === "key";
+  if (ui.quotaGroupField.hidden) ui.quotaGroup.value = "";
 }
 
 function parseHeaders(text) {
@@ -112,6 +123,8 @@ async function addAccount(event) {
     enabled: ui.enabled.checked,
     verify: ui.verify.checked,
   };
+  const group = ui.quotaGroup.value.trim();
+  if (group && !ui.quotaGroupField.hidden) body.quota_group = group;
   const button = event.submitter;
   if (button) button.disabled = true;
   say(ui.accountStatus, "info", body.verify ? `Checking the key with ${body.provider}…` : "Storing…");
@@ -119,6 +132,7 @@ async function addAccount(event) {
     const added = await admin("/admin/credentials", { method: "POST", body });
     ui.apiKey.value = ""; // typed once: from here on only the masked form is shown
     ui.headers.value = "";
+    ui.quotaGroup.value = "";
     const check = added.verification ? `${added.verification.message}. ` : "Not checked. ";
     say(ui.accountStatus, "ok", `${check}${added.replaced ? "Replaced" : "Added"} ${added.provider}/${added.account_id} (${added.key}).`);
     loadAccounts();
@@ -136,6 +150,8 @@ async function loadAccounts() {
     const chosen = ui.provider.value;
     clear(ui.provider, names.map((n) => h("option", { value: n }, n)));
     if (names.includes(chosen)) ui.provider.value = chosen;
+    ui.scopes = Object.fromEntries(providers.data.map((p) => [p.provider, p.quota_scope]));
+    showQuotaGroup();
     renderAccounts(credentials.data);
   } catch (error) {
     if (!error.refused) say(ui.accountStatus, "error", `The accounts could not be read: ${error.message}`);
@@ -164,13 +180,14 @@ function renderAccounts(accounts) {
       h("td", {}, a.source === "env" ? "environment" : "stored"),
       h("td", {}, h("code", { class: "masked" }, a.key || "—")),
       h("td", {}, a.additional_headers.length ? a.additional_headers.join(", ") : "—"),
+      h("td", { class: "quota-group" }, a.quota_group || "—"),
       h("td", {}, h("span", { class: `badge ${a.enabled ? "ok" : "off"}` }, a.enabled ? "enabled" : "disabled")),
       h("td", {}, moment(a.last_used_at)),
       h("td", { class: "last-error" }, a.problem || a.last_error || "—"),
       actions,
     );
   });
-  clear(ui.accounts, table("Accounts", ["Account", "Source", "Key", "Extra headers", "State", "Last used", "Last error", "Actions"], rows));
+  clear(ui.accounts, table("Accounts", ["Account", "Source", "Key", "Extra headers", "Quota group", "State", "Last used", "Last error", "Actions"], rows));
 }
 
 async function checkAccount(account, button) {
