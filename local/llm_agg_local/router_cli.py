@@ -56,8 +56,8 @@ def _route(args: argparse.Namespace) -> int:
     from llm_agg.routing.explain import explain
     from llm_agg.settings import Settings
 
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         catalog = load_catalog(settings.config_path)
         specs = build_registry(catalog.providers, settings.environ)
     except (CatalogError, ValueError) as exc:

@@ -1,9 +1,10 @@
 """What the gateway learns from each attempt, and whether an attempt may go out at all.
 
 The dispatcher asks ``admit`` before each call (at most one conditional store write, in a
-thread), tells ``heard`` the response headers as soon as they arrive, and ``served`` or
-``failed`` once the attempt is over: quota windows, moving averages of latency and success,
-and the usage record all follow from those four calls. Writes happen after the answer.
+thread), tells ``heard`` the response headers as soon as they arrive, and ``settle`` one
+``Outcome`` once the attempt is over: quota windows, cooldowns and parked quotas, circuits,
+refused keys, moving averages of latency and success, and the usage record all follow from
+those three calls. Writes happen after the answer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from llm_agg import observability
 from llm_agg.api.errors import RateLimited
 from llm_agg.limits.headers import retry_after
 from llm_agg.limits.keys import charge_tokens
-from llm_agg.limits.quota import Admission, Quota
+from llm_agg.limits.quota import ADMITTED, Admission, Quota
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.routing.health import Health
@@ -36,13 +37,31 @@ DEFAULT_COOLDOWN = 60.0  # when a 429 says nothing about its reset
 
 @dataclass(frozen=True, slots=True)
 class Blocked:
-    """A target that could not be tried: out of quota or cooling down until ``until``."""
+    """A target that could not be tried: out of quota or cooling down until ``until``, or
+    (``refused``) parked because the provider refused its key or it has no credits."""
 
     provider: str
     model: str
     account: str
     until: float
     reason: str
+    refused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt, as accounting learns it: answered (``failure`` None) or failed."""
+
+    target: Target
+    attempt: int  # which attempt of its request (1 = the first try)
+    gateway_key: str | None
+    prompt_tokens: int  # the estimate, counted when the provider reports no usage
+    latency_ms: float
+    admission: Admission = ADMITTED
+    failure: UpstreamFailure | None = None
+    usage: Usage | None = None
+    first_byte_ms: float | None = None  # streams: when the first event reached the client
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _moment(at: float, now: float) -> str:
@@ -83,6 +102,7 @@ class Accounting:
         self.usage = usage
         self.clock = clock
         self.stored = stored
+        self.circuits = quota.circuits
 
     def _note_use(self, target: Target, error: str | None) -> None:
         stored = self.stored
@@ -90,17 +110,25 @@ class Accounting:
             self.quota.background.spawn(stored.note_use, target.account, self.clock(), error)
 
     def blocked(self, target: Target) -> Blocked | None:
-        cool = self.quota.cooldowns.get(target.spec.name, target.account.account_id, target.model)
+        """Why ``target`` may not be tried now: its key is parked, or it is cooling down."""
+        provider, account = target.spec.name, target.account.account_id
+        parked = self.circuits.parked(provider, account, target.account.api_key)
+        if parked is not None:
+            reason = "key refused" if parked.reason == "key_refused" else "no credits"
+            why = f"{reason}: {parked.message}" if parked.message else reason
+            return Blocked(provider, target.model, account, parked.at, why, refused=True)
+        cool = self.quota.cooldowns.get(provider, account, target.model)
         if cool is None:
             return None
-        return Blocked(
-            target.spec.name, target.model, target.account.account_id, cool.until, cool.reason
-        )
+        return Blocked(provider, target.model, account, cool.until, cool.reason)
 
     async def admit(self, target: Target, prompt_tokens: int) -> Admission:
         provider, account, model = target.spec.name, target.account.account_id, target.model
         quota = self.quota
         quota.maybe_refresh()
+        parked = self.blocked(target)
+        if parked is not None and parked.refused:
+            return Admission(False, until=None, reason=parked.reason)
         admission = quota.precheck(provider, account, model, prompt_tokens)
         if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
             try:
@@ -111,6 +139,7 @@ class Accounting:
                 log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
         if admission.ok:
             quota.started(provider, account, model)
+            self.circuits.probing(provider, account)
         else:
             log.info(
                 "skipped: provider=%s model=%s account=%s reason=%s",
@@ -126,36 +155,49 @@ class Accounting:
         if headers:
             self.quota.heard(target.spec.name, target.account.account_id, target.model, headers)
 
-    def failed(
-        self,
-        target: Target,
-        failure: UpstreamFailure,
-        headers: Mapping[str, str],
-        latency_ms: float,
-        gateway_key: str | None,
-        attempt: int,
-    ) -> None:
+    def settle(self, outcome: Outcome) -> None:
+        """Learn from one finished attempt."""
+        if outcome.failure is None:
+            self._served(outcome)
+        else:
+            self._failed(outcome, outcome.failure)
+
+    def _failed(self, outcome: Outcome, failure: UpstreamFailure) -> None:
+        target = outcome.target
         provider, account, model = target.spec.name, target.account.account_id, target.model
-        if failure.kind is FailureKind.RATE_LIMITED:
-            wait = retry_after(headers, self.clock())
+        kind = failure.kind
+        if failure.quota is not None:
+            spent = failure.quota
+            reason = f"{provider} quota {spent.name} spent"
+            self.quota.spent(provider, account, spent.scope, spent.until, reason)
+        elif kind is FailureKind.RATE_LIMITED:
+            wait = retry_after(outcome.headers, self.clock())
             reason = f"{provider} answered {failure.status or 429}"
             seconds = DEFAULT_COOLDOWN if wait is None else wait
             self.quota.cool(provider, account, model, seconds, reason)
-        self.health.observe(provider, model, False, None, failure.kind.value)
-        if failure.kind is not FailureKind.CLIENT:
-            status = f"HTTP {failure.status}" if failure.status else failure.kind.value
-            self._note_use(target, f"{status} ({failure.kind.value})")
+        elif kind is FailureKind.ACCOUNT:
+            reason = "no_credits" if failure.no_credits else "key_refused"
+            message = f"HTTP {failure.status}: {failure.message}"[:200]
+            self.circuits.park(provider, account, target.account.api_key, reason, message)
+        elif kind in (FailureKind.SERVER, FailureKind.TIMEOUT, FailureKind.CONNECTION):
+            self.circuits.failed(provider, account, f"{failure.describe()} {failure.message}"[:200])
+        if not failure.reached and outcome.admission.charged:
+            # Never reached the provider: its quota was not used.
+            self.quota.background.spawn(self.quota.refund, outcome.admission.charged)
+        self.health.observe(provider, model, False, None, kind.value)
+        if kind is not FailureKind.CLIENT:
+            self._note_use(target, failure.describe())
         self.usage.record(
             provider=provider,
             model=model,
             account_id=account,
-            gateway_key=gateway_key,
+            gateway_key=outcome.gateway_key,
             ok=False,
-            latency_ms=latency_ms,
-            failure=failure.kind.value,
-            attempt=attempt,
+            latency_ms=outcome.latency_ms,
+            failure=kind.value,
+            attempt=outcome.attempt,
         )
-        observability.record_attempt(provider, False, latency_ms)
+        observability.record_attempt(provider, False, outcome.latency_ms)
 
     def _count(
         self,
@@ -173,23 +215,13 @@ class Accounting:
         if gateway_key:
             charge_tokens(self.quota.counters, gateway_key, tokens, now)
 
-    def served(
-        self,
-        target: Target,
-        admission: Admission,
-        usage: Usage | None,
-        latency_ms: float,
-        gateway_key: str | None,
-        prompt_tokens: int,
-        first_byte_ms: float | None = None,
-        *,
-        attempt: int,
-    ) -> None:
-        """``attempt``: which attempt of the request this was (1 = the first try)."""
+    def _served(self, outcome: Outcome) -> None:
+        target, usage, gateway_key = outcome.target, outcome.usage, outcome.gateway_key
         provider, account, model = target.spec.name, target.account.account_id, target.model
-        self.health.observe(provider, model, True, first_byte_ms or latency_ms)
-        tokens = usage.total_tokens if usage is not None else prompt_tokens
-        charged = tuple(key for key, _ in admission.charged)
+        self.circuits.succeeded(provider, account)
+        self.health.observe(provider, model, True, outcome.first_byte_ms or outcome.latency_ms)
+        tokens = usage.total_tokens if usage is not None else outcome.prompt_tokens
+        charged = tuple(key for key, _ in outcome.admission.charged)
         keyed = gateway_key not in (None, "-")
         if keyed or self.quota.limits(provider, account, model):
             # No thread hop for an answer nothing counts: no window, no gateway key.
@@ -205,7 +237,7 @@ class Accounting:
             ok=True,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
-            latency_ms=latency_ms,
-            attempt=attempt,
+            latency_ms=outcome.latency_ms,
+            attempt=outcome.attempt,
         )
-        observability.record_attempt(provider, True, latency_ms, usage)
+        observability.record_attempt(provider, True, outcome.latency_ms, usage)

@@ -16,9 +16,11 @@ import httpx
 
 from llm_agg.accounting import Accounting
 from llm_agg.accounts import Account, env_accounts
+from llm_agg.admin.verify import check_key
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.background import Background
+from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.adapters import adapter_for
@@ -38,6 +40,10 @@ from llm_agg.stored import Stored
 from llm_agg.usage import UsageRecorder
 
 log = logging.getLogger("llm_agg.runtime")
+
+# Attempts per request unless configured: with attempts spread over providers, enough for any
+# fallback chain to reach its third provider even when the first two fail twice each.
+DEFAULT_MAX_ATTEMPTS = 6
 
 
 class _Opened:
@@ -61,6 +67,9 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.catalog = load_catalog(settings.config_path)
+        self.max_attempts = (
+            settings.max_attempts or self.catalog.max_attempts or DEFAULT_MAX_ATTEMPTS
+        )
         self.view = self.catalog  # the catalog as the providers' model lists show it
         self.vanished: list[str] = []
         self.specs = build_registry(self.catalog.providers, settings.environ)
@@ -100,6 +109,7 @@ class Runtime:
             for name, adapter in self.adapters.items()
         }
         self._discovering: asyncio.Task[None] | None = None
+        self._rechecking: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
 
@@ -176,9 +186,12 @@ class Runtime:
         self._discover(accounts)
         self.quota.maybe_refresh()
         choices = self.plan(call, accounts).choices
+        self._recheck_parked(accounts)
         refusals: list[str] = []
         ready: list[Target] = []
+        failing: list[Target] = []  # circuit open (or its probe under way): a last resort
         cooling: list[Target] = []
+        refused: list[Target] = []  # parked: admission turns them down, saying why
         conversation = None
         for choice in choices:
             spec = self.specs[choice.provider]
@@ -191,11 +204,52 @@ class Runtime:
                 conversation = conversation_of(call)
             for account in self._rotate(choice.provider, choice.model, mine, conversation):
                 target = Target(spec, choice.model, account, choice.max_output)
-                blocked = self.accounting.blocked(target) is not None
-                (cooling if blocked else ready).append(target)
-        if not ready and not cooling:
+                blocked = self.accounting.blocked(target)
+                if blocked is not None:
+                    (refused if blocked.refused else cooling).append(target)
+                elif self.quota.circuits.blocking(spec.name, account.account_id) is not None:
+                    failing.append(target)
+                else:
+                    ready.append(target)
+        if not ready and not failing and not cooling and not refused:
             raise InvalidRequest("No provider can take this request: " + "; ".join(refusals) + ".")
-        return ready + cooling
+        return ready + failing + cooling + refused
+
+    def _recheck_parked(self, accounts: dict[str, list[Account]]) -> None:
+        """Now and then, ask the provider again about a key it refused: one that works again
+        comes back into rotation without anyone running a check."""
+        if self._rechecking is not None or self.settings.recheck_interval <= 0:
+            return
+        now = self.clock()
+        due = [
+            (p, a)
+            for p in self.quota.circuits.all_parked()
+            if now - p.at >= self.settings.recheck_interval
+            for a in accounts.get(p.provider, [])
+            if a.account_id == p.account
+        ]
+        if not due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._rechecking = loop.create_task(self._recheck(due))
+
+    async def _recheck(self, due: list[tuple[Parked, Account]]) -> None:
+        try:
+            for parked, account in due:
+                spec = self.specs[account.provider]
+                verdict = await check_key(self.client, spec, account.api_key or "", account.headers)
+                if verdict.ok:
+                    log.info("key of %s/%s works again", account.provider, account.account_id)
+                    self.quota.circuits.unpark(account.provider, account.account_id)
+                else:
+                    self.quota.circuits.touched(parked)
+        except Exception as exc:  # best effort: the next interval tries again
+            log.warning("re-check of refused keys failed: %s", type(exc).__name__)
+        finally:
+            self._rechecking = None
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
@@ -236,8 +290,9 @@ class Runtime:
         )
 
     async def aclose(self) -> None:
-        if self._discovering is not None:
-            self._discovering.cancel()
+        for task in (self._discovering, self._rechecking):
+            if task is not None:
+                task.cancel()
         await self.usage.flush()
         await self.background.drain()
         self.stored.close()

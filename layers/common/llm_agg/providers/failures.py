@@ -1,16 +1,39 @@
-"""Upstream failures, classified once by HTTP status (never by message text).
+"""Every upstream failure, built here and nowhere else: one typed value per failed attempt.
 
-The class decides what the gateway does next: a client fault is returned at once; anything
-else moves on to the next candidate, and a rate limit also cools the account.
+The kind decides what the gateway does next, and at which level the fault lies::
+
+    UpstreamFailure(kind, status, message, type, code, param, quota)
+     ├── CLIENT         the request itself is wrong: returned at once, nobody else is tried
+     ├── model level    another model may serve it (same provider or not)
+     │    ├── NOT_FOUND     404: this provider does not serve the model (any more)
+     │    └── MODEL         400 naming the model's own limit (context, decommissioned, tools)
+     ├── account level  this account, whatever the model
+     │    ├── RATE_LIMITED  429 (and Groq's 413 over its tokens per minute); ``quota`` is set
+     │    │                 when the provider says a quota is spent for hours (park its scope)
+     │    └── ACCOUNT       401/403 key refused, 402 no credits: the account leaves rotation
+     └── provider level the provider as a whole is in trouble: other providers first
+          ├── SERVER        5xx, overloaded, a malformed answer, a stream that broke
+          ├── TIMEOUT       no answer (or no next event) in time, 408
+          └── CONNECTION    refused, reset, DNS; ``reached`` says whether the request left
+
+Classified by status and error code, never by message text. Built by ``classify`` (an HTTP
+error answer), ``transport`` (no answer), ``broken`` (a 2xx that went wrong).
 """
 
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from llm_agg.limits.headers import retry_after
+
+LONG_QUOTA = 3600.0  # a 429 whose reset is at least this far away is a spent quota, not a burst
+ACCOUNT_SCOPE = "*"  # a quota spanning every model of the account (limits.windows.ACCOUNT)
 
 
 class FailureKind(enum.Enum):
@@ -18,6 +41,7 @@ class FailureKind(enum.Enum):
     RATE_LIMITED = "rate_limited"  # this account is out of quota for now
     ACCOUNT = "account"  # key refused, no credits, no permission: our account's trouble
     NOT_FOUND = "not_found"  # this provider does not serve the model
+    MODEL = "model"  # this model cannot take this request; another model may
     SERVER = "server"  # 5xx, overloaded, capacity
     TIMEOUT = "timeout"
     CONNECTION = "connection"
@@ -25,6 +49,31 @@ class FailureKind(enum.Enum):
     @property
     def fails_over(self) -> bool:
         return self is not FailureKind.CLIENT
+
+    @property
+    def model_level(self) -> bool:
+        return self in (FailureKind.NOT_FOUND, FailureKind.MODEL)
+
+    @property
+    def provider_level(self) -> bool:
+        """A fault of the provider (or of this account with it): try other providers first."""
+        return self in (
+            FailureKind.SERVER,
+            FailureKind.TIMEOUT,
+            FailureKind.CONNECTION,
+            FailureKind.ACCOUNT,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSpent:
+    """A quota the provider says is spent until ``until`` (epoch seconds): every model in
+    ``scope`` (a model id, or ``ACCOUNT_SCOPE`` for the whole account) is parked until then.
+    A provider's error mapping may build one from what its 429 names (Gemini's ``quotaId``)."""
+
+    name: str  # what the provider calls it: "free-models-per-day", "requests per day"
+    scope: str
+    until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +84,60 @@ class UpstreamFailure:
     type: str | None = None
     code: str | None = None
     param: str | None = None
+    quota: QuotaSpent | None = None
+    reached: bool = True  # False: the request never left (refused, DNS): nothing to charge
+
+    @property
+    def key_refused(self) -> bool:
+        return self.kind is FailureKind.ACCOUNT and self.status != 402
+
+    @property
+    def no_credits(self) -> bool:
+        return self.kind is FailureKind.ACCOUNT and self.status == 402
+
+    def describe(self) -> str:
+        """``HTTP 503 (server)``: what a status line shows as the last error."""
+        status = f"HTTP {self.status}" if self.status else self.kind.value
+        return f"{status} ({self.kind.value})"
 
 
-def _kind(status: int, code: str | None) -> FailureKind:
+# Error codes that say the key, not the request, is wrong (some providers answer 400).
+_KEY_CODES = frozenset({"invalid_api_key", "API_KEY_INVALID", "invalid_key"})
+# 400 codes naming the model's own limit: another model may take the same request.
+_MODEL_CODES = frozenset(
+    {
+        "model_not_found",
+        "model_decommissioned",
+        "model_not_available",
+        "unsupported_model",
+        "context_length_exceeded",
+        "tool_use_failed",
+    }
+)
+# Statuses that mean something else at one provider: OpenRouter's 403 is its moderation or
+# guardrail refusing this request (a key it refuses is 401).
+_STATUS_OVERRIDES: Mapping[str, Mapping[int, FailureKind]] = {
+    "openrouter": {403: FailureKind.CLIENT},
+}
+
+
+def _kind(status: int, code: str | None, provider: str | None) -> FailureKind:
+    override = _STATUS_OVERRIDES.get(provider or "", {}).get(status)
+    if override is not None:
+        return override
     if status == 429:
         return FailureKind.RATE_LIMITED
     if status == 413 and code == "rate_limit_exceeded":
         # Groq: larger than this account's tokens-per-minute, not larger than any model takes.
         return FailureKind.RATE_LIMITED
-    if status in (401, 402, 403):
+    if status in (401, 402, 403) or (400 <= status < 500 and code in _KEY_CODES):
         return FailureKind.ACCOUNT
     if status == 404:
         return FailureKind.NOT_FOUND
     if status == 408:
         return FailureKind.TIMEOUT
+    if 400 <= status < 500 and code in _MODEL_CODES:
+        return FailureKind.MODEL
     if 400 <= status < 500 and status != 498:
         return FailureKind.CLIENT
     return FailureKind.SERVER
@@ -71,16 +160,23 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+def _decode(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
     """(message, type, code, param) from any provider's error envelope.
 
     Nested ``{"error": {...}}`` (OpenAI, Groq, Together, OpenRouter with an int code), flat
     (Cerebras), ``{"type": "error", "error": {...}}`` (Anthropic), ``{"message"}`` (Cohere).
     """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None, None, None
+    return _fields(_decode(body))
+
+
+def _fields(data: Any) -> tuple[str | None, str | None, str | None, str | None]:
     if not isinstance(data, dict):
         return None, None, None, None
     inner = data.get("error")
@@ -100,13 +196,84 @@ def error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str |
     )
 
 
-def classify(status: int, body: bytes) -> UpstreamFailure:
-    message, type_, code, param = error_fields(body)
+# OpenRouter names the quota in its message ("Rate limit exceeded: free-models-per-day. ...");
+# only the name shown to people is taken from there, never the decision.
+_QUOTA_NAME = re.compile(r"exceeded: ([a-z0-9-]+)")
+
+
+def _embedded_headers(data: Any) -> dict[str, str]:
+    """The rate-limit headers OpenRouter repeats in ``error.metadata.headers``."""
+    inner = data.get("error") if isinstance(data, dict) else None
+    meta = inner.get("metadata") if isinstance(inner, dict) else None
+    found = meta.get("headers") if isinstance(meta, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    return {str(k).lower(): str(v) for k, v in found.items()}
+
+
+def _quota(
+    headers: Mapping[str, str], data: Any, message: str | None, now: float, scope: str
+) -> QuotaSpent | None:
+    """A 429 whose provider announces a reset hours away: a daily (or longer) quota spent.
+    ``Retry-After`` may be short while the exhausted window's reset is not (OpenRouter)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    waits = []
+    for source in (lowered, _embedded_headers(data)):
+        without_retry = {k: v for k, v in source.items() if k != "retry-after"}
+        for announced in (source, without_retry):
+            if (wait := retry_after(announced, now)) is not None:
+                waits.append(wait)
+    longest = max(waits, default=0.0)
+    if longest < LONG_QUOTA:
+        return None
+    named = _QUOTA_NAME.search(message or "")
+    name = named.group(1) if named else f"quota resetting in {longest / 3600:.1f} h"
+    return QuotaSpent(name, scope, now + longest)
+
+
+def classify(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    provider: str | None = None,
+    now: float = 0.0,
+    quota_scope: str = ACCOUNT_SCOPE,
+) -> UpstreamFailure:
+    """An HTTP error answer. With ``headers`` and ``now``, a 429 announcing a reset hours away
+    carries the ``QuotaSpent`` of ``quota_scope`` (the account, or the model for a provider
+    whose limits count per model)."""
+    data = _decode(body)
+    message, type_, code, param = _fields(data)
+    kind = _kind(status, code, provider)
+    quota = None
+    if kind is FailureKind.RATE_LIMITED and headers is not None and now:
+        quota = _quota(headers, data, message, now, quota_scope)
     return UpstreamFailure(
-        kind=_kind(status, code),
+        kind=kind,
         status=status,
         message=message or f"HTTP {status}",
         type=type_,
         code=code,
         param=param,
+        quota=quota,
     )
+
+
+def transport(
+    kind: FailureKind, exc: Exception | None = None, *, reached: bool = True
+) -> UpstreamFailure:
+    """No answer: a timeout, or a connection that failed (``reached`` False when it was never
+    made: refused, DNS, connect timeout)."""
+    detail = type(exc).__name__ if exc is not None else "no answer in time"
+    return UpstreamFailure(kind, None, f"{kind.value} error ({detail})", reached=reached)
+
+
+def broken(message: str, status: int | None = None) -> UpstreamFailure:
+    """A 2xx that went wrong: a malformed body, a stream that ended early or broke off."""
+    return UpstreamFailure(FailureKind.SERVER, status, message)
+
+
+def stalled(what: str, seconds: float) -> UpstreamFailure:
+    """An attempt past its deadline: ``what`` did not come within ``seconds``."""
+    return UpstreamFailure(FailureKind.TIMEOUT, None, f"timeout error ({what} within {seconds:g}s)")
