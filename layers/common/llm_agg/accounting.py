@@ -88,6 +88,13 @@ def out_of_quota(blocked: Sequence[Blocked], now: float, headers: dict[str, str]
     )
 
 
+def _said(failure: UpstreamFailure, target: Target) -> str:
+    """What a status shows of a failure: kept, so never with the key (providers echo it)."""
+    text = f"{failure.describe()}: {failure.message}"
+    key = target.account.api_key
+    return (text.replace(key, "***") if key else text)[:200]
+
+
 class Accounting:
     def __init__(
         self,
@@ -177,10 +184,10 @@ class Accounting:
             self.quota.cool(provider, account, model, seconds, reason)
         elif kind is FailureKind.ACCOUNT:
             reason = "no_credits" if failure.no_credits else "key_refused"
-            message = f"HTTP {failure.status}: {failure.message}"[:200]
-            self.circuits.park(provider, account, target.account.api_key, reason, message)
+            key = target.account.api_key
+            self.circuits.park(provider, account, key, reason, _said(failure, target))
         elif kind in (FailureKind.SERVER, FailureKind.TIMEOUT, FailureKind.CONNECTION):
-            self.circuits.failed(provider, account, f"{failure.describe()} {failure.message}"[:200])
+            self.circuits.failed(provider, account, _said(failure, target))
         if not failure.reached and outcome.admission.charged:
             # Never reached the provider: its quota was not used.
             self.quota.background.spawn(self.quota.refund, outcome.admission.charged)

@@ -261,21 +261,34 @@ class Runtime:
         return f"cooling down until {moment} ({soonest.reason})"
 
     def router_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
-        """What the router knows of one account (blocking: reads the store): until when it is
-        cooling down as a whole, if it is; and every cooldown, of it or of one of its models,
-        with what is left of each quota window."""
+        """``known_state`` with what is left of each quota window (blocking: reads the store)."""
+        until, known = self.known_state(provider, account)
+        models = [m.id for m in self.view.for_provider(provider)]
+        return until, {**known, "quota": self.quota.report(provider, account, models)}
+
+    def known_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
+        """What the router knows of one account, from memory: until when it is cooling down as
+        a whole, if it is; every cooldown, of it or of one of its models; its circuit, last
+        error, and whether its key is parked (refused, or no credits) until a check."""
         mine = [
             c
             for c in self.quota.cooldowns.active()
             if (c.provider, c.account) == (provider, account)
         ]
         whole = [c.until for c in mine if c.scope == ACCOUNT]
-        models = [m.id for m in self.view.for_provider(provider)]
+        key = next(
+            (a.api_key for a in self.accounts().get(provider, []) if a.account_id == account),
+            None,
+        )
+        parked = self.quota.circuits.parked(provider, account, key)
         return max(whole) if whole else None, {
             "cooling_down": [
                 {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
             ],
-            "quota": self.quota.report(provider, account, models),
+            **self.quota.circuits.report(provider, account),
+            "parked": None
+            if parked is None
+            else {"reason": parked.reason, "message": parked.message, "since": parked.at},
         }
 
     def _rotate(

@@ -194,6 +194,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
             cooling,
             requests_today,
             router,
+            runtime.clock(),
         )
         return _json({"object": "list", "data": data})
 
