@@ -281,11 +281,16 @@ class Runtime:
             None,
         )
         parked = self.quota.circuits.parked(provider, account, key)
+        circuit = self.quota.circuits.report(provider, account)
+        seen = circuit["last_error_at"]
+        if parked is not None and not (isinstance(seen, float) and seen >= parked.at):
+            # The refusal that parked it is the error worth showing.
+            circuit = {**circuit, "last_error": parked.message, "last_error_at": parked.at}
         return max(whole) if whole else None, {
             "cooling_down": [
                 {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
             ],
-            **self.quota.circuits.report(provider, account),
+            **circuit,
             "parked": None
             if parked is None
             else {"reason": parked.reason, "message": parked.message, "since": parked.at},
