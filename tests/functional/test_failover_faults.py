@@ -311,3 +311,39 @@ async def test_the_attempt_budget_is_configurable(tmp_path: Path) -> None:
     assert response.status_code == 502
     assert response.headers["x-llm-agg-attempts"] == "2"
     assert groq.call_count == 2
+
+
+@respx.mock
+async def test_a_refused_key_is_checked_again_in_the_background_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    environ = {
+        "GROQ_API_KEY": "gsk-0001",
+        "GROQ_BASE_URL": "http://groq.test/v1",
+        "CEREBRAS_API_KEY": "csk-0001",
+        "CEREBRAS_BASE_URL": "http://cerebras.test/v1",
+    }
+    settings = Settings(
+        config_path=CHAIN, data_dir=tmp_path / "data", environ=environ, recheck_interval=0.2
+    )
+    refused = httpx.Response(401, content=raw("groq/error_401_invalid_api_key.json"))
+    groq = respx.post(URL["groq"]).mock(return_value=refused)
+    respx.post(URL["cerebras"]).respond(200, json=answer())
+    listing = respx.get("http://groq.test/v1/models").respond(
+        200, json=load("groq/models_list.json")
+    )
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        first = await client.post("/v1/chat/completions", json=HELLO)
+        assert first.headers["x-llm-agg-provider"] == "cerebras"
+        groq.mock(return_value=httpx.Response(200, json=answer()))
+        await asyncio.sleep(0.3)  # the re-check interval passes
+        await client.post("/v1/chat/completions", json=HELLO)  # starts the re-check
+        runtime = get_runtime(settings)
+        for _ in range(50):
+            if not runtime.quota.circuits.all_parked():
+                break
+            await asyncio.sleep(0.05)
+        again = await client.post("/v1/chat/completions", json=HELLO)
+    assert listing.call_count == 1
+    assert again.headers["x-llm-agg-provider"] == "groq"

@@ -179,6 +179,12 @@ class Runtime:
             lambda p, m: self.signals(p, m, accounts.get(p, [])),
         )
 
+    async def route(self, call: ChatCall) -> list[Target]:
+        """``targets``, after re-reading the stored accounts when they are stale (in a thread):
+        what a handler calls, so none has to remember the refresh."""
+        await self.stored.refresh()
+        return self.targets(call)
+
     def targets(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try; those
         cooling down go last, where admission turns them down with their reset."""

@@ -24,10 +24,10 @@ def create_chat_app(settings: Settings) -> FastAPI:
     async def chat_completions(request: Request) -> Response:
         await authenticate(request)
         runtime = get_runtime(settings)
-        await runtime.stored.refresh()
         call = parse_chat(await read_body(request, settings.max_body_bytes))
         key_id = getattr(request.state, "gateway_key_id", None)
-        return await Dispatcher(runtime).send(call, runtime.targets(call), key_id, request=request)
+        targets = await runtime.route(call)
+        return await Dispatcher(runtime).send(call, targets, key_id, request=request)
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
