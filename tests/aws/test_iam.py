@@ -14,8 +14,9 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "ChatFunction": {
         # accounts and gateway keys read; an account's last use and last error written
         "CredentialsTable": READ | {"dynamodb:UpdateItem"},
-        # rate windows (conditional ADD), cooldowns, learned limits
-        "RuntimeTable": READ | {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+        # rate windows (conditional ADD), cooldowns, learned limits; kept responses, which
+        # their owner may delete
+        "RuntimeTable": READ | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "UsageTable": {"dynamodb:UpdateItem"},
         "CredentialsKey": {"kms:Decrypt"},
     },

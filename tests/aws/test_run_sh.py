@@ -23,6 +23,7 @@ from tests.aws.conftest import (
     start_function,
 )
 from tests.e2e.harness import FakeUpstream, Process
+from tests.support.responses_stream import parse_events
 
 ROOT = stack.ROOT
 LAMBDA_CONTEXT = {
@@ -189,3 +190,64 @@ def test_chat_function_refuses_a_request_without_a_gateway_key(chat_lambda: Proc
     response = httpx.post(chat_lambda.url + "/v1/chat/completions", json=body, timeout=10)
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_chat_function_serves_claude_codes_messages_stream_with_its_x_api_key(
+    chat_lambda: Process, upstream: FakeUpstream, gateway_key: str
+) -> None:
+    upstream.reset()
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "one two"}],
+    }
+    headers = {
+        "x-api-key": gateway_key,
+        "anthropic-version": "2023-06-01",
+        "x-amzn-lambda-context": json.dumps(LAMBDA_CONTEXT),
+        "x-amzn-request-context": json.dumps(REQUEST_CONTEXT),
+    }
+    response = httpx.post(chat_lambda.url + "/v1/messages", json=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-llm-agg-provider"] == "groq"
+    names = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    counted = httpx.post(
+        chat_lambda.url + "/v1/messages/count_tokens",
+        json={"model": "claude-sonnet-4-5", "messages": body["messages"]},
+        headers={"x-api-key": gateway_key},
+        timeout=10,
+    )
+    assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
+    refused = httpx.post(chat_lambda.url + "/v1/messages", json=body, timeout=10)
+    assert refused.status_code == 401
+    assert refused.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": refused.json()["error"]["message"]},
+    }
+
+
+def test_chat_function_serves_responses_kept_in_the_runtime_table(
+    chat_lambda: Process, upstream: FakeUpstream, gateway_key: str
+) -> None:
+    upstream.reset()
+    auth = {"authorization": f"Bearer {gateway_key}"}
+    url = chat_lambda.url + "/v1/responses"
+    body = {"model": "fake-model", "input": "hi", "stream": True}
+    with httpx.stream("POST", url, json=body, headers=auth, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["x-llm-agg-provider"] == "groq"
+        events = parse_events(response.read())
+    final = events[-1].response
+    assert (final.status, final.output_text) == ("completed", "Hello from groq: hi ")
+
+    # Kept in DynamoDB (the moto server), read back and deleted by the key that made it.
+    kept = httpx.get(f"{url}/{final.id}", headers=auth, timeout=10)
+    assert kept.status_code == 200 and kept.json()["output_text"] == final.output_text
+    assert httpx.get(f"{url}/{final.id}", timeout=10).status_code == 401
+    assert httpx.delete(f"{url}/{final.id}", headers=auth, timeout=10).status_code == 200
+    assert httpx.get(f"{url}/{final.id}", headers=auth, timeout=10).status_code == 404
+    # What Codex's WebSocket attempt gets on Lambda too.
+    upgrade = {"connection": "Upgrade", "upgrade": "websocket", **auth}
+    assert httpx.get(url, headers=upgrade, timeout=10).status_code == 426

@@ -27,6 +27,10 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
         prefix = route_path.removesuffix("/{proxy+}")
         if route_path.endswith("{proxy+}") and path.startswith(prefix + "/"):
             candidates.append((route_path, route_method))
+        # A path parameter ({response_id}) takes one segment.
+        pattern = re.sub(r"\\{\w+\\}", "[^/]+", re.escape(route_path))
+        if "{proxy+}" not in route_path and re.fullmatch(pattern, path):
+            candidates.append((route_path, route_method))
     for candidate in candidates:
         if candidate in routes and candidate[1] in (method, "X-AMAZON-APIGATEWAY-ANY-METHOD"):
             return candidate
@@ -41,6 +45,13 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
     [
         ("POST", "/v1/chat/completions", "ChatFunction"),
         ("GET", "/v1/models", "ChatFunction"),
+        ("POST", "/v1/messages", "ChatFunction"),
+        ("POST", "/v1/messages/count_tokens", "ChatFunction"),
+        ("POST", "/v1/responses", "ChatFunction"),
+        ("GET", "/v1/responses", "ChatFunction"),
+        ("GET", "/v1/responses/resp_abc123", "ChatFunction"),
+        ("DELETE", "/v1/responses/resp_abc123", "ChatFunction"),
+        ("GET", "/v1/responses/resp_abc123/input_items", "ChatFunction"),
         ("POST", "/v1/agents/code/invoke", "AgentFunction"),
         ("POST", "/v1/agents/resume", "AgentFunction"),
         ("POST", "/admin/credentials", "AdminFunction"),
@@ -66,7 +77,7 @@ def test_streaming_functions_answer_through_response_streaming_invocations() -> 
         for route, integration in stack.routes().items()
         if stack.integrated_function(integration) in STREAMING
     }
-    assert len(streamed) == 4
+    assert len(streamed) == 11  # chat: completions, models, 2 of messages, 5 of responses; agent: 2
     for route, integration in streamed.items():
         function = stack.integrated_function(integration)
         assert integration["type"] == "aws_proxy", route

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,7 +49,7 @@ class NativeFake:
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeFake]:
     tmp = tmp_path_factory.mktemp("native")
     port = free_port()
-    args = [sys.executable, str(ROOT / "tests/fakes/fake_native.py"), "--port", str(port)]
+    args = [sys.executable, "-m", "tests.fakes.fake_native", "--port", str(port)]
     fake = NativeFake(start(args, port, "/_control", tmp / "fake-native.log"))
     yield fake
     fake.process.stop()
@@ -326,7 +325,3 @@ def test_a_refused_request_is_a_clear_400(client: openai.OpenAI, native: NativeF
             model=CLAUDE, n=2, messages=[{"role": "user", "content": "Hello"}]
         )
     assert native.received("anthropic") == []
-
-
-def test_fixtures_dir_is_beside_the_repository():
-    assert (Path(ROOT).parent / "shared" / "fixtures" / "anthropic").is_dir()

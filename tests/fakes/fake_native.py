@@ -17,7 +17,6 @@ import asyncio
 import json
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -26,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+from tests.support.fixtures import FIXTURES
+
 SCRIPTS: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
 RECEIVED: list[dict[str, Any]] = []
 

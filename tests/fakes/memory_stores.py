@@ -74,4 +74,5 @@ def memory_stores(clock: Callable[[], float]) -> Stores:
         expiring=MemoryExpiring(clock),
         usage=MemoryUsage(),
         checkpoints=absent,
+        responses=absent,
     )

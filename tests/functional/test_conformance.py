@@ -1,7 +1,7 @@
 """One suite, every provider: the client sees the same OpenAI answers whoever served them.
 
 The chat app runs over ASGI; each provider is played by respx from its recorded answers
-(../shared/fixtures), at the base URL its ``<PROVIDER>_BASE_URL`` names.
+(tests/fixtures), at the base URL its ``<PROVIDER>_BASE_URL`` names.
 """
 
 from __future__ import annotations

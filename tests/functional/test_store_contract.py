@@ -10,10 +10,12 @@ import pytest
 
 from llm_agg.store.base import (
     MAX_CHECKPOINT_BYTES,
+    MAX_RESPONSE_BYTES,
     Checkpoint,
     CredentialRecord,
     GatewayKeyRecord,
     ItemTooLarge,
+    KeptResponse,
     Stores,
     UsageEvent,
     VersionConflict,
@@ -263,3 +265,49 @@ def test_checkpoint_over_the_item_limit_is_refused(stores: Stores, clock: Clock)
             _checkpoint(2, clock, b"x" * (MAX_CHECKPOINT_BYTES + 1)), expected_version=1
         )
     assert stores.checkpoints.get("t1") == largest
+
+
+# --- kept responses --------------------------------------------------------------------------
+
+
+def _kept(
+    clock: Clock, response_id: str = "resp_1", owner: str = "k1", data: bytes = b"z"
+) -> KeptResponse:
+    return KeptResponse(response_id, owner, data, clock.now, clock.now + 3600)
+
+
+def test_kept_response_round_trips_and_is_replaced_by_id(stores: Stores, clock: Clock) -> None:
+    responses = stores.responses
+    responses.put(_kept(clock))
+    responses.put(_kept(clock, "resp_2", "k2", b"\x00other\xff"))
+    assert responses.get("resp_1") == _kept(clock)
+    assert responses.get("resp_2") == _kept(clock, "resp_2", "k2", b"\x00other\xff")
+    assert responses.get("resp_none") is None
+    responses.put(_kept(clock, data=b"again"))
+    assert responses.get("resp_1") == _kept(clock, data=b"again")
+
+
+def test_kept_response_is_deleted_only_by_its_owner(stores: Stores, clock: Clock) -> None:
+    responses = stores.responses
+    responses.put(_kept(clock))
+    assert responses.delete("resp_1", "k2") is False
+    assert responses.get("resp_1") == _kept(clock)
+    assert responses.delete("resp_1", "k1") is True
+    assert responses.get("resp_1") is None
+    assert responses.delete("resp_1", "k1") is False
+
+
+def test_expired_kept_response_is_absent(stores: Stores, clock: Clock) -> None:
+    stores.responses.put(_kept(clock))
+    clock.now += 3601
+    assert stores.responses.get("resp_1") is None
+    assert stores.responses.delete("resp_1", "k1") is False
+
+
+def test_kept_response_over_the_item_limit_is_refused(stores: Stores, clock: Clock) -> None:
+    largest = _kept(clock, data=b"x" * MAX_RESPONSE_BYTES)
+    stores.responses.put(largest)  # fits DynamoDB's 400 KB item
+    with pytest.raises(ItemTooLarge):
+        stores.responses.put(_kept(clock, "resp_2", data=b"x" * (MAX_RESPONSE_BYTES + 1)))
+    assert stores.responses.get("resp_1") == largest
+    assert stores.responses.get("resp_2") is None

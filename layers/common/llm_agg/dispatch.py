@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -259,9 +259,12 @@ async def _unless_gone(request: Request | None, work: Awaitable[T]) -> T:
 
 
 class Dispatcher:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, adapters: Mapping[str, Adapter] | None = None) -> None:
         self.runtime = runtime
         self.accounting = runtime.accounting
+        # One request's own adapters, by provider, in place of the runtime's: /v1/messages
+        # sends Anthropic the client's Messages body as it is (bridges/messages_targets.py).
+        self.adapters = runtime.adapters if adapters is None else {**runtime.adapters, **adapters}
 
     def _note(
         self,
@@ -330,7 +333,7 @@ class Dispatcher:
             if not admission.ok:
                 blocked.append(self._blocked(target, admission))
                 continue
-            adapter = self.runtime.adapters[target.spec.name]
+            adapter = self.adapters[target.spec.name]
             outcome = await once(req, target, adapter, len(attempts) + 1, admission)
             if not isinstance(outcome, Attempt):
                 return outcome

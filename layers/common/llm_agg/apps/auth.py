@@ -1,6 +1,7 @@
 """Who is calling: a gateway key on ``/v1``, the admin key on ``/admin``.
 
-A ``/v1`` request needs a gateway key unless the server is a local one bound only to loopback
+A ``/v1`` request needs a gateway key (``Authorization: Bearer`` or ``x-api-key``) unless the
+server is a local one bound only to loopback
 (``Settings.require_auth`` false); a key that is sent is checked either way, so a wrong key is
 never silently ignored. The key id goes on ``request.state.gateway_key_id`` ("-" for none) for
 usage records, with the record itself on ``request.state.gateway_key``.
@@ -39,6 +40,12 @@ def bearer(request: Request) -> str | None:
     return value if scheme.lower() == "bearer" and value else None
 
 
+def gateway_key(request: Request) -> str | None:
+    """A ``/v1`` caller's key: ``Authorization: Bearer``, or ``x-api-key`` as Anthropic's
+    clients send it (Claude Code's ``ANTHROPIC_API_KEY``)."""
+    return bearer(request) or request.headers.get("x-api-key", "").strip() or None
+
+
 def store_unavailable() -> GatewayError:
     return GatewayError(
         "The gateway's store is unavailable; try again shortly.",
@@ -66,7 +73,8 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
     if key is None:
         if required:
             raise Unauthenticated(
-                "This gateway needs a key: send 'Authorization: Bearer sk-llmagg-…'."
+                "This gateway needs a key: send 'Authorization: Bearer sk-llmagg-…' "
+                "(or 'x-api-key: sk-llmagg-…')."
             )
         return Client(ANONYMOUS)
     record = await find_key(stored, key)
@@ -82,7 +90,7 @@ def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
 
     async def authenticate(request: Request) -> Client:
         stored = get_runtime(settings).stored
-        client = await identify(stored, bearer(request), settings.require_auth)
+        client = await identify(stored, gateway_key(request), settings.require_auth)
         request.state.gateway_key_id = client.key_id
         request.state.gateway_key = client.record
         record = client.record

@@ -1,4 +1,5 @@
-"""``POST /v1/chat/completions`` and ``GET /v1/models``."""
+"""``POST /v1/chat/completions`` and ``GET /v1/models``; ``/v1/messages`` and ``/v1/responses``
+are added from ``apps/messages.py`` and ``apps/responses.py``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from starlette.responses import Response
 from llm_agg.api.chat import parse_chat
 from llm_agg.apps.auth import client_auth
 from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.messages import add_messages_routes
+from llm_agg.apps.responses import add_responses_routes
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.discovery import ModelLister, model_listing
 from llm_agg.routing.select import AUTO
@@ -31,6 +34,8 @@ def create_chat_app(settings: Settings) -> FastAPI:
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    add_messages_routes(app, settings, authenticate)
+    add_responses_routes(app, settings)
 
     @app.get("/v1/models", dependencies=[Depends(authenticate)])
     async def list_models() -> Response:

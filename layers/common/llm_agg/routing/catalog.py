@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,15 @@ DEFAULT_QUALITIES: Mapping[str, QualityProfile] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Alias:
+    """What a foreign model id (``claude-sonnet-4-5``) is served as: a model id of this
+    gateway (``auto``, ``provider/model``, a catalog id) and, for ``auto``, a quality."""
+
+    model: str
+    model_quality: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     models: tuple[ModelInfo, ...] = ()
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -67,6 +77,10 @@ class Catalog:
     account_limits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     checked: str | None = None
     max_attempts: int | None = None  # defaults.max_attempts: attempts per request
+    aliases: tuple[tuple[str, Alias], ...] = ()  # (model id or glob, alias), first match wins
+
+    def alias_for(self, model: str) -> Alias | None:
+        return next((alias for pattern, alias in self.aliases if fnmatchcase(model, pattern)), None)
 
     def for_provider(self, provider: str) -> list[ModelInfo]:
         return [m for m in self.models if m.provider == provider]
@@ -156,6 +170,28 @@ def _qualities(data: Any) -> dict[str, QualityProfile]:
     return qualities
 
 
+def _aliases(data: Any) -> tuple[tuple[str, Alias], ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, dict):
+        raise CatalogError("aliases: a mapping of model id (or glob) to a model id")
+    aliases = []
+    for pattern, entry in data.items():
+        where = f"aliases.{pattern}"
+        entry = {"model": entry} if isinstance(entry, str) else entry
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("model"), str)
+            or set(entry) - {"model", "model_quality"}
+        ):
+            raise CatalogError(f"{where}: a model id, or {{model, model_quality}}")
+        quality = entry.get("model_quality")
+        if quality is not None and quality not in QUALITIES:
+            raise CatalogError(f"{where}.model_quality: one of {list(QUALITIES)}")
+        aliases.append((str(pattern), Alias(entry["model"], quality)))
+    return tuple(aliases)
+
+
 def parse_catalog(data: Any) -> Catalog:
     if data is None:
         return Catalog()
@@ -201,6 +237,7 @@ def parse_catalog(data: Any) -> Catalog:
         account_limits=account_limits,
         checked=str(data["checked"]) if data.get("checked") else None,
         max_attempts=max_attempts,
+        aliases=_aliases(data.get("aliases")),
     )
 
 

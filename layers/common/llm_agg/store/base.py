@@ -182,6 +182,35 @@ class CheckpointStore(Protocol):
         ...
 
 
+# --- kept responses (``/v1/responses`` with ``store: true``) ---------------------------------
+
+
+# The same bound as checkpoints: one DynamoDB item, with room for its attribute names.
+MAX_RESPONSE_BYTES = MAX_CHECKPOINT_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class KeptResponse:
+    response_id: str
+    owner: str  # the gateway key id that made it ("-" on an open local server)
+    data: bytes  # compressed by the caller: the response and the items that led to it
+    created_at: float
+    expires_at: float
+
+
+class ResponseStore(Protocol):
+    def put(self, kept: KeptResponse) -> None:
+        """Keep ``kept`` (replacing one of the same id); ``ItemTooLarge`` past
+        ``MAX_RESPONSE_BYTES``."""
+        ...
+
+    def get(self, response_id: str) -> KeptResponse | None: ...
+
+    def delete(self, response_id: str, owner: str) -> bool:
+        """Forget the response if ``owner`` made it; whether there was one to forget."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Stores:
     """Everything a gateway process persists, from one backend."""
@@ -192,6 +221,7 @@ class Stores:
     expiring: ExpiringStore
     usage: UsageStore
     checkpoints: CheckpointStore
+    responses: ResponseStore
     on_close: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def close(self) -> None:

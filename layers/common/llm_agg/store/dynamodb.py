@@ -9,6 +9,7 @@ endpoint, which boto3 reads itself). TTL deletes expired items days late, so eve
     runtime      pk "counter#<key>"     sk "-"          n, expires_at
                  pk "expiring"          sk "<key>"      value, expires_at
                  pk "checkpoint#<id>"   sk "-"          owner, version, data, expires_at
+                 pk "response#<id>"     sk "-"          owner, data, created_at, expires_at
     usage        pk "day#<YYYY-MM-DD>"  sk "<provider>|<model>|<account>|<key>"
                                         requests, errors, failovers, prompt_tokens,
                                         completion_tokens, lat_<bucket>, err_<kind>
@@ -30,10 +31,12 @@ from botocore.exceptions import ClientError
 from llm_agg.store import histogram
 from llm_agg.store.base import (
     MAX_CHECKPOINT_BYTES,
+    MAX_RESPONSE_BYTES,
     Checkpoint,
     CredentialRecord,
     GatewayKeyRecord,
     ItemTooLarge,
+    KeptResponse,
     StoreError,
     Stores,
     UsageEvent,
@@ -53,6 +56,7 @@ LIVE = "expires_at > :now"
 ABSENT_OR_EXPIRED = "attribute_not_exists(pk) OR expires_at <= :now"
 LIVE_WITH_ROOM = "expires_at > :now AND n <= :room"
 AT_VERSION = "version = :expected AND expires_at > :now"
+OWNED_AND_LIVE = "#owner = :owner AND expires_at > :now"  # "owner" is a reserved word
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,6 +528,57 @@ class DynamoCheckpoints:
             raise _failed(exc) from None
 
 
+class DynamoResponses:
+    def __init__(self, table: _Table) -> None:
+        self.table = table
+
+    def put(self, kept: KeptResponse) -> None:
+        if len(kept.data) > MAX_RESPONSE_BYTES:
+            raise ItemTooLarge(
+                f"response of {len(kept.data)} bytes is over the {MAX_RESPONSE_BYTES}-byte limit"
+            )
+        item = {
+            **_key("response#" + kept.response_id),
+            "owner": {"S": kept.owner},
+            "data": {"B": kept.data},
+            "created_at": _n(kept.created_at),
+            "expires_at": _n(kept.expires_at),
+        }
+        try:
+            self.table.client.put_item(TableName=self.table.name, Item=item)
+        except ClientError as exc:
+            if _code(exc) == "ValidationException" and "size" in str(exc).lower():
+                raise ItemTooLarge("response is over DynamoDB's item size limit") from None
+            raise _failed(exc) from None
+
+    def get(self, response_id: str) -> KeptResponse | None:
+        item = _live(self.table.get(_key("response#" + response_id)), self.table.clock())
+        if item is None:
+            return None
+        return KeptResponse(
+            response_id=response_id,
+            owner=str(item["owner"]["S"]),
+            data=bytes(item["data"]["B"]),
+            created_at=float(item["created_at"]["N"]),
+            expires_at=float(item["expires_at"]["N"]),
+        )
+
+    def delete(self, response_id: str, owner: str) -> bool:
+        try:
+            self.table.client.delete_item(
+                TableName=self.table.name,
+                Key=_key("response#" + response_id),
+                ConditionExpression=OWNED_AND_LIVE,
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}, ":now": _n(self.table.clock())},
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False  # absent, expired, or another key's
+            raise _failed(exc) from None
+        return True
+
+
 def dynamodb_stores(
     client: DynamoDBClient, tables: Tables = Tables(), clock: Clock = time.time
 ) -> Stores:
@@ -536,6 +591,7 @@ def dynamodb_stores(
         expiring=DynamoExpiring(runtime),
         usage=DynamoUsage(_Table(client, tables.usage, clock)),
         checkpoints=DynamoCheckpoints(runtime),
+        responses=DynamoResponses(runtime),
     )
 
 

@@ -18,10 +18,12 @@ from typing import Any
 from llm_agg.store import histogram
 from llm_agg.store.base import (
     MAX_CHECKPOINT_BYTES,
+    MAX_RESPONSE_BYTES,
     Checkpoint,
     CredentialRecord,
     GatewayKeyRecord,
     ItemTooLarge,
+    KeptResponse,
     StoreError,
     Stores,
     UsageEvent,
@@ -59,6 +61,9 @@ CREATE TABLE IF NOT EXISTS usage_errors (
 CREATE TABLE IF NOT EXISTS checkpoints (
     thread_id TEXT PRIMARY KEY, owner TEXT NOT NULL, version INTEGER NOT NULL,
     data BLOB NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS responses (
+    response_id TEXT PRIMARY KEY, owner TEXT NOT NULL, data BLOB NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL);
 """
 
 # One statement: start a fresh window when the old one expired, refuse past the limit.
@@ -140,7 +145,7 @@ class Database:
 
     def _purge(self) -> None:
         now = self.clock()
-        for table in ("counters", "expiring", "checkpoints"):
+        for table in ("counters", "expiring", "checkpoints", "responses"):
             self._conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
 
     def close(self) -> None:
@@ -462,6 +467,43 @@ class SQLiteCheckpoints:
             )
 
 
+class SQLiteResponses:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, kept: KeptResponse) -> None:
+        if len(kept.data) > MAX_RESPONSE_BYTES:
+            raise ItemTooLarge(
+                f"response of {len(kept.data)} bytes is over the {MAX_RESPONSE_BYTES}-byte limit"
+            )
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
+                (kept.response_id, kept.owner, kept.data, kept.created_at, kept.expires_at),
+            )
+
+    def get(self, response_id: str) -> KeptResponse | None:
+        rows = self.db.read(
+            "SELECT * FROM responses WHERE response_id = ? AND expires_at > ?",
+            (response_id, self.db.clock()),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return KeptResponse(
+            row["response_id"], row["owner"], bytes(row["data"]), row["created_at"],
+            row["expires_at"],
+        )  # fmt: skip
+
+    def delete(self, response_id: str, owner: str) -> bool:
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "DELETE FROM responses WHERE response_id = ? AND owner = ? AND expires_at > ?",
+                (response_id, owner, self.db.clock()),
+            )
+            return cursor.rowcount > 0
+
+
 def sqlite_stores(path: Path, clock: Clock = time.time) -> Stores:
     db = Database(path, clock)
     return Stores(
@@ -471,5 +513,6 @@ def sqlite_stores(path: Path, clock: Clock = time.time) -> Stores:
         expiring=SQLiteExpiring(db),
         usage=SQLiteUsage(db),
         checkpoints=SQLiteCheckpoints(db),
+        responses=SQLiteResponses(db),
         on_close=db.close,
     )
