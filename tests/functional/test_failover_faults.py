@@ -347,3 +347,35 @@ async def test_a_refused_key_is_checked_again_in_the_background_and_comes_back(
         again = await client.post("/v1/chat/completions", json=HELLO)
     assert listing.call_count == 1
     assert again.headers["x-llm-agg-provider"] == "groq"
+
+
+@respx.mock
+async def test_another_process_shows_what_this_one_learned(tmp_path: Path) -> None:
+    # GIVEN two gateways on one store (two workers, or the chat and admin Lambdas),
+    environ = {
+        "GROQ_API_KEY": "gsk-0001",
+        "GROQ_BASE_URL": "http://groq.test/v1",
+        "CEREBRAS_API_KEY": "csk-0001",
+        "CEREBRAS_BASE_URL": "http://cerebras.test/v1",
+    }
+
+    def gateway() -> httpx.AsyncClient:
+        settings = Settings(
+            config_path=CHAIN, data_dir=tmp_path / "data", environ=environ, admin_key=ADMIN_KEY
+        )
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://gw"
+        )
+
+    refused = httpx.Response(401, content=raw("groq/error_401_invalid_api_key.json"))
+    respx.post(URL["groq"]).mock(return_value=refused)
+    respx.post(URL["cerebras"]).mock(return_value=down())
+    async with gateway() as worker, gateway() as admin:
+        # WHEN one serves traffic that finds groq's key refused and cerebras failing,
+        for _ in range(3):
+            await worker.post("/v1/chat/completions", json=HELLO)
+        await asyncio.sleep(0.1)  # the state is written in the background
+        # THEN the other's status says so.
+        listing = (await admin.get("/admin/providers", headers=ADMIN)).json()["data"]
+    states = {p["provider"]: p["accounts"][0]["state"] for p in listing if p["accounts"]}
+    assert states == {"groq": "key_refused", "cerebras": "failing"}

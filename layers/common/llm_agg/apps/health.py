@@ -21,6 +21,8 @@ def create_health_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, object]:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
+        # What every worker and Lambda stored, at most once a second (in the background).
+        runtime.quota.maybe_refresh()
         accounts = runtime.accounts()
         now = runtime.clock()
         providers: dict[str, dict[str, object]] = {}
