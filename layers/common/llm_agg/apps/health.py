@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import FastAPI
 
 from llm_agg import __version__
@@ -9,6 +12,8 @@ from llm_agg.admin.views import account_state
 from llm_agg.apps.base import new_app
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
+
+log = logging.getLogger("llm_agg.health")
 
 # States in which an account still serves requests (a failing one only as a last resort).
 SERVING = frozenset({"healthy", "cooling_down"})
@@ -21,8 +26,11 @@ def create_health_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, object]:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        # What every worker and Lambda stored, at most once a second (in the background).
-        runtime.quota.maybe_refresh()
+        try:
+            # What every worker and Lambda stored; awaited, as a Lambda's loop ends with it.
+            await asyncio.to_thread(runtime.quota.refresh)
+        except Exception as exc:  # the store's trouble: liveness still answers
+            log.warning("health could not read the router's state: %s", type(exc).__name__)
         accounts = runtime.accounts()
         now = runtime.clock()
         providers: dict[str, dict[str, object]] = {}
