@@ -26,8 +26,10 @@ import orjson
 from llm_agg.background import Background
 from llm_agg.store.base import ExpiringStore
 
-CIRCUIT = "circ|"
-PARKED = "dead|"
+# Both under one prefix: a refresh reads them in one scan (one DynamoDB Query a second).
+SHARED = "hc|"
+CIRCUIT = SHARED + "circ|"
+PARKED = SHARED + "dead|"
 PROVIDER = "*"  # the account of a provider-wide circuit
 THRESHOLD = 3  # consecutive failures that open a circuit
 BASE_BACKOFF = 30.0
@@ -230,7 +232,10 @@ class Circuits:
 
     def refresh(self) -> None:
         """Read what every process wrote (blocking: run it in a thread)."""
-        for key, value in self.store.scan(CIRCUIT).items():
+        shared = self.store.scan(SHARED)
+        circuits = {k: v for k, v in shared.items() if k.startswith(CIRCUIT)}
+        parked = {k: v for k, v in shared.items() if k.startswith(PARKED)}
+        for key, value in circuits.items():
             try:
                 provider, account = key[len(CIRCUIT) :].split("|", 1)
                 data = orjson.loads(value)
@@ -249,7 +254,7 @@ class Circuits:
                 known = self._circuits.get((provider, account))
                 if known is None or known.at < circuit.at:
                     self._circuits[(provider, account)] = circuit
-        for key, value in self.store.scan(PARKED).items():
+        for key, value in parked.items():
             try:
                 provider, account = key[len(PARKED) :].split("|", 1)
                 data = orjson.loads(value)
