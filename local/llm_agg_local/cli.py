@@ -4,80 +4,13 @@ models, routing, status and usage."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from llm_agg_local import configure, router_cli
-from llm_agg_local.client import GatewayClient, GatewayClientError
+from llm_agg_local import chat_cli, configure, router_cli
 from llm_agg_local.serve import serve as run_server
-
-
-def request_body(args: argparse.Namespace, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": args.model, "messages": messages}
-    if args.provider:
-        body["provider"] = args.provider
-    if args.model_quality:
-        body["model_quality"] = args.model_quality
-    if args.stream:
-        body["stream"] = True
-    return body
-
-
-def _served_by(headers: Any) -> str:
-    return (
-        f"[{headers.get('x-llm-agg-provider')}/{headers.get('x-llm-agg-model')}, "
-        f"attempts: {headers.get('x-llm-agg-attempts')}]"
-    )
-
-
-def _ask(client: GatewayClient, args: argparse.Namespace, messages: list[dict[str, Any]]) -> str:
-    body = request_body(args, messages)
-    if not args.stream:
-        answer, headers = client.chat(body)
-        text = answer["choices"][0]["message"].get("content") or ""
-        print(text)
-        print(_served_by(headers), file=sys.stderr)
-        return str(text)
-    parts: list[str] = []
-    served = ""
-    for item in client.chat_stream(body):
-        if not isinstance(item, dict):
-            served = _served_by(item)
-            continue
-        for choice in item.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content") or ""
-            parts.append(piece)
-            print(piece, end="", flush=True)
-    print()
-    print(served, file=sys.stderr)
-    return "".join(parts)
-
-
-def _chat(args: argparse.Namespace) -> int:
-    client = GatewayClient(args.url, args.api_key)
-    messages: list[dict[str, Any]] = []
-    if args.system:
-        messages.append({"role": "system", "content": args.system})
-    try:
-        if args.message is not None:
-            _ask(client, args, [*messages, {"role": "user", "content": args.message}])
-            return 0
-        print("Chatting with the gateway at " + client.url + ". Empty line or 'exit' ends.")
-        while True:
-            try:
-                line = input("you> ").strip()
-            except EOFError:
-                print()
-                return 0
-            if line in ("", "exit", "quit"):
-                return 0
-            messages.append({"role": "user", "content": line})
-            answer = _ask(client, args, messages)
-            messages.append({"role": "assistant", "content": answer})
-    except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,16 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--url", help="gateway URL (env LLM_AGG_URL; default 127.0.0.1:8000)")
         p.add_argument("--api-key", help="gateway key (env LLM_AGG_API_KEY)")
 
-    chat = sub.add_parser("chat", help="chat with the gateway")
-    client_options(chat)
-    chat.add_argument("--model", default="auto")
-    chat.add_argument("--provider")
-    chat.add_argument("--model-quality", choices=("fastest", "balanced", "best_quality"))
-    chat.add_argument("--message", "-m", help="send one message and print the answer")
-    chat.add_argument("--system", help="a system message to start with")
-    chat.add_argument("--stream", action="store_true")
-    chat.set_defaults(func=_chat)
-
+    chat_cli.add_command(sub, client_options)
     router_cli.add_commands(sub, client_options)
     configure.add_parser(sub)
     return parser
@@ -114,7 +38,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`llm-agg models | head`): stop quietly, as cat does. Python would
+        # flush stdout again at exit and fail once more, so it is pointed at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return result
 
 

@@ -15,7 +15,12 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class GatewayClientError(Exception):
-    """An error the gateway answered with, or could not be reached; the message says which."""
+    """An error the gateway answered with, or could not be reached; the message says which,
+    ``status`` is the HTTP status of an answer (None when there was none)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _message(response: httpx.Response) -> str:
@@ -39,7 +44,7 @@ class GatewayClient:
         except httpx.HTTPError as exc:
             raise GatewayClientError(f"cannot reach {self.url}: {type(exc).__name__}") from None
         if response.status_code >= 400:
-            raise GatewayClientError(_message(response))
+            raise GatewayClientError(_message(response), response.status_code)
         return response
 
     def get(self, path: str, **params: Any) -> Any:
@@ -55,7 +60,7 @@ class GatewayClient:
             with self._http.stream("POST", "/v1/chat/completions", json=body) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise GatewayClientError(_message(response))
+                    raise GatewayClientError(_message(response), response.status_code)
                 yield response.headers
                 parser = SSEParser()
                 for raw in response.iter_raw():

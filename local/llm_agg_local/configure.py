@@ -12,14 +12,14 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import httpx
 from pydantic import ValidationError
 
-from llm_agg.admin.accounts import account_states, add_account
-from llm_agg.admin.models import CredentialIn
+from llm_agg.admin.accounts import SKIP_CHECK, account_states, add_account, check_account
+from llm_agg.admin.models import CredentialIn, account_id_problem
 from llm_agg.admin.views import credential
 from llm_agg.api.errors import GatewayError
 from llm_agg.api.validation import invalid_request
@@ -29,7 +29,19 @@ from llm_agg.store.base import StoreError
 
 
 class ConfigureError(Exception):
-    """Said to the user as it is; holds no key."""
+    """Said to the user as it is; holds no key. ``code`` is the gateway's error code, if any."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def said(self, skip_check: str) -> str:
+        """The message, with the way to skip a failed live check said as this user does it."""
+        text = str(self)
+        return text.replace(SKIP_CHECK, skip_check) if self.code == UNCHECKED else text
+
+
+UNCHECKED = "verification_failed"  # the key could not be checked: the provider did not answer
 
 
 class Admin(Protocol):
@@ -39,6 +51,7 @@ class Admin(Protocol):
     def add(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def accounts(self) -> list[dict[str, Any]]: ...
     def remove(self, provider: str, account_id: str) -> None: ...
+    def check(self, provider: str, account_id: str) -> dict[str, Any]: ...
 
 
 def _validated(body: dict[str, Any]) -> CredentialIn:
@@ -74,9 +87,14 @@ class LocalAdmin:
                 "verification": added.verdict.to_dict() if added.verdict else None,
             }
 
+        return self._run(run())
+
+    def _run(self, work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
         try:
-            return asyncio.run(run())
-        except (GatewayError, StoreError) as exc:
+            return asyncio.run(work)
+        except GatewayError as exc:
+            raise ConfigureError(exc.message, exc.code) from None
+        except StoreError as exc:
             raise ConfigureError(str(exc)) from None
 
     def accounts(self) -> list[dict[str, Any]]:
@@ -85,6 +103,21 @@ class LocalAdmin:
     def remove(self, provider: str, account_id: str) -> None:
         if not self.runtime.stored.vault.delete(provider, account_id):
             raise ConfigureError(f"no stored account {provider}/{account_id}")
+
+    def check(self, provider: str, account_id: str) -> dict[str, Any]:
+        if provider not in self.runtime.specs:
+            raise ConfigureError(f"unknown provider {provider!r}")
+
+        async def run() -> dict[str, Any]:
+            try:
+                verdict = await check_account(self.runtime, provider, account_id)
+            finally:
+                await self.runtime.aclose()
+            if verdict is None:
+                raise ConfigureError(f"no account {provider}/{account_id}")
+            return verdict.to_dict()
+
+        return self._run(run())
 
 
 class RemoteAdmin:
@@ -106,8 +139,9 @@ class RemoteAdmin:
         except ValueError:
             data = {}
         if response.status_code >= 400:
-            message = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
-            raise ConfigureError(message or f"HTTP {response.status_code}")
+            error = (data.get("error") or {}) if isinstance(data, dict) else {}
+            message = error.get("message") or f"HTTP {response.status_code}"
+            raise ConfigureError(message, error.get("code"))
         return data
 
     def providers(self) -> list[str]:
@@ -124,6 +158,12 @@ class RemoteAdmin:
 
     def remove(self, provider: str, account_id: str) -> None:
         self._send("DELETE", f"/admin/credentials/{provider}/{account_id}")
+
+    def check(self, provider: str, account_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(
+            "POST", f"/admin/credentials/{provider}/{account_id}/check"
+        )
+        return result
 
 
 def table(accounts: list[dict[str, Any]]) -> str:
@@ -146,6 +186,12 @@ def table(accounts: list[dict[str, Any]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def check_line(provider: str, account: str, verdict: dict[str, Any]) -> str:
+    ok = verdict.get("ok")
+    state = "works" if ok is True else "REFUSED" if ok is False else "could not be checked"
+    return f"{provider}/{account} {state}: {verdict.get('message')}."
 
 
 def verdict_line(result: dict[str, Any]) -> str:
@@ -182,6 +228,10 @@ def _add_interactively(admin: Admin, term: Terminal) -> None:
         term.say(f"Unknown provider {provider!r}.")
         return
     account = term.ask("Account name [default]: ").strip() or "default"
+    problem = account_id_problem(account)
+    if problem:  # said before the key, headers and check are typed in for nothing
+        term.say(f"Not a valid account name: {problem}.")
+        return
     key = term.secret("API key (hidden): ").strip()
     headers: dict[str, str] = {}
     term.say("Extra headers, one 'Name: value' a line (e.g. HTTP-Referer: https://me); empty ends.")
@@ -203,7 +253,17 @@ def _add_interactively(admin: Admin, term: Terminal) -> None:
     try:
         term.say(verdict_line(admin.add(body)))
     except ConfigureError as exc:
-        term.say(f"NOT stored: {exc}")
+        said = exc.said("answer n when asked to check the key")
+        term.say(said if said.startswith("Not stored") else f"Not stored: {said}")
+
+
+def _check_interactively(admin: Admin, term: Terminal) -> None:
+    target = term.ask("Check which account (provider/account)? ").strip()
+    provider, _, account = target.partition("/")
+    try:
+        term.say(check_line(provider, account, admin.check(provider, account)))
+    except ConfigureError as exc:
+        term.say(f"Not checked: {exc}")
 
 
 def _remove_interactively(admin: Admin, term: Terminal) -> None:
@@ -221,13 +281,18 @@ def interactive(admin: Admin, term: Terminal) -> int:
     term.say(table(admin.accounts()))
     while True:
         try:
-            choice = term.ask("\n[a]dd an account, [r]emove one, [l]ist, [q]uit: ").strip().lower()
+            choice = term.ask(
+                "\n[a]dd an account, [c]heck one, [r]emove one, [l]ist, [q]uit: "
+            ).strip()
         except EOFError:
             return 0
         if choice in ("q", "quit", ""):
             return 0
+        choice = choice.lower()
         if choice in ("a", "add"):
             _add_interactively(admin, term)
+        elif choice in ("c", "check"):
+            _check_interactively(admin, term)
         elif choice in ("r", "remove"):
             _remove_interactively(admin, term)
         elif choice in ("l", "list"):
@@ -250,6 +315,9 @@ def _admin(args: argparse.Namespace) -> Admin:
 
 def configure(args: argparse.Namespace) -> int:
     try:
+        problem = args.account and account_id_problem(args.account)
+        if problem:  # before the admin key or the provider key is read
+            raise ConfigureError(f"--account: {problem}")
         admin = _admin(args)
         if args.list:
             print(table(admin.accounts()))
@@ -275,7 +343,7 @@ def configure(args: argparse.Namespace) -> int:
             return 0
         return interactive(admin, Terminal())
     except ConfigureError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.said('add --no-verify to store it unchecked')}", file=sys.stderr)
         return 1
 
 

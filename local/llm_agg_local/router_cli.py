@@ -9,11 +9,14 @@ import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
-from llm_agg_local.client import GatewayClient, GatewayClientError
+from llm_agg_local.chat_cli import request_body
+from llm_agg_local.client import DEFAULT_URL, GatewayClient, GatewayClientError
 
 QUALITIES = ("fastest", "balanced", "best_quality")
 
@@ -49,9 +52,9 @@ def _stored_providers(settings: Any) -> set[str]:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from llm_agg.accounts import env_accounts
     from llm_agg.api.chat import parse_chat
     from llm_agg.api.errors import GatewayError
+    from llm_agg.providers.accounts import env_accounts
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
     from llm_agg.routing.explain import explain
@@ -71,8 +74,6 @@ def _route(args: argparse.Namespace) -> int:
     messages = [{"role": "user", "content": content}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
-    from llm_agg_local.cli import request_body  # imported here: cli imports this module
-
     body = request_body(args, messages)
     if args.tools:
         body["tools"] = [{"type": "function", "function": {"name": "example", "parameters": {}}}]
@@ -92,13 +93,26 @@ def _route(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_admin_key() -> str | None:
-    """The key the local gateway made on its first start, if it made one."""
+def _on_this_machine(args: argparse.Namespace) -> bool:
+    """Whether the gateway asked is a local server, started from an environment like this."""
+    host = httpx.URL(args.url or os.environ.get("LLM_AGG_URL") or DEFAULT_URL).host
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _local_paths() -> tuple[Path, Path | None]:
+    """Where the local gateway of this environment keeps its admin key, and its log file."""
     from llm_agg.settings import Settings
     from llm_agg_local.admin_key import admin_key_path
+    from llm_agg_local.logfile import log_path
 
+    settings = Settings.from_env()
+    return admin_key_path(settings), log_path(settings)
+
+
+def _local_admin_key() -> str | None:
+    """The key the local gateway made on its first start, if it made one."""
     try:
-        return admin_key_path(Settings.from_env()).read_text().strip() or None
+        return _local_paths()[0].read_text().strip() or None
     except (OSError, ValueError):
         return None
 
@@ -107,14 +121,34 @@ def _client(args: argparse.Namespace, admin: bool = False) -> GatewayClient:
     if not admin:
         return GatewayClient(args.url, args.api_key)
     key = args.admin_key or os.environ.get("LLM_AGG_ADMIN_KEY")
-    if not key and not (args.url or os.environ.get("LLM_AGG_URL")):
+    if not key and _on_this_machine(args):
         key = _local_admin_key()
     return GatewayClient(args.url, key)
 
 
+def _admin_failed(args: argparse.Namespace, exc: GatewayClientError) -> int:
+    """The error of an admin command, with what to do when the admin key is the problem."""
+    print(f"error: {exc}", file=sys.stderr)
+    if exc.status == 401:
+        where = (
+            f"without them, a local gateway's own key is read from {_local_paths()[0]}"
+            if _on_this_machine(args)
+            else "a deployment's is the LLM_AGG_ADMIN_KEY it was deployed with"
+        )
+        print(
+            f"error: pass the gateway's admin key with --admin-key KEY or in LLM_AGG_ADMIN_KEY "
+            f"({where}).",
+            file=sys.stderr,
+        )
+    elif exc.status == 403:
+        print("error: that is a gateway key; the admin API takes the admin key.", file=sys.stderr)
+    return 1
+
+
 def _models(args: argparse.Namespace) -> int:
+    client = _client(args)
     try:
-        listing = _client(args).get("/v1/models")
+        listing = client.get("/v1/models")
     except GatewayClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -134,6 +168,15 @@ def _models(args: argparse.Namespace) -> int:
                 str(m.get("status", "")),
             )
         )
+    if len(rows) == 1:
+        print(
+            f"error: no provider is configured on {client.url}: set a "
+            "provider key in the environment of `llm-agg serve` (GROQ_API_KEY, OPENROUTER_API_KEY, "
+            "CEREBRAS_API_KEY…: the README's Providers table lists them all), or add an account "
+            "with `llm-agg configure`.",
+            file=sys.stderr,
+        )
+        return 1
     print(table(rows))
     return 0
 
@@ -220,12 +263,14 @@ def _status(args: argparse.Namespace) -> int:
     try:
         listing = _client(args, admin=True).get("/admin/providers")
     except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _admin_failed(args, exc)
     rows = status_rows(listing)
     if sys.stdout.isatty():  # a pipe or a file gets every character
         rows = fit(rows, shutil.get_terminal_size().columns, (5, 6))
     print(table(rows))
+    if _on_this_machine(args):  # a deployment logs to CloudWatch
+        log_file = _local_paths()[1]
+        print(f"log file: {log_file or 'none (LLM_AGG_LOG_FILE=-)'}")
     return 0
 
 
@@ -301,8 +346,7 @@ def _stats(args: argparse.Namespace) -> int:
     try:
         stats = _client(args, admin=True).get("/admin/usage-stats", **params)
     except GatewayClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _admin_failed(args, exc)
     total = stats.get("total", {})
     print(
         f"usage from {stats['start']} to {stats['end']}: {total.get('requests', 0)} requests, "

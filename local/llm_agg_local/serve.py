@@ -7,12 +7,14 @@ implied there, and said so at start): it never serves an open relay for the stor
 from __future__ import annotations
 
 import argparse
-import copy
+import errno
 import ipaddress
 import os
+import socket
 import sys
 
 from llm_agg.settings import Settings
+from llm_agg_local import logfile
 from llm_agg_local.admin_key import ensure_admin_key
 
 
@@ -41,6 +43,29 @@ def _check_config() -> str | None:
     return None
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on ``host:port``, found before "serving on" is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses it
+    try:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}"
+    for af, kind, proto, _, address in infos:
+        with socket.socket(af, kind, proto) as probe:
+            # As uvicorn binds: a port held only by connections closing (TIME_WAIT) is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return (
+                        f"port {port} on {host} is already in use (another `llm-agg serve`?); "
+                        "stop it, or choose another port with --port"
+                    )
+                return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -52,7 +77,12 @@ def serve(args: argparse.Namespace) -> int:
     require_auth = args.require_auth or not is_loopback(args.host)
     if require_auth:
         os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
-    problem = _check_config()
+    log_file = logfile.log_path(Settings.from_env())
+    problem = (
+        _check_config()
+        or (log_file and logfile.open_problem(log_file))
+        or port_problem(args.host, args.port)
+    )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -65,13 +95,9 @@ def serve(args: argparse.Namespace) -> int:
         f"llm-agg serving on http://{args.host}:{args.port} (store: {args.store}; {auth})",
         flush=True,
     )
-    # uvicorn applies this in every worker process; our loggers share its handler.
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["llm_agg"] = {
-        "handlers": ["default"],
-        "level": args.log_level.upper(),
-        "propagate": False,
-    }
+    print(f"llm-agg log file: {log_file or 'none (LLM_AGG_LOG_FILE=-)'}", flush=True)
+    # uvicorn applies this in every worker process; our loggers share its handlers.
+    log_config = logfile.uvicorn_log_config(uvicorn.config.LOGGING_CONFIG, args.log_level, log_file)
     uvicorn.run(
         "llm_agg_local.server:create_app",
         factory=True,

@@ -68,5 +68,6 @@ def create_app(settings: Settings | None = None) -> PathRouter:
         ("/health", health),
         ("/admin", admin),
         ("/ui", page),
+        ("/", page),  # only "/" itself: it redirects to the page
     ]
     return PathRouter(routes, fallback=chat)

@@ -62,6 +62,7 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
         ("POST", "/admin/keys", "AdminFunction"),
         ("GET", "/ui", "AdminFunction"),
         ("GET", "/ui/app.js", "AdminFunction"),
+        ("GET", "/", "AdminFunction"),
         ("GET", "/health", "HealthFunction"),
     ],
 )

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.harness import BIN, Process
+from tests.e2e.harness import BIN, FakeUpstream, Process
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +50,20 @@ def test_interactive_chat_keeps_the_conversation(gateway: Process) -> None:
     done = llm_agg(gateway, "chat", stdin="first\nsecond\nexit\n")
     assert done.returncode == 0, done.stderr
     assert "Hello from groq: first" in done.stdout and "Hello from groq: second" in done.stdout
+
+
+def test_interactive_chat_reports_an_upstream_error_and_goes_on(
+    gateway: Process, fake: FakeUpstream
+) -> None:
+    refused = {"status": 400, "body": {"error": {"message": "scripted refusal"}}}
+    fake.queue("groq", {}, refused)  # the first turn is answered, the second refused
+    stdin = "first\nsecond\nthird\nexit\n"
+    done = llm_agg(gateway, "chat", "--provider", "groq", "--model", "fake-model", stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    assert "error: scripted refusal" in done.stderr and "Traceback" not in done.stderr
+    assert "Hello from groq: third" in done.stdout
+    last = fake.received()[-1]["body"]["messages"]
+    assert [m["content"] for m in last] == ["first", "Hello from groq: first", "third"]
 
 
 def test_errors_are_said_plainly_with_a_failing_exit_code(gateway: Process) -> None:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+import admin_function
+from llm_agg.apps.lambda_entry import mangum_handler
+from llm_agg.runtime import close_runtimes
 from llm_agg.settings import Settings
 from llm_agg_local.server import create_app
+from tests.functional.gateway import ADMIN_KEY, ROOT, Handler
 
 CATALOG = Path(__file__).resolve().parents[1] / "e2e" / "providers.yaml"
 GROQ = "http://groq.test/v1/chat/completions"
@@ -43,3 +48,15 @@ def make_client(tmp_path: Path) -> Callable[..., httpx.AsyncClient]:
 async def client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client() as c:
         yield c
+
+
+@pytest.fixture
+def admin_lambda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
+    """The admin function's Mangum entry, in an environment of its own."""
+    monkeypatch.setenv("LLM_AGG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LLM_AGG_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("LLM_AGG_CONFIG", str(ROOT / "tests/e2e/providers.yaml"))
+    try:
+        yield mangum_handler(admin_function.build_app)
+    finally:
+        asyncio.run(close_runtimes())

@@ -3,7 +3,7 @@ on a temporary data dir, with groq and cerebras at addresses respx answers for."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from tests.support.fixtures import load
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "sk-llmagg-admin-test-4f1c9b2e7d"
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
+# A Lambda entry, as Mangum gives it: an API Gateway event and a context in, a response out.
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 GROQ = "https://groq.test/openai/v1"
 CEREBRAS = "https://cerebras.test/v1"
 

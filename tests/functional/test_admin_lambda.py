@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-import admin_function
-from llm_agg.apps.lambda_entry import mangum_handler
-from llm_agg.runtime import close_runtimes
-from tests.functional.gateway import ADMIN_KEY, ROOT
+from tests.functional.gateway import ADMIN_KEY, Handler
 
 
 def rest_event(method: str, path: str, headers: dict[str, str], body: str | None = None) -> Any:
@@ -38,22 +31,14 @@ def rest_event(method: str, path: str, headers: dict[str, str], body: str | None
     }
 
 
-def test_admin_lambda_answers_api_gateway_events(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LLM_AGG_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LLM_AGG_ADMIN_KEY", ADMIN_KEY)
-    monkeypatch.setenv("LLM_AGG_CONFIG", str(ROOT / "tests/e2e/providers.yaml"))
-    handler = mangum_handler(admin_function.build_app)
-    try:
-        refused = handler(rest_event("GET", "/admin/keys", {"host": "x"}), None)
-        assert refused["statusCode"] == 401
-        assert json.loads(refused["body"])["error"]["type"] == "authentication_error"
+def test_admin_lambda_answers_api_gateway_events(admin_lambda: Handler) -> None:
+    handler = admin_lambda
+    refused = handler(rest_event("GET", "/admin/keys", {"host": "x"}), None)
+    assert refused["statusCode"] == 401
+    assert json.loads(refused["body"])["error"]["type"] == "authentication_error"
 
-        admin = {"host": "x", "authorization": f"Bearer {ADMIN_KEY}"}
-        created = handler(rest_event("POST", "/admin/keys", admin, '{"name": "lambda"}'), None)
-        assert created["statusCode"] == 201
-        listing = handler(rest_event("GET", "/admin/keys", admin), None)
-        assert [k["name"] for k in json.loads(listing["body"])["data"]] == ["lambda"]
-    finally:
-        asyncio.run(close_runtimes())
+    admin = {"host": "x", "authorization": f"Bearer {ADMIN_KEY}"}
+    created = handler(rest_event("POST", "/admin/keys", admin, '{"name": "lambda"}'), None)
+    assert created["statusCode"] == 201
+    listing = handler(rest_event("GET", "/admin/keys", admin), None)
+    assert [k["name"] for k in json.loads(listing["body"])["data"]] == ["lambda"]

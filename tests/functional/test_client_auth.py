@@ -16,6 +16,7 @@ from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from tests.functional.gateway import (
     ADMIN,
+    ADMIN_KEY,
     GROQ,
     assert_openai_error,
     chat,
@@ -146,6 +147,23 @@ def test_loopback_server_is_open_but_checks_a_gateway_key_that_is_sent(tmp_path:
         key, _ = new_key(client, requests_per_minute=1)
         assert chat(client, key).status_code == 200
         assert_openai_error(chat(client, key), 429)  # its limits hold here too
+
+
+@pytest.mark.parametrize("require_auth", ["1", ""])
+def test_the_admin_key_on_v1_is_told_it_is_the_admin_key(tmp_path: Path, require_auth: str) -> None:
+    settings = make_settings(tmp_path, LLM_AGG_REQUIRE_AUTH=require_auth)
+    with serve(settings) as client:
+        as_anthropic = client.get("/v1/models", headers={"x-api-key": ADMIN_KEY})
+        for answer in (
+            chat(client, ADMIN_KEY),
+            client.get("/v1/models", headers=ADMIN),
+            as_anthropic,
+        ):
+            error = assert_openai_error(answer, 401)
+            assert "admin key" in error["message"] and "/v1 takes a gateway key" in error["message"]
+            assert ADMIN_KEY not in answer.text
+        other = assert_openai_error(chat(client, "sk-llmagg-wrong"), 401)
+        assert "admin" not in other["message"]
 
 
 def test_on_lambda_a_key_is_always_required(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,7 +87,49 @@ def test_bad_flags_say_what_is_missing(
     assert run(["--provider", "nope", "--account", "a", "--key-stdin"], KEY, monkeypatch) == 1
     assert "unknown provider" in capsys.readouterr().err
     assert run(["--provider", "groq", "--account", "a b", "--key-stdin"], KEY, monkeypatch) == 1
-    assert "account_id" in capsys.readouterr().err
+    assert "error: --account: an account id is" in capsys.readouterr().err
+
+
+def test_an_e_mail_like_account_id_is_a_valid_name(
+    local_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The usage guide adds ``account1@example.com``."""
+    flags = ["--provider", "groq", "--account", "account1@example.com", "--key-stdin"]
+    assert run([*flags, "--no-verify"], KEY, monkeypatch) == 0
+    assert "Stored groq/account1@example.com" in capsys.readouterr().out
+    assert [a["account_id"] for a in LocalAdmin(local_env).accounts()] == ["account1@example.com"]
+    remove = ["--remove", "--provider", "groq", "--account", "account1@example.com"]
+    assert run(remove, monkeypatch=monkeypatch) == 0
+
+
+def test_a_bad_account_id_is_said_before_any_key_is_read(
+    local_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad in ("a b", "../x", "a|b", "@example.com", "a/b", "x" * 129):
+        assert run(["--provider", "groq", "--account", bad, "--key-stdin"], KEY, monkeypatch) == 1
+        assert "--account" in capsys.readouterr().err
+        assert sys.stdin.read() == KEY  # the key was never read
+    said: list[str] = []
+    no_key: list[str] = []  # a secret prompt would fail: nothing to answer it with
+    interactive(LocalAdmin(local_env), scripted(["a", "groq", "has space", "q"], no_key, said))
+    assert any(line.startswith("Not a valid account name: an account id is") for line in said)
+
+
+def test_a_key_that_could_not_be_checked_says_how_to_skip_the_check(
+    local_env: Settings,
+    provider: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    provider.get(f"{GROQ}/models").respond(503, json={"error": {"message": "overloaded"}})
+    assert run(["--provider", "groq", "--account", "a1", "--key-stdin"], KEY, monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert "could not be checked" in err and "add --no-verify to store it unchecked" in err
+    assert '"verify"' not in err
+    said: list[str] = []
+    interactive(LocalAdmin(local_env), scripted(["a", "groq", "a1", "", "y", "q"], [KEY], said))
+    assert any("answer n when asked to check the key" in line for line in said)
+    assert LocalAdmin(local_env).accounts() == []
 
 
 def scripted(answers: list[str], secrets: list[str], said: list[str]) -> Terminal:
@@ -113,8 +156,19 @@ def test_interactive_live_check_says_whether_the_key_works(
     said: list[str] = []
     answers = ["a", "groq", "", "", "y", "q"]
     interactive(LocalAdmin(local_env), scripted(answers, [KEY], said))
-    assert any(line.startswith("NOT stored: Not stored: groq refused the key") for line in said)
+    assert any(line.startswith("Not stored: groq refused the key") for line in said)
     assert LocalAdmin(local_env).accounts() == []
+
+
+def test_interactive_check_asks_the_provider_about_a_stored_key(
+    local_env: Settings, provider: respx.MockRouter
+) -> None:
+    provider.get(f"{GROQ}/models").respond(200, json=fixture("groq/models_list.json"))
+    said: list[str] = []
+    answers = ["a", "groq", "work", "", "n", "c", "groq/work", "c", "groq/nobody", "q"]
+    interactive(LocalAdmin(local_env), scripted(answers, [KEY], said))
+    assert "groq/work works: groq accepted the key." in said
+    assert "Not checked: no account groq/nobody" in said
 
 
 def test_remote_admin_api_adds_lists_and_removes(tmp_path: Path) -> None:
@@ -123,10 +177,11 @@ def test_remote_admin_api_adds_lists_and_removes(tmp_path: Path) -> None:
         admin._http = client  # the same requests, through the in-process gateway
         client.headers["authorization"] = f"Bearer {ADMIN_KEY}"
         said: list[str] = []
-        answers = ["a", "groq", "r1", "", "n", "q"]
+        answers = ["a", "groq", "r1@example.com", "", "n", "c", "groq/r1@example.com", "q"]
         interactive(admin, scripted(answers, [KEY], said))
-        assert "Stored groq/r1 (not checked with the provider)." in said
-        assert [a["account_id"] for a in admin.accounts()] == ["r1"]
-        admin.remove("groq", "r1")
+        assert "Stored groq/r1@example.com (not checked with the provider)." in said
+        assert any(line.startswith("groq/r1@example.com ") for line in said)  # checked
+        assert [a["account_id"] for a in admin.accounts()] == ["r1@example.com"]
+        admin.remove("groq", "r1@example.com")
         assert admin.accounts() == []
         assert isinstance(client, TestClient)

@@ -3,7 +3,6 @@ strict headers, caching, no inline script or style, and nothing outside ``static
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -12,12 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import admin_function
-from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.apps.ui import CSP
-from llm_agg.runtime import close_runtimes
 from llm_agg.ui import STATIC, assets, read_assets
-from tests.functional.gateway import ADMIN_KEY, ROOT, make_settings, serve
+from tests.functional.gateway import ROOT, Handler, make_settings, serve
 from tests.functional.test_admin_lambda import rest_event
 
 
@@ -113,6 +109,17 @@ def test_ui_with_a_slash_goes_to_the_page_relative_to_any_prefix(client: TestCli
     assert (response.status_code, response.headers["location"]) == (308, "../ui")
 
 
+def test_the_root_redirects_to_the_page(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (307, "/ui")
+    assert client.get("/").headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_the_root_of_a_stage_redirects_to_the_stages_page(admin_lambda: Handler) -> None:
+    answer = admin_lambda(rest_event("GET", "/", {"host": "x"}), None)
+    assert (answer["statusCode"], answer["headers"]["location"]) == (307, "/prod/ui")
+
+
 def test_the_local_server_compresses_the_page(client: TestClient) -> None:
     response = client.get("/ui/static/js/chat.js", headers={"accept-encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
@@ -131,20 +138,11 @@ def test_only_known_types_are_read_and_vendor_files_are_immutable(tmp_path: Path
     assert "index.html" in assets()
 
 
-def test_the_admin_lambda_serves_the_page_as_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LLM_AGG_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LLM_AGG_ADMIN_KEY", ADMIN_KEY)
-    monkeypatch.setenv("LLM_AGG_CONFIG", str(ROOT / "tests/e2e/providers.yaml"))
-    handler = mangum_handler(admin_function.build_app)
+def test_the_admin_lambda_serves_the_page_as_text(admin_lambda: Handler) -> None:
     headers = {"host": "x", "accept-encoding": "gzip"}
-    try:
-        page = handler(rest_event("GET", "/ui", headers), None)
-        script = handler(rest_event("GET", "/ui/static/js/main.js", headers), None)
-        icon = handler(rest_event("GET", "/ui/static/icon.svg", headers), None)
-    finally:
-        asyncio.run(close_runtimes())
+    page = admin_lambda(rest_event("GET", "/ui", headers), None)
+    script = admin_lambda(rest_event("GET", "/ui/static/js/main.js", headers), None)
+    icon = admin_lambda(rest_event("GET", "/ui/static/icon.svg", headers), None)
     assert page["statusCode"] == 200 and page["isBase64Encoded"] is False
     assert page["headers"]["content-security-policy"] == CSP
     assert "ui/static/js/main.js" in page["body"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_agg.accounts import Account
 from llm_agg.api.chat import ChatCall, parse_chat
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import StreamTranslator, Target
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.providers.sse import SSEParser

@@ -6,10 +6,9 @@ import httpx
 import pytest
 import respx
 
+from llm_agg.discovery import Discovery
 from llm_agg.providers.adapters import adapter_for
-from llm_agg.providers.discovery import Discovery, ListedModel, model_listing
 from llm_agg.providers.registry import BUILTIN
-from llm_agg.routing.catalog import ModelInfo
 from tests.support.fixtures import raw
 
 pytestmark = pytest.mark.anyio
@@ -70,45 +69,3 @@ async def test_a_malformed_list_counts_as_a_failure():
         upstream.get(URL).mock(return_value=httpx.Response(200, content=b"<html>"))
         async with httpx.AsyncClient() as client:
             assert await Discovery().listed(client, SPECS, ADAPTERS, {"anthropic": "k"}) == {}
-
-
-def test_listing_merges_provider_lists_with_catalog_facts():
-    catalog = [
-        ModelInfo(
-            "anthropic", "a-1", context=100, max_output=10, capabilities=frozenset({"tools"})
-        ),
-        ModelInfo("anthropic", "a-old"),
-        ModelInfo("groq", "g-1", context=300),
-        ModelInfo("cohere", "c-1"),
-    ]
-    listed = {"anthropic": [ListedModel("a-1", created=5), ListedModel("a-new", context=42)]}
-    data = model_listing(catalog, ["groq", "anthropic"], listed)
-    assert data == [
-        {
-            "id": "anthropic/a-1",
-            "object": "model",
-            "created": 5,
-            "owned_by": "anthropic",
-            "context_window": 100,
-            "max_output_tokens": 10,
-            "capabilities": ["tools"],
-            "free": True,
-        },
-        {
-            "id": "anthropic/a-new",
-            "object": "model",
-            "created": 0,
-            "owned_by": "anthropic",
-            "context_window": 42,
-        },
-        {
-            "id": "groq/g-1",
-            "object": "model",
-            "created": 0,
-            "owned_by": "groq",
-            "context_window": 300,
-            "max_output_tokens": 4096,
-            "capabilities": [],
-            "free": True,
-        },
-    ]

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
+from llm_agg.limits.spent import with_quota
 from llm_agg.providers.failures import ACCOUNT_SCOPE, FailureKind, classify, transport
 from tests.support.fixtures import headers
 
@@ -63,7 +64,7 @@ def test_openrouter_free_models_per_day_parks_the_whole_account_until_its_reset(
     # Retry-After says 60 s, but the exhausted window resets at midnight (epoch ms).
     announced = headers("openrouter/error_429_response_headers.txt")
     body = fixture_bytes("openrouter/error_429_free_model_daily.json")
-    failure = classify(429, body, announced, provider="openrouter", now=NOW)
+    failure = with_quota(classify(429, body, provider="openrouter"), announced, NOW, "*")
     assert failure.kind is FailureKind.RATE_LIMITED
     assert failure.quota is not None
     assert failure.quota.name == "free-models-per-day"
@@ -71,15 +72,15 @@ def test_openrouter_free_models_per_day_parks_the_whole_account_until_its_reset(
     assert failure.quota.until == 1788825600.0
 
 
-def test_the_quota_named_in_the_body_counts_without_headers(fixture_bytes: Read) -> None:
+def test_the_reset_repeated_in_the_body_counts_without_headers(fixture_bytes: Read) -> None:
     body = fixture_bytes("openrouter/error_429_free_model_daily.json")
-    failure = classify(429, body, {}, provider="openrouter", now=NOW, quota_scope="m")
+    failure = with_quota(classify(429, body, provider="openrouter"), {}, NOW, "m")
     assert failure.quota is not None and failure.quota.scope == "m"
 
 
 def test_a_short_429_is_a_rate_limit_not_a_spent_quota(fixture_bytes: Read) -> None:
     body = fixture_bytes("openrouter/error_429.json")
-    failure = classify(429, body, {"retry-after": "20"}, provider="openrouter", now=NOW)
+    failure = with_quota(classify(429, body), {"retry-after": "20"}, NOW, ACCOUNT_SCOPE)
     assert failure.kind is FailureKind.RATE_LIMITED and failure.quota is None
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from llm_agg.accounts import Account
 from llm_agg.bridges.messages_in import chat_call
 from llm_agg.bridges.messages_targets import fit
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.anthropic_passthrough import AnthropicPassThrough, MessagesRelay
 from llm_agg.providers.base import Target
 from llm_agg.providers.registry import BUILTIN

@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from llm_agg.providers.base import MalformedResponse
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import (
     lister_for,
     openai_models,

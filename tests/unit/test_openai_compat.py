@@ -5,8 +5,8 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from llm_agg.accounts import Account
 from llm_agg.api.chat import parse_chat
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.openai_compat import DONE, OpenAICompatAdapter, StreamRelay, build_request
 from llm_agg.providers.registry import BUILTIN

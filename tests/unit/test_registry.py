@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_agg.accounts import env_accounts
+from llm_agg.providers.accounts import env_accounts
 from llm_agg.providers.registry import BUILTIN, build_registry, env_prefix
 
 NAMES = {"openrouter", "groq", "cerebras", "together", "anthropic", "cohere"}

@@ -22,6 +22,7 @@ from llm_agg.api.errors import RateLimited
 from llm_agg.limits.headers import retry_after
 from llm_agg.limits.keys import charge_tokens
 from llm_agg.limits.quota import ADMITTED, Admission, Quota
+from llm_agg.limits.spent import with_quota
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.routing.health import Health
@@ -173,6 +174,8 @@ class Accounting:
         target = outcome.target
         provider, account, model = target.spec.name, target.account.account_id, target.model
         kind = failure.kind
+        scope = self.quota.scope(provider, model)
+        failure = with_quota(failure, outcome.headers, self.clock(), scope)
         if failure.quota is not None:
             spent = failure.quota
             reason = f"{provider} quota {spent.name} spent"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from llm_agg.accounts import Account
 from llm_agg.crypto.envelope import Keyring, KeyringError, open_sealed, seal
+from llm_agg.providers.accounts import Account
 from llm_agg.store.base import CredentialRecord, CredentialStore
 
 log = logging.getLogger("llm_agg.credentials")

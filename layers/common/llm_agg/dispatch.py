@@ -387,14 +387,7 @@ class Dispatcher:
                 body = b""
             finally:
                 await response.aclose()
-            failure = classify(
-                response.status_code,
-                body,
-                response.headers,
-                provider=target.spec.name,
-                now=self.runtime.clock(),
-                quota_scope=self.runtime.quota.scope(target.spec.name, target.model),
-            )
+            failure = classify(response.status_code, body, provider=target.spec.name)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
         return response, started
 

@@ -15,17 +15,17 @@ from typing import Any, cast
 import httpx
 
 from llm_agg.accounting import Accounting
-from llm_agg.accounts import Account, env_accounts
-from llm_agg.admin.verify import check_key
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.background import Background
+from llm_agg.discovery import Discovery
 from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
+from llm_agg.providers.accounts import Account, env_accounts
 from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
-from llm_agg.providers.discovery import Discovery, ModelLister
+from llm_agg.providers.listing import ModelLister
 from llm_agg.providers.model_lists import lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
@@ -245,9 +245,7 @@ class Runtime:
     async def _recheck(self, due: list[tuple[Parked, Account]]) -> None:
         try:
             for parked, account in due:
-                spec = self.specs[account.provider]
-                verdict = await check_key(self.client, spec, account.api_key or "", account.headers)
-                if verdict.ok:
+                if await self._key_works(account):
                     log.info("key of %s/%s works again", account.provider, account.account_id)
                     self.quota.circuits.unpark(account.provider, account.account_id)
                 else:
@@ -256,6 +254,19 @@ class Runtime:
             log.warning("re-check of refused keys failed: %s", type(exc).__name__)
         finally:
             self._rechecking = None
+
+    async def _key_works(self, account: Account) -> bool:
+        """Whether the provider now takes the key: its model list answers (a 429 too, as the
+        admin check counts it), asked the way discovery asks it."""
+        lister = self.listers.get(account.provider)
+        if lister is None:
+            return False
+        spec = self.specs[account.provider]
+        ask = lister.models_request(spec, account.api_key)
+        response = await self.client.get(
+            ask.url, headers={**ask.headers, **account.headers}, timeout=spec.timeout
+        )
+        return response.status_code < 300 or response.status_code == 429
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""

@@ -9,10 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from llm_agg.accounts import Account
 from llm_agg.credentials import Vault
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.gateway_keys import GatewayKeys
+from llm_agg.providers.accounts import Account
 from llm_agg.settings import Settings
 from llm_agg.store.base import StoreError, Stores
 from llm_agg.store.factory import Backend, open_backend

@@ -156,6 +156,67 @@ async def test_another_caller_cannot_see_or_resume_a_thread(
     assert {(r.gateway_key, r.requests) for r in rows} == {(alice.record.key_id, 2)}
 
 
+async def test_a_thread_id_the_client_chose_starts_a_thread_then_goes_on_with_it(
+    agent: AgentHarness,
+) -> None:
+    """The usage guide's first request sends ``"thread_id": "thread_abc123"``."""
+    agent.queue(submit("a = 1"))
+    first = (await agent.invoke(instruction="make a", thread_id="thread_abc123")).json()
+    assert first["agent_status"] == "completed" and first["thread_id"] == "thread_abc123"
+    assert agent.store.state("thread_abc123").status == "completed"
+
+    agent.queue(submit("a = 2"))
+    second = (await agent.invoke(instruction="now 2", thread_id="thread_abc123")).json()
+    assert second["thread_id"] == "thread_abc123"
+    history = sent_messages(agent.upstream)[-1]
+    said = [m.get("content") for m in history if m["role"] == "user"]
+    assert any("make a" in str(c) for c in said) and any("now 2" in str(c) for c in said)
+
+
+async def test_a_thread_id_another_key_holds_answers_as_if_there_were_none(
+    make_agent: Callable[..., AgentHarness],
+) -> None:
+    agent = make_agent(require_auth=True)
+    keys = get_runtime(agent.settings).stored
+    await keys.open()
+    alice = await asyncio.to_thread(keys.keys.create, "alice")
+    bob = await asyncio.to_thread(keys.keys.create, "bob")
+    agent.queue(submit("x"))
+    mine = {"instruction": "x", "thread_id": "team-thread"}
+    started = await agent.client.post(
+        INVOKE, json=mine, headers={"authorization": f"Bearer {alice.key}"}
+    )
+    assert started.status_code == 200
+    before = agent.store.items["team-thread"]
+
+    taken = await agent.client.post(
+        INVOKE, json=mine, headers={"authorization": f"Bearer {bob.key}"}
+    )
+    never = {"thread_id": "no-such-thread", "human_response": "x", "tool_call_id": "c"}
+    absent = await agent.client.post(
+        RESUME, json=never, headers={"authorization": f"Bearer {bob.key}"}
+    )
+    assert taken.status_code == absent.status_code == 404
+    error, other = taken.json()["error"], absent.json()["error"]
+    assert error["message"] == "No thread 'team-thread'."
+    assert {**error, "message": ""} == {**other, "message": ""}
+    assert agent.store.items["team-thread"] == before
+    assert len(agent.upstream.received()) == 1
+
+
+@pytest.mark.parametrize(
+    "thread_id", ["", "x" * 129, "../other", "has space", "-leading", "a/b", "ü-thread"]
+)
+async def test_a_thread_id_that_is_no_safe_name_is_400(agent: AgentHarness, thread_id: str) -> None:
+    invoked = await agent.invoke(instruction="x", thread_id=thread_id)
+    resumed = await agent.resume(thread_id=thread_id)
+    for response in (invoked, resumed):
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["param"] == "thread_id" and "letters, digits" in error["message"]
+    assert agent.store.items == {} and agent.upstream.received() == []
+
+
 async def test_an_open_local_servers_threads_are_not_a_key_holders(
     make_agent: Callable[..., AgentHarness],
 ) -> None:

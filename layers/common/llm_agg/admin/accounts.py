@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from llm_agg.accounts import env_accounts
 from llm_agg.admin.models import CredentialIn
 from llm_agg.admin.verify import Verdict, check_key
 from llm_agg.admin.views import AccountState
 from llm_agg.api.errors import InvalidRequest, UpstreamFailed
 from llm_agg.credentials import STORED, UNREADABLE, mask
 from llm_agg.crypto.envelope import KeyringError
+from llm_agg.providers.accounts import env_accounts
 from llm_agg.runtime import Runtime
+
+# How an API client skips the live check; the CLI says it its own way (--no-verify).
+SKIP_CHECK = 'send "verify": false to store it unchecked'
 
 
 def account_states(
@@ -77,7 +80,7 @@ async def add_account(runtime: Runtime, body: CredentialIn) -> Added:
         if verdict.ok is None:
             raise UpstreamFailed(
                 f"Not stored: the key could not be checked ({verdict.message}); "
-                'retry, or send "verify": false.',
+                f"retry, or {SKIP_CHECK}.",
                 code="verification_failed",
             )
     stored = runtime.stored

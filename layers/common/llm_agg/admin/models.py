@@ -11,7 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# Users name accounts after the e-mail they opened them with (account1@example.com): the id
+# travels in URL paths and store keys, so it keeps to characters neither needs to escape.
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _HEADER_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{0,1024}$")
 _KEY = re.compile(r"^[\x21-\x7e]{8,4096}$")  # printable ASCII, no spaces
@@ -23,13 +25,25 @@ RESERVED_HEADERS = frozenset(
 MAX_HEADERS = 20
 
 
+def account_id_problem(value: str) -> str | None:
+    """What is wrong with an account id, or None: said before anything else is asked."""
+    if value == "env":
+        return "'env' names the account of the <PROVIDER>_API_KEY variable"
+    if not _ACCOUNT_ID.fullmatch(value):
+        return (
+            "an account id is 1 to 128 letters, digits, '.', '_', '-', '@' or '+', beginning "
+            "with a letter or digit (e.g. work, account1@example.com)"
+        )
+    return None
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CredentialIn(_Body):
     provider: Annotated[str, Field(min_length=1, max_length=64)]
-    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)]
+    account_id: str
     api_key: str
     additional_headers: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
@@ -37,9 +51,10 @@ class CredentialIn(_Body):
 
     @field_validator("account_id")
     @classmethod
-    def _not_env(cls, value: str) -> str:
-        if value == "env":
-            raise ValueError("'env' names the account of the <PROVIDER>_API_KEY variable")
+    def _account_id(cls, value: str) -> str:
+        problem = account_id_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("api_key")

@@ -62,9 +62,13 @@ class AgentService:
         params = request.model_dump(exclude_unset=True)
         files, root = self._files(request.project_directory)
         first = user_message(request.instruction, request.context, request.language)
-        if request.thread_id is None:
+        # A thread_id that names no thread yet starts one under that name (the client chose it).
+        found = None
+        if request.thread_id is not None:
+            found = await self.threads.find(request.thread_id, owner)
+        if found is None:
             state = ThreadState(
-                thread_id=new_thread_id(),
+                thread_id=request.thread_id or new_thread_id(),
                 owner=owner,
                 params=params,
                 messages=[system_message(files), first],
@@ -74,7 +78,7 @@ class AgentService:
             )
             agent = self._agent(state)
         else:
-            state = await self.threads.load(request.thread_id, owner)
+            state = found
             self._not_running(state)
             state.params, state.files, state.project_root = params, files, root
             agent = self._agent(state)

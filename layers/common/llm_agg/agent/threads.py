@@ -1,6 +1,8 @@
 """Threads kept as checkpoints: read for their owner only, written only over the version read.
 
 A thread is bound to the gateway key that made it; to any other caller it does not exist (404).
+A client may name a new thread itself: a name that is free starts a thread, one held by another
+key answers the same 404 as a thread that never was.
 Every write names the version it replaces, so of two requests racing on one thread the second
 gets 409 instead of overwriting the first. A thread too large for one item is refused whole.
 """
@@ -32,6 +34,10 @@ class ThreadTooLarge(GatewayError):
     default_code = "thread_too_large"
 
 
+def _not_found(thread_id: str) -> NotFound:
+    return NotFound(f"No thread {thread_id!r}.", param="thread_id", code="thread_not_found")
+
+
 def new_thread_id() -> str:
     return "thread_" + secrets.token_urlsafe(18)
 
@@ -45,10 +51,19 @@ class Threads:
         self.clock = clock
 
     async def load(self, thread_id: str, owner: str) -> ThreadState:
+        state = await self.find(thread_id, owner)
+        if state is None:
+            raise _not_found(thread_id)
+        return state
+
+    async def find(self, thread_id: str, owner: str) -> ThreadState | None:
+        """The thread, or None when there is none by that id; 404 when another key holds it."""
         checkpoint = await asyncio.to_thread(self.store.get, thread_id)
         # Expiry is checked here too: a backend may hand back an item its TTL has not yet reaped.
-        if checkpoint is None or checkpoint.owner != owner or checkpoint.expires_at <= self.clock():
-            raise NotFound(f"No thread {thread_id!r}.", param="thread_id", code="thread_not_found")
+        if checkpoint is None or checkpoint.expires_at <= self.clock():
+            return None
+        if checkpoint.owner != owner:
+            raise _not_found(thread_id)
         try:
             return decode(checkpoint.data, checkpoint.version)
         except CheckpointUnreadable as exc:

@@ -5,10 +5,11 @@ These shapes are a public contract (the VS Code extension and other clients spea
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from llm_agg.api.chat import ModelQuality
 
@@ -16,6 +17,22 @@ AgentStatus = Literal[
     "completed", "requires_human_input", "requires_client_tools", "in_progress", "error"
 ]
 _Text = Annotated[str, Field(max_length=1_000_000)]
+
+# A client may name a new thread itself: the id becomes a store key and appears in URLs and
+# logs, so it is kept to characters that need no escaping anywhere.
+_THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def _thread_id(value: str) -> str:
+    if not _THREAD_ID.fullmatch(value):
+        raise ValueError(
+            "a thread id is 1 to 128 letters, digits, '.', '_', ':' or '-', "
+            "beginning with a letter or digit"
+        )
+    return value
+
+
+ThreadId = Annotated[str, AfterValidator(_thread_id)]
 
 
 class _Strict(BaseModel):
@@ -27,7 +44,7 @@ class CodeAgentRequest(_Strict):
     context: _Text | None = None
     language: Annotated[str, Field(max_length=64)] | None = None
     project_directory: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-    thread_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    thread_id: ThreadId | None = None
     model_quality: ModelQuality | None = None
     provider: Annotated[str, Field(max_length=64)] | None = None
     model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
@@ -50,7 +67,7 @@ class ToolResult(_Strict):
 
 
 class ResumeAgentRequest(_Strict):
-    thread_id: Annotated[str, Field(min_length=1, max_length=128)]
+    thread_id: ThreadId
     tool_call_id: Annotated[str, Field(min_length=1)] | None = None
     human_response: _Text | None = None
     tool_results: Annotated[list[ToolResult], Field(min_length=1, max_length=64)] | None = None

@@ -26,6 +26,10 @@ from llm_agg.store.base import GatewayKeyRecord, StoreError
 from llm_agg.stored import Stored
 
 ANONYMOUS = "-"
+ADMIN_KEY_ON_V1 = (
+    "That is the gateway's admin key, which opens /admin only: /v1 takes a gateway key "
+    "('Authorization: Bearer sk-llmagg-…', made with POST /admin/keys)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +92,17 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
 def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
     """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
 
+    admin = _digest(settings.admin_key) if settings.admin_key else None
+
     async def authenticate(request: Request) -> Client:
         stored = get_runtime(settings).stored
-        client = await identify(stored, gateway_key(request), settings.require_auth)
+        key = gateway_key(request)
+        try:
+            client = await identify(stored, key, settings.require_auth)
+        except Unauthenticated:
+            if key is not None and admin is not None and hmac.compare_digest(_digest(key), admin):
+                raise Unauthenticated(ADMIN_KEY_ON_V1) from None
+            raise
         request.state.gateway_key_id = client.key_id
         request.state.gateway_key = client.record
         record = client.record

@@ -13,7 +13,8 @@ from llm_agg.apps.base import new_app, read_body
 from llm_agg.apps.messages import add_messages_routes
 from llm_agg.apps.responses import add_responses_routes
 from llm_agg.dispatch import Dispatcher
-from llm_agg.providers.discovery import ModelLister, model_listing
+from llm_agg.providers.listing import ModelLister
+from llm_agg.routing.model_objects import model_listing
 from llm_agg.routing.select import AUTO
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings

@@ -6,7 +6,7 @@ origin only, with no inline script or style, so even a reply that slipped past t
 could not run code or send data elsewhere.
 
 Links in the page are relative (``ui/static/...``) and ``/ui/`` redirects to ``../ui``, so it
-works under a path prefix too (an API Gateway stage: ``/prod/ui``).
+works under a path prefix too (an API Gateway stage: ``/prod/ui``). ``/`` redirects to the page.
 """
 
 from __future__ import annotations
@@ -47,8 +47,20 @@ def _serve(asset: Asset, request: Request) -> Response:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
+def _page_url(request: Request) -> str:
+    """``/ui`` under the path the client asked for ``/`` by: behind API Gateway, the stage
+    (``/prod/``) or a custom domain's base path, which the request's own path leaves out."""
+    event = request.scope.get("aws.event") or {}
+    seen = (event.get("requestContext") or {}).get("path") or request.scope.get("root_path", "")
+    return str(seen).rstrip("/") + "/ui"
+
+
 def ui_router() -> APIRouter:
     router = APIRouter()
+
+    @router.get("/")
+    async def root(request: Request) -> Response:
+        return RedirectResponse(_page_url(request), status_code=307)
 
     @router.get("/ui")
     async def page(request: Request) -> Response:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llm_agg.accounts import Account
 from llm_agg.api.chat import ChatCall
+from llm_agg.providers.accounts import Account
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.providers.sse import SSEEvent
 

@@ -15,7 +15,7 @@ from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, NamedToo
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.base import Completion, MalformedResponse, Target, UpstreamRequest
 from llm_agg.providers.cohere_stream import CohereStream, finish_reason, tool_arguments, usage_of
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.native import (
     clamp,
     completion_body,

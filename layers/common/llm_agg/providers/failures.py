@@ -17,20 +17,18 @@ The kind decides what the gateway does next, and at which level the fault lies::
           └── CONNECTION    refused, reset, DNS; ``reached`` says whether the request left
 
 Classified by status and error code, never by message text. Built by ``classify`` (an HTTP
-error answer), ``transport`` (no answer), ``broken`` (a 2xx that went wrong).
+error answer), ``transport`` (no answer), ``broken`` (a 2xx that went wrong), ``stalled``
+(past its deadline); ``limits.spent`` adds the ``QuotaSpent`` a 429's headers announce.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-
-from llm_agg.limits.headers import retry_after
 
 LONG_QUOTA = 3600.0  # a 429 whose reset is at least this far away is a spent quota, not a burst
 ACCOUNT_SCOPE = "*"  # a quota spanning every model of the account (limits.windows.ACCOUNT)
@@ -86,6 +84,8 @@ class UpstreamFailure:
     param: str | None = None
     quota: QuotaSpent | None = None
     reached: bool = True  # False: the request never left (refused, DNS): nothing to charge
+    # Rate-limit headers the provider repeated in its error body (OpenRouter's metadata).
+    announced: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key_refused(self) -> bool:
@@ -196,11 +196,6 @@ def _fields(data: Any) -> tuple[str | None, str | None, str | None, str | None]:
     )
 
 
-# OpenRouter names the quota in its message ("Rate limit exceeded: free-models-per-day. ...");
-# only the name shown to people is taken from there, never the decision.
-_QUOTA_NAME = re.compile(r"exceeded: ([a-z0-9-]+)")
-
-
 def _embedded_headers(data: Any) -> dict[str, str]:
     """The rate-limit headers OpenRouter repeats in ``error.metadata.headers``."""
     inner = data.get("error") if isinstance(data, dict) else None
@@ -211,52 +206,19 @@ def _embedded_headers(data: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in found.items()}
 
 
-def _quota(
-    headers: Mapping[str, str], data: Any, message: str | None, now: float, scope: str
-) -> QuotaSpent | None:
-    """A 429 whose provider announces a reset hours away: a daily (or longer) quota spent.
-    ``Retry-After`` may be short while the exhausted window's reset is not (OpenRouter)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    waits = []
-    for source in (lowered, _embedded_headers(data)):
-        without_retry = {k: v for k, v in source.items() if k != "retry-after"}
-        for announced in (source, without_retry):
-            if (wait := retry_after(announced, now)) is not None:
-                waits.append(wait)
-    longest = max(waits, default=0.0)
-    if longest < LONG_QUOTA:
-        return None
-    named = _QUOTA_NAME.search(message or "")
-    name = named.group(1) if named else f"quota resetting in {longest / 3600:.1f} h"
-    return QuotaSpent(name, scope, now + longest)
-
-
-def classify(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str] | None = None,
-    *,
-    provider: str | None = None,
-    now: float = 0.0,
-    quota_scope: str = ACCOUNT_SCOPE,
-) -> UpstreamFailure:
-    """An HTTP error answer. With ``headers`` and ``now``, a 429 announcing a reset hours away
-    carries the ``QuotaSpent`` of ``quota_scope`` (the account, or the model for a provider
-    whose limits count per model)."""
+def classify(status: int, body: bytes, *, provider: str | None = None) -> UpstreamFailure:
+    """An HTTP error answer. Whether a 429 announces a quota spent for hours is read from its
+    headers and ``announced`` by ``limits.spent``; a provider's own mapping may set ``quota``."""
     data = _decode(body)
     message, type_, code, param = _fields(data)
-    kind = _kind(status, code, provider)
-    quota = None
-    if kind is FailureKind.RATE_LIMITED and headers is not None and now:
-        quota = _quota(headers, data, message, now, quota_scope)
     return UpstreamFailure(
-        kind=kind,
+        kind=_kind(status, code, provider),
         status=status,
         message=message or f"HTTP {status}",
         type=type_,
         code=code,
         param=param,
-        quota=quota,
+        announced=_embedded_headers(data),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from llm_agg.providers.base import MalformedResponse, UpstreamRequest
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.spec import ProviderSpec
 
 

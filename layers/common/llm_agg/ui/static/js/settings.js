@@ -65,7 +65,7 @@ function accountsSection() {
   ui.accountStatus = notice("info");
   ui.accountStatus.hidden = true;
   ui.provider = select([]);
-  ui.accountId = h("input", { type: "text", autocomplete: "off", spellcheck: "false", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}", value: "default" });
+  ui.accountId = h("input", { type: "text", autocomplete: "off", spellcheck: "false", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._@+\\-]{0,127}", value: "default" });
   ui.apiKey = h("input", { type: "password", autocomplete: "off", spellcheck: "false", required: true, minlength: 8 });
   ui.headers = h("textarea", { rows: 2, spellcheck: "false", placeholder: "HTTP-Referer: https://example.com" });
   ui.verify = h("input", { type: "checkbox", checked: true, id: "settings-verify" });

@@ -1,11 +1,9 @@
-"""Which models a provider serves, asked of the provider itself, for ``GET /v1/models`` and
-for the router (which stops routing to a model its provider no longer lists).
+"""Which models each provider serves, asked of the provider itself, once per ``ttl``.
 
-An adapter that can list models (``ModelLister``) gives the request and a pure parser of its
-provider's format; ``Discovery`` fetches each such provider once per ``ttl`` with the first
-account's key, and a provider that cannot be asked (no key, an error, a timeout) is listed
-from the catalog instead. With a ``store``, a list one process fetched serves every other
-process until its ``ttl`` is over.
+``Discovery`` fetches the list of each provider that can give one (``ModelLister``) with its
+first account's key; a provider that cannot be asked (no key, an error, a timeout) gives no
+list, and the router and ``GET /v1/models`` use the catalog for it. With a ``store``, a list
+one process fetched serves every other process until its ``ttl`` is over.
 """
 
 from __future__ import annotations
@@ -13,36 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
 
 import httpx
 import orjson
 
 from llm_agg.background import Background
-from llm_agg.providers.base import MalformedResponse, UpstreamRequest
+from llm_agg.providers.base import MalformedResponse
+from llm_agg.providers.listing import ListedModel, ModelLister
 from llm_agg.providers.spec import ProviderSpec
-from llm_agg.routing.catalog import ModelInfo
 from llm_agg.store.base import ExpiringStore
 
 log = logging.getLogger("llm_agg.discovery")
 
 
 STORED = "models|"  # expiring-store key prefix of the shared lists
-
-
-@dataclass(frozen=True, slots=True)
-class ListedModel:
-    """One model of a provider's list; a fact the list does not give stays None."""
-
-    id: str
-    created: int = 0
-    context: int | None = None
-    max_output: int | None = None
-    free: bool | None = None
-    chat: bool | None = None  # None: the list does not say whether it is a chat model
-    capabilities: frozenset[str] | None = None
 
 
 def _encode(fetched: float, models: list[ListedModel]) -> bytes:
@@ -61,13 +44,6 @@ def _decode(value: bytes) -> tuple[float, list[ListedModel]]:
         for i, created, context, out, free, chat, caps in data["models"]
     ]
     return float(data["fetched"]), models
-
-
-@runtime_checkable
-class ModelLister(Protocol):
-    def models_request(self, spec: ProviderSpec, api_key: str | None) -> UpstreamRequest: ...
-
-    def parse_models(self, body: bytes) -> list[ListedModel]: ...
 
 
 class Discovery:
@@ -155,40 +131,3 @@ class Discovery:
             for name in keys
             if (entry := self._cache.get(name)) and (models := entry[1]) is not None
         }
-
-
-def model_listing(
-    catalog_models: Iterable[ModelInfo],
-    configured: Iterable[str],
-    listed: Mapping[str, list[ListedModel]],
-) -> list[dict[str, Any]]:
-    """OpenAI model objects (``provider/model``) of every configured provider: its own list
-    where it gave one, with what the catalog knows of each model; the catalog's otherwise."""
-    known = {(m.provider, m.id): m for m in catalog_models}
-    providers = list(dict.fromkeys([*(p for p, _ in known), *sorted(configured)]))
-    ready = set(configured)
-    data: list[dict[str, Any]] = []
-    for provider in providers:
-        if provider not in ready:
-            continue
-        if provider in listed:
-            entries = [(model.id, model.created, model.context) for model in listed[provider]]
-        else:
-            entries = [(i, 0, None) for (p, i) in known if p == provider]
-        for model_id, created, context in entries:
-            entry: dict[str, Any] = {
-                "id": f"{provider}/{model_id}",
-                "object": "model",
-                "created": created,
-                "owned_by": provider,
-            }
-            info = known.get((provider, model_id))
-            if info is not None:
-                entry["context_window"] = info.context
-                entry["max_output_tokens"] = info.max_output
-                entry["capabilities"] = sorted(info.capabilities)
-                entry["free"] = info.free
-            elif context is not None:
-                entry["context_window"] = context
-            data.append(entry)
-    return data

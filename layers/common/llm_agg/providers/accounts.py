@@ -1,4 +1,5 @@
-"""Accounts: one provider key (or none, for a local server) and the headers that go with it."""
+"""Accounts: one provider key (or none, for a local server) and the headers that go with it;
+the environment's accounts (``<PROVIDER>_API_KEY``)."""
 
 from __future__ import annotations
 
