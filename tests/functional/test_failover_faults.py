@@ -379,3 +379,16 @@ async def test_another_process_shows_what_this_one_learned(tmp_path: Path) -> No
         listing = (await admin.get("/admin/providers", headers=ADMIN)).json()["data"]
     states = {p["provider"]: p["accounts"][0]["state"] for p in listing if p["accounts"]}
     assert states == {"groq": "key_refused", "cerebras": "failing"}
+
+
+@respx.mock
+async def test_a_provider_down_costs_one_attempt_per_request_once_its_circuit_is_open(
+    gw: Gateway,
+) -> None:
+    groq = respx.post(URL["groq"]).mock(return_value=down())
+    first = await gw.chat(provider="groq")
+    # Its five models, until three failures in a row opened the circuit.
+    assert (first.status_code, first.headers["x-llm-agg-attempts"]) == (502, "3")
+    second = await gw.chat(provider="groq")
+    assert (second.status_code, second.headers["x-llm-agg-attempts"]) == (502, "1")
+    assert groq.call_count == 4

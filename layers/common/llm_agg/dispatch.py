@@ -194,8 +194,9 @@ def _ms(since: float) -> float:
 class _Spread:
     """The targets still to try, and what this request's failures say of them."""
 
-    def __init__(self, targets: list[Target]) -> None:
+    def __init__(self, targets: list[Target], held: Callable[[Target], bool]) -> None:
         self.pending = list(targets)
+        self.held = held  # whether a circuit holds the target's account (or provider) back
         self.sick: dict[str, int] = {}  # provider → provider-level faults in this request
         self.sick_accounts: dict[tuple[str, str], int] = {}
         self.dead: set[tuple[str, str]] = set()  # accounts whose key was refused
@@ -220,7 +221,9 @@ class _Spread:
     def failed(self, target: Target, failure: UpstreamFailure) -> None:
         provider, account = target.spec.name, (target.spec.name, target.account.account_id)
         kind = failure.kind
-        if kind is FailureKind.ACCOUNT:
+        if kind is FailureKind.ACCOUNT or (kind.provider_level and self.held(target)):
+            # A refused key, or a circuit this failure has (or had) opened: no more of this
+            # account in this request, so a provider that is down costs one attempt, not six.
             self.dead.add(account)
         if kind.provider_level:
             self.sick[provider] = self.sick.get(provider, 0) + 1
@@ -324,7 +327,10 @@ class Dispatcher:
         budget = self.runtime.max_attempts
         attempts: list[Attempt] = []
         blocked: list[Blocked] = []
-        spread = _Spread(targets)
+        circuits = self.accounting.circuits
+        spread = _Spread(
+            targets, lambda t: circuits.blocking(t.spec.name, t.account.account_id) is not None
+        )
         while len(attempts) < budget and time.monotonic() < req.deadline:
             target = spread.next()
             if target is None:
