@@ -86,7 +86,9 @@ def _route(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    configured = {a.provider for a in env_accounts(specs.values(), settings.environ)}
+    # A local server (Ollama) counts once it answers; this command calls nobody.
+    local = [s for s in specs.values() if not s.probe]
+    configured = {a.provider for a in env_accounts(local, settings.environ)}
     configured |= _stored_providers(settings)
     print(f"catalog: {settings.config_path}")
     print("\n".join(explain(call, catalog, specs, configured)))
@@ -145,7 +147,50 @@ def _admin_failed(args: argparse.Namespace, exc: GatewayClientError) -> int:
     return 1
 
 
+FREE_WINDOWS = ("rpm", "rpd", "tpm", "tpd")
+
+
+def capacity_rows(providers: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """Per provider and model: how many quotas the keys hold, and of each window the total
+    and what is left now (``left/total``); a provider's shared windows on its own row."""
+    rows = [("PROVIDER", "MODEL", "QUOTAS", *(w.upper() for w in FREE_WINDOWS))]
+
+    def cells(windows: list[dict[str, Any]]) -> tuple[str, ...]:
+        named = {w["name"]: w for w in windows}
+        return tuple(
+            f"{named[n]['left']}/{named[n]['total']}" if n in named else "-" for n in FREE_WINDOWS
+        )
+
+    for p in providers:
+        quotas = f"{p['quotas']} ({p['accounts']} keys, per {p['quota_scope']})"
+        if p["shared"]:
+            rows.append((p["provider"], "(all models)", quotas, *cells(p["shared"])))
+        for m in p["models"]:
+            rows.append((p["provider"], m["model"], quotas, *cells(m["windows"])))
+    return rows
+
+
+def _admin_get(args: argparse.Namespace, path: str) -> Any:
+    """The admin API's answer, or None once the error is printed."""
+    try:
+        return _client(args, admin=True).get(path)
+    except GatewayClientError as exc:
+        _admin_failed(args, exc)
+        return None
+
+
+def _free(args: argparse.Namespace) -> int:
+    listing = _admin_get(args, "/admin/capacity")
+    if listing is None:
+        return 1
+    print(f"free limits as documented on {listing.get('checked') or '?'}; left/total now")
+    print(table(capacity_rows(listing["data"])))
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
+    if args.free:
+        return _free(args)
     client = _client(args)
     try:
         listing = client.get("/v1/models")
@@ -260,10 +305,9 @@ def status_rows(listing: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    try:
-        listing = _client(args, admin=True).get("/admin/providers")
-    except GatewayClientError as exc:
-        return _admin_failed(args, exc)
+    listing = _admin_get(args, "/admin/providers")
+    if listing is None:
+        return 1
     rows = status_rows(listing)
     if sys.stdout.isatty():  # a pipe or a file gets every character
         rows = fit(rows, shutil.get_terminal_size().columns, (5, 6))
@@ -379,7 +423,12 @@ def add_commands(sub: Any, client_options: Any) -> None:
         )
 
     models = sub.add_parser("models", help="list the models the gateway can route to")
-    client_options(models)
+    admin_options(models)
+    models.add_argument(
+        "--free",
+        action="store_true",
+        help="the free requests and tokens your keys give per minute and day, and what is left",
+    )
     models.set_defaults(func=_models)
 
     status = sub.add_parser("status", help="providers and accounts: health, cooldowns, quota")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llm_agg.runtime import close_runtimes
+from llm_agg.runtime import close_runtimes, get_runtime
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
 
@@ -15,10 +15,20 @@ from llm_agg_local.admin_key import ensure_admin_key
 Route = tuple[str, ASGIApp]
 
 
+Startup = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
+
+
 class PathRouter:
-    def __init__(self, routes: Sequence[Route], fallback: ASGIApp) -> None:
+    def __init__(
+        self, routes: Sequence[Route], fallback: ASGIApp, startup: Startup = _nothing
+    ) -> None:
         self.routes = sorted(routes, key=lambda r: len(r[0]), reverse=True)
         self.fallback = fallback
+        self.startup = startup
 
     def app_for(self, path: str) -> ASGIApp:
         for prefix, app in self.routes:
@@ -28,16 +38,18 @@ class PathRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self.startup)
             return
         await self.app_for(scope.get("path", ""))(scope, receive, send)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # The function apps make their clients lazily; only shutdown has work: closing them.
+async def _lifespan(receive: Receive, send: Send, startup: Startup) -> None:
+    # The function apps make their clients lazily; startup only asks local model servers
+    # whether they are there, shutdown closes the clients.
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_runtimes()
@@ -70,4 +82,9 @@ def create_app(settings: Settings | None = None) -> PathRouter:
         ("/ui", page),
         ("/", page),  # only "/" itself: it redirects to the page
     ]
-    return PathRouter(routes, fallback=chat)
+
+    async def probe() -> None:
+        if settings.discovery_interval > 0:  # a server that discovers models at all
+            await get_runtime(settings).probe()
+
+    return PathRouter(routes, fallback=chat, startup=probe)

@@ -1,7 +1,8 @@
 """A scriptable OpenAI-compatible provider for tests, served on loopback.
 
-Each provider lives under its own path prefix (``/groq/v1/chat/completions``), so one process
-plays several providers. ``POST /_control/{provider}`` queues scripted answers (``{"answers":
+Each provider lives under its own path prefix (``/groq/v1/chat/completions``; Cloudflare's
+``/cloudflare/client/v4/accounts/{account}/ai/v1/...``), so one process plays several
+providers. ``POST /_control/{provider}`` queues scripted answers (``{"answers":
 [...]}`` for chat, ``{"models": [...]}`` for the model list, which a key check asks); ``GET
 /_control/requests`` lists what was received; ``DELETE /_control`` forgets everything.
 
@@ -174,7 +175,14 @@ def _chunks(body: dict[str, Any], provider: str) -> list[dict[str, Any]]:
 async def chat(request: Request) -> Response:
     provider = request.path_params["provider"]
     body = await request.json()
-    RECEIVED.append({"provider": provider, "body": body, "headers": dict(request.headers)})
+    RECEIVED.append(
+        {
+            "provider": provider,
+            "path": request.url.path,
+            "body": body,
+            "headers": dict(request.headers),
+        }
+    )
     script = SCRIPTS[provider].popleft() if SCRIPTS[provider] else {}
     if "status" in script and script["status"] != 200:
         return JSONResponse(
@@ -275,6 +283,12 @@ async def control(request: Request) -> Response:
 app = Starlette(
     routes=[
         Route("/{provider}/v1/chat/completions", chat, methods=["POST"]),
+        # Cloudflare's account is part of its URL.
+        Route(
+            "/{provider}/client/v4/accounts/{account}/ai/v1/chat/completions",
+            chat,
+            methods=["POST"],
+        ),
         Route("/{provider}/v1/models", models),
         Route("/_control", control, methods=["GET", "DELETE"]),
         Route("/_control/requests", control, methods=["GET"]),

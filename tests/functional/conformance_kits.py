@@ -1,6 +1,7 @@
 """Per provider: where it lives, what it answered (recorded fixtures), and what the client
-must see. A native provider's expected values are written out; an OpenAI-compatible one's are
-read from its own OpenAI-format fixture, since what it said must reach the client unchanged.
+must see. The providers are the registry's: a provider added there is in the suite at once.
+A native provider's expected values are written out; an OpenAI-compatible one's are read from
+its own OpenAI-format fixture, since what it said must reach the client unchanged.
 
 Where a provider has no recording of a case, another recording stands in, named here:
 OpenAI's own (``openai/...``) for the OpenAI-compatible relays, and for Anthropic's parallel
@@ -13,27 +14,43 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from llm_agg.providers.registry import BUILTIN, build_registry
+from llm_agg.providers.spec import ProviderSpec, env_prefix
 from tests.support.fixtures import FIXTURES, headers, load, raw, sse_events
 from tests.support.openai_stream import collect
 
-PROVIDERS = ("openrouter", "groq", "cerebras", "together", "anthropic", "cohere")
-NATIVE = ("anthropic", "cohere")
+PROVIDERS = tuple(BUILTIN)
+NATIVE = tuple(name for name, spec in BUILTIN.items() if spec.kind != "openai")
+RELAYED = tuple(name for name in PROVIDERS if name not in NATIVE)
 MODEL = "conf-model"
 
-BASE_URLS = {
-    "openrouter": "http://openrouter.upstream/api/v1",
-    "groq": "http://groq.upstream/openai/v1",
-    "cerebras": "http://cerebras.upstream/v1",
-    "together": "http://together.upstream/v1",
-    "anthropic": "http://anthropic.upstream",
-    "cohere": "http://cohere.upstream",
-}
+
+def provider_env(provider: str) -> dict[str, str]:
+    """The variables that configure ``provider`` at a stand-in host, its URL's path kept."""
+    spec = BUILTIN[provider]
+    env = {var: f"conf-{name}" for name, var in spec.url_vars.items()}
+    if spec.key_required:
+        env[spec.env_keys[0]] = f"{provider}-conformance-key"
+    path = urlsplit(spec.base_url).path
+    env[f"{env_prefix(provider)}_BASE_URL"] = f"http://{provider}.upstream{path}"
+    return env
+
+
+def spec_at(provider: str) -> ProviderSpec:
+    return build_registry({}, provider_env(provider))[provider]
 
 
 def chat_url(provider: str) -> str:
     path = {"anthropic": "/v1/messages", "cohere": "/v2/chat"}.get(provider, "/chat/completions")
-    return BASE_URLS[provider] + path
+    spec = spec_at(provider)
+    return spec.base_url + path if spec.kind != "openai" else spec.chat_url
+
+
+def own_or(provider: str, name: str, stand_in: str) -> str:
+    """The provider's own recording of a case, else the named stand-in."""
+    return f"{provider}/{name}" if (FIXTURES / provider / name).exists() else stand_in
 
 
 def backup_of(provider: str) -> str:
@@ -85,12 +102,15 @@ COHERE_CALLS = [
     ("query_product_catalog_rpg0z5h8yyz2", "query_product_catalog", {"category": "Electronics"}),
 ]
 
+
 # case → provider → (fixture, expected)
+def _relayed(name: str, stand_in: str, read: Callable[[str], Expected]) -> dict[str, Any]:
+    """Each relayed provider's own fixture of a case (or the stand-in), with what it says."""
+    return {p: (f, read(f)) for p in RELAYED for f in [own_or(p, name, stand_in)]}
+
+
 TEXT: dict[str, tuple[str, Expected]] = {
-    **{
-        p: (f"{p}/response_text.json", _openai_answer(f"{p}/response_text.json"))
-        for p in PROVIDERS[:4]
-    },
+    **_relayed("response_text.json", "openai/response_text.json", _openai_answer),
     "anthropic": (
         "anthropic/response_end_turn.json",
         Expected("The weather in SF is currently **20°C** (68°F) and **Sunny**!", (705, 25)),
@@ -102,10 +122,7 @@ TEXT: dict[str, tuple[str, Expected]] = {
 }
 
 TOOL_CALL: dict[str, tuple[str, Expected]] = {
-    **{
-        p: (f"{p}/response_tool_call.json", _openai_answer(f"{p}/response_tool_call.json"))
-        for p in PROVIDERS[:4]
-    },
+    **_relayed("response_tool_call.json", "openai/response_tool_call.json", _openai_answer),
     "anthropic": (
         "anthropic/response_tool_use.json",
         Expected(
@@ -128,13 +145,7 @@ def anthropic_parallel() -> bytes:
 
 
 PARALLEL: dict[str, tuple[str | Callable[[], bytes], Expected]] = {
-    **{
-        p: (
-            "openai/response_parallel_tool_calls.json",
-            _openai_answer("openai/response_parallel_tool_calls.json"),
-        )
-        for p in PROVIDERS[:4]
-    },
+    **_relayed("-", "openai/response_parallel_tool_calls.json", _openai_answer),
     "anthropic": (
         anthropic_parallel,
         Expected(
@@ -160,7 +171,7 @@ PARALLEL: dict[str, tuple[str | Callable[[], bytes], Expected]] = {
 }
 
 STREAM_TEXT: dict[str, tuple[str, Expected]] = {
-    **{p: (f"{p}/stream_text.sse", _openai_stream(f"{p}/stream_text.sse")) for p in PROVIDERS[:4]},
+    **_relayed("stream_text.sse", "openai/stream_text_with_usage.sse", _openai_stream),
     "anthropic": ("anthropic/stream_text.sse", Expected("Hello there!", (11, 6))),
     "cohere": (
         "cohere/stream_text.sse",
@@ -172,14 +183,8 @@ STREAM_TEXT: dict[str, tuple[str, Expected]] = {
     ),
 }
 
-_TOOL_STREAMS = {
-    "openrouter": "openrouter/stream_tool_call.sse",
-    "groq": "openai/stream_tool_call_with_usage.sse",  # groq has no recorded tool stream
-    "cerebras": "cerebras/stream_tool_call.sse",
-    "together": "together/stream_tool_call.sse",
-}
 STREAM_TOOL: dict[str, tuple[str, Expected]] = {
-    **{p: (name, _openai_stream(name)) for p, name in _TOOL_STREAMS.items()},
+    **_relayed("stream_tool_call.sse", "openai/stream_tool_call_with_usage.sse", _openai_stream),
     "anthropic": (
         "anthropic/stream_tool_use.sse",
         Expected(
@@ -211,10 +216,8 @@ STREAM_TOOL: dict[str, tuple[str, Expected]] = {
 
 # The answer that stops at max tokens; a .sse one is asked for as a stream.
 LENGTH = {
-    "openrouter": "openai/response_finish_length.json",
-    "groq": "openai/response_finish_length.json",
+    **{p: "openai/response_finish_length.json" for p in RELAYED},
     "cerebras": "cerebras/response_length_reasoning_only.json",
-    "together": "openai/response_finish_length.json",
     "anthropic": "anthropic/stream_max_tokens_in_tool_use.sse",
     "cohere": "cohere/recorded_response_max_tokens.json",
 }
@@ -233,10 +236,10 @@ def cohere_failed_stream() -> bytes:
 
 
 MIDSTREAM_ERROR: dict[str, str | Callable[[], bytes]] = {
-    "openrouter": "openrouter/stream_midstream_error.sse",
-    "groq": "groq/stream_midstream_error.sse",
-    "cerebras": "openai/stream_midstream_error.sse",
-    "together": "openai/stream_midstream_error.sse",
+    **{
+        p: own_or(p, "stream_midstream_error.sse", "openai/stream_midstream_error.sse")
+        for p in RELAYED
+    },
     "anthropic": "anthropic/stream_error_overloaded.sse",
     "cohere": cohere_failed_stream,
 }
@@ -276,5 +279,14 @@ def error_headers(provider: str, status: int) -> dict[str, str]:
 
 
 def fixture_message(data: Any) -> str:
+    """The message a fixture's error carries, in whichever envelope (Gemini's one-element
+    array, Cloudflare's ``errors`` list)."""
+    if isinstance(data, list):
+        (data,) = data
+    if isinstance(data.get("errors"), list):
+        return str(data["errors"][0]["message"])
     inner = data.get("error", data)
-    return str(inner["message"] if isinstance(inner, dict) else inner)
+    message = inner["message"] if isinstance(inner, dict) else inner
+    if isinstance(message, dict):  # Mistral's validation errors, said in words
+        return "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in message["detail"])
+    return str(message)

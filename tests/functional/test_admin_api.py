@@ -282,7 +282,8 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
     (cerebras,) = data["cerebras"]["accounts"]
     assert (cerebras["source"], cerebras["healthy"]) == ("env", True)
     assert data["together"] == {
-        "provider": "together", "supported": True, "configured": False, "accounts": []
+        "provider": "together", "supported": True, "configured": False, "accounts": [],
+        "setup": "TOGETHER_API_KEY"
     }  # fmt: skip
 
 

@@ -21,7 +21,6 @@ from llm_agg.apps.chat import create_chat_app
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
 from tests.functional.conformance_kits import (
-    BASE_URLS,
     EARLY_ERROR,
     LENGTH,
     MIDSTREAM_ERROR,
@@ -41,6 +40,7 @@ from tests.functional.conformance_kits import (
     error_cases,
     error_headers,
     fixture_message,
+    provider_env,
 )
 from tests.support.fixtures import load, raw
 from tests.support.openai_stream import Collected, collect
@@ -106,14 +106,20 @@ async def gateway(tmp_path: Path, *providers: str) -> AsyncIterator[Gateway]:
     config.write_text("\n".join(lines) + "\n")
     environ: dict[str, str] = {}
     for name in providers:
-        environ[f"{name.upper()}_API_KEY"] = f"{name}-conformance-key"
-        environ[f"{name.upper()}_BASE_URL"] = BASE_URLS[name]
+        environ |= provider_env(name)
     settings = Settings(config_path=config, environ=environ, data_dir=tmp_path / "data")
     app = create_chat_app(settings)
     runtime = get_runtime(settings)
     transport = httpx.ASGITransport(app=app)
     try:
         with respx.mock(assert_all_called=False) as upstream:
+            # A local server is configured once it answers its model list.
+            for spec in runtime.specs.values():
+                if spec.probe and spec.name in providers:
+                    upstream.get(spec.models_url).respond(
+                        200, content=raw("ollama/models_list.json")
+                    )
+            await runtime.probe()
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
                 yield Gateway(client, runtime, upstream)
     finally:
@@ -339,7 +345,10 @@ async def test_max_tokens_stop(tmp_path: Path, provider: str):
     assert sent(route)["max_tokens"] == 16
 
 
-FAILS_OVER_413 = {"groq"}  # Groq's 413 means "over this account's tokens per minute"
+# Groq's 413 means "over this account's tokens per minute" (it cools the account); GitHub's,
+# "over this provider's tokens per request" (another provider may take it).
+FAILS_OVER_413 = {"groq", "github"}
+COOLS_ON_413 = {"groq"}
 
 
 # 400s naming the model's own limit: another model may take the same request.
@@ -364,7 +373,8 @@ async def test_error_status(tmp_path: Path, provider: str, status: int, fixture:
         gw.route(provider, failure)
         gw.route(backup, answer(TEXT[backup][0]))
         response = await gw.ask(messages=[{"role": "user", "content": "Hello"}])
-        cool = gw.runtime.quota.cooldowns.get(provider, "env", MODEL)
+        holder = gw.runtime.specs[provider].quota_holder("env")
+        cool = gw.runtime.quota.cooldowns.get(provider, holder, MODEL)
         cooling = cool.until if cool is not None else None
         now = gw.runtime.clock()
     if returned_at_once(provider, status, fixture):
@@ -377,7 +387,7 @@ async def test_error_status(tmp_path: Path, provider: str, status: int, fixture:
     else:
         check_answer(response, backup, TEXT[backup][1], "stop")
         assert response.headers["x-llm-agg-attempts"] == "2"
-    if status == 429 or (status == 413 and provider in FAILS_OVER_413):
+    if status == 429 or (status == 413 and provider in COOLS_ON_413):
         assert cooling is not None
         if "retry-after" in error_headers(provider, status):
             wait = float(error_headers(provider, status)["retry-after"])

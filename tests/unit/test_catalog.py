@@ -13,14 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_catalog_loads_with_rules_limits_and_date() -> None:
     shipped = load_catalog(ROOT / "config/providers.yaml")
     providers = {m.provider for m in shipped.models}
-    assert providers == {"groq", "cerebras", "openrouter", "together", "anthropic", "cohere"}
-    assert shipped.checked
+    assert providers == {
+        *("groq", "cerebras", "openrouter", "together", "anthropic", "cohere"),
+        *("gemini", "mistral", "codestral", "github", "nvidia", "cloudflare", "huggingface"),
+    }
+    assert shipped.checked == "2026-12-06"
     assert [r.name for r in shipped.rules] == ["code", "reasoning", "long_documents"]
     assert shipped.account_limits["openrouter"] == {"rpm": 20, "rpd": 50}
     free = [m for m in shipped.models if m.free]
     assert all(m.id.endswith(":free") for m in free if m.provider == "openrouter")
-    assert all(m.id.lower().endswith("-free") for m in free if m.provider == "together")
-    assert not any(m.free for m in shipped.models if m.provider == "anthropic")
+    # Together's free tier ended in October 2025; Anthropic never had one.
+    assert not any(m.free for m in shipped.models if m.provider in ("together", "anthropic"))
+    # GitHub Models' free tier takes at most 8,000 tokens a request: its context, here.
+    assert {m.context for m in shipped.for_provider("github")} == {8000}
     groq = {m.id: m for m in shipped.for_provider("groq")}
     assert groq["llama-3.3-70b-versatile"].limits == {
         "rpm": 30,

@@ -7,7 +7,7 @@ import pytest
 import respx
 
 from llm_agg.discovery import Discovery
-from llm_agg.providers.adapters import adapter_for
+from llm_agg.providers.kinds import adapter_for
 from llm_agg.providers.registry import BUILTIN
 from tests.support.fixtures import raw
 

@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 import pytest
 
-from llm_agg.limits.spent import with_quota
-from llm_agg.providers.failures import ACCOUNT_SCOPE, FailureKind, classify, transport
+from llm_agg.limits.spent import with_parking
+from llm_agg.providers.failures import FailureKind, classify, moderated, transport
 from tests.support.fixtures import headers
 
 Read = Callable[[str], bytes]
@@ -64,30 +64,30 @@ def test_openrouter_free_models_per_day_parks_the_whole_account_until_its_reset(
     # Retry-After says 60 s, but the exhausted window resets at midnight (epoch ms).
     announced = headers("openrouter/error_429_response_headers.txt")
     body = fixture_bytes("openrouter/error_429_free_model_daily.json")
-    failure = with_quota(classify(429, body, provider="openrouter"), announced, NOW, "*")
+    failure = with_parking(moderated(429, body), announced, NOW, whole_account=True)
     assert failure.kind is FailureKind.RATE_LIMITED
-    assert failure.quota is not None
-    assert failure.quota.name == "free-models-per-day"
-    assert failure.quota.scope == ACCOUNT_SCOPE
-    assert failure.quota.until == 1788825600.0
+    assert failure.parking is not None
+    assert failure.parking.quota == "free-models-per-day"
+    assert failure.parking.whole_account
+    assert failure.parking.until(NOW) == 1788825600.0
 
 
 def test_the_reset_repeated_in_the_body_counts_without_headers(fixture_bytes: Read) -> None:
     body = fixture_bytes("openrouter/error_429_free_model_daily.json")
-    failure = with_quota(classify(429, body, provider="openrouter"), {}, NOW, "m")
-    assert failure.quota is not None and failure.quota.scope == "m"
+    failure = with_parking(moderated(429, body), {}, NOW, whole_account=False)
+    assert failure.parking is not None and not failure.parking.whole_account
 
 
 def test_a_short_429_is_a_rate_limit_not_a_spent_quota(fixture_bytes: Read) -> None:
     body = fixture_bytes("openrouter/error_429.json")
-    failure = with_quota(classify(429, body), {"retry-after": "20"}, NOW, ACCOUNT_SCOPE)
-    assert failure.kind is FailureKind.RATE_LIMITED and failure.quota is None
+    failure = with_parking(classify(429, body), {"retry-after": "20"}, NOW, whole_account=True)
+    assert failure.kind is FailureKind.RATE_LIMITED and failure.parking is None
 
 
 def test_openrouters_403_is_its_moderation_refusing_the_request(fixture_bytes: Read) -> None:
     body = fixture_bytes("openrouter/error_403_guardrail.json")
-    assert classify(403, body, provider="openrouter").kind is FailureKind.CLIENT
-    assert classify(403, body, provider="groq").kind is FailureKind.ACCOUNT
+    assert moderated(403, body).kind is FailureKind.CLIENT
+    assert classify(403, body).kind is FailureKind.ACCOUNT  # elsewhere: a refused key
 
 
 def test_402_is_no_credits_and_401_a_refused_key(fixture_bytes: Read) -> None:

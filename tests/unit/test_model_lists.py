@@ -4,9 +4,9 @@ import orjson
 import pytest
 
 from llm_agg.providers.base import MalformedResponse
+from llm_agg.providers.kinds import lister_for
 from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.model_lists import (
-    lister_for,
     openai_models,
     openrouter_models,
     together_models,

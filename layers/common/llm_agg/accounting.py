@@ -22,7 +22,8 @@ from llm_agg.api.errors import RateLimited
 from llm_agg.limits.headers import retry_after
 from llm_agg.limits.keys import charge_tokens
 from llm_agg.limits.quota import ADMITTED, Admission, Quota
-from llm_agg.limits.spent import with_quota
+from llm_agg.limits.spent import with_parking
+from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.routing.health import Health
@@ -125,13 +126,14 @@ class Accounting:
             reason = "key refused" if parked.reason == "key_refused" else "no credits"
             why = f"{reason}: {parked.message}" if parked.message else reason
             return Blocked(provider, target.model, account, parked.at, why, refused=True)
-        cool = self.quota.cooldowns.get(provider, account, target.model)
+        cool = self.quota.cooldowns.get(provider, target.quota_holder, target.model)
         if cool is None:
             return None
         return Blocked(provider, target.model, account, cool.until, cool.reason)
 
     async def admit(self, target: Target, prompt_tokens: int) -> Admission:
-        provider, account, model = target.spec.name, target.account.account_id, target.model
+        # Quota counts per holder (the account, or the project a provider counts by).
+        provider, account, model = target.spec.name, target.quota_holder, target.model
         quota = self.quota
         quota.maybe_refresh()
         parked = self.blocked(target)
@@ -147,7 +149,7 @@ class Accounting:
                 log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
         if admission.ok:
             quota.started(provider, account, model)
-            self.circuits.probing(provider, account)
+            self.circuits.probing(provider, target.account.account_id)
         else:
             log.info(
                 "skipped: provider=%s model=%s account=%s reason=%s",
@@ -161,7 +163,7 @@ class Accounting:
     def heard(self, target: Target, headers: Mapping[str, str]) -> None:
         """Learn limits from response headers (any status)."""
         if headers:
-            self.quota.heard(target.spec.name, target.account.account_id, target.model, headers)
+            self.quota.heard(target.spec.name, target.quota_holder, target.model, headers)
 
     def settle(self, outcome: Outcome) -> None:
         """Learn from one finished attempt."""
@@ -174,17 +176,8 @@ class Accounting:
         target = outcome.target
         provider, account, model = target.spec.name, target.account.account_id, target.model
         kind = failure.kind
-        scope = self.quota.scope(provider, model)
-        failure = with_quota(failure, outcome.headers, self.clock(), scope)
-        if failure.quota is not None:
-            spent = failure.quota
-            reason = f"{provider} quota {spent.name} spent"
-            self.quota.spent(provider, account, spent.scope, spent.until, reason)
-        elif kind is FailureKind.RATE_LIMITED:
-            wait = retry_after(outcome.headers, self.clock())
-            reason = f"{provider} answered {failure.status or 429}"
-            seconds = DEFAULT_COOLDOWN if wait is None else wait
-            self.quota.cool(provider, account, model, seconds, reason)
+        if kind is FailureKind.RATE_LIMITED:
+            self._cool(target, failure, outcome.headers)
         elif kind is FailureKind.ACCOUNT:
             reason = "no_credits" if failure.no_credits else "key_refused"
             key = target.account.api_key
@@ -209,6 +202,23 @@ class Accounting:
         )
         observability.record_attempt(provider, False, outcome.latency_ms)
 
+    def _cool(self, target: Target, failure: UpstreamFailure, headers: Mapping[str, str]) -> None:
+        """Park what a 429 spent: the quota its body names (Gemini), or that its headers say
+        resets hours from now (OpenRouter's free-models-per-day), until its reset; else the
+        account, or its model, until the wait its headers announce."""
+        now = self.clock()
+        provider, model = target.spec.name, target.model
+        whole = self.quota.scope(provider, model) == ACCOUNT
+        park = with_parking(failure, headers, now, whole).parking
+        if park is not None:
+            scope = ACCOUNT if park.whole_account else model
+            seconds, reason = park.until(now) - now, f"{provider} {park.reason}"
+        else:
+            wait = retry_after(headers, now)
+            scope, reason = model, f"{provider} answered {failure.status or 429}"
+            seconds = DEFAULT_COOLDOWN if wait is None else wait
+        self.quota.cool(provider, target.quota_holder, scope, seconds, reason)
+
     def _count(
         self,
         provider: str,
@@ -228,15 +238,16 @@ class Accounting:
     def _served(self, outcome: Outcome) -> None:
         target, usage, gateway_key = outcome.target, outcome.usage, outcome.gateway_key
         provider, account, model = target.spec.name, target.account.account_id, target.model
+        holder = target.quota_holder
         self.circuits.succeeded(provider, account)
         self.health.observe(provider, model, True, outcome.first_byte_ms or outcome.latency_ms)
         tokens = usage.total_tokens if usage is not None else outcome.prompt_tokens
         charged = tuple(key for key, _ in outcome.admission.charged)
         keyed = gateway_key not in (None, "-")
-        if keyed or self.quota.limits(provider, account, model):
+        if keyed or self.quota.limits(provider, holder, model):
             # No thread hop for an answer nothing counts: no window, no gateway key.
             self.quota.background.spawn(
-                self._count, provider, account, model, charged, tokens, gateway_key, self.clock()
+                self._count, provider, holder, model, charged, tokens, gateway_key, self.clock()
             )
         self._note_use(target, None)
         self.usage.record(

@@ -112,7 +112,8 @@ class Discovery:
         for name, key in keys.items():
             adapter = adapters.get(name)
             cached = self._cache.get(name)
-            if isinstance(adapter, ModelLister) and key and (cached is None or cached[0] <= now):
+            keyed = key or not specs[name].key_required
+            if isinstance(adapter, ModelLister) and keyed and (cached is None or cached[0] <= now):
                 due.append((name, adapter))
         if due and self._store is not None:
             shared = await asyncio.to_thread(self._shared, [name for name, _ in due], now)

@@ -50,7 +50,6 @@ from llm_agg.providers.failures import (
     FailureKind,
     UpstreamFailure,
     broken,
-    classify,
     stalled,
     transport,
 )
@@ -230,6 +229,9 @@ class _Spread:
             self.sick_accounts[account] = self.sick_accounts.get(account, 0) + 1
         elif kind.model_level:
             self.gone.add((provider, target.model))
+        elif kind is FailureKind.TOO_LARGE:
+            # Too large for any of its models: every account of this provider is done with.
+            self.gone.update((provider, t.model) for t in self.pending if t.spec.name == provider)
         elif kind is FailureKind.RATE_LIMITED:
             self.sick_accounts[account] = self.sick_accounts.get(account, 0) + 1
 
@@ -393,7 +395,7 @@ class Dispatcher:
                 body = b""
             finally:
                 await response.aclose()
-            failure = classify(response.status_code, body, provider=target.spec.name)
+            failure = target.spec.errors(response.status_code, body)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
         return response, started
 

@@ -23,13 +23,12 @@ from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.accounts import Account, env_accounts
-from llm_agg.providers.adapters import adapter_for
 from llm_agg.providers.base import Adapter, Target
+from llm_agg.providers.kinds import adapter_for, lister_for
 from llm_agg.providers.listing import ModelLister
-from llm_agg.providers.model_lists import lister_for
 from llm_agg.providers.registry import build_registry
 from llm_agg.routing.catalog import load_catalog
-from llm_agg.routing.classify import classify
+from llm_agg.routing.classify import classify, estimate_tokens
 from llm_agg.routing.discovery import merge
 from llm_agg.routing.health import Health
 from llm_agg.routing.rotation import conversation_of, order_accounts
@@ -74,9 +73,7 @@ class Runtime:
         self.vanished: list[str] = []
         self.specs = build_registry(self.catalog.providers, settings.environ)
         self.adapters: dict[str, Adapter] = {
-            name: adapter
-            for name, spec in self.specs.items()
-            if (adapter := adapter_for(spec)) is not None
+            name: adapter_for(spec) for name, spec in self.specs.items()
         }
         self.stored = Stored(settings, clock)
         # The environment does not change under a running process: read its keys once.
@@ -103,11 +100,11 @@ class Runtime:
             store=expiring,
             background=self.background,
         )
-        # What lists each provider's models: native adapters do; the others share one reader.
         self.listers: dict[str, ModelLister] = {
-            name: adapter if isinstance(adapter, ModelLister) else lister_for(self.specs[name])
-            for name, adapter in self.adapters.items()
+            name: lister_for(spec) for name, spec in self.specs.items()
         }
+        # Local servers (``ProviderSpec.probe``) that answered their last model listing.
+        self.reachable: set[str] = set()
         self._discovering: asyncio.Task[None] | None = None
         self._rechecking: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
@@ -128,9 +125,32 @@ class Runtime:
         the store off the event loop)."""
         by_provider: dict[str, list[Account]] = {}
         for account in [*self._env_accounts, *self.stored.accounts()]:
-            if account.provider in self.adapters:
+            spec = self.specs.get(account.provider)
+            if spec is not None and (not spec.probe or spec.name in self.reachable):
                 by_provider.setdefault(account.provider, []).append(account)
         return by_provider
+
+    def _probed(self) -> dict[str, str | None]:
+        """The local servers to ask whether they are there, with their keys if any."""
+        return {a.provider: a.api_key for a in self._env_accounts if self.specs[a.provider].probe}
+
+    async def probe(self) -> None:
+        """Ask each local server (Ollama) for its models: one that answers is configured (the
+        local server does this at start)."""
+        keys = self._probed()
+        if not keys:
+            return
+        try:
+            listed = await self.discovery.listed(self.client, self.specs, self.listers, keys)
+        except Exception as exc:  # best effort: without an answer it is simply not there
+            log.info("local servers not probed: %s", type(exc).__name__)
+            return
+        self._reached(keys, listed)
+
+    def _reached(self, keys: dict[str, str | None], listed: dict[str, Any]) -> None:
+        self.reachable = {name for name in self.reachable if name not in keys} | {
+            name for name in keys if name in listed
+        }
 
     def _discover(self, accounts: dict[str, list[Account]]) -> None:
         """Refresh the providers' model lists in the background, at most every
@@ -148,12 +168,15 @@ class Runtime:
         except RuntimeError:
             return  # routed from synchronous code: the next request on a loop refreshes
         self._discovered_at = started
+        # A local server that answered at start is in ``accounts`` and asked again here: one
+        # that stops answering drops out until the next start.
         keys = {name: mine[0].api_key for name, mine in accounts.items() if mine}
         self._discovering = loop.create_task(self._refresh_view(keys))
 
     async def _refresh_view(self, keys: dict[str, str | None]) -> None:
         try:
             listed = await self.discovery.listed(self.client, self.specs, self.listers, keys)
+            self._reached({k: v for k, v in keys.items() if self.specs[k].probe}, listed)
             self.view, self.vanished = merge(self.catalog, listed)
             self.quota.use_catalog(self.view)
         except Exception as exc:  # best effort: routing goes on from what it knew
@@ -162,8 +185,13 @@ class Runtime:
             self._discovering = None
 
     def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
+        spec = self.specs[provider]
         room = max(
-            (self.quota.headroom(provider, a.account_id, model) for a in accounts), default=1.0
+            (
+                self.quota.headroom(provider, spec.quota_holder(a.account_id), model)
+                for a in accounts
+            ),
+            default=1.0,
         )
         return self.health.signals(provider, model, room)
 
@@ -199,9 +227,14 @@ class Runtime:
         cooling: list[Target] = []
         refused: list[Target] = []  # parked: admission turns them down, saying why
         conversation = None
+        tokens: int | None = None
         for choice in choices:
             spec = self.specs[choice.provider]
             reason = spec.refusal_for(call.body)
+            if spec.max_request_tokens is not None and not reason:
+                tokens = estimate_tokens(call) if tokens is None else tokens
+                if tokens > spec.max_request_tokens:
+                    reason = f"{spec.name} takes at most {spec.max_request_tokens} tokens a request"
             if reason:
                 refusals.append(reason)
                 continue
@@ -270,7 +303,8 @@ class Runtime:
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
-        cooling = [self.quota.cooldowns.get(provider, a.account_id, model) for a in accounts]
+        holders = {self.specs[provider].quota_holder(a.account_id) for a in accounts}
+        cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
         if not accounts or any(c is None for c in cooling):
             return "ready"
         soonest = min((c for c in cooling if c is not None), key=lambda c: c.until)
@@ -281,16 +315,22 @@ class Runtime:
         """``known_state`` with what is left of each quota window (blocking: reads the store)."""
         until, known = self.known_state(provider, account)
         models = [m.id for m in self.view.for_provider(provider)]
-        return until, {**known, "quota": self.quota.report(provider, account, models)}
+        holder = self._holder(provider, account)
+        return until, {**known, "quota": self.quota.report(provider, holder, models)}
+
+    def _holder(self, provider: str, account: str) -> str:
+        """Whose quota an account spends: its own, or its project's (``quota_holder``)."""
+        return self.specs[provider].quota_holder(account) if provider in self.specs else account
 
     def known_state(self, provider: str, account: str) -> tuple[float | None, dict[str, object]]:
         """What the router knows of one account, from memory: until when it is cooling down as
         a whole, if it is; every cooldown, of it or of one of its models; its circuit, last
         error, and whether its key is parked (refused, or no credits) until a check."""
+        holder = self._holder(provider, account)
         mine = [
             c
             for c in self.quota.cooldowns.active()
-            if (c.provider, c.account) == (provider, account)
+            if (c.provider, c.account) == (provider, holder)
         ]
         whole = [c.until for c in mine if c.scope == ACCOUNT]
         key = next(
@@ -316,11 +356,12 @@ class Runtime:
     def _rotate(
         self, provider: str, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
+        holder = self.specs[provider].quota_holder
         return order_accounts(
             accounts,
             lambda a: a.account_id,
-            lambda a: self.quota.headroom(provider, a.account_id, model),
-            lambda a: self.quota.last_used.get((provider, a.account_id), 0.0),
+            lambda a: self.quota.headroom(provider, holder(a.account_id), model),
+            lambda a: self.quota.last_used.get((provider, holder(a.account_id)), 0.0),
             conversation,
         )
 

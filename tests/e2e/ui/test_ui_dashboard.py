@@ -1,5 +1,6 @@
 """The Dashboard in a real browser: every provider and account with its quota and requests
-today, and a cooldown appearing by itself after an upstream 429."""
+today, the free capacity of the configured keys, and a cooldown appearing by itself after an
+upstream 429."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from llm_agg.providers.registry import BUILTIN
 from tests.e2e.harness import FakeUpstream, Process
 from tests.e2e.ui.support import shoot, start_ui_gateway, unlock
 
@@ -52,9 +54,17 @@ def test_dashboard_shows_each_account_then_its_cooldown_after_an_upstream_429(
     expect(page.locator("#view-dashboard section[data-provider=anthropic]")).to_contain_text(
         "not configured"
     )
-    expect(page.locator("#view-dashboard .summary")).to_have_text(
-        "2 of 6 providers configured · 2 of 2 accounts healthy"
+    expect(page.locator("#view-dashboard section[data-provider=gemini]")).to_contain_text(
+        "set GEMINI_API_KEY (or GOOGLE_API_KEY)."
     )
+    expect(page.locator("#view-dashboard .summary")).to_have_text(
+        f"2 of {len(BUILTIN)} providers configured · 2 of 2 accounts healthy"
+    )
+    # What the keys are worth: the free windows of each configured model, left of the total.
+    free = page.locator("#view-dashboard section.capacity tr[data-provider=groq]")
+    expect(free.locator("[data-field=quotas]")).to_have_text("1 (1 key, per account)")
+    expect(free.locator("[data-window=rpm]")).to_have_text("29 / 30")
+    expect(free.locator("[data-window=rpd]")).to_have_text("499 / 500")
 
     # GIVEN groq answers 429 with a Retry-After, WHEN a request goes through the gateway,
     # THEN the dashboard shows groq cooling down, by itself (it refreshes every 5 s).

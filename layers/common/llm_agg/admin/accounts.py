@@ -29,6 +29,8 @@ def account_states(
         AccountState(a.provider, a.account_id, "env", True, mask(a.api_key) if a.api_key else None)
         for a in env_accounts(specs, runtime.settings.environ)
         if account_id is None or a.account_id == account_id
+        # A local server is an account only while it answers.
+        if not runtime.specs[a.provider].probe or a.provider in runtime.reachable
     ]
     vault = runtime.stored.vault
     for record in runtime.stored.stores.credentials.list(provider):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import httpx
 
 from llm_agg.providers.failures import error_fields
+from llm_agg.providers.kinds import lister_for
 from llm_agg.providers.spec import ProviderSpec
 
-ANTHROPIC_VERSION = "2023-06-01"
 CHECK_TIMEOUT = 10.0
 
 
@@ -31,15 +31,9 @@ class Verdict:
 def models_request(
     spec: ProviderSpec, api_key: str, extra: Mapping[str, str]
 ) -> tuple[str, dict[str, str]]:
-    """URL and headers of the provider's model listing, authenticated its own way."""
-    headers = {**spec.headers, **extra}
-    if spec.kind == "anthropic":
-        headers |= {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
-        return spec.base_url.rstrip("/") + "/v1/models", headers
-    headers["authorization"] = f"Bearer {api_key}"
-    if spec.kind == "cohere":
-        return spec.base_url.rstrip("/") + "/v1/models", headers
-    return spec.models_url, headers
+    """URL and headers of the provider's model listing: the request discovery sends."""
+    request = lister_for(spec).models_request(spec, api_key)
+    return request.url, {**request.headers, **extra}
 
 
 def _detail(response: httpx.Response, api_key: str) -> str:

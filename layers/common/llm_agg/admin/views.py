@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from llm_agg.providers.spec import ProviderSpec
 from llm_agg.store import histogram
 from llm_agg.store.base import GatewayKeyRecord, UsageRow
 
@@ -105,7 +106,7 @@ def _whole_reasons(router: Mapping[str, object]) -> str:
 
 
 def providers(
-    names: Iterable[str],
+    specs: Mapping[str, ProviderSpec],
     supported: Mapping[str, bool],
     accounts: Iterable[AccountState],
     cooling_until: Mapping[tuple[str, str], float],
@@ -120,7 +121,7 @@ def providers(
     for one in accounts:
         by_provider.setdefault(one.provider, []).append(one)
     out = []
-    for name in sorted(names):
+    for name in sorted(specs):
         rows = []
         for a in by_provider.get(name, []):
             key = (a.provider, a.account_id)
@@ -149,6 +150,7 @@ def providers(
                 "provider": name,
                 "supported": supported.get(name, False),
                 "configured": any(a["enabled"] for a in rows),
+                "setup": specs[name].setup_hint,  # what configures it
                 "accounts": rows,
             }
         )

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from llm_agg.admin import views
 from llm_agg.admin.accounts import account_states, add_account, check_account
+from llm_agg.admin.capacity import capacity
 from llm_agg.admin.models import CredentialIn, CredentialPatch, KeyIn
 from llm_agg.admin.routing import routing
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
@@ -27,7 +28,7 @@ from llm_agg.apps.auth import admin_auth, store_unavailable
 from llm_agg.apps.base import new_app
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
-from llm_agg.providers.registry import env_prefix
+from llm_agg.limits.windows import Limit, counter_key
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
@@ -66,10 +67,10 @@ def _spec(runtime: Runtime, provider: str, status: int = 400) -> ProviderSpec:
     return spec
 
 
-def _not_env(provider: str, account_id: str) -> None:
+def _not_env(spec: ProviderSpec, account_id: str) -> None:
     if account_id == "env":
         raise InvalidRequest(
-            f"The 'env' account of {provider} comes from {env_prefix(provider)}_API_KEY; "
+            f"The 'env' account of {spec.name} comes from {spec.setup_hint}; "
             "change that variable instead.",
             param="account_id",
         )
@@ -121,8 +122,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     @admin.delete("/credentials/{provider}/{account_id}")
     async def delete_credential(provider: str, account_id: str) -> Response:
         runtime = get_runtime(settings)
-        _spec(runtime, provider, 404)
-        _not_env(provider, account_id)
+        _not_env(_spec(runtime, provider, 404), account_id)
         await runtime.stored.open()
         if not await _call(runtime.stored.vault.delete, provider, account_id):
             raise NotFound(f"No stored account {account_id!r} for {provider}.")
@@ -138,8 +138,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     @admin.patch("/credentials/{provider}/{account_id}")
     async def update_credential(provider: str, account_id: str, request: Request) -> Response:
         runtime = get_runtime(settings)
-        _spec(runtime, provider, 404)
-        _not_env(provider, account_id)
+        _not_env(_spec(runtime, provider, 404), account_id)
         body = parse_body(await request.body(), CredentialPatch)
         await runtime.stored.open()
         vault = runtime.stored.vault
@@ -169,6 +168,29 @@ def create_admin_app(settings: Settings) -> FastAPI:
                 **verdict.to_dict(),
             }
         )
+
+    @admin.get("/capacity")
+    async def free_capacity(request: Request) -> Response:
+        runtime = get_runtime(settings)
+        await runtime.stored.refresh()
+        accounts = {p: [a.account_id for a in mine] for p, mine in runtime.accounts().items()}
+        quota = runtime.quota
+        every = request.query_params.get("all") in ("1", "true")
+
+        def used(provider: str, holder: str, limit: Limit, index: int) -> int:
+            return quota.counters.get(counter_key(provider, holder, limit, index))
+
+        data = await _call(
+            capacity,
+            runtime.specs,
+            runtime.view.models,
+            accounts,
+            quota.limits,
+            used,
+            runtime.clock(),
+            not every,
+        )
+        return _json({"object": "list", "checked": runtime.catalog.checked, "data": data})
 
     @admin.get("/providers")
     async def provider_status() -> Response:

@@ -268,11 +268,6 @@ class Quota:
         until = self.clock() + max(0.0, seconds)
         self.cooldowns.add(Cooldown(provider, account, scope, until, reason))
 
-    def spent(self, provider: str, account: str, scope: str, until: float, reason: str) -> None:
-        """A quota the provider says is spent: park its whole scope (a model, or every model
-        of the account) until its reset, hours away, not for a short cooldown."""
-        self.cooldowns.add(Cooldown(provider, account, scope, until, reason))
-
     def refund(self, charged: tuple[tuple[str, float], ...]) -> None:
         """Give back what admission charged for a call that never reached the provider
         (blocking)."""

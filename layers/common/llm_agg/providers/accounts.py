@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
 
 
@@ -20,10 +19,13 @@ class Account:
 
 
 def env_accounts(specs: Iterable[ProviderSpec], environ: Mapping[str, str]) -> list[Account]:
-    """An account per provider whose ``<PROVIDER>_API_KEY`` is set, or that needs no key."""
+    """An account per provider whose key variable is set (the first of its variables that
+    is), or that needs no key; none for a provider whose URL waits for a variable."""
     accounts = []
     for spec in specs:
-        key = environ.get(f"{env_prefix(spec.name)}_API_KEY", "").strip()
+        if spec.unresolved:
+            continue
+        key = next((v for var in spec.env_keys if (v := environ.get(var, "").strip())), "")
         if key or not spec.key_required:
             accounts.append(Account(spec.name, "env", key or None, source="env"))
     return accounts

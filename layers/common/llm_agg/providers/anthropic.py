@@ -15,6 +15,7 @@ from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, NamedToo
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.anthropic_stream import AnthropicStream, finish_reason, usage_of
 from llm_agg.providers.base import Completion, MalformedResponse, Target, UpstreamRequest
+from llm_agg.providers.fields import native_spec
 from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.native import (
     clamp,
@@ -214,15 +215,13 @@ def build_body(call: ChatCall, target: Target) -> dict[str, Any]:
 
 
 def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
-    auth = _auth(target.spec, target.account.api_key)
+    auth = target.spec.headers_for(target.account.api_key)
     return upstream_request(call, target, "/v1/messages", auth, build_body(call, target))
 
 
-def _auth(spec: ProviderSpec, api_key: str | None) -> dict[str, str]:
-    headers = {"anthropic-version": VERSION, **spec.headers}
-    if api_key:
-        headers["x-api-key"] = api_key
-    return headers
+def auth(api_key: str | None) -> dict[str, str]:
+    """Anthropic's own scheme: the key in ``x-api-key``, and the API version it speaks."""
+    return {"anthropic-version": VERSION, **({"x-api-key": api_key} if api_key else {})}
 
 
 def parse_response(body: bytes, model: str, created: int) -> Completion:
@@ -260,7 +259,7 @@ def parse_response(body: bytes, model: str, created: int) -> Completion:
 
 def models_request(spec: ProviderSpec, api_key: str | None) -> UpstreamRequest:
     url = spec.base_url.rstrip("/") + "/v1/models?limit=1000"
-    return UpstreamRequest(url, _auth(spec, api_key), b"")
+    return UpstreamRequest(url, spec.headers_for(api_key), b"")
 
 
 def parse_models(body: bytes) -> list[ListedModel]:
@@ -281,3 +280,7 @@ def parse_models(body: bytes) -> list[ListedModel]:
 
 
 FORMAT = NativeFormat(build_request, parse_response, AnthropicStream, models_request, parse_models)
+
+SPEC = native_spec(
+    "anthropic", "https://api.anthropic.com", rate_limit_headers="anthropic", auth=auth
+)

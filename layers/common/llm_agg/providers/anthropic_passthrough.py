@@ -13,7 +13,6 @@ import orjson
 
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.messages import GATEWAY_FIELDS, error_event
-from llm_agg.providers.anthropic import VERSION
 from llm_agg.providers.anthropic_stream import finish_reason, usage_of
 from llm_agg.providers.base import Completion, MalformedResponse, Target, UpstreamRequest, Usage
 from llm_agg.providers.native import loads_object
@@ -56,15 +55,14 @@ class AnthropicPassThrough:
         self._headers = {k: v for k in FORWARDED_HEADERS if (v := headers.get(k))}
 
     def build_request(self, call: ChatCall, target: Target) -> UpstreamRequest:
+        # The client's own version and beta flags go with the provider's authentication.
         headers = {
             "content-type": "application/json",
-            "anthropic-version": VERSION,
+            **target.spec.headers_for(target.account.api_key),
             **self._headers,
             **target.spec.headers,
             **target.account.headers,
         }
-        if target.account.api_key:
-            headers["x-api-key"] = target.account.api_key
         url = target.spec.base_url.rstrip("/") + "/v1/messages"
         return UpstreamRequest(url, headers, orjson.dumps(native_body(self._body, target)))
 

@@ -24,6 +24,11 @@ class Target:
     account: Account
     max_output: int | None = None  # the model's output limit, when the catalog knows it
 
+    @property
+    def quota_holder(self) -> str:
+        """Whose quota this attempt spends: the account, or its project or organisation."""
+        return self.spec.quota_holder(self.account.account_id)
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:

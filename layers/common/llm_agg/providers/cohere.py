@@ -15,6 +15,7 @@ from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, NamedToo
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.providers.base import Completion, MalformedResponse, Target, UpstreamRequest
 from llm_agg.providers.cohere_stream import CohereStream, finish_reason, tool_arguments, usage_of
+from llm_agg.providers.fields import native_spec
 from llm_agg.providers.listing import ListedModel
 from llm_agg.providers.native import (
     clamp,
@@ -135,15 +136,8 @@ def build_body(call: ChatCall, target: Target) -> dict[str, Any]:
 
 
 def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
-    auth = _auth(target.spec, target.account.api_key)
+    auth = target.spec.headers_for(target.account.api_key)
     return upstream_request(call, target, "/v2/chat", auth, build_body(call, target))
-
-
-def _auth(spec: ProviderSpec, api_key: str | None) -> dict[str, str]:
-    headers = dict(spec.headers)
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    return headers
 
 
 def parse_response(body: bytes, model: str, created: int) -> Completion:
@@ -190,7 +184,7 @@ def parse_response(body: bytes, model: str, created: int) -> Completion:
 def models_request(spec: ProviderSpec, api_key: str | None) -> UpstreamRequest:
     # Cohere lists models under v1 only; ask for the chat models, in one page.
     url = spec.base_url.rstrip("/") + "/v1/models?endpoint=chat&page_size=1000"
-    return UpstreamRequest(url, _auth(spec, api_key), b"")
+    return UpstreamRequest(url, spec.headers_for(api_key), b"")
 
 
 def parse_models(body: bytes) -> list[ListedModel]:
@@ -208,3 +202,5 @@ def parse_models(body: bytes) -> list[ListedModel]:
 
 
 FORMAT = NativeFormat(build_request, parse_response, CohereStream, models_request, parse_models)
+
+SPEC = native_spec("cohere", "https://api.cohere.com", rate_limit_headers="none")

@@ -2,15 +2,16 @@
 
 The kind decides what the gateway does next, and at which level the fault lies::
 
-    UpstreamFailure(kind, status, message, type, code, param, quota)
+    UpstreamFailure(kind, status, message, type, code, param, parking, reached, announced)
      ├── CLIENT         the request itself is wrong: returned at once, nobody else is tried
      ├── model level    another model may serve it (same provider or not)
      │    ├── NOT_FOUND     404: this provider does not serve the model (any more)
      │    └── MODEL         400 naming the model's own limit (context, decommissioned, tools)
      ├── account level  this account, whatever the model
-     │    ├── RATE_LIMITED  429 (and Groq's 413 over its tokens per minute); ``quota`` is set
-     │    │                 when the provider says a quota is spent for hours (park its scope)
+     │    ├── RATE_LIMITED  429 (and Groq's 413 over its tokens per minute); ``parking`` is
+     │    │                 set when a quota is spent (its scope is parked until its reset)
      │    └── ACCOUNT       401/403 key refused, 402 no credits: the account leaves rotation
+     ├── TOO_LARGE      larger than this provider takes in one request (GitHub Models)
      └── provider level the provider as a whole is in trouble: other providers first
           ├── SERVER        5xx, overloaded, a malformed answer, a stream that broke
           ├── TIMEOUT       no answer (or no next event) in time, 408
@@ -18,20 +19,19 @@ The kind decides what the gateway does next, and at which level the fault lies::
 
 Classified by status and error code, never by message text. Built by ``classify`` (an HTTP
 error answer), ``transport`` (no answer), ``broken`` (a 2xx that went wrong), ``stalled``
-(past its deadline); ``limits.spent`` adds the ``QuotaSpent`` a 429's headers announce.
+(past its deadline); ``limits.spent`` adds the ``Parking`` a 429's headers announce.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-LONG_QUOTA = 3600.0  # a 429 whose reset is at least this far away is a spent quota, not a burst
-ACCOUNT_SCOPE = "*"  # a quota spanning every model of the account (limits.windows.ACCOUNT)
+from llm_agg.providers.parking import Parking
 
 
 class FailureKind(enum.Enum):
@@ -43,6 +43,8 @@ class FailureKind(enum.Enum):
     SERVER = "server"  # 5xx, overloaded, capacity
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    # larger than this provider takes in one request (GitHub Models): another may take it
+    TOO_LARGE = "too_large"
 
     @property
     def fails_over(self) -> bool:
@@ -64,17 +66,6 @@ class FailureKind(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class QuotaSpent:
-    """A quota the provider says is spent until ``until`` (epoch seconds): every model in
-    ``scope`` (a model id, or ``ACCOUNT_SCOPE`` for the whole account) is parked until then.
-    A provider's error mapping may build one from what its 429 names (Gemini's ``quotaId``)."""
-
-    name: str  # what the provider calls it: "free-models-per-day", "requests per day"
-    scope: str
-    until: float
-
-
-@dataclass(frozen=True, slots=True)
 class UpstreamFailure:
     kind: FailureKind
     status: int | None
@@ -82,7 +73,9 @@ class UpstreamFailure:
     type: str | None = None
     code: str | None = None
     param: str | None = None
-    quota: QuotaSpent | None = None
+    # The quota a 429 says is spent and until when: from the provider's error body (its own
+    # ``errors`` mapping: Gemini) or, failing that, from a reset hours away (limits.spent).
+    parking: Parking | None = None
     reached: bool = True  # False: the request never left (refused, DNS): nothing to charge
     # Rate-limit headers the provider repeated in its error body (OpenRouter's metadata).
     announced: Mapping[str, str] = field(default_factory=dict)
@@ -114,17 +107,9 @@ _MODEL_CODES = frozenset(
         "tool_use_failed",
     }
 )
-# Statuses that mean something else at one provider: OpenRouter's 403 is its moderation or
-# guardrail refusing this request (a key it refuses is 401).
-_STATUS_OVERRIDES: Mapping[str, Mapping[int, FailureKind]] = {
-    "openrouter": {403: FailureKind.CLIENT},
-}
 
 
-def _kind(status: int, code: str | None, provider: str | None) -> FailureKind:
-    override = _STATUS_OVERRIDES.get(provider or "", {}).get(status)
-    if override is not None:
-        return override
+def _kind(status: int, code: str | None) -> FailureKind:
     if status == 429:
         return FailureKind.RATE_LIMITED
     if status == 413 and code == "rate_limit_exceeded":
@@ -206,13 +191,14 @@ def _embedded_headers(data: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in found.items()}
 
 
-def classify(status: int, body: bytes, *, provider: str | None = None) -> UpstreamFailure:
-    """An HTTP error answer. Whether a 429 announces a quota spent for hours is read from its
-    headers and ``announced`` by ``limits.spent``; a provider's own mapping may set ``quota``."""
+def classify(status: int, body: bytes) -> UpstreamFailure:
+    """An HTTP error answer (``ProviderSpec.errors`` of most providers). Whether a 429 announces
+    a quota spent for hours is read from its headers and ``announced`` by ``limits.spent``; a
+    provider's own mapping may set ``parking`` itself."""
     data = _decode(body)
     message, type_, code, param = _fields(data)
     return UpstreamFailure(
-        kind=_kind(status, code, provider),
+        kind=_kind(status, code),
         status=status,
         message=message or f"HTTP {status}",
         type=type_,
@@ -220,6 +206,13 @@ def classify(status: int, body: bytes, *, provider: str | None = None) -> Upstre
         param=param,
         announced=_embedded_headers(data),
     )
+
+
+def moderated(status: int, body: bytes) -> UpstreamFailure:
+    """OpenRouter's errors: its 403 is its moderation or guardrail refusing this request, not
+    a refused key (that is a 401), so it is the client's, not a reason to park the account."""
+    failure = classify(status, body)
+    return replace(failure, kind=FailureKind.CLIENT) if status == 403 else failure
 
 
 def transport(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llm_agg.providers.spec import Fate, Refusal
+from llm_agg.providers.spec import Fate, ProviderSpec, Refusal
 
 # Every request field of OpenAI's Chat Completions API (platform.openai.com/docs/api-reference/
 # chat/create), deprecated ones included; a test checks each has a fate at every provider.
@@ -53,6 +53,22 @@ OPENAI_FIELDS = frozenset(
         "verbosity",
         "web_search_options",
     }
+)
+
+
+# Fields a strict OpenAI-compatible API (Gemini, Mistral) answers with 400/422 as unknown.
+# Bookkeeping and tuning the answer does not show: dropped.
+UNSHOWN = ("store", "metadata", "service_tier", "prompt_cache_key", "user", "safety_identifier")
+UNSHOWN_TUNING = ("verbosity", "logit_bias")
+# What the client would miss from the answer: refused, so another provider serves it.
+ANSWER_SHAPING = (
+    "logprobs",
+    "top_logprobs",
+    "web_search_options",
+    "functions",
+    "function_call",
+    "audio",
+    "modalities",
 )
 
 
@@ -163,3 +179,10 @@ NATIVE_FATES: Mapping[str, Mapping[str, Fate]] = {
     "anthropic": ANTHROPIC_FATES,
     "cohere": COHERE_FATES,
 }
+
+
+def native_spec(name: str, base_url: str, **quirks: Any) -> ProviderSpec:
+    """The spec of a provider of a native format ``name``: its fates and refusals are the
+    format's."""
+    fates, refusals = NATIVE_FATES[name], native_refusals(name)
+    return ProviderSpec(name, base_url, kind=name, fates=fates, refusals=refusals, **quirks)

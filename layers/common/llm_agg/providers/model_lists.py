@@ -30,11 +30,16 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _entries(data: Any, key: str | None) -> list[dict[str, Any]]:
+def load_models(body: bytes, key: str | None, id_key: str = "id") -> list[dict[str, Any]]:
+    """The entries (objects with a string ``id_key``) of a model list, under ``key`` or bare."""
+    return _entries(_load(body), key, id_key)
+
+
+def _entries(data: Any, key: str | None, id_key: str = "id") -> list[dict[str, Any]]:
     items = data.get(key) if key is not None and isinstance(data, dict) else data
     if not isinstance(items, list):
         raise MalformedResponse(f"model list: expected a list{f' under {key!r}' if key else ''}")
-    return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get(id_key), str)]
 
 
 def openai_models(body: bytes) -> list[ListedModel]:
@@ -113,13 +118,6 @@ def openrouter_models(body: bytes) -> list[ListedModel]:
 
 Parser = Callable[[bytes], list[ListedModel]]
 
-# By provider name; the others use OpenAI's shape. (Anthropic's and Cohere's lists are read by
-# their own modules.)
-PARSERS: dict[str, Parser] = {
-    "together": together_models,
-    "openrouter": openrouter_models,
-}
-
 
 class OpenAIModels:
     """The ``ModelLister`` of an OpenAI-compatible provider."""
@@ -128,11 +126,25 @@ class OpenAIModels:
         self.parse_models = parser
 
     def models_request(self, spec: ProviderSpec, api_key: str | None) -> UpstreamRequest:
-        headers = dict(spec.headers)
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        return UpstreamRequest(spec.models_url, headers, b"")
+        return UpstreamRequest(spec.models_url, spec.headers_for(api_key), b"")
 
 
-def lister_for(spec: ProviderSpec) -> OpenAIModels:
-    return OpenAIModels(PARSERS.get(spec.name, openai_models))
+def huggingface_models(body: bytes) -> list[ListedModel]:
+    """Hugging Face's router: OpenAI's shape, each model with the ``providers`` that serve it
+    (``context_length``, ``supports_tools``, ``supports_structured_output``)."""
+    models = []
+    for item in _entries(_load(body), "data"):
+        served = [p for p in item.get("providers") or () if isinstance(p, dict)]
+        contexts = [c for p in served if (c := _int(p.get("context_length")))]
+        caps = {"tools"} if any(p.get("supports_tools") for p in served) else set()
+        if any(p.get("supports_structured_output") for p in served):
+            caps.add("json")
+        models.append(
+            ListedModel(
+                id=item["id"],
+                created=_int(item.get("created")) or 0,
+                context=max(contexts) if contexts else None,
+                capabilities=frozenset(caps),
+            )
+        )
+    return models

@@ -47,9 +47,13 @@ def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
         and body.get("max_completion_tokens") is None
     ):
         body["max_completion_tokens"] = spec.default_max_tokens
-    headers = {"content-type": "application/json", **spec.headers, **target.account.headers}
-    if target.account.api_key:
-        headers["authorization"] = f"Bearer {target.account.api_key}"
+    if spec.rewrite is not None:
+        body = spec.rewrite(body)
+    headers = {
+        "content-type": "application/json",
+        **spec.headers_for(target.account.api_key),
+        **target.account.headers,
+    }
     return UpstreamRequest(spec.chat_url, headers, orjson.dumps(body))
 
 
@@ -70,9 +74,26 @@ def _first_finish(choices: Any) -> str | None:
     return None
 
 
+def _tools_not_stop(choices: Any, called: bool = False) -> bool:
+    """Answers that call tools (``called``: earlier in the stream) but say "stop", as Gemini
+    does, say "tool_calls", as OpenAI does."""
+    changed = False
+    for choice in choices if isinstance(choices, list) else ():
+        if not isinstance(choice, dict) or choice.get("finish_reason") != "stop":
+            continue
+        message = choice.get("message")
+        if called or (isinstance(message, dict) and message.get("tool_calls")):
+            choice["finish_reason"] = "tool_calls"
+            changed = True
+    return changed
+
+
 class OpenAICompatAdapter:
-    def __init__(self, finish_reasons: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, finish_reasons: dict[str, str] | None = None, tool_stop: bool = False
+    ) -> None:
         self._renames = finish_reasons or {}
+        self._tool_stop = tool_stop
 
     def build_request(self, call: ChatCall, target: Target) -> UpstreamRequest:
         return build_request(call, target)
@@ -84,12 +105,13 @@ class OpenAICompatAdapter:
             raise MalformedResponse(f"answer is not JSON: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise MalformedResponse("answer has no choices")
-        if self._renames and _rename_finish(data["choices"], self._renames):
+        renamed = bool(self._renames) and _rename_finish(data["choices"], self._renames)
+        if (self._tool_stop and _tools_not_stop(data["choices"])) or renamed:
             body = orjson.dumps(data)
         return Completion(body, usage_from(data.get("usage")), _first_finish(data["choices"]))
 
     def stream_translator(self, call: ChatCall, target: Target) -> StreamRelay:
-        return StreamRelay(include_usage=call.include_usage, finish_reasons=self._renames)
+        return StreamRelay(call.include_usage, self._renames, self._tool_stop)
 
 
 class StreamRelay:
@@ -102,11 +124,28 @@ class StreamRelay:
     - a stream that ends without ``[DONE]`` ends with an error event, never a clean end.
     """
 
-    __slots__ = ("_include_usage", "_renames", "_sent_usage", "_tail", "done", "error", "usage")
+    __slots__ = (
+        "_include_usage",
+        "_renames",
+        "_sent_usage",
+        "_tail",
+        "_tool_stop",
+        "_tools_seen",
+        "done",
+        "error",
+        "usage",
+    )
 
-    def __init__(self, include_usage: bool, finish_reasons: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        include_usage: bool,
+        finish_reasons: dict[str, str] | None = None,
+        tool_stop: bool = False,
+    ) -> None:
         self._include_usage = include_usage
         self._renames = finish_reasons or {}
+        self._tool_stop = tool_stop  # a provider that finishes tool calls with "stop"
+        self._tools_seen = False
         self._sent_usage = False
         self._tail: dict[str, Any] = {}
         self.usage: Usage | None = None
@@ -120,11 +159,13 @@ class StreamRelay:
         if data == b"[DONE]":
             self.done = True
             return [*self._usage_chunk(), DONE]
+        if self._tool_stop and b'"tool_calls"' in data:
+            self._tools_seen = True
         if not (
             b'"usage"' in data
             or b'"error"' in data
             or b'"x_groq"' in data
-            or (self._renames and b'"finish_reason"' in data)
+            or ((self._renames or self._tools_seen) and b'"finish_reason"' in data)
         ):
             return [b"data: " + data + b"\n\n"]
         try:
@@ -154,6 +195,8 @@ class StreamRelay:
                 self._sent_usage = True
                 return [b"data: " + data + b"\n\n"]
         changed = bool(self._renames) and _rename_finish(choices, self._renames)
+        if self._tools_seen:
+            changed = _tools_not_stop(choices, called=True) or changed
         if "usage" in chunk:
             # Usage rides on content chunks at Groq and Together: OpenAI sends it apart.
             del chunk["usage"]

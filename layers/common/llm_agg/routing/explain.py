@@ -10,7 +10,6 @@ from collections.abc import Collection, Mapping
 
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import GatewayError
-from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import Catalog
 from llm_agg.routing.classify import classify
@@ -48,7 +47,7 @@ def explain(
         else:
             facts.append("not in the catalog: passed through")
         if choice.provider not in configured:
-            facts.append(f"NOT CONFIGURED (set {env_prefix(choice.provider)}_API_KEY)")
+            facts.append(f"NOT CONFIGURED (set {specs[choice.provider].setup_hint})")
         lines.append(f"  {i:>2}. {choice.provider}/{choice.model}: {'; '.join(facts)}")
     if result.excluded:
         lines.append("left out:")

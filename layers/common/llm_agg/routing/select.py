@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from llm_agg.api.chat import ChatCall, Needs
 from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
-from llm_agg.providers.registry import env_prefix
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import Catalog, ModelInfo, QualityProfile
 from llm_agg.routing.classify import Profile
@@ -117,10 +116,10 @@ def _rule_rank(rule: RoutingRule | None, model: ModelInfo) -> tuple[int, str]:
     return len(rule.order), ""
 
 
-def _how_to_configure(providers: Sequence[str]) -> str:
+def _how_to_configure(providers: Sequence[str], specs: Mapping[str, ProviderSpec]) -> str:
     """The keys to set, best candidates first (free before paid, as routing would try them)."""
     names = list(providers)
-    keys = " or ".join(f"{env_prefix(p)}_API_KEY" for p in names[:3])
+    keys = " or ".join(specs[p].setup_hint for p in names[:3])
     return f"set {keys}, or add an account with `llm-agg configure`"
 
 
@@ -214,7 +213,7 @@ def plan(
     ]
     if not ready:
         wanted = list(dict.fromkeys(c.provider for c in choices))
-        raise NoProviderConfigured(
-            f"No provider that serves {request.model!r} is configured: {_how_to_configure(wanted)}."
-        )
+        how = _how_to_configure(wanted, specs)
+        served = f"No provider that serves {request.model!r} is configured"
+        raise NoProviderConfigured(f"{served}: {how}.")
     return Plan(ready, profile, quality, rule.name if rule else None, skipped, excluded)

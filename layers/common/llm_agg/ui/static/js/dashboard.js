@@ -1,7 +1,9 @@
-// Dashboard: every provider and its accounts (GET /admin/providers), refreshed every few
-// seconds while the view is shown and the tab visible.
+// Dashboard: every provider and its accounts (GET /admin/providers), and the free capacity of
+// the configured keys (GET /admin/capacity), refreshed every few seconds while the view is
+// shown and the tab visible.
 
 import { admin } from "./api.js";
+import { capacityTable } from "./capacity.js";
 import { clear, h, notice, say, table } from "./dom.js";
 import { clock, count, relative } from "./format.js";
 import { Gate } from "./gate.js";
@@ -19,6 +21,7 @@ export function mount(section) {
     updated: h("span", { class: "hint", "aria-live": "off" }),
     summary: h("p", { class: "summary" }),
     providers: h("div", { class: "providers" }),
+    capacity: h("section", { class: "card capacity", "aria-label": "Free capacity" }),
     status: notice("error"),
   };
   ui.status.hidden = true;
@@ -36,6 +39,7 @@ export function mount(section) {
     ),
     ui.status,
     ui.summary,
+    ui.capacity,
     ui.providers,
   );
   document.addEventListener("visibilitychange", () => {
@@ -68,8 +72,9 @@ function schedule() {
 
 async function load() {
   try {
-    const listing = await admin("/admin/providers");
+    const [listing, capacity] = await Promise.all([admin("/admin/providers"), admin("/admin/capacity")]);
     render(listing.data);
+    clear(ui.capacity, h("h2", {}, "Free capacity"), capacityTable(capacity.data));
     say(ui.status, "error");
     ui.updated.textContent = `Updated ${clock(Date.now() / 1000)}`;
   } catch (error) {
@@ -169,7 +174,7 @@ function providerCard(provider) {
           accounts.map(accountRow),
           { className: "accounts", hiddenCaption: true },
         )
-      : h("p", { class: "hint" }, "No account: add one in Settings, or set its API key variable."),
+      : h("p", { class: "hint" }, `No account: add one in Settings, or set ${provider.setup || "its API key variable"}.`),
   );
 }
 
