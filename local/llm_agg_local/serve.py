@@ -17,6 +17,8 @@ from llm_agg.settings import Settings
 from llm_agg_local import logfile
 from llm_agg_local.admin_key import ensure_admin_key
 
+HTTP_PROTOCOL = "llm_agg_local.http_limits:LimitedHttpToolsProtocol"
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -27,20 +29,27 @@ def is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
-def _check_config() -> str | None:
+def _check_config() -> tuple[str | None, str | None]:
     """What is wrong with the catalog or the agent's settings, said before serving rather than
-    on the first request."""
-    from llm_agg.agent.config import AgentConfig
+    on the first request; and a warning when the agent's file tools are unrestricted."""
+    from llm_agg.agent.config import AgentConfig, unrestricted_warning
+    from llm_agg.apps.auth import admin_key_problem
     from llm_agg.providers.registry import build_registry
     from llm_agg.routing.catalog import CatalogError, load_catalog
+    from llm_agg_local.hosts import HostPolicy
+    from llm_agg_local.http_limits import HttpLimits
 
     try:
         settings = Settings.from_env()
         build_registry(load_catalog(settings.config_path).providers, settings.environ)
-        AgentConfig.from_env(settings.environ)
+        agent = AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
+        HostPolicy.from_env(settings.require_auth, settings.environ)
+        HttpLimits.from_env(settings.environ)
+        if settings.admin_key and (short := admin_key_problem(settings.admin_key)):
+            raise ValueError(short)
     except (CatalogError, ValueError) as exc:
-        return str(exc)
-    return None
+        return str(exc), None
+    return None, unrestricted_warning(agent)
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -78,14 +87,17 @@ def serve(args: argparse.Namespace) -> int:
     if require_auth:
         os.environ["LLM_AGG_REQUIRE_AUTH"] = "1"
     log_file = logfile.log_path(Settings.from_env())
+    problem, warning = _check_config()
     problem = (
-        _check_config()
+        problem
         or (log_file and logfile.open_problem(log_file))
         or port_problem(args.host, args.port)
     )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     # Made (and shown) once here, before the workers start and read it from the data dir.
     ensure_admin_key(Settings.from_env(), lambda text: print(text, flush=True))
     auth = "gateway key required" if require_auth else "open to this machine only"
@@ -99,13 +111,13 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn applies this in every worker process; our loggers share its handlers.
     log_config = logfile.uvicorn_log_config(uvicorn.config.LOGGING_CONFIG, args.log_level, log_file)
     uvicorn.run(
-        "llm_agg_local.server:create_app",
+        "llm_agg_local.server:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, with bounds on head size and read times
         log_level=args.log_level,
         log_config=log_config,
         access_log=False,

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from llm_agg.runtime import close_runtimes, get_runtime
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
+from llm_agg_local.hosts import HostGuard, HostPolicy
 
 # Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
 Route = tuple[str, ASGIApp]
@@ -88,3 +89,10 @@ def create_app(settings: Settings | None = None) -> PathRouter:
             await get_runtime(settings).probe()
 
     return PathRouter(routes, fallback=chat, startup=probe)
+
+
+def create_served_app() -> HostGuard:
+    """What ``llm-agg serve`` runs: the gateway behind its Host and Origin guard."""
+    settings = Settings.from_env()
+    policy = HostPolicy.from_env(settings.require_auth, settings.environ)
+    return HostGuard(create_app(settings), policy)

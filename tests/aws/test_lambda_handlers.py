@@ -60,11 +60,26 @@ def _raw_items(table: str) -> str:
 # --- health --------------------------------------------------------------------------------
 
 
-def test_health_answers_a_rest_event_with_the_provider_summary(
-    health: Started,
-) -> None:
+def test_health_is_liveness_only_to_a_caller_without_a_key(health: Started) -> None:
     handler, context = health
     response = handler(rest_event("health_get"), context)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"status": "ok"}
+
+
+def test_health_answers_a_rest_event_with_the_provider_summary(
+    health: Started, admin: Started
+) -> None:
+    made = admin[0](rest_event("admin_keys_post"), admin[1])
+    key = json.loads(made["body"])["key"]
+    handler, context = health
+    event = rest_event("health_get")
+    event["headers"]["Authorization"] = f"Bearer {key}"
+    event["multiValueHeaders"] = {
+        **(event.get("multiValueHeaders") or {}),
+        "Authorization": [f"Bearer {key}"],
+    }
+    response = handler(event, context)
 
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"] == "application/json"

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.harness import BIN, ROOT, FakeUpstream, Process, start_gateway
 
 pytestmark = pytest.mark.e2e
-ADMIN_KEY = "sk-llmagg-admin-e2e-6d1f0a93"
+ADMIN_KEY = "sk-llmagg-admin-e2e-6d1f0a93b7c5e2"
 STORED = "gsk_stored_by_configure_0003"
 HI = [{"role": "user", "content": "hi"}]
 

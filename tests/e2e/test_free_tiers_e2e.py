@@ -17,7 +17,7 @@ from tests.e2e.harness import BIN, FakeUpstream, Process, start_gateway
 from tests.support.fixtures import load
 
 pytestmark = pytest.mark.e2e
-ADMIN_KEY = "sk-llmagg-admin-e2e-free-9b2e"
+ADMIN_KEY = "sk-llmagg-admin-e2e-free-9b2e4c7a81d3"
 HI = [{"role": "user", "content": "hi"}]
 
 # Gemini first, GitHub next, Groq as the backup: one bare id served by all three.

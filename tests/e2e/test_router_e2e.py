@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 HI = [{"role": "user", "content": "hi"}]
 
 
-ADMIN_KEY = "sk-llmagg-admin-e2e-router-7c1d"
+ADMIN_KEY = "sk-llmagg-admin-e2e-router-7c1da2b4"
 CATALOG = """
 providers:
   groq:

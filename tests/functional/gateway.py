@@ -15,7 +15,7 @@ from llm_agg_local.server import create_app
 from tests.support.fixtures import load
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_KEY = "sk-llmagg-admin-test-4f1c9b2e7d"
+ADMIN_KEY = "sk-llmagg-admin-test-4f1c9b2e7d0a5c"
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 # A Lambda entry, as Mangum gives it: an API Gateway event and a context in, a response out.
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

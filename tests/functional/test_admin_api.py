@@ -65,10 +65,37 @@ def test_every_admin_route_needs_the_admin_key(client: TestClient) -> None:
         ("POST", "/admin/keys"),
         ("DELETE", "/admin/keys/key_1"),
     ]
-    for method, path in routes:
+    for n, (method, path) in enumerate(routes):
+        # A client address per route: ten wrong keys from one address slow it down (below).
+        sender = TestClient(client.app, raise_server_exceptions=False, client=(f"10.0.0.{n}", 1))
         for headers in ({}, {"authorization": "Bearer wrong-admin-key"}, {"authorization": "x"}):
-            error = assert_openai_error(client.request(method, path, headers=headers), 401)
+            error = assert_openai_error(sender.request(method, path, headers=headers), 401)
             assert error["type"] == "authentication_error"
+
+
+def test_repeated_wrong_admin_keys_slow_that_address_down(client: TestClient) -> None:
+    guesser = TestClient(client.app, raise_server_exceptions=False, client=("10.1.1.1", 1))
+    wrong = {"authorization": "Bearer sk-llmagg-admin-guess-000000000000000000"}
+    for _ in range(10):
+        assert_openai_error(guesser.get("/admin/keys", headers=wrong), 401)
+    # Now refused before the key is even compared: a right guess would not be told apart.
+    slowed = guesser.get("/admin/keys", headers=ADMIN)
+    assert assert_openai_error(slowed, 429)["code"] == "rate_limit_exceeded"
+    assert int(slowed.headers["retry-after"]) <= 60
+    assert client.get("/admin/keys", headers=ADMIN).status_code == 200  # other addresses
+
+
+@pytest.mark.parametrize("length", [1, 16, 31])
+def test_an_admin_key_under_32_characters_is_refused_even_when_sent(
+    tmp_path: Path, length: int
+) -> None:
+    short = "Q7" * (length // 2) + "Z" * (length % 2)
+    settings = make_settings(tmp_path, LLM_AGG_ADMIN_KEY=short)
+    with TestClient(create_admin_app(settings)) as client:
+        response = client.get("/admin/keys", headers={"authorization": f"Bearer {short}"})
+    error = assert_openai_error(response, 503)
+    assert error["code"] == "admin_disabled" and "32 characters" in error["message"]
+    assert short not in error["message"]
 
 
 def test_a_gateway_key_is_forbidden_on_the_admin_api(client: TestClient) -> None:

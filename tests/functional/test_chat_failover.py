@@ -12,6 +12,7 @@ from tests.functional.conftest import CEREBRAS, GROQ, KEYS
 pytestmark = pytest.mark.anyio
 
 HELLO = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+JSON = {"content-type": "application/json"}
 
 
 def answer(text: str = "hello") -> dict[str, object]:
@@ -168,7 +169,7 @@ async def test_no_provider_configured_is_503_saying_how(make_client) -> None:  #
 async def test_bad_requests_get_openai_shaped_errors(
     client: httpx.AsyncClient, body: bytes, status: int
 ) -> None:
-    response = await client.post("/v1/chat/completions", content=body)
+    response = await client.post("/v1/chat/completions", content=body, headers=JSON)
     assert response.status_code == status
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
@@ -182,7 +183,9 @@ async def test_unknown_routes_and_methods_are_openai_shaped(client: httpx.AsyncC
 
 async def test_an_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/v1/chat/completions", content=b"x", headers={"content-length": str(50 * 1024 * 1024)}
+        "/v1/chat/completions",
+        content=b"x",
+        headers={**JSON, "content-length": str(50 * 1024 * 1024)},
     )
     assert response.status_code == 413
 
@@ -199,6 +202,24 @@ async def test_a_chunked_body_past_the_limit_is_413_too(client: httpx.AsyncClien
         for _ in range(25):
             yield b"x" * (1024 * 1024)  # 25 MiB, no content-length: past the 20 MiB bound
 
-    response = await client.post("/v1/chat/completions", content=chunks())
+    response = await client.post("/v1/chat/completions", content=chunks(), headers=JSON)
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    "media", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+async def test_a_body_that_is_not_declared_json_is_415_before_any_call(
+    client: httpx.AsyncClient, media: str | None
+) -> None:
+    # What a page on any origin may send without a preflight ("simple" requests).
+    headers = {"content-type": media} if media else {}
+    with respx.mock(assert_all_called=False) as router:
+        groq = router.post(GROQ).respond(200, json=answer())
+        response = await client.post(
+            "/v1/chat/completions", content=orjson.dumps(HELLO), headers=headers
+        )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert groq.call_count == 0

@@ -125,6 +125,16 @@ def test_counter_refuses_past_its_limit_and_stays_unchanged(stores: Stores, cloc
     assert counters.increment("tokens", 700, until) == 1400
 
 
+def test_a_held_amount_is_given_back_by_a_negative_increment(stores: Stores, clock: Clock) -> None:
+    # A gateway key's tokens_per_day: a request holds tokens under the limit, then returns them.
+    counters = stores.counters
+    until = clock.now + 60
+    assert counters.increment("day", 80, until, limit=100) == 80
+    assert counters.increment("day", 30, until, limit=100) is None
+    assert counters.increment("day", -80, until) == 0
+    assert counters.increment("day", 30, until, limit=100) == 30
+
+
 def test_counter_starts_a_fresh_window_after_expiry(stores: Stores, clock: Clock) -> None:
     counters = stores.counters
     assert counters.increment("w", 3, clock.now + 60, limit=3) == 3

@@ -48,6 +48,27 @@ def test_file_lives_in_a_private_folder_in_wal_mode(tmp_path: Path) -> None:
     assert header[18:20] == b"\x02\x02"  # file format bytes 2/2: write-ahead log
 
 
+def test_the_files_are_the_owners_only_even_in_an_open_existing_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    path = folder / "store.sqlite3"
+    stores = sqlite_stores(path)
+    stores.counters.increment("k", 1, time.time() + 60)  # the -wal and -shm files exist now
+    files = [path, folder / "store.sqlite3-wal", folder / "store.sqlite3-shm"]
+    assert [stat.S_IMODE(f.stat().st_mode) for f in files] == [0o600] * 3
+    stores.close()
+
+
+def test_files_an_older_version_left_open_are_narrowed(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    sqlite_stores(path).close()
+    for file in tmp_path.iterdir():
+        file.chmod(0o644)
+    sqlite_stores(path).close()
+    assert {stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir()} == {0o600}
+
+
 # The usage table as files written before failovers and error kinds were counted hold it.
 _OLD_USAGE = """
 CREATE TABLE usage (

@@ -190,7 +190,13 @@ def test_paths_that_could_leave_the_root_are_refused(
 
 @pytest.mark.parametrize(
     "path",
-    [".env", ".env.local", "config/.ENV", ".git/config", "deploy/server.pem", "id_rsa", "a.key"],
+    [
+        *(".env", ".env.local", "config/.ENV", ".git/config", "deploy/server.pem", "id_rsa"),
+        *("a.key", ".git-credentials", ".envrc", ".pgpass", ".netrc", ".docker/config.json"),
+        *(".kube/config", "infra/terraform.tfstate", "infra/terraform.tfstate.backup"),
+        *(".aws/credentials", ".azure/accessTokens.json", ".config/gcloud/credentials.db"),
+        *("application_default_credentials.json", "my-service-account-key.json", "prod.tfvars"),
+    ],
 )
 def test_secret_files_are_off_limits(world: tuple[Path, Path], path: str) -> None:
     root, _ = world
@@ -226,6 +232,20 @@ def test_secret_files_are_neither_listed_nor_searched(world: tuple[Path, Path]) 
         "src/ok.py",
     ]
     assert search_files(context, "needle") == "src/ok.py:1: x = 'needle'"
+
+
+def test_a_hard_link_to_a_file_outside_is_neither_read_nor_searched(
+    world: tuple[Path, Path],
+) -> None:
+    root, outside = world
+    os.link(outside / "passwd", root / "src" / "notes.txt")
+    box = sandbox(root)
+    assert "hard link" in refused(box.read_text, "src/notes.txt")
+    assert "hard link" in refused(box.current, "src/notes.txt")
+    assert search_files(ToolContext(box), "outside") == "No line contains 'outside'."
+    box.write_text("src/notes.txt", "mine now\n")  # replaces the link, not the outside file
+    assert (root / "src" / "notes.txt").read_text() == "mine now\n"
+    os.unlink(root / "src" / "notes.txt")
 
 
 # --- what the file may be --------------------------------------------------------------------

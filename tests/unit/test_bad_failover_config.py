@@ -63,7 +63,7 @@ def test_serve_refuses_to_start_with_a_negative_timeout(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _env(monkeypatch, tmp_path, "providers:\n  groq: {timeout: -1}\n")
-    problem = _check_config()
+    problem, _ = _check_config()
     assert problem is not None and "providers.groq.timeout" in problem
 
 
@@ -71,7 +71,7 @@ def test_serve_and_route_refuse_a_budget_of_zero(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _env(monkeypatch, tmp_path, "providers: {}\n", LLM_AGG_MAX_ATTEMPTS="0")
-    problem = _check_config()
+    problem, _ = _check_config()
     assert problem is not None and "LLM_AGG_MAX_ATTEMPTS" in problem
     parser = __import__("llm_agg_local.cli", fromlist=["_parser"])._parser()
     args = parser.parse_args(["route", "--explain", "hello"])

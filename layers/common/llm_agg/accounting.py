@@ -26,6 +26,7 @@ from llm_agg.limits.spent import with_parking
 from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
+from llm_agg.providers.scrub import account_secrets, scrub
 from llm_agg.routing.health import Health
 from llm_agg.usage import UsageRecorder
 
@@ -92,9 +93,7 @@ def out_of_quota(blocked: Sequence[Blocked], now: float, headers: dict[str, str]
 
 def _said(failure: UpstreamFailure, target: Target) -> str:
     """What a status shows of a failure: kept, so never with the key (providers echo it)."""
-    text = f"{failure.describe()}: {failure.message}"
-    key = target.account.api_key
-    return (text.replace(key, "***") if key else text)[:200]
+    return scrub(f"{failure.describe()}: {failure.message}", account_secrets(target.account))[:200]
 
 
 class Accounting:
@@ -178,7 +177,9 @@ class Accounting:
         kind = failure.kind
         if kind is FailureKind.RATE_LIMITED:
             self._cool(target, failure, outcome.headers)
-        elif kind is FailureKind.ACCOUNT:
+        elif kind is FailureKind.ACCOUNT and failure.status is not None:
+            # The provider refused the key (a request that could not be built has no status:
+            # it never left, and says nothing of the key).
             reason = "no_credits" if failure.no_credits else "key_refused"
             key = target.account.api_key
             self.circuits.park(provider, account, key, reason, _said(failure, target))

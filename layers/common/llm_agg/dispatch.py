@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -38,6 +39,7 @@ from llm_agg.api.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from llm_agg.api.wire import check_headers
 from llm_agg.limits.quota import Admission
 from llm_agg.providers.base import (
     Adapter,
@@ -53,6 +55,7 @@ from llm_agg.providers.failures import (
     stalled,
     transport,
 )
+from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
 from llm_agg.runtime import Runtime
@@ -76,8 +79,7 @@ class Attempt:
 
 
 def _scrub(text: str, target: Target) -> str:
-    key = target.account.api_key
-    return text.replace(key, "***") if key else text
+    return scrub(text, account_secrets(target.account))
 
 
 def _headers(target: Target, attempts: int) -> dict[str, str]:
@@ -364,16 +366,28 @@ class Dispatcher:
     ) -> tuple[httpx.Response, float] | Attempt:
         """Send the request; the answer with its start time, or the failed attempt. The
         caller holds the attempt's deadline. A stream's body is left unread unless it failed."""
-        request = adapter.build_request(req.call, target)
         started = time.monotonic()
         client = self.runtime.client
-        upstream = client.build_request(
-            "POST",
-            request.url,
-            content=request.content,
-            headers=request.headers,
-            timeout=target.spec.timeout,
-        )
+        try:
+            request = adapter.build_request(req.call, target)
+            check_headers(request.headers)
+            upstream = client.build_request(
+                "POST",
+                request.url,
+                content=request.content,
+                headers=request.headers,
+                timeout=target.spec.timeout,
+            )
+        except (ValueError, TypeError) as exc:
+            # A stored header httpx cannot encode, a body orjson cannot write: this account's
+            # attempt failed (the next may be built fine), never a 500 for the whole request.
+            failure = UpstreamFailure(
+                FailureKind.ACCOUNT,
+                None,
+                f"the request could not be built ({type(exc).__name__})",
+                reached=False,
+            )
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         try:
             response = await client.send(upstream, stream=req.call.stream)
         except httpx.ConnectTimeout as exc:
@@ -421,7 +435,7 @@ class Dispatcher:
         response, started = opened
         try:
             completion = adapter.parse_response(response.content, call, target)
-        except MalformedResponse as exc:
+        except (MalformedResponse, orjson.JSONEncodeError) as exc:
             failure = broken(str(exc), response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
         self.accounting.heard(target, response.headers)
@@ -443,7 +457,9 @@ class Dispatcher:
         call = req.call
         limit = self._limit(req, target)
         started = time.monotonic()
-        translator = adapter.stream_translator(call, target)
+        translator = ScrubbedStream(
+            adapter.stream_translator(call, target), account_secrets(target.account)
+        )
         parser = SSEParser()
         first: list[bytes] | None = None
         response: httpx.Response | None = None

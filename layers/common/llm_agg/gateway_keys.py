@@ -1,7 +1,8 @@
 """Client keys of the gateway (``sk-llmagg-…``): made here, shown once, stored as a hash.
 
 The keys are 256 random bits, so a plain SHA-256 is the right hash (nothing to brute-force,
-and one hash per request is cheap). Lookups are cached: a warm request makes no store call.
+and one hash per request is cheap). Lookups are cached for a few seconds: a warm request makes
+no store call, and a key revoked elsewhere stops working within ``REVOCATION_SECONDS``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from llm_agg.store.base import GatewayKeyRecord, GatewayKeyStore
 
 PREFIX = "sk-llmagg-"
 SHOWN_PREFIX = len(PREFIX) + 4  # "sk-llmagg-AbCd": enough to tell keys apart in a list
+REVOCATION_SECONDS = 3.0
 
 
 def hash_key(key: str) -> str:
@@ -43,8 +45,10 @@ class GatewayKeys:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        ttl: float = 30.0,
-        miss_ttl: float = 5.0,
+        # A key revoked through another worker (or Lambda) stops working within ``ttl``; one
+        # store read per key and process every few seconds is what that costs.
+        ttl: float = REVOCATION_SECONDS,
+        miss_ttl: float = REVOCATION_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock

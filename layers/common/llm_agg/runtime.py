@@ -27,7 +27,7 @@ from llm_agg.providers.base import Adapter, Target
 from llm_agg.providers.kinds import adapter_for, lister_for
 from llm_agg.providers.listing import ModelLister
 from llm_agg.providers.registry import build_registry
-from llm_agg.routing.catalog import load_catalog
+from llm_agg.routing.catalog import Catalog, load_catalog
 from llm_agg.routing.classify import classify, estimate_tokens
 from llm_agg.routing.discovery import merge
 from llm_agg.routing.health import Health
@@ -92,7 +92,7 @@ class Runtime:
         self.background = Background()
         self.quota = Quota(self.catalog, self.specs, counters, expiring, self.background, clock)
         self.health = Health()
-        self.usage = UsageRecorder(usage, self.background, clock)
+        self.usage = UsageRecorder(usage, self.background, clock, known=self.knows_model)
         self.accounting = Accounting(self.quota, self.health, self.usage, clock, self.stored)
         self.discovery = Discovery(
             clock,
@@ -109,6 +109,14 @@ class Runtime:
         self._rechecking: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
+        self._known: tuple[Catalog | None, frozenset[tuple[str, str]]] = (None, frozenset())
+
+    def knows_model(self, provider: str, model: str) -> bool:
+        """Whether the catalog, or a provider's model list, names ``provider/model``."""
+        view = self.view
+        if self._known[0] is not view:
+            self._known = (view, frozenset((m.provider, m.id) for m in view.models))
+        return (provider, model) in self._known[1]
 
     @property
     def client(self) -> httpx.AsyncClient:

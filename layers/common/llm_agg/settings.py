@@ -38,6 +38,21 @@ def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) ->
     return value
 
 
+def positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number from ``environ[name]`` (``default`` when unset), or ``ValueError``
+    naming the variable."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 

@@ -15,6 +15,13 @@ from datetime import UTC, datetime
 from llm_agg.background import Background
 from llm_agg.store.base import UsageEvent, UsageStore
 
+# Client model ids go to usage rows as given only when the catalog (or a provider's model
+# list) knows them; others share one row, so a client cannot fill the tables with made-up ids.
+OTHER_MODEL = "(other)"
+MAX_MODEL = 128
+
+KnownModel = Callable[[str, str], bool]
+
 
 def day_of(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
@@ -28,7 +35,9 @@ class UsageRecorder:
         clock: Callable[[], float] = time.time,
         flush_every: float = 0.5,
         max_batch: int = 200,
+        known: KnownModel | None = None,
     ) -> None:
+        self.known = known  # None: every id is recorded (bounded in length all the same)
         self.store = store
         self.background = background
         self.clock = clock
@@ -55,7 +64,7 @@ class UsageRecorder:
             UsageEvent(
                 day=day_of(self.clock()),
                 provider=provider,
-                model=model,
+                model=self._model(provider, model),
                 account_id=account_id,
                 gateway_key=gateway_key or "-",
                 ok=ok,
@@ -75,6 +84,11 @@ class UsageRecorder:
                 self._write()
                 return
             self._timer = loop.call_later(self.flush_every, self._write)
+
+    def _model(self, provider: str, model: str) -> str:
+        if len(model) > MAX_MODEL or (self.known is not None and not self.known(provider, model)):
+            return OTHER_MODEL
+        return model
 
     def _write(self) -> None:
         if self._timer is not None:

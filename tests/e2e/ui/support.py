@@ -16,7 +16,7 @@ from tests.e2e.harness import ROOT, FakeUpstream, Process, start_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "ui"
-ADMIN_KEY = "sk-llmagg-admin-ui-e2e-5b7d01"
+ADMIN_KEY = "sk-llmagg-admin-ui-e2e-5b7d019c3e8f"
 
 
 def gateway_env(fake: FakeUpstream) -> dict[str, str]:

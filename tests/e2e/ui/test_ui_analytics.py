@@ -83,7 +83,7 @@ def test_analytics_draws_a_week_by_provider_model_and_key(
     key = httpx.post(
         own_gateway.url + "/admin/keys",
         json={"name": "laptop"},
-        headers={"authorization": "Bearer sk-llmagg-admin-ui-e2e-5b7d01"},
+        headers={"authorization": "Bearer sk-llmagg-admin-ui-e2e-5b7d019c3e8f"},
     ).json()
     page.goto(own_gateway.url + "/ui#/analytics")
     unlock(page, "analytics")

@@ -62,7 +62,7 @@ def test_views_are_reached_and_used_by_keyboard(page: Page, ui_gateway: Process)
         if page.evaluate("document.activeElement.type") == "password":
             break
         page.keyboard.press("Tab")
-    page.keyboard.type("sk-llmagg-admin-ui-e2e-5b7d01")
+    page.keyboard.type("sk-llmagg-admin-ui-e2e-5b7d019c3e8f")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Provider accounts")).to_be_visible()
 

@@ -35,8 +35,10 @@ async def make_agent(
         config: AgentConfig | None = None,
         store: MemoryCheckpoints | None = None,
         require_auth: bool = False,
+        from_env: bool = False,
         **env: str,
     ) -> AgentHarness:
+        """``from_env``: the app reads its agent config as a server does (roots included)."""
         environ = {
             "GROQ_API_KEY": "gsk_agent_0001",
             "GROQ_BASE_URL": upstream.base_url("groq"),
@@ -55,7 +57,7 @@ async def make_agent(
         async def opener() -> MemoryCheckpoints:
             return checkpoints
 
-        app = create_agent_app(settings, opener, config or AgentConfig())
+        app = create_agent_app(settings, opener, None if from_env else (config or AgentConfig()))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
         harness = AgentHarness(client, checkpoints, upstream, settings)
         made.append(harness)

@@ -11,12 +11,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm_agg.api.wire import header_name_ok, header_value_ok
+
 # Users name accounts after the e-mail they opened them with (account1@example.com): the id
 # travels in URL paths and store keys, so it keeps to characters neither needs to escape.
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
-_HEADER_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{0,1024}$")
-_KEY = re.compile(r"^[\x21-\x7e]{8,4096}$")  # printable ASCII, no spaces
+_KEY = re.compile(r"[\x21-\x7e]{8,4096}")  # printable ASCII, no spaces (fullmatch: no "\n")
+MAX_HEADER_NAME = 64
+MAX_HEADER_VALUE = 1024
 # The gateway sets these itself; an account may not replace them.
 RESERVED_HEADERS = frozenset(
     {"authorization", "x-api-key", "content-type", "content-length", "host", "connection",
@@ -60,7 +62,7 @@ class CredentialIn(_Body):
     @field_validator("api_key")
     @classmethod
     def _key_shape(cls, value: str) -> str:
-        if not _KEY.match(value):
+        if not _KEY.fullmatch(value):
             raise ValueError("a key is 8 to 4096 printable characters without spaces")
         return value
 
@@ -70,12 +72,15 @@ class CredentialIn(_Body):
         if len(value) > MAX_HEADERS:
             raise ValueError(f"at most {MAX_HEADERS} headers")
         for name, content in value.items():
-            if not _HEADER_NAME.match(name):
-                raise ValueError("a header name is a token of at most 64 characters")
+            if not header_name_ok(name) or len(name) > MAX_HEADER_NAME:
+                raise ValueError(f"a header name is a token of {MAX_HEADER_NAME} chars at most")
             if name.lower() in RESERVED_HEADERS:
                 raise ValueError(f"the gateway sets '{name}' itself")
-            if not _HEADER_VALUE.match(content):
-                raise ValueError(f"the value of '{name}' has control characters or is too long")
+            if not header_value_ok(content) or len(content) > MAX_HEADER_VALUE:
+                raise ValueError(
+                    f"the value of '{name}' must be printable ASCII (no control characters, no "
+                    f"space at either end) of at most {MAX_HEADER_VALUE} characters"
+                )
         return value
 
 

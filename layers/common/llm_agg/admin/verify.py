@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from llm_agg.api.wire import check_headers
 from llm_agg.providers.failures import error_fields
 from llm_agg.providers.kinds import lister_for
+from llm_agg.providers.scrub import scrub, secret_values
 from llm_agg.providers.spec import ProviderSpec
 
 CHECK_TIMEOUT = 10.0
@@ -36,9 +38,9 @@ def models_request(
     return request.url, {**request.headers, **extra}
 
 
-def _detail(response: httpx.Response, api_key: str) -> str:
+def _detail(response: httpx.Response, secrets: tuple[str, ...]) -> str:
     message = error_fields(response.content)[0] or response.reason_phrase or ""
-    return message.replace(api_key, "***")[:200]
+    return scrub(message, secrets)[:200]
 
 
 async def check_key(
@@ -48,8 +50,14 @@ async def check_key(
     extra_headers: Mapping[str, str] | None = None,
 ) -> Verdict:
     url, headers = models_request(spec, api_key, extra_headers or {})
+    secrets = secret_values(api_key, extra_headers or {})
     try:
-        response = await client.get(url, headers=headers, timeout=CHECK_TIMEOUT)
+        check_headers(headers)
+        request = client.build_request("GET", url, headers=headers, timeout=CHECK_TIMEOUT)
+    except (ValueError, TypeError):  # stored before values were checked at the edge
+        return Verdict(False, "the account's key or headers cannot be sent (not printable ASCII)")
+    try:
+        response = await client.send(request)
     except httpx.TimeoutException:
         return Verdict(None, f"{spec.name} did not answer within {CHECK_TIMEOUT:g}s")
     except httpx.HTTPError as exc:
@@ -60,7 +68,7 @@ async def check_key(
     if status == 429:
         return Verdict(True, f"{spec.name} accepted the key (rate-limited right now)", status)
     if status in (401, 403):
-        return Verdict(False, f"{spec.name} refused the key: {_detail(response, api_key)}", status)
+        return Verdict(False, f"{spec.name} refused the key: {_detail(response, secrets)}", status)
     return Verdict(
-        None, f"{spec.name} answered HTTP {status}: {_detail(response, api_key)}", status
+        None, f"{spec.name} answered HTTP {status}: {_detail(response, secrets)}", status
     )

@@ -1,8 +1,10 @@
 """The agent's bounds and where the server may touch files, read once from the environment.
 
 ``LLM_AGG_AGENT_ROOTS`` (paths separated by ``os.pathsep``) lists the directories under which
-the server runs file tools itself. Unset, a local server may use any directory it can see and a
-Lambda function none; a project elsewhere gets its file tools run by the client.
+the server runs file tools itself. Unset, only an open local server (loopback, no keys) may use
+any directory it can see: a server that requires gateway keys serves remote clients, and a key
+grants chat, not the server's disk, so there (and on Lambda) no directory is reachable unless
+the variable names it. A project elsewhere gets its file tools run by the client.
 """
 
 from __future__ import annotations
@@ -12,27 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm_agg.settings import positive
+
 DAY = 86_400.0
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {raw!r}")
-    return value
-
-
-def _roots(environ: Mapping[str, str]) -> tuple[Path, ...] | None:
+def _roots(environ: Mapping[str, str], keyed: bool) -> tuple[Path, ...] | None:
     raw = environ.get("LLM_AGG_AGENT_ROOTS")
     if raw is None:
-        # On Lambda the server's disk is not the user's project: nothing is reachable.
-        return () if environ.get("AWS_LAMBDA_FUNCTION_NAME") else None
+        # On Lambda the server's disk is not the user's project, and a keyed server's callers
+        # are not its owner: nothing is reachable there unless the operator says where.
+        return () if keyed or environ.get("AWS_LAMBDA_FUNCTION_NAME") else None
     return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
 
 
@@ -48,12 +40,25 @@ class AgentConfig:
     roots: tuple[Path, ...] | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> AgentConfig:
+    def from_env(cls, environ: Mapping[str, str], keyed: bool = False) -> AgentConfig:
+        """``keyed``: the server requires gateway keys (so its clients may be remote)."""
         d = cls()
         return cls(
-            max_steps=int(_number(environ, "LLM_AGG_AGENT_MAX_STEPS", d.max_steps)),
-            token_budget=int(_number(environ, "LLM_AGG_AGENT_TOKEN_BUDGET", d.token_budget)),
-            wall_seconds=_number(environ, "LLM_AGG_AGENT_WALL_SECONDS", d.wall_seconds),
-            thread_ttl=_number(environ, "LLM_AGG_AGENT_THREAD_TTL_DAYS", d.thread_ttl / DAY) * DAY,
-            roots=_roots(environ),
+            max_steps=int(positive(environ, "LLM_AGG_AGENT_MAX_STEPS", d.max_steps)),
+            token_budget=int(positive(environ, "LLM_AGG_AGENT_TOKEN_BUDGET", d.token_budget)),
+            wall_seconds=positive(environ, "LLM_AGG_AGENT_WALL_SECONDS", d.wall_seconds),
+            thread_ttl=positive(environ, "LLM_AGG_AGENT_THREAD_TTL_DAYS", d.thread_ttl / DAY) * DAY,
+            roots=_roots(environ, keyed),
         )
+
+
+def unrestricted_warning(config: AgentConfig) -> str | None:
+    """What ``serve`` says at start when the agent's file tools may touch any directory."""
+    if config.roots is None:
+        return (
+            "the agent's file tools may read and write any directory this user can "
+            "(set LLM_AGG_AGENT_ROOTS to the folders they may use)"
+        )
+    if any(Path(os.path.realpath(root)) == Path("/") for root in config.roots):
+        return "LLM_AGG_AGENT_ROOTS includes '/': the agent's file tools may use the whole disk"
+    return None

@@ -54,7 +54,7 @@ def approved(answer: str) -> bool:
 
 def _signature(name: str, arguments: str, result: str) -> str:
     # The same call written with other spacing or key order is the same call.
-    with contextlib.suppress(orjson.JSONDecodeError):
+    with contextlib.suppress(orjson.JSONDecodeError, orjson.JSONEncodeError):
         arguments = orjson.dumps(orjson.loads(arguments), option=orjson.OPT_SORT_KEYS).decode()
     return hashlib.sha256(f"{name}\0{arguments}\0{result}".encode()).hexdigest()[:24]
 

@@ -4,8 +4,9 @@ A path from the model is relative, without ``..``, and must stay inside the root
 symlink is resolved: the real paths of root and target are compared component by component
 (``/root_evil`` is not inside ``/root``). The checked path is then opened one component at a
 time from a descriptor of the root with ``O_NOFOLLOW``, so a symlink swapped in after the check
-is refused rather than followed. Only regular files are read or written; secrets (``.env``,
-``.git/``, keys) are neither listed nor touched; writes land in a temporary file beside the
+is refused rather than followed. Only regular files with one link are read (a hard link may be
+a file outside) or written; secrets (``.env``, ``.git/``, keys, credential files and folders)
+are neither listed nor touched; writes land in a temporary file beside the
 target and are renamed over it.
 """
 
@@ -20,12 +21,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Names (of a file or of any folder on the way) that hold credentials. Folders are refused
+# whole: .docker/config.json, .kube/config, .config/gcloud/... never reach the model.
 DENIED_NAMES = frozenset(
-    {".env", ".git", ".ssh", ".aws", ".gnupg", ".netrc", ".npmrc", ".pypirc", ".htpasswd"}
+    {
+        *(".env", ".envrc", ".git", ".git-credentials", ".gitcredentials", ".ssh", ".gnupg"),
+        *(".netrc", "_netrc", ".npmrc", ".yarnrc", ".pypirc", ".htpasswd", ".pgpass"),
+        *(".my.cnf", ".docker", ".dockercfg", ".kube", ".aws", ".azure", "gcloud"),
+        *(".boto", ".s3cfg", ".vault-token", ".terraformrc", "terraform.rc", ".terraform"),
+        *("credentials", "credentials.json", "application_default_credentials.json"),
+    }
 )
 DENIED_PATTERNS = (
     *(".env.*", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"),
-    *("*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore"),
+    *("*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx"),
+    *("*.tfstate", "*.tfstate.*", "*.tfvars", "*service-account*.json", "*.ovpn"),
 )
 # Listed, but not walked into: large and never what a task is about.
 UNWALKED = frozenset({"node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".tox"})
@@ -176,6 +186,10 @@ class Sandbox:
             raise SandboxError(f"{shown!r} is a directory: use list_files.")
         if not stat.S_ISREG(info.st_mode):
             raise SandboxError(f"{shown!r} is not a regular file.")
+        if info.st_nlink > 1:
+            # A hard link is the same file as one elsewhere, perhaps outside the project: which
+            # cannot be told from here, so none is read.
+            raise SandboxError(f"{shown!r} has other hard links; refused.")
         if info.st_size > self.max_bytes:
             raise SandboxError(
                 f"{shown} is {info.st_size} bytes, over the limit of {self.max_bytes}."
@@ -250,7 +264,7 @@ class Sandbox:
             return None
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > self.max_bytes:
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1 or info.st_size > self.max_bytes:
                 return None
             data = handle.read(self.max_bytes + 1)
         try:

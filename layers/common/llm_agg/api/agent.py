@@ -12,6 +12,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from llm_agg.api.chat import ModelQuality
+from llm_agg.api.wire import WireId
 
 AgentStatus = Literal[
     "completed", "requires_human_input", "requires_client_tools", "in_progress", "error"
@@ -36,7 +37,7 @@ ThreadId = Annotated[str, AfterValidator(_thread_id)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CodeAgentRequest(_Strict):
@@ -46,8 +47,8 @@ class CodeAgentRequest(_Strict):
     project_directory: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     thread_id: ThreadId | None = None
     model_quality: ModelQuality | None = None
-    provider: Annotated[str, Field(max_length=64)] | None = None
-    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    provider: WireId | None = None
+    model: WireId | None = None
     confirm_writes: bool = False
 
     @field_validator("instruction")

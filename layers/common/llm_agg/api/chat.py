@@ -12,12 +12,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_agg.api.validation import invalid_request, json_object
+from llm_agg.api.wire import WireId
 
 ModelQuality = Literal["fastest", "balanced", "best_quality"]
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Strict: the raw body is what is forwarded, so a value must already be what it claims
+    # ("stream": "yes" is not true; coerced here, the provider would get the string).
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class FunctionCall(_Open):
@@ -87,7 +90,7 @@ class StreamOptions(_Open):
 
 
 class ChatRequest(_Open):
-    model: Annotated[str, Field(min_length=1)]
+    model: WireId  # it comes back in the x-llm-agg-model header
     messages: Annotated[list[Message], Field(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -109,7 +112,7 @@ class ChatRequest(_Open):
     response_format: ResponseFormat | None = None
     user: str | None = None
     # Gateway extensions, never forwarded.
-    provider: str | None = None
+    provider: WireId | None = None
     model_quality: ModelQuality | None = None
 
 

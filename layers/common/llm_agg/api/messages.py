@@ -19,7 +19,8 @@ from llm_agg.api.validation import invalid_request, json_object
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Strict as chat: a value coerced here would be forwarded as the client wrote it.
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class TextBlock(_Open):

@@ -26,7 +26,8 @@ from llm_agg.api.errors import InvalidRequest
 
 class _Open(BaseModel):
     # Clients add fields over time (``id``, ``status``, ``phase`` on items): read, not refused.
-    model_config = ConfigDict(extra="allow")
+    # Strict as chat: a value coerced here would be forwarded as the client wrote it.
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 # --- content parts ---------------------------------------------------------------------------

@@ -11,6 +11,26 @@ from llm_agg.api.errors import InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
 
+# orjson reads 1024 levels but writes only 254: a body between the two was accepted and then
+# failed when forwarded. Bodies are held to MAX_DEPTH, which leaves the adapters the levels
+# they add when they rewrite a body for a native provider.
+MAX_DEPTH = 128
+_WRITABLE_DEPTH = 254
+
+
+def within_depth(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests at most ``limit`` levels: checked by writing it wrapped in the
+    levels above ``limit`` that orjson can still write, so read and write bounds agree at C
+    speed (a Python walk over a 20 MB body of empty lists would take seconds)."""
+    wrapped: object = value
+    for _ in range(_WRITABLE_DEPTH - limit):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
 
 def invalid_request(exc: ValidationError) -> InvalidRequest:
     """The first problem pydantic found, said the way OpenAI says it."""
@@ -36,6 +56,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
+    if not within_depth(body):
+        raise InvalidRequest(f"The body nests JSON deeper than {MAX_DEPTH} levels.")
     return body
 
 

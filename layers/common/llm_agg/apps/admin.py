@@ -25,7 +25,7 @@ from llm_agg.admin.routing import routing
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import admin_auth, store_unavailable
-from llm_agg.apps.base import new_app
+from llm_agg.apps.base import new_app, read_body
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.limits.windows import Limit, counter_key
@@ -37,6 +37,7 @@ from llm_agg.store.base import StoreError
 T = TypeVar("T")
 DAY = 86_400
 MAX_DAYS = 366
+ADMIN_BODY_BYTES = 64 * 1024  # an account or a key: a few hundred bytes; 20 headers of 1 KiB
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -93,7 +94,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.post("/credentials")
     async def add_credential(request: Request) -> Response:
-        body = parse_body(await request.body(), CredentialIn)
+        body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialIn)
         runtime = get_runtime(settings)
         _spec(runtime, body.provider)
         await runtime.stored.open()
@@ -139,7 +140,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def update_credential(provider: str, account_id: str, request: Request) -> Response:
         runtime = get_runtime(settings)
         _not_env(_spec(runtime, provider, 404), account_id)
-        body = parse_body(await request.body(), CredentialPatch)
+        body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialPatch)
         await runtime.stored.open()
         vault = runtime.stored.vault
         if not await _call(vault.set_enabled, provider, account_id, body.enabled):
@@ -266,7 +267,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.post("/keys")
     async def create_key(request: Request) -> Response:
-        body = parse_body(await request.body(), KeyIn)
+        body = parse_body(await read_body(request, ADMIN_BODY_BYTES), KeyIn)
         stored = get_runtime(settings).stored
         now = stored.clock()
         expires_at: float | None = body.expires_at

@@ -11,29 +11,15 @@ from starlette.responses import Response
 from llm_agg.agent.config import AgentConfig
 from llm_agg.agent.service import AgentService
 from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
-from llm_agg.api.errors import GatewayError
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import client_auth, store_unavailable
-from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.base import new_app, read_json_body
+from llm_agg.apps.budget import hold_tokens
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import CheckpointStore, StoreError
 
 CheckpointOpener = Callable[[], Awaitable[CheckpointStore]]
-
-
-async def read_json_body(request: Request, limit: int) -> bytes:
-    # JSON only: a browser page cannot send that cross-origin without a preflight this server
-    # never grants, so no web page can drive a local agent that writes files.
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise GatewayError(
-            "Send the body as JSON with 'Content-Type: application/json'.",
-            status=415,
-            type="invalid_request_error",
-            code="unsupported_media_type",
-        )
-    return await read_body(request, limit)
 
 
 def _json(data: object) -> Response:
@@ -49,7 +35,8 @@ def create_agent_app(
     the first request so the cold start pays for neither the store nor the agent."""
     app = new_app("llm-agg agent")
     authenticate = client_auth(settings)
-    config = config or AgentConfig.from_env(settings.environ)  # a bad value fails the start
+    # A bad value fails the start; a keyed server runs no file tools unless roots are given.
+    config = config or AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
     made: list[AgentService] = []
 
     async def stored_checkpoints() -> CheckpointStore:
@@ -65,15 +52,23 @@ def create_agent_app(
     async def run(request: Request, resume: bool) -> Response:
         client = await authenticate(request)
         raw = await read_json_body(request, settings.max_body_bytes)
-        await get_runtime(settings).stored.refresh()  # stored accounts serve the agent too
+        runtime = get_runtime(settings)
+        await runtime.stored.refresh()  # stored accounts serve the agent too
+        body: ResumeAgentRequest | CodeAgentRequest = (
+            parse_body(raw, ResumeAgentRequest) if resume else parse_body(raw, CodeAgentRequest)
+        )
+        # A run may spend up to its token budget: that much of the key's day is held meanwhile.
+        release = await hold_tokens(runtime, client.record, config.token_budget, 1)
         try:
             agent = await service()
-            if resume:
-                answer = await agent.resume(parse_body(raw, ResumeAgentRequest), client.key_id)
+            if isinstance(body, ResumeAgentRequest):
+                answer = await agent.resume(body, client.key_id)
             else:
-                answer = await agent.invoke(parse_body(raw, CodeAgentRequest), client.key_id)
+                answer = await agent.invoke(body, client.key_id)
         except StoreError:  # conflicts and oversize threads are GatewayErrors by now
             raise store_unavailable() from None
+        finally:
+            release()
         return _json(answer)
 
     @app.post("/v1/agents/code/invoke")

@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 
-from llm_agg.api.errors import GatewayError, PermissionDenied, Unauthenticated
+from llm_agg.api.errors import GatewayError, PermissionDenied, RateLimited, Unauthenticated
 from llm_agg.gateway_keys import MISS, PREFIX, hash_key
+from llm_agg.limits import admin_failures
 from llm_agg.limits.keys import admit
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import GatewayKeyRecord, StoreError
 from llm_agg.stored import Stored
 
+log = logging.getLogger("llm_agg.auth")
+
 ANONYMOUS = "-"
+MIN_ADMIN_KEY = 32
 ADMIN_KEY_ON_V1 = (
     "That is the gateway's admin key, which opens /admin only: /v1 takes a gateway key "
     "('Authorization: Bearer sk-llmagg-…', made with POST /admin/keys)."
@@ -92,7 +97,7 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
 def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
     """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
 
-    admin = _digest(settings.admin_key) if settings.admin_key else None
+    admin = digest(settings.admin_key) if settings.admin_key else None
 
     async def authenticate(request: Request) -> Client:
         stored = get_runtime(settings).stored
@@ -100,7 +105,7 @@ def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
         try:
             client = await identify(stored, key, settings.require_auth)
         except Unauthenticated:
-            if key is not None and admin is not None and hmac.compare_digest(_digest(key), admin):
+            if key is not None and admin is not None and hmac.compare_digest(digest(key), admin):
                 raise Unauthenticated(ADMIN_KEY_ON_V1) from None
             raise
         request.state.gateway_key_id = client.key_id
@@ -116,28 +121,56 @@ def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
     return authenticate
 
 
-def _digest(value: str) -> bytes:
+def digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
+
+
+def admin_key_problem(key: str | None) -> str | None:
+    """Why ``key`` may not be this gateway's admin key, or None."""
+    if key is None:
+        return "no admin key is configured (LLM_AGG_ADMIN_KEY)"
+    if len(key) < MIN_ADMIN_KEY:
+        # A short key is guessable; refused everywhere, not just where it was typed.
+        return f"the admin key is shorter than {MIN_ADMIN_KEY} characters (LLM_AGG_ADMIN_KEY)"
+    return None
+
+
+async def _throttle(stored: Stored, step: Callable[..., bool | None], *args: object) -> bool:
+    """One step of the admin-key throttle; a failing store skips it (the key still decides)."""
+    try:
+        counters = (await stored.open()).stores.counters
+        return bool(await asyncio.to_thread(step, counters, *args))
+    except StoreError as exc:
+        log.warning("admin-key throttle skipped: %s", type(exc).__name__)
+        return False
 
 
 def admin_auth(settings: Settings) -> Callable[[Request], Awaitable[None]]:
     """The dependency of every ``/admin`` route. Compared in constant time (digests of equal
-    length, so not even the key's length leaks)."""
-    expected = _digest(settings.admin_key) if settings.admin_key else None
+    length, so not even the key's length leaks); repeated failures from one client address
+    are slowed down (``limits.admin_failures``)."""
+    problem = admin_key_problem(settings.admin_key)
+    expected = digest(settings.admin_key) if settings.admin_key and not problem else None
 
     async def require_admin(request: Request) -> None:
         if expected is None:
             raise GatewayError(
-                "The admin API is off: no admin key is configured (LLM_AGG_ADMIN_KEY).",
-                status=503,
-                code="admin_disabled",
+                f"The admin API is off: {problem}.", status=503, code="admin_disabled"
             )
         key = bearer(request)
         if key is None:
             raise Unauthenticated("The admin API needs 'Authorization: Bearer <admin key>'.")
-        if hmac.compare_digest(_digest(key), expected):
+        stored = get_runtime(settings).stored
+        client = request.client.host if request.client else "-"
+        if await _throttle(stored, admin_failures.blocked, client):
+            raise RateLimited(
+                "Too many wrong admin keys from this address; retry in a minute.",
+                headers={"retry-after": str(int(admin_failures.WINDOW))},
+            )
+        if hmac.compare_digest(digest(key), expected):
             return
-        if await find_key(get_runtime(settings).stored, key) is not None:
+        await _throttle(stored, admin_failures.failed, client, stored.clock())
+        if await find_key(stored, key) is not None:
             raise PermissionDenied("A gateway key may not use the admin API.")
         raise Unauthenticated("The admin key is not valid.")
 

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from llm_agg.api.errors import GatewayError
@@ -51,11 +52,31 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large()
+    except ClientDisconnect:  # gone, or cut off by the server's read timeout: nobody to answer
+        raise GatewayError(
+            "The request body did not arrive.", status=408, type="invalid_request_error"
+        ) from None
     return bytes(body)
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """``read_body`` of a JSON request, 415 for any other type: a web page can send text/plain
+    (or a form) to any origin as a "simple" request without asking, but never JSON without a
+    preflight this server does not grant, so no page can spend quota or drive the agent."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise GatewayError(
+            "Send the body as JSON with 'Content-Type: application/json'.",
+            status=415,
+            type="invalid_request_error",
+            code="unsupported_media_type",
+        )
+    return await read_body(request, limit)
 
 
 def _too_large() -> GatewayError:
@@ -63,7 +84,11 @@ def _too_large() -> GatewayError:
 
 
 def new_app(title: str) -> FastAPI:
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    # No trailing-slash redirects: Starlette builds their Location from the Host header, so a
+    # forged Host would be sent back as a redirect; "/v1/models/" is a 404 like any other.
+    app = FastAPI(
+        title=title, docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
+    )
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _crash)

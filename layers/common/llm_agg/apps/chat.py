@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from llm_agg.api.chat import parse_chat
 from llm_agg.apps.auth import client_auth
-from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.base import new_app, read_json_body
+from llm_agg.apps.budget import hold_for, within_hold
 from llm_agg.apps.messages import add_messages_routes
 from llm_agg.apps.responses import add_responses_routes
 from llm_agg.dispatch import Dispatcher
@@ -26,12 +27,15 @@ def create_chat_app(settings: Settings) -> FastAPI:
     authenticate = client_auth(settings)
 
     async def chat_completions(request: Request) -> Response:
-        await authenticate(request)
+        client = await authenticate(request)
         runtime = get_runtime(settings)
-        call = parse_chat(await read_body(request, settings.max_body_bytes))
-        key_id = getattr(request.state, "gateway_key_id", None)
-        targets = await runtime.route(call)
-        return await Dispatcher(runtime).send(call, targets, key_id, request=request)
+        call = parse_chat(await read_json_body(request, settings.max_body_bytes))
+        targets = await runtime.route(call)  # refreshes the stored accounts first
+        release = await hold_for(runtime, request, call)  # the key's tokens_per_day
+        dispatcher = Dispatcher(runtime)
+        return await within_hold(
+            release, lambda: dispatcher.send(call, targets, client.key_id, request=request)
+        )
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from llm_agg import __version__
 from llm_agg.admin.views import account_state
 from llm_agg.apps.base import new_app
+from llm_agg.apps.health_gate import DetailsBehindKey
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 
@@ -21,6 +22,7 @@ SERVING = frozenset({"healthy", "cooling_down"})
 
 def create_health_app(settings: Settings) -> FastAPI:
     app = new_app("llm-agg health")
+    app.add_middleware(DetailsBehindKey, settings=settings)  # keyed: details for key holders
 
     @app.get("/health")
     async def health() -> dict[str, object]:

@@ -11,14 +11,14 @@ is Anthropic's ``{"type": "error", "error": {"type", "message"}}``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
-from llm_agg.api.errors import GatewayError
+from llm_agg.api.errors import GatewayError, InvalidRequest
 from llm_agg.api.messages import (
     MessagesRequest,
     error_body,
@@ -26,11 +26,14 @@ from llm_agg.api.messages import (
     parse_messages,
     stream_error,
 )
-from llm_agg.apps.base import read_body
+from llm_agg.api.wire import header_value_ok
+from llm_agg.apps.base import read_json_body
+from llm_agg.apps.budget import hold_for, within_hold
 from llm_agg.bridges.messages_in import chat_body, chat_call, resolve_model
 from llm_agg.bridges.messages_out import MessagesStream, message
 from llm_agg.bridges.messages_targets import messages_adapters, passes_through
 from llm_agg.dispatch import Dispatcher
+from llm_agg.providers.anthropic_passthrough import FORWARDED_HEADERS
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
 from llm_agg.routing.select import split_model
@@ -109,21 +112,33 @@ async def _close(body: AsyncIterable[Any]) -> None:
         await aclose()
 
 
+def forwarded_headers_ok(headers: Mapping[str, str]) -> None:
+    """The client headers sent on to Anthropic, checked here: a 400 now, not a failed attempt."""
+    for name in FORWARDED_HEADERS:
+        value = headers.get(name)
+        if value is not None and not header_value_ok(value):
+            raise InvalidRequest(f"The {name} header must be printable ASCII.", param=name)
+
+
 def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenticate) -> None:
     async def create_message(request: Request) -> Response:
         try:
             await authenticate(request)
             runtime = get_runtime(settings)
             await runtime.stored.refresh()
-            body, parsed = parse_messages(await read_body(request, settings.max_body_bytes))
+            body, parsed = parse_messages(await read_json_body(request, settings.max_body_bytes))
             native = _native_only(parsed, runtime)
             call = chat_call(chat_body(parsed, runtime.view, anthropic_only=native))
+            forwarded_headers_ok(request.headers)
             adapters = messages_adapters(
                 runtime.adapters, runtime.specs, runtime.view, body, request.headers
             )
             key_id = getattr(request.state, "gateway_key_id", None)
             dispatcher = Dispatcher(runtime, adapters)
-            response = await dispatcher.send(call, runtime.targets(call), key_id)
+            release = await hold_for(runtime, request, call)  # the key's tokens_per_day
+            response = await within_hold(
+                release, lambda: dispatcher.send(call, runtime.targets(call), key_id)
+            )
         except GatewayError as exc:
             return anthropic_error(exc)
         except Exception as exc:
@@ -150,7 +165,7 @@ def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenti
         try:
             await authenticate(request)
             runtime = get_runtime(settings)
-            raw = await read_body(request, settings.max_body_bytes)
+            raw = await read_json_body(request, settings.max_body_bytes)
             _, parsed = parse_messages(raw, counting=True)
             call = chat_call(chat_body(parsed, runtime.view, counting=True))
         except GatewayError as exc:

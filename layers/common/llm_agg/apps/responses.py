@@ -24,7 +24,8 @@ from llm_agg.api.errors import GatewayError, InvalidRequest
 from llm_agg.api.responses import parse_responses
 from llm_agg.api.validation import json_object
 from llm_agg.apps.auth import ANONYMOUS, client_auth
-from llm_agg.apps.base import error_response, read_body
+from llm_agg.apps.base import error_response, read_json_body
+from llm_agg.apps.budget import hold_for, within_hold
 from llm_agg.dispatch import SSE_HEADERS, Dispatcher
 from llm_agg.responses.kept import DAY, DEFAULT_TTL, Kept, Record, unavailable
 from llm_agg.responses.listing import page
@@ -79,7 +80,7 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
         caller = await owner(request)
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
-        body = json_object(await read_body(request, settings.max_body_bytes))
+        body = json_object(await read_json_body(request, settings.max_body_bytes))
         wanted = parse_responses(body)
         store = await kept(runtime) if wanted.stored or wanted.previous_response_id else None
         history: list[dict[str, Any]] = []
@@ -89,8 +90,10 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
         if wanted.stored and store is not None:
             store.check_size(translation.items)
         response = shell(wanted, new_id("resp"), runtime.clock(), wanted.model)
-        answer = await Dispatcher(runtime).send(
-            translation.call, runtime.targets(translation.call), caller
+        call = translation.call
+        release = await hold_for(runtime, request, call)  # the key's tokens_per_day
+        answer = await within_hold(
+            release, lambda: Dispatcher(runtime).send(call, runtime.targets(call), caller)
         )
         headers = {k: v for k, v in answer.headers.items() if k.startswith("x-llm-agg-")}
 

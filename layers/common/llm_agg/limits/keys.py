@@ -1,12 +1,16 @@
 """Per gateway key limits: requests per minute and tokens per day, counted in the store.
 
-A request takes one conditional increment of its key's minute window; tokens are charged
-after the answer (by whoever records usage) and checked before the next request.
+A request takes one conditional increment of its key's minute window. Tokens are known only
+after the answer, so a key with ``tokens_per_day`` first *reserves* what the request may use
+(its prompt estimate and completion cap) in one conditional increment, which refuses past the
+limit however many requests race; the answer's real tokens are charged when it is counted and
+the reservation is given back (``release_tokens``), so the day's count ends at what was used.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from llm_agg.api.errors import RateLimited
@@ -73,3 +77,50 @@ def charge_tokens(counters: CounterStore, key_id: str, tokens: int, now: float) 
 
 def tokens_today(counters: CounterStore, key_id: str, now: float) -> int:
     return counters.get(_tokens_key(key_id, _day(now)))
+
+
+RESERVE_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Tokens of one day's count held for a request in flight."""
+
+    counter: str
+    amount: int
+    expires_at: float
+
+
+NOTHING_HELD = Held("", 0, 0.0)
+
+
+def reserve_tokens(
+    counters: CounterStore, record: GatewayKeyRecord, wanted: int, least: int, now: float
+) -> Held:
+    """Hold up to ``wanted`` of the key's tokens for today, at least ``least`` (the prompt), or
+    raise 429 (blocking: call it in a thread). When less than ``wanted`` is left the request
+    takes what is left, so requests racing it find nothing and are refused."""
+    limit = record.tokens_per_day
+    if limit is None or wanted <= 0:
+        return NOTHING_HELD
+    counter = _tokens_key(record.key_id, _day(now))
+    expires = now + _seconds_to_midnight(now) + DAY
+    for _ in range(RESERVE_RETRIES):
+        left = limit - counters.get(counter)
+        amount = min(wanted, left)
+        if amount <= 0 or amount < min(least, wanted):
+            break
+        if counters.increment(counter, amount, expires_at=expires, limit=limit) is not None:
+            return Held(counter, amount, expires)
+    wait = math.ceil(_seconds_to_midnight(now))
+    raise RateLimited(
+        f"This gateway key has too few of its {limit} tokens left today (UTC) for this "
+        f"request, counting those held by its requests in flight; retry in {wait}s at most.",
+        headers={"retry-after": str(wait)},
+    )
+
+
+def release_tokens(counters: CounterStore, held: Held) -> None:
+    """Give back a reservation, to the day it was taken from (the real use is charged apart)."""
+    if held.amount > 0:
+        counters.increment(held.counter, -held.amount, expires_at=held.expires_at)

@@ -11,6 +11,7 @@ import orjson
 
 from llm_agg.api.chat import ChatCall, ContentPart, ResponseFormat, TextPart
 from llm_agg.api.errors import InvalidRequest
+from llm_agg.api.validation import MAX_DEPTH, within_depth
 from llm_agg.providers.base import MalformedResponse, Target, UpstreamRequest, Usage
 from llm_agg.providers.spec import ProviderSpec
 
@@ -81,6 +82,8 @@ def parse_arguments(arguments: str) -> dict[str, Any]:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return {}
+    if isinstance(value, dict) and not within_depth(value):
+        raise InvalidRequest(f"Tool call arguments nest JSON deeper than {MAX_DEPTH} levels.")
     return value if isinstance(value, dict) else {}
 
 

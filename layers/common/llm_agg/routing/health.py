@@ -22,6 +22,9 @@ class _Average:
     last_error: str | None = None
 
 
+MAX_TRACKED = 10_000  # (provider, model) pairs kept
+
+
 class Health:
     def __init__(self) -> None:
         self._stats: dict[tuple[str, str], _Average] = {}
@@ -34,7 +37,14 @@ class Health:
         latency_ms: float | None,
         error: str | None = None,
     ) -> None:
-        stats = self._stats.setdefault((provider, model), _Average())
+        key = (provider, model)
+        stats = self._stats.get(key)
+        if stats is None:
+            if len(self._stats) >= MAX_TRACKED:
+                # Clients name models freely ("provider/anything"): the oldest goes, so a spray
+                # of made-up ids cannot grow this process without bound.
+                del self._stats[next(iter(self._stats))]
+            stats = self._stats[key] = _Average()
         stats.samples += 1
         stats.success += ALPHA * ((1.0 if ok else 0.0) - stats.success)
         if ok and latency_ms is not None:

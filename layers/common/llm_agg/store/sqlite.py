@@ -7,7 +7,10 @@ A process holds one connection behind a lock (SQLite serialises writers anyway).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -86,11 +89,23 @@ _ADDED_COLUMNS = (("usage", "failovers", "INTEGER NOT NULL DEFAULT 0"),)
 _PURGE_EVERY = 1000  # writes between sweeps of expired rows
 
 
+def _private(path: Path) -> None:
+    """Make the file readable by its owner only, whatever the folder or umask: it holds agent
+    threads in plain text, usage and key hashes. SQLite gives its -wal and -shm files the mode
+    of the database file; those an older version left are narrowed too."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(file.stat().st_mode) != 0o600:
+                os.chmod(file, 0o600)
+
+
 class Database:
     """The connection of this process to the file; tables are made on first use."""
 
     def __init__(self, path: Path, clock: Clock = time.time, timeout: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private(path)
         self.path = path
         self.clock = clock
         self._lock = threading.Lock()

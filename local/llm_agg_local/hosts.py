@@ -1,0 +1,169 @@
+"""Which ``Host`` and ``Origin`` the local server answers: its defence against DNS rebinding.
+
+A page on ``evil.example`` can rebind its name to 127.0.0.1: the browser then sends it to the
+open loopback server as same-origin, with ``Host: evil.example``. So the open server answers
+only its loopback names (``localhost``, ``127.0.0.1``, ``[::1]``) on its own port, and refuses
+a request whose ``Origin`` is any other page (421 for a foreign Host, 403 for a foreign Origin).
+
+A keyed server is reached by its public names: ``LLM_AGG_ALLOWED_HOSTS`` (names separated by
+commas, each optionally with ``:port``) lists them, and then nothing else is answered. Without
+that list a keyed server answers any Host (its key is the guard) but still refuses an Origin
+that is not the Host it was sent to: it grants no cross-origin use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from llm_agg.api.errors import GatewayError, PermissionDenied
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+ALLOWED_HOSTS_ENV = "LLM_AGG_ALLOWED_HOSTS"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Authority = tuple[str, int | None]  # a lower-case host name and the port, when one was given
+
+
+def authority(value: str) -> Authority | None:
+    """``host[:port]`` split, or None when it is not one (a path, user info, a bad port)."""
+    value = value.strip().lower()
+    if not value or any(c in value for c in "/@?#\\ \t"):
+        return None
+    if value.startswith("["):
+        name, bracket, rest = value.partition("]")
+        name += bracket
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        port = rest[1:] if rest else None
+    else:
+        name, colon, port_text = value.partition(":")
+        port = port_text if colon else None
+    if port is None:
+        return name, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return name, int(port)
+
+
+def origin_authority(origin: str) -> Authority | None:
+    """The ``host[:port]`` of an ``Origin`` header, its port made explicit from the scheme."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in DEFAULT_PORTS or parts.path or parts.query or parts.fragment:
+        return None
+    found = authority(parts.netloc)
+    if found is None:
+        return None
+    return found[0], found[1] if found[1] is not None else DEFAULT_PORTS[parts.scheme]
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    keyed: bool
+    names: tuple[Authority, ...] = ()  # the configured public names of a keyed server
+
+    @classmethod
+    def from_env(cls, keyed: bool, environ: Mapping[str, str]) -> HostPolicy:
+        raw = environ.get(ALLOWED_HOSTS_ENV, "")
+        names = []
+        for item in raw.split(","):
+            if not item.strip():
+                continue
+            found = authority(item)
+            if found is None:
+                raise ValueError(f"{ALLOWED_HOSTS_ENV}: {item.strip()!r} is not a host[:port]")
+            names.append(found)
+        return cls(keyed, tuple(names))
+
+    def allows(self, host: Authority, server_port: int | None) -> bool:
+        name, port = host
+        if name in LOOPBACK_NAMES and (port or 80) == server_port:
+            return True
+        if not self.keyed:
+            return False
+        if not self.names:
+            return True
+        return any(n == name and (p is None or p == port) for n, p in self.names)
+
+    def refusal(self, scope: Scope) -> GatewayError | None:
+        """Why this request is not answered here, or None."""
+        headers = _headers(scope)
+        server = scope.get("server")
+        server_port = server[1] if server else None
+        host = authority(headers.get("host", ""))
+        if host is None or not self.allows(host, server_port):
+            return GatewayError(
+                "This server does not answer for that Host name"
+                + ("." if self.keyed else ": use http://127.0.0.1 or http://localhost."),
+                status=421,
+                type="invalid_request_error",
+                code="host_not_allowed",
+            )
+        origin = headers.get("origin")
+        if origin is None:
+            return None
+        sent_from = origin_authority(origin)
+        # The open server speaks plain http: an https:// page is another origin.
+        same_scheme = self.keyed or origin.strip().lower().startswith(
+            scope.get("scheme", "http") + "://"
+        )
+        if (
+            sent_from is None
+            or not same_scheme
+            or not self._origin_ok(sent_from, host, server_port)
+        ):
+            return PermissionDenied(
+                "Requests from other web pages are refused.", code="origin_not_allowed"
+            )
+        return None
+
+    def _origin_ok(self, origin: Authority, host: Authority, server_port: int | None) -> bool:
+        if self.keyed and not self.names:
+            return origin[0] == host[0]  # same site as the Host the request was sent to
+        return self.allows(origin, server_port)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    wanted = {b"host": "host", b"origin": "origin"}
+    found: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key = wanted.get(name)
+        if key is not None:
+            if key in found:  # two Host or Origin headers: ambiguous, so refused
+                found[key] = ""
+            else:
+                found[key] = value.decode("latin-1")
+    return found
+
+
+class HostGuard:
+    """ASGI middleware refusing what ``policy`` does not answer, before any route runs."""
+
+    def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.policy.refusal(scope) is not None:
+            # Browsers apply no CORS to WebSockets: the Origin check is all there is.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] == "http":
+            refusal = self.policy.refusal(scope)
+            if refusal is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": refusal.status,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": refusal.body()})
+                return
+        await self.app(scope, receive, send)

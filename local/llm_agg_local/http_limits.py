@@ -1,0 +1,140 @@
+"""HTTP limits kept before any request reaches the gateway: uvicorn's httptools protocol with a
+bound on the size of a request's head and on the time its head and body take to arrive.
+
+httptools keeps a request's headers whole, however long: one 200 MB header held 300 MB and
+its parse took CPU superlinear in its size. And a connection that sends its head or body a byte
+at a time was never closed. So, on every connection, before authentication:
+
+- the request line and headers together: at most ``LLM_AGG_HTTP_MAX_HEAD_BYTES`` (64 KiB), else
+  431 and the connection is closed (no more of it is parsed);
+- the head must be complete ``LLM_AGG_HTTP_HEAD_TIMEOUT`` seconds (10) after the connection
+  opens or the request's first byte, else 408 and closed (an idle keep-alive connection is
+  closed by uvicorn's own keep-alive timeout);
+- the body must be complete ``LLM_AGG_HTTP_BODY_TIMEOUT`` seconds (60) after the head, else 408
+  (when no answer has started) and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from llm_agg.api.errors import GatewayError
+from llm_agg.settings import positive
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_head_bytes: int = 64 * 1024
+    head_timeout: float = 10.0
+    body_timeout: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> HttpLimits:
+        d = cls()
+        return cls(
+            max_head_bytes=int(positive(environ, "LLM_AGG_HTTP_MAX_HEAD_BYTES", d.max_head_bytes)),
+            head_timeout=positive(environ, "LLM_AGG_HTTP_HEAD_TIMEOUT", d.head_timeout),
+            body_timeout=positive(environ, "LLM_AGG_HTTP_BODY_TIMEOUT", d.body_timeout),
+        )
+
+
+def _refusal(status: int, message: str, code: str) -> bytes:
+    body = GatewayError(message, status=status, type="invalid_request_error", code=code).body()
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` with the limits above (read once per process from the environment,
+    where ``llm-agg serve`` put them before starting its workers)."""
+
+    limits = HttpLimits.from_env(os.environ)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # between requests, or reading one's line and headers
+        self._head_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- the timer: one at a time, for the head or for the body ---------------------------
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._expired, what)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self, what: str) -> None:
+        self._timer = None
+        message = f"The request's {what} did not arrive in time."
+        self._refuse(408, message, "request_timeout")
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            self.transport.write(_refusal(status, message, code))
+        # The app, if it runs, sees the client gone (http.disconnect); its answer is dropped.
+        self.transport.close()
+
+    # --- protocol events --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.limits.head_timeout, "headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head or self.parser is None:
+            super().data_received(data)
+            return
+        if self._timer is None:  # the first byte of another request on this connection
+            self._arm(self.limits.head_timeout, "headers")
+        room = self.limits.max_head_bytes - self._head_bytes
+        if len(data) <= room:
+            self._head_bytes += len(data)
+            super().data_received(data)
+            return
+        # Feed only what the head may still take: the rest is body if the head ended in it.
+        super().data_received(data[:room])
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            limit = self.limits.max_head_bytes
+            message = f"The request line and headers are over {limit} bytes."
+            self._refuse(431, message, "headers_too_large")
+            return
+        super().data_received(data[room:])
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        if self.parser.should_upgrade():
+            self._disarm()  # a WebSocket's connection is its own protocol's from here on
+        else:
+            self._arm(self.limits.body_timeout, "body")
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._disarm()
+        super().on_message_complete()
