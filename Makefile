@@ -9,21 +9,36 @@ SAM_VENV := $(VENV)/sam
 SAM_STAMP := $(SAM_VENV)/.installed
 STAGE ?= dev
 
-.PHONY: install run test lint typecheck unit browser bench deploy clean ext-install ext-test
+.PHONY: install lock run test lint typecheck unit browser bench deploy clean ext-install ext-test
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml layers/common/requirements.txt
+# Every package comes from a hashed lock (requirements.lock: runtime, `local` and `dev`), so a
+# release replaced on the registry fails the install instead of running. The project itself
+# goes in last, without its dependencies and built by the locked hatchling (no isolated build
+# that would fetch an unhashed backend).
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 $(SAM_STAMP): infra/sam-translator.txt
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet -r infra/sam-translator.txt
+	$(SAM_VENV)/bin/python -m pip install --quiet --require-hashes -r infra/sam-translator.txt
 	touch $(SAM_STAMP)
+
+# The one command that writes the three hashed lock files from their pins (pyproject.toml,
+# infra/sam-translator.in): universal (every platform and Python >= 3.11, with markers) and
+# with the hash of every file of each release. Run it after changing a pin, then `make install`.
+# The layer's lock takes the dev lock's versions, so the tests run what Lambda ships.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock'
+lock: install
+	$(UV_COMPILE) --extra dev --extra local pyproject.toml -o requirements.lock
+	$(UV_COMPILE) --constraint requirements.lock pyproject.toml -o layers/common/requirements.txt
+	$(UV_COMPILE) infra/sam-translator.in -o infra/sam-translator.txt
 
 run: install
 	$(BIN)/llm-agg serve

@@ -7,6 +7,11 @@ never what limits a Python gateway in front of it (a uvicorn/FastAPI fake would 
   true``, an SSE stream (chunked transfer, as real providers send it) of ``--chunks`` content
   chunks, a usage chunk and ``data: [DONE]``. With ``--chunk-delay-ms`` the first chunk leaves at
   once and each later one after that delay, so a relay that buffers shows up as a late first byte.
+- A chat body with ``"tools"`` gets a tool call (whole, or streamed) instead of text.
+- Faults, chosen by the model the body names (for ``bench/soak.py``): ``fault-500`` answers
+  500; ``fault-garbage`` answers 200 with a body that is not JSON; ``fault-break`` streams its
+  first chunk, then drops the connection; ``fault-hang`` never answers (the connection stays
+  open until the client gives up).
 - ``GET .../models`` and ``GET /health``: small JSON answers, for readiness probes.
 - HTTP/1.1 keep-alive and pipelining; ``Connection: close`` is honoured.
 - ``--fail-rate R``: that share of chat requests, drawn at random, answers 503 instead (the
@@ -29,6 +34,8 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
+_TOOLS = re.compile(rb'"tools"\s*:\s*\[')
+_FAULT = re.compile(rb'"model"\s*:\s*"fault-([a-z0-9]+)"')
 _MAX_HEAD = 64 * 1024
 
 
@@ -61,7 +68,34 @@ def _completion() -> bytes:
     )
 
 
-def _chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, object]:
+TOOL_CALL = {
+    "id": "call_bench_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+}
+
+
+def _tool_completion() -> bytes:
+    return _json(
+        {
+            "id": "chatcmpl-bench-tool",
+            "object": "chat.completion",
+            "created": 1770770798,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
+                    "logprobs": None,
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39},
+        }
+    )
+
+
+def _chunk(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
     return {
         "id": "chatcmpl-bench",
         "object": "chat.completion.chunk",
@@ -81,11 +115,15 @@ def _sse(data: bytes) -> bytes:
     return f"{len(event):x}\r\n".encode() + event + b"\r\n"
 
 
-def stream_parts(chunks: int) -> list[bytes]:
+def stream_parts(chunks: int, tools: bool = False) -> list[bytes]:
     """Head plus first chunk, then one part per later chunk, then usage, [DONE] and the end."""
     events = [_chunk({"role": "assistant", "content": ""})]
-    events += [_chunk({"content": f"word{i} "}) for i in range(chunks)]
-    events.append(_chunk({}, finish="stop"))
+    if tools:
+        call = {**TOOL_CALL, "index": 0}
+        events += [_chunk({"tool_calls": [call]}), _chunk({}, finish="tool_calls")]
+    else:
+        events += [_chunk({"content": f"word{i} "}) for i in range(chunks)]
+        events.append(_chunk({}, finish="stop"))
     usage = {
         "id": "chatcmpl-bench",
         "object": "chat.completion.chunk",
@@ -127,6 +165,14 @@ class Answers:
         )
         self.stream = stream_parts(chunks)
         self.stream_whole = b"".join(self.stream)
+        self.tool_completion = _http("200 OK", _tool_completion())
+        self.tool_stream = b"".join(stream_parts(chunks, tools=True))
+        self.fault_500 = _http(
+            "500 Internal Server Error",
+            b'{"error":{"message":"injected fault","type":"server_error"}}',
+        )
+        self.garbage = _http("200 OK", b"<html>not json", "application/json")
+        self.broken = self.stream[0]  # the head and first chunk, then the connection drops
         self.delay = delay
 
 
@@ -177,10 +223,18 @@ class FakeUpstream(asyncio.Protocol):
             if a.fail_rate and random.random() < a.fail_rate:
                 self._send(a.unavailable, close)
                 return
-            if _STREAM.search(body):
+            fault = _FAULT.search(body)
+            if fault is not None:
+                self._fault(fault.group(1))
+                return
+            stream, tools = _STREAM.search(body), _TOOLS.search(body)
+            if stream and tools:
+                reply = a.tool_stream
+            elif stream:
                 self._stream(close)
                 return
-            reply = a.completion
+            else:
+                reply = a.tool_completion if tools else a.completion
         elif line.startswith(b"GET ") and b"/models" in line:
             reply = a.models
         elif line.startswith(b"GET /health"):
@@ -188,6 +242,17 @@ class FakeUpstream(asyncio.Protocol):
         else:
             reply = a.not_found
         self._send(reply, close)
+
+    def _fault(self, kind: bytes) -> None:
+        assert self.transport is not None
+        if kind == b"hang":
+            return  # no answer; the client closes the connection when it gives up
+        if kind == b"break":
+            self.transport.write(self.answers.broken)
+            self.transport.close()
+            self.transport = None
+            return
+        self._send(self.answers.garbage if kind == b"garbage" else self.answers.fault_500, False)
 
     def _send(self, reply: bytes, close: bool) -> None:
         # A request pipelined behind a delayed stream must wait its turn.

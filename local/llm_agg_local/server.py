@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> PathRouter:
         ("/v1/agents", agent),
         ("/health", health),
         ("/admin", admin),
+        ("/openapi.json", admin),
         ("/ui", page),
         ("/", page),  # only "/" itself: it redirects to the page
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -209,3 +210,15 @@ def test_workflow_deploys_main_with_an_oidc_role_then_smoke_tests() -> None:
     assert deploy_at < smoke_at
     assert "steps.deploy.outputs.api_url" in runs[smoke_at]
     assert workflow["jobs"]["test"]["steps"][-1]["run"] == "make test"
+
+
+def test_every_action_is_pinned_by_a_full_commit_sha_with_its_tag_beside_it() -> None:
+    # A tag can be moved to other code by whoever controls the action; a commit SHA cannot.
+    lines = (ROOT / ".github/workflows/deploy.yml").read_text().splitlines()
+    uses = [line.split("uses:", 1)[1].strip() for line in lines if "uses:" in line]
+    assert len(uses) >= 4
+    for use in uses:
+        action, _, rest = use.partition("@")
+        ref, _, comment = rest.partition("#")
+        assert re.fullmatch(r"[0-9a-f]{40}", ref.strip()), f"{action} is not pinned by SHA"
+        assert re.match(r"v\d", comment.strip()), f"{action}: say which tag the SHA is"

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from llm_agg.openapi import openapi_document
 from tests.aws import stack
 from tests.aws.conftest import FAKE_CREDENTIALS
 from tests.aws.stack import BUFFERED, CREDENTIAL_CONTEXT, FUNCTIONS, ROOT, STREAMING, TABLES
@@ -62,6 +63,7 @@ def route_for(path: str, method: str) -> tuple[str, str] | None:
         ("POST", "/admin/keys", "AdminFunction"),
         ("GET", "/ui", "AdminFunction"),
         ("GET", "/ui/app.js", "AdminFunction"),
+        ("GET", "/openapi.json", "AdminFunction"),
         ("GET", "/", "AdminFunction"),
         ("GET", "/health", "HealthFunction"),
     ],
@@ -70,6 +72,17 @@ def test_every_public_route_reaches_its_function(method: str, path: str, functio
     route = route_for(path, method)
     assert route is not None, f"{method} {path} has no route"
     assert stack.integrated_function(stack.routes()[route]) == function
+
+
+def test_every_route_the_openapi_document_describes_has_a_route_on_aws() -> None:
+    described = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "x1", path))
+        for path, methods in openapi_document()["paths"].items()
+        for method in methods
+    ]
+    assert len(described) >= 16
+    missing = [(m, p) for m, p in described if route_for(p, m) is None]
+    assert not missing, f"described but not routed by template.yaml: {missing}"
 
 
 def test_streaming_functions_answer_through_response_streaming_invocations() -> None:
@@ -161,7 +174,6 @@ def test_buffered_functions_are_mangum_handlers_without_the_adapter() -> None:
 
 def test_functions_run_python313_on_arm64_with_the_common_layer() -> None:
     layer = stack.source()["Resources"]["CommonLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
     assert layer["Metadata"]["BuildArchitecture"] == "arm64"
     assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/common"
     assert (ROOT / "layers/common/requirements.txt").is_file()
@@ -176,6 +188,27 @@ def test_functions_run_python313_on_arm64_with_the_common_layer() -> None:
         assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == ["arm64"]
         assert {"Ref": layer_ref} in props["Layers"]
+
+
+def test_the_layer_is_built_from_its_hashed_lock_for_python313_on_arm64() -> None:
+    # sam build's python3.13 builder fetches arm64 wheels by name and version, unchecked; the
+    # layer's Makefile installs everything in one pip command that checks every hash.
+    layer = stack.source()["Resources"]["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / "layers/common/Makefile").read_text()
+    recipe = makefile.split("build-CommonLayer:", 1)[1]
+    command = " ".join(recipe.replace("\\\n", " ").split())
+    for part in (
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--python-version 3.13",
+        "--abi cp313",
+        '--target "$(LAYER)"',
+        "-r requirements.txt",
+    ):
+        assert part in command, part
+    assert "manylinux_2_$(minor)_aarch64" in makefile
+    assert "LAYER := $(ARTIFACTS_DIR)/python" in makefile  # where Lambda's /opt/python comes from
 
 
 def _load(path: Path) -> ModuleType:

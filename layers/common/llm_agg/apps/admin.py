@@ -1,5 +1,6 @@
 """``/admin/*``: provider credentials, gateway keys, provider status, routing and usage
-statistics; and the web page at ``/ui`` that shows them.
+statistics; the web page at ``/ui`` that shows them, and the API's description at
+``/openapi.json``.
 
 Every ``/admin`` route needs the admin key. Store and KMS calls run in threads; a failing store
 is a 503.
@@ -29,6 +30,7 @@ from llm_agg.apps.base import new_app, read_body
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.limits.windows import Limit, counter_key
+from llm_agg.openapi import openapi_json
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.runtime import Runtime, get_runtime
 from llm_agg.settings import Settings
@@ -308,4 +310,10 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     app.include_router(admin)
     app.include_router(ui_router())
+
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        # Public, as the page is: it describes the API, it holds nothing of this deployment.
+        return Response(openapi_json(), media_type="application/json")
+
     return app
