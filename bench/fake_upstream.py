@@ -14,6 +14,8 @@ never what limits a Python gateway in front of it (a uvicorn/FastAPI fake would 
   open until the client gives up).
 - ``GET .../models`` and ``GET /health``: small JSON answers, for readiness probes.
 - HTTP/1.1 keep-alive and pipelining; ``Connection: close`` is honoured.
+- ``--fail-rate R``: that share of chat requests, drawn at random, answers 503 instead (the
+  fault run of ``bench/faults.py``).
 
 Loopback only: ``python bench/fake_upstream.py --port 9200``.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import re
 from typing import cast
 
@@ -140,7 +143,12 @@ def stream_parts(chunks: int, tools: bool = False) -> list[bytes]:
 
 
 class Answers:
-    def __init__(self, chunks: int, delay: float) -> None:
+    def __init__(self, chunks: int, delay: float, fail_rate: float = 0.0) -> None:
+        self.fail_rate = fail_rate
+        self.unavailable = _http(
+            "503 Service Unavailable",
+            b'{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}',
+        )
         self.completion = _http("200 OK", _completion())
         self.models = _http(
             "200 OK",
@@ -212,6 +220,9 @@ class FakeUpstream(asyncio.Protocol):
         close = _CLOSE.search(head) is not None
         a = self.answers
         if line.startswith(b"POST ") and b"/chat/completions" in line:
+            if a.fail_rate and random.random() < a.fail_rate:
+                self._send(a.unavailable, close)
+                return
             fault = _FAULT.search(body)
             if fault is not None:
                 self._fault(fault.group(1))
@@ -295,10 +306,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9200)
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share answering 503")
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the fake upstream serves loopback only")
-    answers = Answers(args.chunks, args.chunk_delay_ms / 1000)
+    answers = Answers(args.chunks, args.chunk_delay_ms / 1000, args.fail_rate)
     try:
         import uvloop
     except ImportError:

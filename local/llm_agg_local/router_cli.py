@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -59,8 +60,8 @@ def _route(args: argparse.Namespace) -> int:
     from llm_agg.routing.explain import explain
     from llm_agg.settings import Settings
 
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         catalog = load_catalog(settings.config_path)
         specs = build_registry(catalog.providers, settings.environ)
     except (CatalogError, ValueError) as exc:
@@ -225,39 +226,91 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quota_text(quota: list[dict[str, Any]]) -> str:
-    return ", ".join(
+def _quota_text(quota: list[dict[str, Any]], most: int = 2) -> str:
+    """The ``most`` tightest windows (least left for their size): a whole list of them is
+    hundreds of characters, and the tightest is the one that decides."""
+    tight = sorted(quota, key=lambda q: q["left"] / q["limit"] if q["limit"] else 1.0)[:most]
+    text = ", ".join(
         f"{q['scope'] + ' ' if q['scope'] != '*' else ''}{q['left']}/{q['limit']} {q['name']}"
-        for q in quota
+        for q in tight
     )
+    return text + (f" (+{len(quota) - most} more)" if len(quota) > most else "")
+
+
+def _short(epoch: float | None) -> str:
+    """Today as a time, another day as a date and time."""
+    if epoch is None:
+        return ""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    same_day = moment.date() == datetime.now(UTC).date()
+    return moment.strftime("%H:%M:%SZ" if same_day else "%Y-%m-%d %H:%MZ")
+
+
+def fit(
+    rows: list[tuple[str, ...]], width: int, shrinkable: Sequence[int]
+) -> list[tuple[str, ...]]:
+    """Cut the ``shrinkable`` columns (with …) until the table is at most ``width`` wide."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    over = sum(widths) + 2 * (len(widths) - 1) - width
+    for i in sorted(shrinkable, key=lambda i: -widths[i]):
+        if over <= 0:
+            break
+        keep = max(len(rows[0][i]), 12, widths[i] - over)
+        over -= widths[i] - keep
+        widths[i] = keep
+    return [
+        tuple(
+            cell if i not in shrinkable or len(cell) <= widths[i] else cell[: widths[i] - 1] + "…"
+            for i, cell in enumerate(row)
+        )
+        for row in rows
+    ]
+
+
+STATUS_HEADER = ("PROVIDER", "ACCOUNT", "STATE", "UNTIL", "ERRORS", "LAST ERROR", "DETAIL")
+
+
+def status_rows(listing: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One line per account of a ``/admin/providers`` answer: its state and until when, its
+    failures in a row and the last one (with when), then what is cooling down of it (one of
+    its models) and its tightest quota windows."""
+    rows: list[tuple[str, ...]] = [STATUS_HEADER]
+    for provider in listing["data"]:
+        accounts = provider.get("accounts") or []
+        if not accounts:
+            state = "not configured" if provider.get("supported", True) else "not supported"
+            rows.append((provider["provider"], "-", state, "", "", "", ""))
+        for account in accounts:
+            cooling = [
+                f"{c['scope']} until {_short(c['until'])} ({c['reason']})"
+                for c in account.get("cooling_down", [])
+                if c["scope"] != "*"
+            ]
+            quota = _quota_text(account.get("quota", []))
+            error = account.get("last_error") or ""
+            if error and account.get("last_error_at"):
+                error = f"{_short(account['last_error_at'])} {error}"
+            rows.append(
+                (
+                    provider["provider"],
+                    account["account_id"],
+                    account.get("state") or ("healthy" if account.get("healthy") else "?"),
+                    _short(account.get("state_until")),
+                    str(account.get("consecutive_errors") or ""),
+                    error,
+                    "; ".join([*cooling, *([quota] if quota else [])]),
+                )
+            )
+    return rows
 
 
 def _status(args: argparse.Namespace) -> int:
     listing = _admin_get(args, "/admin/providers")
     if listing is None:
         return 1
-    rows = [("PROVIDER", "ACCOUNT", "HEALTHY", "COOLING DOWN", "QUOTA LEFT", "LAST ERROR")]
-    for provider in listing["data"]:
-        accounts = provider.get("accounts") or []
-        if not accounts:
-            state = "not configured" if provider.get("supported", True) else "not supported"
-            rows.append((provider["provider"], "-", "no", "", "", state))
-        for account in accounts:
-            cooling = "; ".join(
-                f"{c['scope'] if c['scope'] != '*' else 'all models'} until "
-                f"{moment(c['until'])} ({c['reason']})"
-                for c in account.get("cooling_down", [])
-            )
-            rows.append(
-                (
-                    provider["provider"],
-                    account["account_id"],
-                    "yes" if account.get("healthy") else "no",
-                    cooling,
-                    _quota_text(account.get("quota", [])),
-                    account.get("last_error") or "",
-                )
-            )
+    rows = status_rows(listing)
+    if sys.stdout.isatty():  # a pipe or a file gets every character
+        rows = fit(rows, shutil.get_terminal_size().columns, (5, 6))
     print(table(rows))
     if _on_this_machine(args):  # a deployment logs to CloudWatch
         log_file = _local_paths()[1]
@@ -271,6 +324,7 @@ STATS_HEADER = (
     "MODEL",
     "REQUESTS",
     "ERRORS",
+    "SUCCESS",
     "PROMPT",
     "COMPLETION",
     "P50 MS",
@@ -284,6 +338,13 @@ _SUMMED = ("requests", "errors", "prompt_tokens", "completion_tokens", "failover
 def kinds_text(kinds: dict[str, int]) -> str:
     """``rate_limited:2,server:1``, or ``-`` for none (a column split on spaces stays put)."""
     return ",".join(f"{kind}:{n}" for kind, n in sorted(kinds.items()) if n) or "-"
+
+
+def success_text(requests: int, errors: int) -> str:
+    """The share of attempts answered, as ``97.5%`` (``-`` with none)."""
+    if not requests:
+        return "-"
+    return f"{100 * (requests - errors) / requests:.1f}%"
 
 
 def stats_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -312,6 +373,7 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, ...]]:
                 model,
                 str(requests),
                 str(errors),
+                success_text(requests, errors),
                 str(prompt),
                 str(completion),
                 str(latency.get("latency_p50_ms", "")),
@@ -333,6 +395,7 @@ def _stats(args: argparse.Namespace) -> int:
     print(
         f"usage from {stats['start']} to {stats['end']}: {total.get('requests', 0)} requests, "
         f"{total.get('errors', 0)} errors ({kinds_text(total.get('errors_by_kind') or {})}), "
+        f"{success_text(total.get('requests', 0), total.get('errors', 0))} answered, "
         f"{total.get('failovers', 0)} served after failover"
     )
     print(table(stats_rows(stats)))

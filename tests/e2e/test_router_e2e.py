@@ -108,17 +108,19 @@ def test_status_and_stats_show_cooldowns_quota_and_usage(
     assert "fake-model until" in status["groq"] and "(groq answered 429)" in status["groq"]
     assert "fake-model 98/100 rpm" in status["groq"]  # two sent: the answer and the 429
     assert "fake-model 99/100 rpm" in status["cerebras"]
-    assert status["together"].split()[1:] == ["-", "no", "not", "configured"]
+    assert status["groq"].split()[2] == "healthy"  # one model cooling: the account serves
+    assert status["together"].split()[1:] == ["-", "not", "configured"]
     time.sleep(1.0)  # usage is written in batches, after the answers
     stats = [row.split() for row in cli("stats", *admin)]
     assert stats[0][:2] == ["usage", "from"]
     groq = next(row for row in stats if row[1:3] == ["groq", "fake-model"])
-    assert groq[3:5] == ["2", "1"]  # requests, errors
-    assert groq[9:] == ["0", "rate_limited:1"]  # failovers, errors by kind
+    assert groq[3:6] == ["2", "1", "50.0%"]  # requests, errors, success rate
+    assert groq[10:] == ["0", "rate_limited:1"]  # failovers, errors by kind
     cerebras = next(row for row in stats if row[1:3] == ["cerebras", "fake-model"])
-    assert cerebras[3:7] == ["1", "0", "11", "7"]
-    assert cerebras[9:] == ["1", "-"]  # served on the second attempt, after groq's 429
-    assert stats[0][-5:] == ["(rate_limited:1),", "1", "served", "after", "failover"]
+    assert cerebras[3:8] == ["1", "0", "100.0%", "11", "7"]
+    assert cerebras[10:] == ["1", "-"]  # served on the second attempt, after groq's 429
+    assert stats[0][-7:-4] == ["(rate_limited:1),", "66.7%", "answered,"]
+    assert stats[0][-4:] == ["1", "served", "after", "failover"]
 
 
 def test_route_explain_calls_nobody_and_says_why(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ providers. ``POST /_control/{provider}`` queues scripted answers (``{"answers":
 /_control/requests`` lists what was received; ``DELETE /_control`` forgets everything.
 
 A scripted answer: ``{"status": 429, "headers": {...}, "body": {...}}``, or for a stream
-``{"chunks": [...], "delay": 0.2, "break_after": 2}``.
+``{"chunks": [...], "delay": 0.2, "break_after": 2}``. Stalls: ``{"hold": 30}`` answers
+nothing for that long (counting a client that leaves in ``disconnects``), ``{"trickle": 30}``
+sends a space every 0.1 s for that long (OpenRouter's keep-alive on a long call), and
+``{"stall_after": 1, "stall": 30}`` stops a stream after that many chunks.
 """
 
 from __future__ import annotations
@@ -189,6 +192,10 @@ async def chat(request: Request) -> Response:
         )
     if script.get("sleep"):
         await asyncio.sleep(script["sleep"])
+    if script.get("hold"):
+        return await _hold(request, script["hold"])
+    if script.get("trickle"):
+        return StreamingResponse(_trickle(script["trickle"]), media_type="application/json")
     if not body.get("stream"):
         return JSONResponse(
             script.get("body") or _completion(body, provider), headers=script.get("headers")
@@ -196,12 +203,15 @@ async def chat(request: Request) -> Response:
     chunks = script.get("chunks") or _chunks(body, provider)
     delay = script.get("delay", STATE["stream_delay"])
     break_after = script.get("break_after")
+    stall_after = script.get("stall_after")
 
     async def events() -> Any:
         try:
             for i, chunk in enumerate(chunks):
                 if break_after is not None and i == break_after:
                     return
+                if stall_after is not None and i == stall_after:
+                    await asyncio.sleep(script.get("stall", 30))
                 yield (
                     f"data: {json.dumps(chunk)}\n\n".encode()
                     if not isinstance(chunk, str)
@@ -217,6 +227,25 @@ async def chat(request: Request) -> Response:
     return StreamingResponse(
         events(), media_type="text/event-stream", headers=script.get("headers")
     )
+
+
+async def _hold(request: Request, seconds: float) -> Response:
+    """No answer for ``seconds``; a client that leaves meanwhile is counted and let go."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await request.is_disconnected():
+            STATE["disconnects"] += 1
+            return Response(status_code=499)
+        await asyncio.sleep(0.05)
+    return JSONResponse({"error": {"message": "held too long"}}, status_code=504)
+
+
+async def _trickle(seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        yield b" "
+        await asyncio.sleep(0.1)
+    yield b"{}"
 
 
 async def models(request: Request) -> Response:

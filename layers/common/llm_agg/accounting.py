@@ -1,9 +1,10 @@
 """What the gateway learns from each attempt, and whether an attempt may go out at all.
 
 The dispatcher asks ``admit`` before each call (at most one conditional store write, in a
-thread), tells ``heard`` the response headers as soon as they arrive, and ``served`` or
-``failed`` once the attempt is over: quota windows, moving averages of latency and success,
-and the usage record all follow from those four calls. Writes happen after the answer.
+thread), tells ``heard`` the response headers as soon as they arrive, and ``settle`` one
+``Outcome`` once the attempt is over: quota windows, cooldowns and parked quotas, circuits,
+refused keys, moving averages of latency and success, and the usage record all follow from
+those three calls. Writes happen after the answer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,12 @@ from llm_agg import observability
 from llm_agg.api.errors import RateLimited
 from llm_agg.limits.headers import retry_after
 from llm_agg.limits.keys import charge_tokens
-from llm_agg.limits.quota import Admission, Quota
+from llm_agg.limits.quota import ADMITTED, Admission, Quota
+from llm_agg.limits.spent import with_parking
 from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
+from llm_agg.providers.scrub import account_secrets, scrub
 from llm_agg.routing.health import Health
 from llm_agg.usage import UsageRecorder
 
@@ -37,13 +40,31 @@ DEFAULT_COOLDOWN = 60.0  # when a 429 says nothing about its reset
 
 @dataclass(frozen=True, slots=True)
 class Blocked:
-    """A target that could not be tried: out of quota or cooling down until ``until``."""
+    """A target that could not be tried: out of quota or cooling down until ``until``, or
+    (``refused``) parked because the provider refused its key or it has no credits."""
 
     provider: str
     model: str
     account: str
     until: float
     reason: str
+    refused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt, as accounting learns it: answered (``failure`` None) or failed."""
+
+    target: Target
+    attempt: int  # which attempt of its request (1 = the first try)
+    gateway_key: str | None
+    prompt_tokens: int  # the estimate, counted when the provider reports no usage
+    latency_ms: float
+    admission: Admission = ADMITTED
+    failure: UpstreamFailure | None = None
+    usage: Usage | None = None
+    first_byte_ms: float | None = None  # streams: when the first event reached the client
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _moment(at: float, now: float) -> str:
@@ -70,6 +91,11 @@ def out_of_quota(blocked: Sequence[Blocked], now: float, headers: dict[str, str]
     )
 
 
+def _said(failure: UpstreamFailure, target: Target) -> str:
+    """What a status shows of a failure: kept, so never with the key (providers echo it)."""
+    return scrub(f"{failure.describe()}: {failure.message}", account_secrets(target.account))[:200]
+
+
 class Accounting:
     def __init__(
         self,
@@ -84,6 +110,7 @@ class Accounting:
         self.usage = usage
         self.clock = clock
         self.stored = stored
+        self.circuits = quota.circuits
 
     def _note_use(self, target: Target, error: str | None) -> None:
         stored = self.stored
@@ -91,17 +118,26 @@ class Accounting:
             self.quota.background.spawn(stored.note_use, target.account, self.clock(), error)
 
     def blocked(self, target: Target) -> Blocked | None:
-        cool = self.quota.cooldowns.get(target.spec.name, target.quota_holder, target.model)
+        """Why ``target`` may not be tried now: its key is parked, or it is cooling down."""
+        provider, account = target.spec.name, target.account.account_id
+        parked = self.circuits.parked(provider, account, target.account.api_key)
+        if parked is not None:
+            reason = "key refused" if parked.reason == "key_refused" else "no credits"
+            why = f"{reason}: {parked.message}" if parked.message else reason
+            return Blocked(provider, target.model, account, parked.at, why, refused=True)
+        cool = self.quota.cooldowns.get(provider, target.quota_holder, target.model)
         if cool is None:
             return None
-        return Blocked(
-            target.spec.name, target.model, target.account.account_id, cool.until, cool.reason
-        )
+        return Blocked(provider, target.model, account, cool.until, cool.reason)
 
     async def admit(self, target: Target, prompt_tokens: int) -> Admission:
+        # Quota counts per holder (the account, or the project a provider counts by).
         provider, account, model = target.spec.name, target.quota_holder, target.model
         quota = self.quota
         quota.maybe_refresh()
+        parked = self.blocked(target)
+        if parked is not None and parked.refused:
+            return Admission(False, until=None, reason=parked.reason)
         admission = quota.precheck(provider, account, model, prompt_tokens)
         if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
             try:
@@ -112,6 +148,7 @@ class Accounting:
                 log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
         if admission.ok:
             quota.started(provider, account, model)
+            self.circuits.probing(provider, target.account.account_id)
         else:
             log.info(
                 "skipped: provider=%s model=%s account=%s reason=%s",
@@ -127,43 +164,55 @@ class Accounting:
         if headers:
             self.quota.heard(target.spec.name, target.quota_holder, target.model, headers)
 
-    def failed(
-        self,
-        target: Target,
-        failure: UpstreamFailure,
-        headers: Mapping[str, str],
-        latency_ms: float,
-        gateway_key: str | None,
-        attempt: int,
-    ) -> None:
+    def settle(self, outcome: Outcome) -> None:
+        """Learn from one finished attempt."""
+        if outcome.failure is None:
+            self._served(outcome)
+        else:
+            self._failed(outcome, outcome.failure)
+
+    def _failed(self, outcome: Outcome, failure: UpstreamFailure) -> None:
+        target = outcome.target
         provider, account, model = target.spec.name, target.account.account_id, target.model
-        if failure.kind is FailureKind.RATE_LIMITED:
-            self._cool(target, failure, headers)
+        kind = failure.kind
+        if kind is FailureKind.RATE_LIMITED:
+            self._cool(target, failure, outcome.headers)
+        elif kind is FailureKind.ACCOUNT and failure.status is not None:
+            # The provider refused the key (a request that could not be built has no status:
+            # it never left, and says nothing of the key).
+            reason = "no_credits" if failure.no_credits else "key_refused"
+            key = target.account.api_key
+            self.circuits.park(provider, account, key, reason, _said(failure, target))
+        elif kind in (FailureKind.SERVER, FailureKind.TIMEOUT, FailureKind.CONNECTION):
+            self.circuits.failed(provider, account, _said(failure, target))
+        if not failure.reached and outcome.admission.charged:
+            # Never reached the provider: its quota was not used.
+            self.quota.background.spawn(self.quota.refund, outcome.admission.charged)
         # Too large for this provider says nothing of the model's health, nor the account's.
-        too_large = failure.kind is FailureKind.TOO_LARGE
-        if not too_large:
-            self.health.observe(provider, model, False, None, failure.kind.value)
-        if failure.kind is not FailureKind.CLIENT and not too_large:
-            status = f"HTTP {failure.status}" if failure.status else failure.kind.value
-            self._note_use(target, f"{status} ({failure.kind.value})")
+        if kind is not FailureKind.TOO_LARGE:
+            self.health.observe(provider, model, False, None, kind.value)
+        if kind not in (FailureKind.CLIENT, FailureKind.TOO_LARGE):
+            self._note_use(target, failure.describe())
         self.usage.record(
             provider=provider,
             model=model,
             account_id=account,
-            gateway_key=gateway_key,
+            gateway_key=outcome.gateway_key,
             ok=False,
-            latency_ms=latency_ms,
-            failure=failure.kind.value,
-            attempt=attempt,
+            latency_ms=outcome.latency_ms,
+            failure=kind.value,
+            attempt=outcome.attempt,
         )
-        observability.record_attempt(provider, False, latency_ms)
+        observability.record_attempt(provider, False, outcome.latency_ms)
 
     def _cool(self, target: Target, failure: UpstreamFailure, headers: Mapping[str, str]) -> None:
-        """Park what a 429 spent: the quota its body names (Gemini) until its reset, else the
+        """Park what a 429 spent: the quota its body names (Gemini), or that its headers say
+        resets hours from now (OpenRouter's free-models-per-day), until its reset; else the
         account, or its model, until the wait its headers announce."""
         now = self.clock()
         provider, model = target.spec.name, target.model
-        park = failure.parking
+        whole = self.quota.scope(provider, model) == ACCOUNT
+        park = with_parking(failure, headers, now, whole).parking
         if park is not None:
             scope = ACCOUNT if park.whole_account else model
             seconds, reason = park.until(now) - now, f"{provider} {park.reason}"
@@ -189,24 +238,14 @@ class Accounting:
         if gateway_key:
             charge_tokens(self.quota.counters, gateway_key, tokens, now)
 
-    def served(
-        self,
-        target: Target,
-        admission: Admission,
-        usage: Usage | None,
-        latency_ms: float,
-        gateway_key: str | None,
-        prompt_tokens: int,
-        first_byte_ms: float | None = None,
-        *,
-        attempt: int,
-    ) -> None:
-        """``attempt``: which attempt of the request this was (1 = the first try)."""
+    def _served(self, outcome: Outcome) -> None:
+        target, usage, gateway_key = outcome.target, outcome.usage, outcome.gateway_key
         provider, account, model = target.spec.name, target.account.account_id, target.model
         holder = target.quota_holder
-        self.health.observe(provider, model, True, first_byte_ms or latency_ms)
-        tokens = usage.total_tokens if usage is not None else prompt_tokens
-        charged = tuple(key for key, _ in admission.charged)
+        self.circuits.succeeded(provider, account)
+        self.health.observe(provider, model, True, outcome.first_byte_ms or outcome.latency_ms)
+        tokens = usage.total_tokens if usage is not None else outcome.prompt_tokens
+        charged = tuple(key for key, _ in outcome.admission.charged)
         keyed = gateway_key not in (None, "-")
         if keyed or self.quota.limits(provider, holder, model):
             # No thread hop for an answer nothing counts: no window, no gateway key.
@@ -222,7 +261,7 @@ class Accounting:
             ok=True,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
-            latency_ms=latency_ms,
-            attempt=attempt,
+            latency_ms=outcome.latency_ms,
+            attempt=outcome.attempt,
         )
-        observability.record_attempt(provider, True, latency_ms, usage)
+        observability.record_attempt(provider, True, outcome.latency_ms, usage)

@@ -1,12 +1,20 @@
-"""Sends a request to its targets in order until one answers, and relays that answer.
+"""Sends a request to its targets until one answers, and relays that answer.
 
-Each target is first admitted against its quota (``Accounting.admit``): one out of quota is
-skipped without a call. A 429 cools the account until the reset the provider announced; 5xx,
-timeouts, connection errors and a key the provider refuses move on to the next target; a fault
-of the request itself is returned at once. A stream fails over only before its first event
-reaches the client; after that, a failure ends it with an SSE error event. When every target
-was out of quota or rate-limited, the client gets a 429 naming who is exhausted until when;
-when every one refused the request as too large, a 413.
+Order: the router's, spread out as faults appear. A provider-level fault (5xx, timeout,
+connection, a refused key) sends the next attempt to a provider not yet failing in this
+request, before another model of the one that failed; an account-level fault (a refused key)
+drops every target of that account; a model-level fault (404, 400 naming the model's limit)
+drops that model and tries another. A rate limit cools the account (or parks a spent daily
+quota's whole scope); a fault of the request itself is returned at once. The attempt budget
+(``Settings.max_attempts``) and the request's deadline (``Settings.deadline``) bound it all.
+
+Each target is first admitted (``Accounting.admit``): one out of quota, cooling down or whose
+key was refused is skipped without a call and costs no attempt. Each attempt has a deadline:
+the provider's ``timeout`` from connecting to the last byte (to the first event of a stream);
+a stream then has that long between two events. A stream fails over only before its first
+event reaches the client; after that, a failure ends it with an SSE error event. A client that
+goes away cancels the upstream call. When every target refused the request as too large,
+the client gets a 413.
 """
 
 from __future__ import annotations
@@ -15,14 +23,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from llm_agg.accounting import Blocked, out_of_quota
+from llm_agg.accounting import Blocked, Outcome, out_of_quota
 from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import (
     GatewayError,
@@ -40,9 +49,14 @@ from llm_agg.providers.base import (
     MalformedResponse,
     StreamTranslator,
     Target,
-    Usage,
 )
-from llm_agg.providers.failures import FailureKind, UpstreamFailure
+from llm_agg.providers.failures import (
+    FailureKind,
+    UpstreamFailure,
+    broken,
+    stalled,
+    transport,
+)
 from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
@@ -51,6 +65,7 @@ from llm_agg.runtime import Runtime
 log = logging.getLogger("llm_agg.dispatch")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+CLIENT_GONE = 499  # nginx's "client closed request": logged, never seen by anyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +103,41 @@ def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> Ga
     )
 
 
+def _refused(attempts: list[Attempt], parked: list[Blocked], count: dict[str, str]) -> GatewayError:
+    """Every key the gateway holds for these providers was refused (or has no credits): the
+    gateway's configuration, not the client's request nor an outage, so 503 saying what to do."""
+    names = sorted({a.target.spec.name for a in attempts} | {b.provider for b in parked})
+    credits = any(a.failure.no_credits for a in attempts) or any(
+        b.reason.startswith("no credits") for b in parked
+    )
+    return GatewayError(
+        f"The provider keys of {', '.join(names)} were refused"
+        f"{' or have no credits' if credits else ''}: check them with "
+        "`llm-agg configure` or POST /admin/credentials/{provider}/{account}/check.",
+        status=503,
+        type="authentication_error",
+        code="provider_key_refused",
+        headers=count,
+    )
+
+
 def _exhausted(attempts: list[Attempt], blocked: list[Blocked], runtime: Runtime) -> GatewayError:
     kinds = {a.failure.kind for a in attempts}
+    parked = [b for b in blocked if b.refused]
+    waiting = [b for b in blocked if not b.refused]
     listing = "; ".join(a.describe() for a in attempts)
-    if blocked:
-        listing += f"; {len(blocked)} more out of quota"
+    if waiting:
+        listing += f"; {len(waiting)} more out of quota"
     count = {"x-llm-agg-attempts": str(len(attempts))}
     if not attempts and not blocked:
         return UpstreamFailed("No provider could be tried in time.", headers=count)
-    if kinds <= {FailureKind.RATE_LIMITED}:
+    if kinds <= {FailureKind.ACCOUNT} and not waiting:
+        return _refused(attempts, parked, count)
+    if kinds <= {FailureKind.RATE_LIMITED, FailureKind.ACCOUNT}:
         cooling = [b for a in attempts if (b := runtime.accounting.blocked(a.target)) is not None]
-        if blocked or cooling:
-            return out_of_quota([*blocked, *cooling], runtime.clock(), count)
+        cooling = [b for b in cooling if not b.refused]
+        if waiting or cooling:
+            return out_of_quota([*waiting, *cooling], runtime.clock(), count)
         return RateLimited(f"Every provider is rate-limited: {listing}.", headers=count)
     if kinds == {FailureKind.TIMEOUT}:
         return UpstreamTimeout(f"Every provider timed out: {listing}.", headers=count)
@@ -109,7 +147,7 @@ def _exhausted(attempts: list[Attempt], blocked: list[Blocked], runtime: Runtime
             "Shorten the messages, or ask for a model with a larger limit.",
             headers=count,
         )
-    if kinds == {FailureKind.NOT_FOUND}:
+    if kinds <= {FailureKind.NOT_FOUND, FailureKind.MODEL}:
         return NotFound(
             f"No provider serves this model: {listing}.", code="model_not_found", headers=count
         )
@@ -130,6 +168,28 @@ class _Request:
     call: ChatCall
     gateway_key: str | None
     prompt_tokens: int
+    deadline: float  # time.monotonic() by which the last attempt must be over
+
+    def outcome(
+        self,
+        target: Target,
+        attempt: int,
+        started: float,
+        admission: Admission,
+        failure: UpstreamFailure | None = None,
+        **facts: Any,
+    ) -> Outcome:
+        """The record of one attempt that started at ``started`` (time.monotonic())."""
+        return Outcome(
+            target,
+            attempt,
+            self.gateway_key,
+            self.prompt_tokens,
+            _ms(started),
+            admission,
+            failure=failure,
+            **facts,
+        )
 
 
 T = TypeVar("T")
@@ -138,6 +198,79 @@ _Once = Callable[[_Request, Target, Adapter, int, Admission], Awaitable[T | Atte
 
 def _ms(since: float) -> float:
     return (time.monotonic() - since) * 1000
+
+
+class _Spread:
+    """The targets still to try, and what this request's failures say of them."""
+
+    def __init__(self, targets: list[Target], held: Callable[[Target], bool]) -> None:
+        self.pending = list(targets)
+        self.held = held  # whether a circuit holds the target's account (or provider) back
+        self.sick: dict[str, int] = {}  # provider → provider-level faults in this request
+        self.sick_accounts: dict[tuple[str, str], int] = {}
+        self.dead: set[tuple[str, str]] = set()  # accounts whose key was refused
+        self.gone: set[tuple[str, str]] = set()  # (provider, model) that cannot take it
+
+    def next(self) -> Target | None:
+        """The next target: the router's order, but a provider or account that failed in
+        this request only after those that have not."""
+        best: tuple[tuple[int, int, int], Target] | None = None
+        for index, t in enumerate(self.pending):
+            account = (t.spec.name, t.account.account_id)
+            if account in self.dead or (t.spec.name, t.model) in self.gone:
+                continue
+            rank = (self.sick.get(t.spec.name, 0), self.sick_accounts.get(account, 0), index)
+            if best is None or rank < best[0]:
+                best = (rank, t)
+        if best is None:
+            return None
+        self.pending.remove(best[1])
+        return best[1]
+
+    def failed(self, target: Target, failure: UpstreamFailure) -> None:
+        provider, account = target.spec.name, (target.spec.name, target.account.account_id)
+        kind = failure.kind
+        if kind is FailureKind.ACCOUNT or (kind.provider_level and self.held(target)):
+            # A refused key, or a circuit this failure has (or had) opened: no more of this
+            # account in this request, so a provider that is down costs one attempt, not six.
+            self.dead.add(account)
+        if kind.provider_level:
+            self.sick[provider] = self.sick.get(provider, 0) + 1
+            self.sick_accounts[account] = self.sick_accounts.get(account, 0) + 1
+        elif kind.model_level:
+            self.gone.add((provider, target.model))
+        elif kind is FailureKind.TOO_LARGE:
+            # Too large for any of its models: every account of this provider is done with.
+            self.gone.update((provider, t.model) for t in self.pending if t.spec.name == provider)
+        elif kind is FailureKind.RATE_LIMITED:
+            self.sick_accounts[account] = self.sick_accounts.get(account, 0) + 1
+
+
+async def _unless_gone(request: Request | None, work: Awaitable[T]) -> T:
+    """``work``, cancelled if the client disconnects first (its upstream call with it)."""
+    if request is None:
+        return await work
+    result: list[T] = []
+    errors: list[Exception] = []
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            log.info("client went away: the upstream call is cancelled")
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        try:
+            result.append(await work)
+        except Exception as exc:  # raised as itself below, not inside an ExceptionGroup
+            errors.append(exc)
+        group.cancel_scope.cancel()
+    if errors:
+        raise errors[0]
+    if not result:
+        raise GatewayError("The client closed the request.", status=CLIENT_GONE)
+    return result[0]
 
 
 class Dispatcher:
@@ -150,15 +283,18 @@ class Dispatcher:
 
     def _note(
         self,
-        request: _Request,
+        req: _Request,
         target: Target,
         failure: UpstreamFailure,
         headers: httpx.Headers,
         started: float,
         attempt: int,
+        admission: Admission,
     ) -> Attempt:
         self.accounting.heard(target, headers)
-        self.accounting.failed(target, failure, headers, _ms(started), request.gateway_key, attempt)
+        self.accounting.settle(
+            req.outcome(target, attempt, started, admission, failure, headers=headers)
+        )
         log.warning(
             "attempt failed: provider=%s model=%s account=%s kind=%s status=%s",
             target.spec.name,
@@ -169,14 +305,24 @@ class Dispatcher:
         )
         return Attempt(target, failure)
 
+    def _request(self, call: ChatCall, gateway_key: str | None) -> _Request:
+        deadline = time.monotonic() + self.runtime.settings.deadline
+        return _Request(call, gateway_key, estimate_tokens(call), deadline)
+
     async def send(
-        self, call: ChatCall, targets: list[Target], gateway_key: str | None = None
+        self,
+        call: ChatCall,
+        targets: list[Target],
+        gateway_key: str | None = None,
+        *,
+        request: Request | None = None,
     ) -> Response:
-        """Serve ``call`` as an HTTP response: the answer, or the stream to relay."""
+        """Serve ``call`` as an HTTP response: the answer, or the stream to relay. With the
+        client's ``request``, its disconnecting cancels the upstream call."""
         if call.stream:
-            request = _Request(call, gateway_key, estimate_tokens(call))
-            return await self._try_each(request, targets, self._stream_once)
-        served = await self.complete(call, targets, gateway_key)
+            req = self._request(call, gateway_key)
+            return await _unless_gone(request, self._try_each(req, targets, self._stream_once))
+        served = await _unless_gone(request, self.complete(call, targets, gateway_key))
         return Response(
             served.completion.body,
             media_type="application/json",
@@ -187,41 +333,47 @@ class Dispatcher:
         self, call: ChatCall, targets: list[Target], gateway_key: str | None = None
     ) -> Served:
         """The first answer any target gives to a non-streaming ``call``."""
-        request = _Request(call, gateway_key, estimate_tokens(call))
-        return await self._try_each(request, targets, self._once)
+        return await self._try_each(self._request(call, gateway_key), targets, self._once)
 
-    async def _try_each(self, request: _Request, targets: list[Target], once: _Once[T]) -> T:
-        started = time.monotonic()
-        settings = self.runtime.settings
+    async def _try_each(self, req: _Request, targets: list[Target], once: _Once[T]) -> T:
+        budget = self.runtime.max_attempts
         attempts: list[Attempt] = []
         blocked: list[Blocked] = []
-        for target in targets:
-            if len(attempts) >= settings.max_attempts:
+        circuits = self.accounting.circuits
+        spread = _Spread(
+            targets, lambda t: circuits.blocking(t.spec.name, t.account.account_id) is not None
+        )
+        while len(attempts) < budget and time.monotonic() < req.deadline:
+            target = spread.next()
+            if target is None:
                 break
-            if time.monotonic() - started > settings.deadline:
-                break
-            admission = await self.accounting.admit(target, request.prompt_tokens)
+            admission = await self.accounting.admit(target, req.prompt_tokens)
             if not admission.ok:
-                until = admission.until if admission.until is not None else self.runtime.clock()
-                account = target.account.account_id
-                blocked.append(
-                    Blocked(target.spec.name, target.model, account, until, admission.reason)
-                )
+                blocked.append(self._blocked(target, admission))
                 continue
             adapter = self.adapters[target.spec.name]
-            outcome = await once(request, target, adapter, len(attempts) + 1, admission)
+            outcome = await once(req, target, adapter, len(attempts) + 1, admission)
             if not isinstance(outcome, Attempt):
                 return outcome
             if not outcome.failure.kind.fails_over:
                 raise _client_error(outcome.failure, target, len(attempts) + 1)
             attempts.append(outcome)
+            spread.failed(target, outcome.failure)
         raise _exhausted(attempts, blocked, self.runtime)
 
+    def _blocked(self, target: Target, admission: Admission) -> Blocked:
+        known = self.accounting.blocked(target)
+        if known is not None and known.refused:
+            return known
+        until = admission.until if admission.until is not None else self.runtime.clock()
+        account = target.account.account_id
+        return Blocked(target.spec.name, target.model, account, until, admission.reason)
+
     async def _open(
-        self, req: _Request, target: Target, adapter: Adapter, attempt: int
+        self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> tuple[httpx.Response, float] | Attempt:
-        """Send the request; the answer with its start time, or the failed attempt. A stream's
-        body is left unread unless it failed."""
+        """Send the request; the answer with its start time, or the failed attempt. The
+        caller holds the attempt's deadline. A stream's body is left unread unless it failed."""
         started = time.monotonic()
         client = self.runtime.client
         try:
@@ -238,17 +390,26 @@ class Dispatcher:
             # A stored header httpx cannot encode, a body orjson cannot write: this account's
             # attempt failed (the next may be built fine), never a 500 for the whole request.
             failure = UpstreamFailure(
-                FailureKind.ACCOUNT, None, f"the request could not be built ({type(exc).__name__})"
+                FailureKind.ACCOUNT,
+                None,
+                f"the request could not be built ({type(exc).__name__})",
+                reached=False,
             )
-            return self._note(req, target, failure, httpx.Headers(), started, attempt)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         try:
             response = await client.send(upstream, stream=req.call.stream)
-        except httpx.TimeoutException:
-            failure = _transport(FailureKind.TIMEOUT)
-            return self._note(req, target, failure, httpx.Headers(), started, attempt)
+        except httpx.ConnectTimeout as exc:
+            failure = transport(FailureKind.TIMEOUT, exc, reached=False)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
+        except httpx.ConnectError as exc:
+            failure = transport(FailureKind.CONNECTION, exc, reached=False)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
+        except httpx.TimeoutException as exc:
+            failure = transport(FailureKind.TIMEOUT, exc)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         except httpx.TransportError as exc:
-            failure = _transport(FailureKind.CONNECTION, exc)
-            return self._note(req, target, failure, httpx.Headers(), started, attempt)
+            failure = transport(FailureKind.CONNECTION, exc)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         if response.status_code >= 300:
             try:
                 body = await response.aread()
@@ -257,31 +418,37 @@ class Dispatcher:
             finally:
                 await response.aclose()
             failure = target.spec.errors(response.status_code, body)
-            return self._note(req, target, failure, response.headers, started, attempt)
+            return self._note(req, target, failure, response.headers, started, attempt, admission)
         return response, started
+
+    def _limit(self, req: _Request, target: Target) -> float:
+        """This attempt's deadline in seconds: the provider's timeout, within the request's."""
+        return max(0.0, min(target.spec.timeout, req.deadline - time.monotonic()))
 
     async def _once(
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> Served | Attempt:
         call = req.call
-        opened = await self._open(req, target, adapter, attempt)
+        limit = self._limit(req, target)
+        started = time.monotonic()
+        with anyio.move_on_after(limit) as scope:
+            opened = await self._open(req, target, adapter, attempt, admission)
+        if scope.cancelled_caught:
+            # Connected but the body never finished: a trickle of bytes (keep-alive spaces)
+            # must not hold the request for ever.
+            failure = stalled("the whole answer", limit)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         if isinstance(opened, Attempt):
             return opened
         response, started = opened
         try:
             completion = adapter.parse_response(response.content, call, target)
         except (MalformedResponse, orjson.JSONEncodeError) as exc:
-            failure = UpstreamFailure(FailureKind.SERVER, response.status_code, str(exc))
-            return self._note(req, target, failure, response.headers, started, attempt)
+            failure = broken(str(exc), response.status_code)
+            return self._note(req, target, failure, response.headers, started, attempt, admission)
         self.accounting.heard(target, response.headers)
-        self.accounting.served(
-            target,
-            admission,
-            completion.usage,
-            _ms(started),
-            req.gateway_key,
-            req.prompt_tokens,
-            attempt=attempt,
+        self.accounting.settle(
+            req.outcome(target, attempt, started, admission, usage=completion.usage)
         )
         log.debug(
             "served: provider=%s model=%s attempts=%d usage=%s",
@@ -296,58 +463,60 @@ class Dispatcher:
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> StreamingResponse | Attempt:
         call = req.call
-        opened = await self._open(req, target, adapter, attempt)
-        if isinstance(opened, Attempt):
-            return opened
-        response, started = opened
+        limit = self._limit(req, target)
+        started = time.monotonic()
         translator = ScrubbedStream(
             adapter.stream_translator(call, target), account_secrets(target.account)
         )
         parser = SSEParser()
-        reads = response.aiter_raw()
+        first: list[bytes] | None = None
+        response: httpx.Response | None = None
         try:
-            first = await _first_frames(reads, parser, translator)
+            with anyio.move_on_after(limit) as scope:
+                opened = await self._open(req, target, adapter, attempt, admission)
+                if isinstance(opened, Attempt):
+                    return opened
+                response, started = opened
+                reads = response.aiter_raw()
+                first = await _first_frames(reads, parser, translator)
         except httpx.HTTPError as exc:
-            await response.aclose()
             kind = FailureKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else None
-            failure = _transport(kind or FailureKind.CONNECTION, exc)
-            return self._note(req, target, failure, response.headers, started, attempt)
+            failure = transport(kind or FailureKind.CONNECTION, exc)
+            headers = response.headers if response is not None else httpx.Headers()
+            return self._note(req, target, failure, headers, started, attempt, admission)
+        finally:
+            # A failure, a stall or the client leaving: the upstream connection is let go.
+            if response is not None and (first is None or translator.error is not None):
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+        if scope.cancelled_caught or response is None:
+            failure = stalled("a first event", limit)
+            return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         if first is None or translator.error is not None:
-            await response.aclose()
             message = translator.error or "the provider closed the stream before any event"
-            failure = UpstreamFailure(FailureKind.SERVER, response.status_code, message)
-            return self._note(req, target, failure, response.headers, started, attempt)
+            failure = broken(message, response.status_code)
+            return self._note(req, target, failure, response.headers, started, attempt, admission)
         self.accounting.heard(target, response.headers)
         first_byte = _ms(started)
 
-        def finished(usage: Usage | None, error: str | None) -> None:
-            if error is None:
-                self.accounting.served(
+        def finished(failure: UpstreamFailure | None) -> None:
+            self.accounting.settle(
+                req.outcome(
                     target,
+                    attempt,
+                    started,
                     admission,
-                    usage,
-                    _ms(started),
-                    req.gateway_key,
-                    req.prompt_tokens,
-                    first_byte,
-                    attempt=attempt,
+                    failure,
+                    usage=translator.usage,
+                    first_byte_ms=first_byte,
                 )
-            else:
-                failure = UpstreamFailure(FailureKind.SERVER, None, error)
-                self.accounting.failed(
-                    target, failure, httpx.Headers(), _ms(started), req.gateway_key, attempt
-                )
+            )
 
         return StreamingResponse(
-            _relay(first, reads, parser, translator, response, target, finished),
+            _relay(first, reads, response, parser, translator, target, finished),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **_headers(target, attempt)},
         )
-
-
-def _transport(kind: FailureKind, exc: Exception | None = None) -> UpstreamFailure:
-    detail = type(exc).__name__ if exc is not None else "no answer in time"
-    return UpstreamFailure(kind, None, f"{kind.value} error ({detail})")
 
 
 async def _first_frames(
@@ -362,24 +531,52 @@ async def _first_frames(
     return frames or None
 
 
+async def _events(
+    reads: AsyncIterator[bytes], parser: SSEParser, translator: StreamTranslator, idle: float
+) -> AsyncIterator[list[bytes]]:
+    """The frames for the client as they come; ``TimeoutError`` when no event arrives for
+    ``idle`` seconds (bytes that make no event, such as keep-alive comments, do not count)."""
+    last_event = time.monotonic()
+    while True:
+        with anyio.fail_after(max(0.0, last_event + idle - time.monotonic())):
+            try:
+                chunk = await reads.__anext__()
+            except StopAsyncIteration:
+                break
+        events = parser.feed(chunk)
+        if events:
+            last_event = time.monotonic()
+        frames = [f for event in events for f in translator.feed(event)]
+        if frames:
+            yield frames
+    yield [f for event in parser.flush() for f in translator.feed(event)]
+
+
 async def _relay(
     first: list[bytes],
     reads: AsyncIterator[bytes],
+    response: httpx.Response,
     parser: SSEParser,
     translator: StreamTranslator,
-    response: httpx.Response,
     target: Target,
-    finished: Callable[[Usage | None, str | None], None],
+    finished: Callable[[UpstreamFailure | None], None],
 ) -> AsyncIterator[bytes]:
+    failure: UpstreamFailure | None = None
     try:
         yield b"".join(first)
         try:
-            async for chunk in reads:
-                frames = [f for event in parser.feed(chunk) for f in translator.feed(event)]
+            async for frames in _events(reads, parser, translator, target.spec.timeout):
                 if frames:
                     yield b"".join(frames)
-            tail = [f for event in parser.flush() for f in translator.feed(event)]
-            yield b"".join([*tail, *translator.finish()])
+            yield b"".join(translator.finish())
+        except TimeoutError:
+            log.warning("stream stalled: provider=%s", target.spec.name)
+            failure = stalled("the next event", target.spec.timeout)
+            translator.error = translator.error or failure.message
+            yield UpstreamTimeout(
+                f"{target.spec.name} sent no event for {target.spec.timeout:g}s.",
+                code="upstream_stream_stalled",
+            ).sse()
         except httpx.HTTPError as exc:
             log.warning("stream broke: provider=%s error=%s", target.spec.name, type(exc).__name__)
             message = "the provider's stream broke off"
@@ -389,7 +586,9 @@ async def _relay(
         # Reached by cancellation too when the client leaves: the close must still happen.
         with anyio.CancelScope(shield=True):
             await response.aclose()
-        finished(translator.usage, translator.error)
+        if failure is None and translator.error is not None:
+            failure = broken(translator.error)
+        finished(failure)
         log.debug(
             "streamed: provider=%s model=%s usage=%s error=%s",
             target.spec.name,

@@ -19,6 +19,7 @@ from llm_agg.api.chat import ChatCall
 from llm_agg.api.errors import InvalidRequest, RequestTooLarge
 from llm_agg.background import Background
 from llm_agg.discovery import Discovery
+from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.accounts import Account, env_accounts
@@ -38,6 +39,10 @@ from llm_agg.stored import Stored
 from llm_agg.usage import UsageRecorder
 
 log = logging.getLogger("llm_agg.runtime")
+
+# Attempts per request unless configured: with attempts spread over providers, enough for any
+# fallback chain to reach its third provider even when the first two fail twice each.
+DEFAULT_MAX_ATTEMPTS = 6
 
 
 class _Opened:
@@ -61,6 +66,9 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.catalog = load_catalog(settings.config_path)
+        self.max_attempts = (
+            settings.max_attempts or self.catalog.max_attempts or DEFAULT_MAX_ATTEMPTS
+        )
         self.view = self.catalog  # the catalog as the providers' model lists show it
         self.vanished: list[str] = []
         self.specs = build_registry(self.catalog.providers, settings.environ)
@@ -98,6 +106,7 @@ class Runtime:
         # Local servers (``ProviderSpec.probe``) that answered their last model listing.
         self.reachable: set[str] = set()
         self._discovering: asyncio.Task[None] | None = None
+        self._rechecking: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
         self._known: tuple[Catalog | None, frozenset[tuple[str, str]]] = (None, frozenset())
@@ -207,6 +216,12 @@ class Runtime:
             lambda p, m: self.signals(p, m, accounts.get(p, [])),
         )
 
+    async def route(self, call: ChatCall) -> list[Target]:
+        """``targets``, after re-reading the stored accounts when they are stale (in a thread):
+        what a handler calls, so none has to remember the refresh."""
+        await self.stored.refresh()
+        return self.targets(call)
+
     def targets(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try; those
         cooling down go last, where admission turns them down with their reset."""
@@ -214,10 +229,13 @@ class Runtime:
         self._discover(accounts)
         self.quota.maybe_refresh()
         choices = self.plan(call, accounts).choices
+        self._recheck_parked(accounts)
         refusals: list[str] = []
         too_large = 0  # of the refusals, those for the request's size
         ready: list[Target] = []
+        failing: list[Target] = []  # circuit open (or its probe under way): a last resort
         cooling: list[Target] = []
+        refused: list[Target] = []  # parked: admission turns them down, saying why
         conversation = None
         tokens: int | None = None
         for choice in choices:
@@ -236,12 +254,64 @@ class Runtime:
                 conversation = conversation_of(call)
             for account in self._rotate(choice.provider, choice.model, mine, conversation):
                 target = Target(spec, choice.model, account, choice.max_output)
-                blocked = self.accounting.blocked(target) is not None
-                (cooling if blocked else ready).append(target)
-        if not ready and not cooling:
+                blocked = self.accounting.blocked(target)
+                if blocked is not None:
+                    (refused if blocked.refused else cooling).append(target)
+                elif self.quota.circuits.blocking(spec.name, account.account_id) is not None:
+                    failing.append(target)
+                else:
+                    ready.append(target)
+        if not ready and not failing and not cooling and not refused:
             error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
             raise error("No provider can take this request: " + "; ".join(refusals) + ".")
-        return ready + cooling
+        return ready + failing + cooling + refused
+
+    def _recheck_parked(self, accounts: dict[str, list[Account]]) -> None:
+        """Now and then, ask the provider again about a key it refused: one that works again
+        comes back into rotation without anyone running a check."""
+        if self._rechecking is not None or self.settings.recheck_interval <= 0:
+            return
+        now = self.clock()
+        due = [
+            (p, a)
+            for p in self.quota.circuits.all_parked()
+            if now - p.at >= self.settings.recheck_interval
+            for a in accounts.get(p.provider, [])
+            if a.account_id == p.account
+        ]
+        if not due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._rechecking = loop.create_task(self._recheck(due))
+
+    async def _recheck(self, due: list[tuple[Parked, Account]]) -> None:
+        try:
+            for parked, account in due:
+                if await self._key_works(account):
+                    log.info("key of %s/%s works again", account.provider, account.account_id)
+                    self.quota.circuits.unpark(account.provider, account.account_id)
+                else:
+                    self.quota.circuits.touched(parked)
+        except Exception as exc:  # best effort: the next interval tries again
+            log.warning("re-check of refused keys failed: %s", type(exc).__name__)
+        finally:
+            self._rechecking = None
+
+    async def _key_works(self, account: Account) -> bool:
+        """Whether the provider now takes the key: its model list answers (a 429 too, as the
+        admin check counts it), asked the way discovery asks it."""
+        lister = self.listers.get(account.provider)
+        if lister is None:
+            return False
+        spec = self.specs[account.provider]
+        ask = lister.models_request(spec, account.api_key)
+        response = await self.client.get(
+            ask.url, headers={**ask.headers, **account.headers}, timeout=spec.timeout
+        )
+        return response.status_code < 300 or response.status_code == 429
 
     def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
@@ -256,23 +326,48 @@ class Runtime:
     def router_state(
         self, provider: str, account: str, group: str | None = None
     ) -> tuple[float | None, dict[str, object]]:
-        """What the router knows of one account (blocking: reads the store): until when it is
-        cooling down as a whole, if it is; and every cooldown, of it or of one of its models,
-        with what is left of each quota window."""
+        """``known_state`` with what is left of each quota window (blocking: reads the store)."""
+        until, known = self.known_state(provider, account, group)
+        models = [m.id for m in self.view.for_provider(provider)]
+        holder = self._holder(provider, account, group)
+        return until, {**known, "quota": self.quota.report(provider, holder, models)}
+
+    def _holder(self, provider: str, account: str, group: str | None = None) -> str:
+        """Whose quota an account spends: its own, or its project's (``quota_holder``)."""
         spec = self.specs.get(provider)
-        holder = spec.quota_holder(account, group) if spec is not None else account
+        return spec.quota_holder(account, group) if spec is not None else account
+
+    def known_state(
+        self, provider: str, account: str, group: str | None = None
+    ) -> tuple[float | None, dict[str, object]]:
+        """What the router knows of one account, from memory: until when it is cooling down as
+        a whole, if it is; every cooldown, of it or of one of its models; its circuit, last
+        error, and whether its key is parked (refused, or no credits) until a check."""
+        holder = self._holder(provider, account, group)
         mine = [
             c
             for c in self.quota.cooldowns.active()
             if (c.provider, c.account) == (provider, holder)
         ]
         whole = [c.until for c in mine if c.scope == ACCOUNT]
-        models = [m.id for m in self.view.for_provider(provider)]
+        key = next(
+            (a.api_key for a in self.accounts().get(provider, []) if a.account_id == account),
+            None,
+        )
+        parked = self.quota.circuits.parked(provider, account, key)
+        circuit = self.quota.circuits.report(provider, account)
+        seen = circuit["last_error_at"]
+        if parked is not None and not (isinstance(seen, float) and seen >= parked.at):
+            # The refusal that parked it is the error worth showing.
+            circuit = {**circuit, "last_error": parked.message, "last_error_at": parked.at}
         return max(whole) if whole else None, {
             "cooling_down": [
                 {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
             ],
-            "quota": self.quota.report(provider, holder, models),
+            **circuit,
+            "parked": None
+            if parked is None
+            else {"reason": parked.reason, "message": parked.message, "since": parked.at},
         }
 
     def _rotate(
@@ -292,8 +387,9 @@ class Runtime:
         )
 
     async def aclose(self) -> None:
-        if self._discovering is not None:
-            self._discovering.cancel()
+        for task in (self._discovering, self._rechecking):
+            if task is not None:
+                task.cancel()
         await self.usage.flush()
         await self.background.drain()
         self.stored.close()

@@ -19,6 +19,23 @@ def _default_config() -> Path:
 
 
 DISCOVERY_INTERVAL = 3600.0
+KEY_RECHECK_INTERVAL = 1800.0
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) -> float | None:
+    """A positive number from ``name``, or None when unset; anything else is a clear error
+    at start, not a surprise on the first request."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what} above 0, not {text!r}")
+    return value
 
 
 def positive(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -48,8 +65,12 @@ class Settings:
     require_auth: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     connect_timeout: float = 5.0
-    max_attempts: int = 5
-    deadline: float = 120.0
+    # Attempts per request (None: the catalog's ``defaults.max_attempts``, else
+    # DEFAULT_MAX_ATTEMPTS). Admissions refused without a call do not count.
+    max_attempts: int | None = None
+    deadline: float = 120.0  # seconds for a whole request, every attempt included
+    # Seconds between two checks of a key the provider refused (0: only when asked).
+    recheck_interval: float = 0.0
     max_body_bytes: int = 20 * 1024 * 1024
     admin_key: str | None = field(default=None, repr=False)
     credentials_table: str = "llm-agg-credentials"
@@ -83,4 +104,9 @@ class Settings:
             usage_table=env.get("LLM_AGG_USAGE_TABLE") or defaults.usage_table,
             kms_key_id=env.get("LLM_AGG_KMS_KEY_ID") or None,
             discovery_interval=float(env.get("LLM_AGG_DISCOVERY_INTERVAL") or DISCOVERY_INTERVAL),
+            max_attempts=(
+                int(n) if (n := _number(env, "LLM_AGG_MAX_ATTEMPTS", int)) is not None else None
+            ),
+            deadline=_number(env, "LLM_AGG_DEADLINE", float) or defaults.deadline,
+            recheck_interval=float(env.get("LLM_AGG_KEY_RECHECK_INTERVAL") or KEY_RECHECK_INTERVAL),
         )

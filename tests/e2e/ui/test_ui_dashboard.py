@@ -46,7 +46,7 @@ def test_dashboard_shows_each_account_then_its_cooldown_after_an_upstream_429(
     groq = page.locator("#view-dashboard section[data-provider=groq]")
     expect(groq.locator("h2")).to_have_text("groq configured")
     account = groq.locator("tr[data-account=env]")
-    expect(account.locator("td").nth(1)).to_have_text("yes")  # healthy
+    expect(account.locator("[data-field=state]")).to_have_text("healthy")
     expect(account.locator("[data-field=cooling]")).to_have_text("—")
     expect(account.locator("[data-field=quota]")).to_contain_text("29 / 30 rpm")
     expect(account.locator("[data-field=quota]")).to_contain_text("499 / 500 rpd")
@@ -77,3 +77,28 @@ def test_dashboard_shows_each_account_then_its_cooldown_after_an_upstream_429(
     expect(cooling).to_contain_text("429")  # why, as the router put it
     expect(page.locator("#view-dashboard .summary")).to_contain_text("1 cooling down")
     shoot(page, "dashboard")
+
+
+def test_dashboard_shows_a_failing_provider_with_its_last_error_and_until_when(
+    page: Page, gateway: Process, fake: FakeUpstream
+) -> None:
+    # GIVEN groq answers 503 three times in a row (requests forced to it),
+    down = {"status": 503, "body": {"error": {"message": "Service Unavailable"}}}
+    fake.queue("groq", down, down, down)
+    for _ in range(3):
+        forced = httpx.post(
+            gateway.url + "/v1/chat/completions", json={**CHAT, "provider": "groq"}, timeout=10
+        )
+        assert forced.status_code == 502
+    # WHEN the dashboard is opened, THEN groq's account is failing until its circuit's end,
+    # with the last error, when it came and how many in a row.
+    page.goto(gateway.url + "/ui#/dashboard")
+    unlock(page, "dashboard")
+    account = page.locator("#view-dashboard section[data-provider=groq] tr[data-account=env]")
+    state = account.locator("[data-field=state]")
+    expect(state).to_contain_text("failing")
+    expect(state).to_contain_text("until")
+    error = account.locator("td.last-error")
+    expect(error).to_contain_text("HTTP 503")
+    expect(error).to_contain_text("3 in a row")
+    expect(page.locator("#view-dashboard .summary")).to_contain_text("1 failing")

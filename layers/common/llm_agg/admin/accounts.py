@@ -117,6 +117,8 @@ async def add_account(runtime: Runtime, body: CredentialIn) -> Added:
         body.enabled,
         body.quota_group,
     )
+    if verdict is not None and verdict.ok:
+        runtime.quota.circuits.unpark(body.provider, body.account_id)
     states = await asyncio.to_thread(account_states, runtime, body.provider, body.account_id)
     state = next(s for s in states if s.source == STORED)
     return Added(state, existed is not None, verdict)
@@ -140,4 +142,8 @@ async def check_account(runtime: Runtime, provider: str, account_id: str) -> Ver
         key, headers = secret.api_key, secret.headers
     if not key:
         return Verdict(None, f"this {provider} account has no key to check")
-    return await check_key(runtime.client, spec, key, headers)
+    verdict = await check_key(runtime.client, spec, key, headers)
+    if verdict.ok:
+        # The key works again: back into rotation, in every process (through the store).
+        runtime.quota.circuits.unpark(provider, account_id)
+    return verdict

@@ -58,6 +58,55 @@ def gateway_key(record: GatewayKeyRecord, now: float) -> dict[str, object]:
     }
 
 
+# What an account's state says, worst first: the first that holds is shown.
+STATES = (
+    "disabled",  # switched off by the admin
+    "unreadable",  # its stored secret cannot be opened
+    "key_refused",  # the provider refused its key: out of rotation until a check
+    "no_credits",  # the provider wants payment (OpenRouter's 402): the same
+    "quota_spent",  # a daily (or longer) quota spent: until its reset
+    "failing",  # its circuit is open: tried only when nothing else is left, until
+    "cooling_down",  # rate-limited for a short while, until
+    "healthy",
+)
+QUOTA_SPENT_AFTER = 600.0  # a cooldown longer than this from now is a spent quota
+
+
+def account_state(
+    enabled: bool,
+    problem: str | None,
+    router: Mapping[str, object],
+    cooling_until: float | None,
+    now: float,
+) -> tuple[str, float | None]:
+    """The account's state (one of ``STATES``) and until when it holds, if known."""
+    parked = router.get("parked")
+    if not enabled:
+        return "disabled", None
+    if problem is not None:
+        return "unreadable", None
+    if isinstance(parked, Mapping):
+        return str(parked.get("reason") or "key_refused"), None
+    open_until = router.get("open_until")
+    spent = cooling_until is not None and (
+        cooling_until - now > QUOTA_SPENT_AFTER or "quota" in _whole_reasons(router)
+    )
+    if spent:
+        return "quota_spent", cooling_until
+    if isinstance(open_until, int | float):
+        return "failing", float(open_until)
+    if cooling_until is not None:
+        return "cooling_down", cooling_until
+    return "healthy", None
+
+
+def _whole_reasons(router: Mapping[str, object]) -> str:
+    listed = router.get("cooling_down")
+    if not isinstance(listed, list):
+        return ""
+    return " ".join(str(c.get("reason", "")) for c in listed if c.get("scope") == "*")
+
+
 def providers(
     specs: Mapping[str, ProviderSpec],
     supported: Mapping[str, bool],
@@ -65,32 +114,37 @@ def providers(
     cooling_until: Mapping[tuple[str, str], float],
     requests_today: Mapping[tuple[str, str], int],
     router: Mapping[tuple[str, str], Mapping[str, object]] | None = None,
+    now: float = 0.0,
 ) -> list[dict[str, object]]:
     """``router`` adds what the router knows of each account: its cooldowns, of the whole
-    account or of one model, and what is left of each quota window."""
+    account or of one model, what is left of each quota window, its circuit and last error,
+    and whether its key is parked; ``state`` sums it up (see ``STATES``)."""
     by_provider: dict[str, list[AccountState]] = {}
-    for state in accounts:
-        by_provider.setdefault(state.provider, []).append(state)
+    for one in accounts:
+        by_provider.setdefault(one.provider, []).append(one)
     out = []
     for name in sorted(specs):
         rows = []
         for a in by_provider.get(name, []):
             key = (a.provider, a.account_id)
             until = cooling_until.get(key)
+            known = (router or {}).get(key, {})
+            state, state_until = account_state(a.enabled, a.problem, known, until, now)
             rows.append(
                 {
                     "account_id": a.account_id,
                     "source": a.source,
                     "enabled": a.enabled,
-                    "healthy": a.enabled
-                    and supported.get(name, False)
-                    and until is None
-                    and a.problem is None,
+                    "healthy": supported.get(name, False) and state == "healthy",
+                    "state": state,
+                    "state_until": state_until,
                     "cooling_down_until": until,
-                    "last_error": a.last_error or a.problem,
                     "last_used_at": a.last_used_at,
                     "requests_today": requests_today.get(key, 0),
-                    **(router or {}).get(key, {}),
+                    **known,
+                    # The router's own last error is the freshest; the store's (stored
+                    # accounts only) is the fallback; an unreadable secret says so.
+                    "last_error": known.get("last_error") or a.last_error or a.problem,
                 }
             )
         out.append(
@@ -126,6 +180,8 @@ class _Sum:
         return {
             "requests": self.requests,
             "errors": self.errors,
+            # The share of attempts answered (None with none): what the user asks first.
+            "success_rate": round(1 - self.errors / self.requests, 4) if self.requests else None,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "latency_p50_ms": histogram.percentile(self.latency, 0.5),

@@ -206,6 +206,9 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def provider_status() -> Response:
         runtime = get_runtime(settings)
         await runtime.stored.open()
+        # What every worker and Lambda stored (cooldowns, circuits, refused keys), not only
+        # what this process saw: the admin function may never route a request itself.
+        await _call(runtime.quota.refresh)
         today = datetime.now(UTC).date().isoformat()
         states = await _call(account_states, runtime)
         rows = await _call(runtime.stored.stores.usage.query, today, today)
@@ -228,6 +231,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
             cooling,
             requests_today,
             router,
+            runtime.clock(),
         )
         return _json({"object": "list", "data": data})
 

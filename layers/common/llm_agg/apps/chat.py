@@ -29,11 +29,12 @@ def create_chat_app(settings: Settings) -> FastAPI:
     async def chat_completions(request: Request) -> Response:
         client = await authenticate(request)
         runtime = get_runtime(settings)
-        await runtime.stored.refresh()
         call = parse_chat(await read_json_body(request, settings.max_body_bytes))
+        targets = await runtime.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
+        dispatcher = Dispatcher(runtime)
         return await within_hold(
-            release, lambda: Dispatcher(runtime).send(call, runtime.targets(call), client.key_id)
+            release, lambda: dispatcher.send(call, targets, client.key_id, request=request)
         )
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).

@@ -1,15 +1,23 @@
-"""``GET /health``: liveness, and a readiness summary of the providers."""
+"""``GET /health``: liveness, and a readiness summary of the providers and their accounts."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from fastapi import FastAPI
 
 from llm_agg import __version__
+from llm_agg.admin.views import account_state
 from llm_agg.apps.base import new_app
 from llm_agg.apps.health_gate import DetailsBehindKey
-from llm_agg.limits.windows import ACCOUNT
 from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
+
+log = logging.getLogger("llm_agg.health")
+
+# States in which an account still serves requests (a failing one only as a last resort).
+SERVING = frozenset({"healthy", "cooling_down"})
 
 
 def create_health_app(settings: Settings) -> FastAPI:
@@ -20,22 +28,39 @@ def create_health_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, object]:
         runtime = get_runtime(settings)
         await runtime.stored.refresh()
+        try:
+            # What every worker and Lambda stored; awaited, as a Lambda's loop ends with it.
+            await asyncio.to_thread(runtime.quota.refresh)
+        except Exception as exc:  # the store's trouble: liveness still answers
+            log.warning("health could not read the router's state: %s", type(exc).__name__)
         accounts = runtime.accounts()
+        now = runtime.clock()
         providers: dict[str, dict[str, object]] = {}
         ready = False
-        active = runtime.quota.cooldowns.active()
-        # An account cooling down for one model still serves the others.
-        cooling = {(c.provider, c.account) for c in active}
-        whole = {(c.provider, c.account) for c in active if c.scope == ACCOUNT}
         for name in sorted(runtime.specs):
             mine = accounts.get(name, [])
+            states: dict[str, dict[str, object]] = {}
+            cooling: list[str] = []
+            for account in mine:
+                until, known = runtime.known_state(name, account.account_id, account.quota_group)
+                state, state_until = account_state(True, None, known, until, now)
+                states[account.account_id] = {
+                    "state": state,
+                    "until": state_until,
+                    "last_error": known.get("last_error"),
+                    "last_error_at": known.get("last_error_at"),
+                }
+                # An account cooling down for one model still serves the others.
+                if known.get("cooling_down"):
+                    cooling.append(account.account_id)
+                ready = ready or (state in SERVING and until is None)
             providers[name] = {
                 "configured": bool(mine),
                 "supported": name in runtime.adapters,
                 "accounts": len(mine),
-                "cooling_down": [a.account_id for a in mine if (name, a.account_id) in cooling],
+                "cooling_down": cooling,
+                "states": states,
             }
-            ready = ready or any((name, a.account_id) not in whole for a in mine)
         return {
             "status": "ok",
             "ready": ready,

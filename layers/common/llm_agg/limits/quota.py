@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import orjson
 
 from llm_agg.background import Background
+from llm_agg.limits.circuits import Circuits
 from llm_agg.limits.cooldown import Cooldown, Cooldowns
 from llm_agg.limits.headers import Announced, announced
 from llm_agg.limits.windows import (
@@ -85,6 +86,7 @@ class Quota:
         self.background = background
         self.clock = clock
         self.cooldowns = Cooldowns(expiring, background, clock)
+        self.circuits = Circuits(expiring, background, clock)
         self._catalog: dict[tuple[str, str], Mapping[str, int]] = {}
         self._account_limits: Mapping[str, Mapping[str, int]] = {}
         self._learned: dict[tuple[str, str, str], dict[str, int]] = {}
@@ -100,7 +102,7 @@ class Quota:
         self._account_limits = catalog.account_limits
         self._limits.clear()
 
-    def _scope(self, provider: str, model: str) -> str:
+    def scope(self, provider: str, model: str) -> str:
         spec = self.specs.get(provider)
         return ACCOUNT if spec is not None and spec.limits_per_account else model
 
@@ -232,7 +234,7 @@ class Quota:
         if spec is None or spec.rate_limit_headers == "none":
             return
         now = self.clock()
-        scope = self._scope(provider, model)
+        scope = self.scope(provider, model)
         learned = dict(self._learned.get((provider, account, scope), {}))
         # A 429's retry-after says when to come back; a window's reset may be later (Groq's
         # token bucket refills before its "full" reset), so it is not a cooldown then.
@@ -262,9 +264,18 @@ class Quota:
             )
 
     def cool(self, provider: str, account: str, model: str, seconds: float, reason: str) -> None:
-        scope = self._scope(provider, model)
+        scope = self.scope(provider, model)
         until = self.clock() + max(0.0, seconds)
         self.cooldowns.add(Cooldown(provider, account, scope, until, reason))
+
+    def refund(self, charged: tuple[tuple[str, float], ...]) -> None:
+        """Give back what admission charged for a call that never reached the provider
+        (blocking)."""
+        for key, expires in charged:
+            self.counters.increment(key, -1, expires)
+            known = self._known.get(key)
+            if known is not None:
+                self._known[key] = (max(0, known[0] - 1), known[1])
 
     # --- views --------------------------------------------------------------------------
 
@@ -314,6 +325,7 @@ class Quota:
     def refresh(self) -> None:
         """Read the cooldowns and learned limits other processes stored (blocking)."""
         self.cooldowns.refresh()
+        self.circuits.refresh()
         learned: dict[tuple[str, str, str], dict[str, int]] = {}
         for key, value in self.expiring.scan(LEARNED).items():
             try:

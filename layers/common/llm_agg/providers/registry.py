@@ -19,6 +19,7 @@ from typing import Any
 
 from llm_agg.providers import anthropic, cloudflare, cohere, gemini, github, mistral, ollama
 from llm_agg.providers.envelopes import classify_with, problem_json
+from llm_agg.providers.failures import moderated
 from llm_agg.providers.fields import not_one
 from llm_agg.providers.kinds import KINDS
 from llm_agg.providers.model_lists import huggingface_models, openrouter_models, together_models
@@ -39,6 +40,7 @@ OPENROUTER = ProviderSpec(
     limits_per_account=True,
     parse_models=openrouter_models,
     quota_scope="account",  # its free-model quota counts per account, whatever the key
+    errors=moderated,  # its 403 refuses the request, not the key
 )
 GROQ = ProviderSpec(
     name="groq",

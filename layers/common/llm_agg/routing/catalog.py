@@ -76,6 +76,7 @@ class Catalog:
     rules: tuple[RoutingRule, ...] = ()
     account_limits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     checked: str | None = None
+    max_attempts: int | None = None  # defaults.max_attempts: attempts per request
     aliases: tuple[tuple[str, Alias], ...] = ()  # (model id or glob, alias), first match wins
 
     def alias_for(self, model: str) -> Alias | None:
@@ -111,6 +112,15 @@ def _limits(value: Any, where: str) -> dict[str, int]:
     if wrong:
         raise CatalogError(f"{where}: unknown limits {wrong} (rpm, rpd, tpm, tpd, rps, ...)")
     return dict(limits)
+
+
+def _positive(value: Any, where: str, kind: type[int] | type[float]) -> None:
+    """Seconds or a count: a number above 0 (a whole one for a count), or a clear error."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    number = whole or (kind is float and isinstance(value, float))
+    if not number or value <= 0:
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise CatalogError(f"{where}: must be {what} above 0, not {value!r}")
 
 
 def _names(value: Any, allowed: frozenset[str], where: str) -> frozenset[str]:
@@ -200,7 +210,12 @@ def parse_catalog(data: Any) -> Catalog:
             models.append(_model(name, model, f"providers.{name}.models[{i}]"))
         if entry.get("limits"):
             account_limits[name] = _limits(entry["limits"], f"providers.{name}.limits")
+        if "timeout" in entry:
+            _positive(entry["timeout"], f"providers.{name}.timeout", float)
     defaults = data.get("defaults") or {}
+    max_attempts = defaults.get("max_attempts")
+    if max_attempts is not None:
+        _positive(max_attempts, "defaults.max_attempts", int)
     default_quality = str(defaults.get("model_quality", "balanced"))
     if default_quality not in QUALITIES:
         raise CatalogError(f"defaults.model_quality: one of {list(QUALITIES)}")
@@ -221,6 +236,7 @@ def parse_catalog(data: Any) -> Catalog:
         rules=rules,
         account_limits=account_limits,
         checked=str(data["checked"]) if data.get("checked") else None,
+        max_attempts=max_attempts,
         aliases=_aliases(data.get("aliases")),
     )
 

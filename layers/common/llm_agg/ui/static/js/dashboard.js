@@ -103,6 +103,36 @@ function cooling(account) {
   return parts.length ? parts : "—";
 }
 
+// The account's state as the router sees it, worst first (admin/views.py STATES), with
+// until when it holds.
+const STATES = {
+  healthy: ["ok", "healthy"],
+  cooling_down: ["warn", "cooling down"],
+  failing: ["bad", "failing"],
+  quota_spent: ["warn", "quota spent"],
+  key_refused: ["bad", "key refused"],
+  no_credits: ["bad", "no credits"],
+  disabled: ["off", "disabled"],
+  unreadable: ["bad", "unreadable"],
+};
+
+function stateOf(account) {
+  const [kind, words] = STATES[account.state] || [account.healthy ? "ok" : "bad", account.healthy ? "healthy" : "unhealthy"];
+  const until = account.state_until;
+  return [
+    h("span", { class: `badge ${kind}`, dataset: { state: account.state || "" } }, words),
+    until ? h("div", { class: "hint" }, `until ${clock(until)} (${relative(until)})`) : null,
+    account.state === "failing" ? h("div", { class: "hint" }, "tried only when nothing else is left") : null,
+  ];
+}
+
+function lastError(account) {
+  if (!account.last_error) return "—";
+  const at = account.last_error_at;
+  const times = account.consecutive_errors > 1 ? ` · ${count(account.consecutive_errors)} in a row` : "";
+  return [h("div", {}, account.last_error), at ? h("div", { class: "hint" }, `${clock(at)} (${relative(at)})${times}`) : null];
+}
+
 function isCooling(account) {
   return Boolean(account.cooling_down_until || account.cooling_down?.length);
 }
@@ -121,10 +151,10 @@ function accountRow(account) {
     { dataset: { account: account.account_id } },
     h("th", { scope: "row" }, account.account_id, h("div", { class: "hint" }, account.source === "env" ? "environment" : "stored")),
     h("td", {}, yesNo(account.enabled)),
-    h("td", {}, yesNo(account.healthy)),
+    h("td", { dataset: { field: "state" } }, stateOf(account)),
     h("td", { dataset: { field: "cooling" } }, cooling(account)),
     h("td", { dataset: { field: "quota" } }, quota(account)),
-    h("td", { class: "last-error" }, account.last_error || "—"),
+    h("td", { class: "last-error" }, lastError(account)),
     h("td", { class: "num" }, count(account.requests_today)),
   );
 }
@@ -140,7 +170,7 @@ function providerCard(provider) {
     accounts.length
       ? table(
           `${provider.provider} accounts`,
-          ["Account", "Enabled", "Healthy", "Cooling down", "Quota left", "Last error", "Requests today"],
+          ["Account", "Enabled", "State", "Cooling down", "Quota left", "Last error", "Requests today"],
           accounts.map(accountRow),
           { className: "accounts", hiddenCaption: true },
         )
@@ -152,11 +182,13 @@ function render(providers) {
   const accounts = providers.flatMap((p) => p.accounts || []);
   const healthy = accounts.filter((a) => a.healthy).length;
   const coolingNow = accounts.filter(isCooling).length;
+  const failing = accounts.filter((a) => ["failing", "key_refused", "no_credits", "quota_spent"].includes(a.state)).length;
   const configured = providers.filter((p) => p.configured).length;
   clear(
     ui.summary,
     `${configured} of ${providers.length} providers configured · ${healthy} of ${accounts.length} accounts healthy`,
     coolingNow ? ` · ${coolingNow} cooling down` : "",
+    failing ? ` · ${failing} failing or out of service` : "",
   );
   // Configured providers first: they are what a person looks for.
   const ordered = [...providers].sort((a, b) => Number(b.configured) - Number(a.configured));
