@@ -217,14 +217,16 @@ class Runtime:
         )
 
     async def route(self, call: ChatCall) -> list[Target]:
-        """``targets``, after re-reading the stored accounts when they are stale (in a thread):
-        what a handler calls, so none has to remember the refresh."""
+        """Every (provider, model, account) that may serve ``call``, in the order to try, after
+        re-reading the stored accounts when they are stale (in a thread). The only way in: no
+        handler can route from accounts it forgot to refresh."""
         await self.stored.refresh()
-        return self.targets(call)
+        return self._targets(call)
 
-    def targets(self, call: ChatCall) -> list[Target]:
-        """Every (provider, model, account) that may serve ``call``, in the order to try; those
-        cooling down go last, where admission turns them down with their reset."""
+    def _targets(self, call: ChatCall) -> list[Target]:
+        """``route``'s order, from the accounts as last read: ready first, then those whose
+        circuit is open, then those cooling down, where admission turns them down with their
+        reset."""
         accounts = self.accounts()
         self._discover(accounts)
         self.quota.maybe_refresh()

@@ -87,7 +87,7 @@ class AgentService:
                 state.messages[0] = system_message(files)
             state.messages.append(first)
         state.start_instruction()
-        self._model(state).check(state.messages, agent.registry.schemas())
+        await self._model(state).check(state.messages, agent.registry.schemas())
         return await self._run(agent, started, claim=state.version > 0)
 
     async def resume(self, request: ResumeAgentRequest, owner: str) -> dict[str, Any]:

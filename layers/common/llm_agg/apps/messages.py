@@ -126,7 +126,6 @@ def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenti
         try:
             await authenticate(request)
             runtime = get_runtime(settings)
-            await runtime.stored.refresh()
             body, parsed = parse_messages(await read_json_body(request, settings.max_body_bytes))
             native = _native_only(parsed, runtime)
             call = chat_call(chat_body(parsed, runtime.view, anthropic_only=native))
@@ -136,10 +135,9 @@ def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenti
             )
             key_id = getattr(request.state, "gateway_key_id", None)
             dispatcher = Dispatcher(runtime, adapters)
+            targets = await runtime.route(call)  # refreshes the stored accounts first
             release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-            response = await within_hold(
-                release, lambda: dispatcher.send(call, runtime.targets(call), key_id)
-            )
+            response = await within_hold(release, lambda: dispatcher.send(call, targets, key_id))
         except GatewayError as exc:
             return anthropic_error(exc)
         except Exception as exc:

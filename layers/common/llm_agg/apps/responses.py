@@ -79,7 +79,6 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
     async def create(request: Request) -> Response:
         caller = await owner(request)
         runtime = get_runtime(settings)
-        await runtime.stored.refresh()
         body = json_object(await read_json_body(request, settings.max_body_bytes))
         wanted = parse_responses(body)
         store = await kept(runtime) if wanted.stored or wanted.previous_response_id else None
@@ -91,10 +90,9 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
             store.check_size(translation.items)
         response = shell(wanted, new_id("resp"), runtime.clock(), wanted.model)
         call = translation.call
+        targets = await runtime.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-        answer = await within_hold(
-            release, lambda: Dispatcher(runtime).send(call, runtime.targets(call), caller)
-        )
+        answer = await within_hold(release, lambda: Dispatcher(runtime).send(call, targets, caller))
         headers = {k: v for k, v in answer.headers.items() if k.startswith("x-llm-agg-")}
 
         async def keep(finished: dict[str, Any]) -> None:
