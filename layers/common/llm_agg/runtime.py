@@ -1,6 +1,8 @@
 """What one gateway process keeps between requests: catalog, providers, accounts, the pooled
 HTTP client, the stores, and what the router has learned (quota, health, discovered models).
-Made lazily, once per ``Settings``, shared by every app built with it.
+A plain object made once per app and handed to it (``build_app``): the local server makes one
+for all its mounted apps, a Lambda function one for its own; whoever made it closes it
+(``aclose``) when the app shuts down.
 """
 
 from __future__ import annotations
@@ -398,19 +400,3 @@ class Runtime:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-_RUNTIMES: dict[int, tuple[Settings, Runtime]] = {}
-
-
-def get_runtime(settings: Settings) -> Runtime:
-    entry = _RUNTIMES.get(id(settings))
-    if entry is None:
-        entry = _RUNTIMES[id(settings)] = (settings, Runtime(settings))
-    return entry[1]
-
-
-async def close_runtimes() -> None:
-    for _, runtime in list(_RUNTIMES.values()):
-        await runtime.aclose()
-    _RUNTIMES.clear()

@@ -31,8 +31,7 @@ from llm_agg.api.agent import (
     ResumeAgentRequest,
 )
 from llm_agg.api.errors import Conflict, InvalidRequest
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 from llm_agg.store.base import CheckpointStore
 
 log = logging.getLogger("llm_agg.agent")
@@ -43,13 +42,14 @@ LEASE_MARGIN = 60.0
 class AgentService:
     def __init__(
         self,
-        settings: Settings,
+        runtime: Runtime,
         config: AgentConfig,
         checkpoints: CheckpointStore,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
+        self.runtime = runtime
+        self.settings = runtime.settings
         self.config = config
         self.threads = Threads(checkpoints, config.thread_ttl, clock)
         self.clock = clock
@@ -175,7 +175,7 @@ class AgentService:
     def _model(self, state: ThreadState) -> RouterModel:
         p = state.params
         return RouterModel(
-            get_runtime(self.settings),
+            self.runtime,
             p.get("model"),
             p.get("provider"),
             p.get("model_quality"),
