@@ -122,7 +122,7 @@ def test_refusals_route_to_another_provider(tmp_path):
     ask = {"model": "shared", "messages": [{"role": "user", "content": "hi"}]}
 
     def routed(body: dict[str, object]) -> list[str]:
-        return [t.spec.name for t in asyncio.run(runtime.route(chat(body)))]
+        return [t.spec.name for t in asyncio.run(runtime.router.route(chat(body)))]
 
     assert routed(ask) == ["anthropic", "openrouter"]
     assert routed({**ask, "n": 2}) == ["openrouter"]

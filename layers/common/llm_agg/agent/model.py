@@ -95,11 +95,11 @@ class RouterModel:
 
     async def check(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
         """Raise what routing would refuse (unknown model or provider, none configured)."""
-        await self.runtime.route(self.call(messages, tools))
+        await self.runtime.router.route(self.call(messages, tools))
 
     async def __call__(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         call = self.call(messages, tools)
-        targets = await self.runtime.route(call)
+        targets = await self.runtime.router.route(call)
         served = await Dispatcher(self.runtime).complete(call, targets, self.gateway_key)
         usage = served.completion.usage
         # Without usage from the provider, a rough count (4 bytes a token) still bounds the run.

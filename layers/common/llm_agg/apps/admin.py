@@ -210,7 +210,7 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
             requests_today[key] = requests_today.get(key, 0) + row.requests
         known = {
             (s.provider, s.account_id): await _call(
-                runtime.router_state, s.provider, s.account_id, s.quota_group
+                runtime.router.state, s.provider, s.account_id, s.quota_group
             )
             for s in states
         }
@@ -236,7 +236,7 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
                 runtime.view,
                 runtime.specs,
                 accounts.keys(),
-                lambda p, m: runtime.signals(p, m, accounts.get(p, [])),
+                lambda p, m: runtime.router.signals(p, m, accounts.get(p, [])),
             )
         )
 

@@ -29,7 +29,7 @@ def create_chat_app(runtime: Runtime) -> FastAPI:
     async def chat_completions(request: Request) -> Response:
         client = await authenticate(request)
         call = parse_chat(await read_json_body(request, settings.max_body_bytes))
-        targets = await runtime.route(call)  # refreshes the stored accounts first
+        targets = await runtime.router.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
         dispatcher = Dispatcher(runtime)
         return await within_hold(
@@ -57,7 +57,7 @@ def create_chat_app(runtime: Runtime) -> FastAPI:
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
         for entry in model_listing(runtime.view.models, accounts, native):
             provider, _, model = entry["id"].partition("/")
-            entry["status"] = runtime.status_of(provider, model, accounts.get(provider, []))
+            entry["status"] = runtime.router.status_of(provider, model, accounts.get(provider, []))
             data.append(entry)
         return Response(
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"

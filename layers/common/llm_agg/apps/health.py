@@ -41,7 +41,9 @@ def create_health_app(runtime: Runtime) -> FastAPI:
             states: dict[str, dict[str, object]] = {}
             cooling: list[str] = []
             for account in mine:
-                until, known = runtime.known_state(name, account.account_id, account.quota_group)
+                until, known = runtime.router.known_state(
+                    name, account.account_id, account.quota_group
+                )
                 state, state_until = account_state(True, None, known, until, now)
                 states[account.account_id] = {
                     "state": state,

@@ -135,7 +135,7 @@ def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authentica
             )
             key_id = getattr(request.state, "gateway_key_id", None)
             dispatcher = Dispatcher(runtime, adapters)
-            targets = await runtime.route(call)  # refreshes the stored accounts first
+            targets = await runtime.router.route(call)  # refreshes the stored accounts first
             release = await hold_for(runtime, request, call)  # the key's tokens_per_day
             response = await within_hold(release, lambda: dispatcher.send(call, targets, key_id))
         except GatewayError as exc:

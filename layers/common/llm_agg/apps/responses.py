@@ -90,7 +90,7 @@ def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
             store.check_size(translation.items)
         response = shell(wanted, new_id("resp"), runtime.clock(), wanted.model)
         call = translation.call
-        targets = await runtime.route(call)  # refreshes the stored accounts first
+        targets = await runtime.router.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
         answer = await within_hold(release, lambda: Dispatcher(runtime).send(call, targets, caller))
         headers = {k: v for k, v in answer.headers.items() if k.startswith("x-llm-agg-")}
