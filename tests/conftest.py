@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,19 +11,26 @@ import pytest
 from tests.support.fixtures import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTSIDE = ROOT.parent / "shared"
+BESIDE = ROOT.parent
+# A clone straight in the temporary folder or the home folder shares its parent with what
+# tests and libraries legitimately open: the guard below is off there.
+_GUARDED = all(
+    top != BESIDE and BESIDE not in top.parents
+    for top in (Path(tempfile.gettempdir()).resolve(), Path.home().resolve())
+)
 
 
-def _refuse_outside_reads(event: str, args: tuple[object, ...]) -> None:
-    """A user's clone has nothing beside it: a test that opens the project's sibling folders
-    (the team's shared/ notes) would pass here and fail there, so it fails here too."""
+def _refuse_reads_beside(event: str, args: tuple[object, ...]) -> None:
+    """A user's clone has nothing beside it: a test that opens a sibling of the repository
+    (the team's notes, another checkout) would pass here and fail there, so it fails here."""
     if event == "open" and isinstance(args[0], str | Path):
         path = Path(args[0]) if Path(args[0]).is_absolute() else Path.cwd() / args[0]
-        if OUTSIDE in path.parents or path == OUTSIDE:
-            raise AssertionError(f"tests must not read outside the repository: {path}")
+        if BESIDE in path.parents and path != ROOT and ROOT not in path.parents:
+            raise AssertionError(f"tests must not read beside the repository: {path}")
 
 
-sys.addaudithook(_refuse_outside_reads)
+if _GUARDED:
+    sys.addaudithook(_refuse_reads_beside)
 
 
 @pytest.fixture

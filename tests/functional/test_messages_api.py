@@ -187,8 +187,8 @@ def test_an_anthropic_stream_is_relayed_as_anthropic_sent_it_and_its_tokens_coun
     assert [b.type for b in final.content] == ["text", "tool_use"]
     counters = runtime_of(client).stored.stores.counters
     deadline = time.monotonic() + 5
-    while tokens_today(counters, created["id"], time.time()) < 442 and time.monotonic() < deadline:
-        time.sleep(0.02)  # charged after the answer, off the client's latency
+    while tokens_today(counters, created["id"], time.time()) != 442 and time.monotonic() < deadline:
+        time.sleep(0.02)  # charged, and the reservation given back, after the answer
     assert tokens_today(counters, created["id"], time.time()) == 377 + 65
 
 

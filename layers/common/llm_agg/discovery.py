@@ -90,7 +90,9 @@ class Discovery:
                 request.url, headers=request.headers, timeout=min(self._timeout, spec.timeout)
             )
         except Exception as exc:  # one provider's trouble never costs the others their lists
-            log.warning("model list failed: provider=%s error=%s", spec.name, type(exc).__name__)
+            # A local server that is not running (Ollama) is the usual case, not a fault.
+            level = logging.INFO if spec.probe else logging.WARNING
+            log.log(level, "model list failed: provider=%s error=%s", spec.name, type(exc).__name__)
             return None
         if response.status_code != 200:
             log.warning("model list failed: provider=%s status=%s", spec.name, response.status_code)
