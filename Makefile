@@ -16,8 +16,9 @@ install: $(STAMP)
 # Every package comes from a hashed lock (requirements.lock: runtime, `local` and `dev`), so a
 # release replaced on the registry fails the install instead of running. The project itself
 # goes in last, without its dependencies and built by the locked hatchling (no isolated build
-# that would fetch an unhashed backend).
-$(STAMP): pyproject.toml requirements.lock
+# that would fetch an unhashed backend). The function modules are copied into the venv
+# (force-include), where they shadow the sources: a change to one reinstalls.
+$(STAMP): pyproject.toml requirements.lock $(wildcard functions/*/*_function.py)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock

@@ -260,7 +260,7 @@ async def serve(app: Any, port: int) -> uvicorn.Server:
 
 def gateway_app(tmp: Path, fake_url: str, clock: Callable[[], float]) -> tuple[Any, Any, Any]:
     from llm_agg.apps.chat import create_chat_app
-    from llm_agg.runtime import _RUNTIMES, Runtime
+    from llm_agg.runtime import Runtime
     from llm_agg.settings import Settings
     from llm_agg.store.sqlite import sqlite_stores
 
@@ -284,8 +284,7 @@ def gateway_app(tmp: Path, fake_url: str, clock: Callable[[], float]) -> tuple[A
         limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
         event_hooks={"request": [stamp]},
     )
-    _RUNTIMES[id(settings)] = (settings, runtime)
-    return create_chat_app(settings), runtime, stores
+    return create_chat_app(runtime), runtime, stores
 
 
 async def offer(

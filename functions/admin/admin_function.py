@@ -5,12 +5,15 @@ from fastapi import FastAPI
 from llm_agg.apps.admin import create_admin_app
 from llm_agg.apps.lambda_entry import mangum_handler
 from llm_agg.observability import instrument
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
-    return instrument(create_admin_app(settings), "admin", settings.environ)
+def build_app(runtime: Runtime | None = None) -> FastAPI:
+    """This function's app, serving from ``runtime`` (the local server shares one among its
+    apps), or from its own made from the environment (on Lambda, one per function)."""
+    runtime = runtime or Runtime(Settings.from_env())
+    return instrument(create_admin_app(runtime), "admin", runtime.settings.environ)
 
 
 handler = mangum_handler(build_app)

@@ -8,9 +8,12 @@ from fastapi import FastAPI
 
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.observability import instrument
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
-    return instrument(create_chat_app(settings), "chat", settings.environ)
+def build_app(runtime: Runtime | None = None) -> FastAPI:
+    """This function's app, serving from ``runtime`` (the local server shares one among its
+    apps), or from its own made from the environment (on Lambda, one per function)."""
+    runtime = runtime or Runtime(Settings.from_env())
+    return instrument(create_chat_app(runtime), "chat", runtime.settings.environ)

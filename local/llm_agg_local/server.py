@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llm_agg.runtime import close_runtimes, get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
 from llm_agg_local.hosts import HostGuard, HostPolicy
@@ -24,9 +24,17 @@ async def _nothing() -> None:
 
 
 class PathRouter:
+    """The mounted apps by path, and the runtime they share: its lifespan is theirs (Starlette
+    runs no lifespan of a mounted app), so it closes the runtime on shutdown."""
+
     def __init__(
-        self, routes: Sequence[Route], fallback: ASGIApp, startup: Startup = _nothing
+        self,
+        runtime: Runtime,
+        routes: Sequence[Route],
+        fallback: ASGIApp,
+        startup: Startup = _nothing,
     ) -> None:
+        self.runtime = runtime
         self.routes = sorted(routes, key=lambda r: len(r[0]), reverse=True)
         self.fallback = fallback
         self.startup = startup
@@ -39,21 +47,21 @@ class PathRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send, self.startup)
+            await _lifespan(receive, send, self.startup, self.runtime)
             return
         await self.app_for(scope.get("path", ""))(scope, receive, send)
 
 
-async def _lifespan(receive: Receive, send: Send, startup: Startup) -> None:
-    # The function apps make their clients lazily; startup only asks local model servers
-    # whether they are there, shutdown closes the clients.
+async def _lifespan(receive: Receive, send: Send, startup: Startup, runtime: Runtime) -> None:
+    # The runtime makes its clients lazily; startup only asks local model servers whether they
+    # are there, shutdown closes the clients and stores.
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await close_runtimes()
+            await runtime.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -68,10 +76,11 @@ def create_app(settings: Settings | None = None) -> PathRouter:
     settings = ensure_admin_key(settings or Settings.from_env())
     if settings.store == "moto":
         import llm_agg_local.moto_aws  # noqa: F401  (registers the moto backend)
-    chat = chat_function.build_app(settings)
-    health = health_function.build_app(settings)
-    admin = admin_function.build_app(settings)
-    agent = agent_function.build_app(settings)
+    runtime = Runtime(settings)  # one for every mounted app: one pool, one router's memory
+    chat = chat_function.build_app(runtime)
+    health = health_function.build_app(runtime)
+    admin = admin_function.build_app(runtime)
+    agent = agent_function.build_app(runtime)
     # The page's files are compressed here; on AWS, API Gateway compresses (a Mangum body
     # that is gzip would reach the browser base64-encoded).
     page = GZipMiddleware(admin, minimum_size=1024)
@@ -87,9 +96,9 @@ def create_app(settings: Settings | None = None) -> PathRouter:
 
     async def probe() -> None:
         if settings.discovery_interval > 0:  # a server that discovers models at all
-            await get_runtime(settings).probe()
+            await runtime.probe()
 
-    return PathRouter(routes, fallback=chat, startup=probe)
+    return PathRouter(runtime, routes, fallback=chat, startup=probe)
 
 
 def create_served_app() -> HostGuard:

@@ -18,7 +18,6 @@ import pytest
 import admin_function
 from llm_agg import observability
 from llm_agg.apps.lambda_entry import mangum_handler
-from llm_agg.runtime import close_runtimes
 from tests.aws import stack
 from tests.aws.stack import ROOT, TABLES
 from tests.e2e.harness import (
@@ -29,6 +28,7 @@ from tests.e2e.harness import (
     start,
     start_fake_upstream,
 )
+from tests.support.runtimes import Built
 
 EVENTS = Path(__file__).parent / "events"
 # The provider key the admin function stores for the functions that run.sh starts.
@@ -199,10 +199,11 @@ def gateway_key(moto_server: MotoServer) -> str:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        handler = mangum_handler(admin_function.build_app)
+        built = Built(admin_function.build_app)
+        handler = mangum_handler(built)
         added = handler(admin_event("POST", "/admin/credentials", account), context)
         made = handler(admin_event("POST", "/admin/keys", {"name": "run-sh"}), context)
-        asyncio.run(close_runtimes())
+        asyncio.run(built.aclose())
     assert added["statusCode"] in (200, 201), added["body"]
     assert made["statusCode"] == 201, made["body"]
     key: str = json.loads(made["body"])["key"]

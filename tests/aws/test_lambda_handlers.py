@@ -14,9 +14,9 @@ import pytest
 import admin_function
 import health_function
 from llm_agg.apps.lambda_entry import mangum_handler
-from llm_agg.runtime import close_runtimes
 from tests.aws import stack
 from tests.aws.conftest import REGION, LambdaContext, admin_event, output_lines, rest_event
+from tests.support.runtimes import Built
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 STORED_KEY = "gsk_sealed_by_admin_lambda_0004"
@@ -32,12 +32,16 @@ def cold_start(
     """A new execution environment of a function: its Lambda environment, its Mangum entry
     made afresh, and a context naming it."""
 
+    made: list[Built] = []
+
     def start(function: str, build_app: Callable[[], Any]) -> Started:
         env = lambda_env(function)
-        return mangum_handler(build_app), LambdaContext(env["AWS_LAMBDA_FUNCTION_NAME"])
+        made.append(Built(build_app))
+        return mangum_handler(made[-1]), LambdaContext(env["AWS_LAMBDA_FUNCTION_NAME"])
 
     yield start
-    asyncio.run(close_runtimes())
+    for built in made:
+        asyncio.run(built.aclose())
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 
 import admin_function
 from llm_agg.apps.lambda_entry import mangum_handler
-from llm_agg.runtime import close_runtimes
 from llm_agg.settings import Settings
 from llm_agg_local.server import create_app
 from tests.functional.gateway import ADMIN_KEY, NO_OLLAMA, ROOT, Handler
+from tests.support.runtimes import Built
 
 CATALOG = Path(__file__).resolve().parents[1] / "e2e" / "providers.yaml"
 GROQ = "http://groq.test/v1/chat/completions"
@@ -57,7 +57,8 @@ def admin_lambda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ha
     monkeypatch.setenv("LLM_AGG_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LLM_AGG_ADMIN_KEY", ADMIN_KEY)
     monkeypatch.setenv("LLM_AGG_CONFIG", str(ROOT / "tests/e2e/providers.yaml"))
+    built = Built(admin_function.build_app)
     try:
-        yield mangum_handler(admin_function.build_app)
+        yield mangum_handler(built)
     finally:
-        asyncio.run(close_runtimes())
+        asyncio.run(built.aclose())

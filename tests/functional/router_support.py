@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from llm_agg.apps.chat import create_chat_app
-from llm_agg.runtime import _RUNTIMES, Runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import Stores
 
@@ -63,11 +63,7 @@ def router_app(
         discovery_interval=discovery_interval,
     )
     runtime = Runtime(settings, clock, stores)
-    _RUNTIMES[id(settings)] = (settings, runtime)
-    try:
-        yield create_chat_app(settings), runtime
-    finally:
-        _RUNTIMES.pop(id(settings), None)
+    yield create_chat_app(runtime), runtime
 
 
 def client(app: FastAPI) -> httpx.AsyncClient:

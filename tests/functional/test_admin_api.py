@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from llm_agg.apps.admin import create_admin_app
 from llm_agg.limits.cooldown import Cooldown
 from llm_agg.limits.windows import ACCOUNT
-from llm_agg.runtime import get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import UsageEvent
 from tests.functional.gateway import (
@@ -27,6 +27,7 @@ from tests.functional.gateway import (
     make_settings,
     serve,
 )
+from tests.support.runtimes import runtime_of
 
 KEY = "gsk_admin_test_key_77aa9f2a"
 
@@ -42,9 +43,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def stored_state(settings: Settings) -> tuple[Any, ...]:
+def stored_state(client: TestClient) -> tuple[Any, ...]:
     """Everything the admin API can change, read straight from the store."""
-    stores = get_runtime(settings).stored.stores
+    stores = runtime_of(client).stored.stores
     return (stores.credentials.list(), stores.gateway_keys.list())
 
 
@@ -91,7 +92,7 @@ def test_an_admin_key_under_32_characters_is_refused_even_when_sent(
 ) -> None:
     short = "Q7" * (length // 2) + "Z" * (length % 2)
     settings = make_settings(tmp_path, LLM_AGG_ADMIN_KEY=short)
-    with TestClient(create_admin_app(settings)) as client:
+    with TestClient(create_admin_app(Runtime(settings))) as client:
         response = client.get("/admin/keys", headers={"authorization": f"Bearer {short}"})
     error = assert_openai_error(response, 503)
     assert error["code"] == "admin_disabled" and "32 characters" in error["message"]
@@ -106,7 +107,7 @@ def test_a_gateway_key_is_forbidden_on_the_admin_api(client: TestClient) -> None
 
 def test_without_an_admin_key_the_admin_api_is_off(tmp_path: Path) -> None:
     settings = Settings.from_env({"LLM_AGG_DATA_DIR": str(tmp_path)})
-    with TestClient(create_admin_app(settings)) as client:
+    with TestClient(create_admin_app(Runtime(settings))) as client:
         response = client.get("/admin/keys", headers={"authorization": "Bearer anything"})
     assert assert_openai_error(response, 503)["code"] == "admin_disabled"
 
@@ -135,9 +136,9 @@ def test_posting_an_existing_account_replaces_it(client: TestClient, settings: S
     again = add_account(client, "groq", "a1", "gsk_second_key_0000cafe", enabled=False)
     assert again.status_code == 200
     assert again.json()["replaced"] is True
-    (record,) = get_runtime(settings).stored.stores.credentials.list()
+    (record,) = runtime_of(client).stored.stores.credentials.list()
     assert record.enabled is False
-    assert get_runtime(settings).stored.vault.secret(record).api_key == "gsk_second_key_0000cafe"
+    assert runtime_of(client).stored.vault.secret(record).api_key == "gsk_second_key_0000cafe"
 
 
 @respx.mock
@@ -149,7 +150,7 @@ def test_live_check_stores_a_key_the_provider_accepts(
     assert response.status_code == 201, response.text
     assert response.json()["verification"]["ok"] is True
     assert models.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
-    assert len(stored_state(settings)[0]) == 1
+    assert len(stored_state(client)[0]) == 1
 
 
 @respx.mock
@@ -160,7 +161,7 @@ def test_live_check_refuses_a_key_the_provider_rejects(
     error = assert_openai_error(add_account(client, "groq", "a1", KEY, verify=True), 400)
     assert error["code"] == "invalid_api_key"
     assert "refused the key" in error["message"] and "Invalid API Key" in error["message"]
-    assert stored_state(settings) == ([], [])
+    assert stored_state(client) == ([], [])
 
 
 @respx.mock
@@ -178,7 +179,7 @@ def test_live_check_without_a_verdict_stores_nothing(
         route.return_value = failure
     error = assert_openai_error(add_account(client, "groq", "a1", KEY, verify=True), 502)
     assert error["code"] == "verification_failed"
-    assert stored_state(settings) == ([], [])
+    assert stored_state(client) == ([], [])
 
 
 # --- bad input, everywhere -------------------------------------------------------------------
@@ -247,14 +248,14 @@ def test_bad_input_is_refused_openai_shaped_and_changes_nothing(
 ) -> None:
     add_account(client, "groq", "a1", KEY)
     client.post("/admin/keys", json={"name": "kept"}, headers=ADMIN)
-    before = stored_state(settings)
+    before = stored_state(client)
 
     kwargs: dict[str, Any] = {"content": body} if isinstance(body, bytes) else {"json": body}
     response = client.request(method, path, headers=ADMIN, **({} if body is None else kwargs))
 
     error = assert_openai_error(response, status)
     assert error["type"] == "invalid_request_error"
-    assert stored_state(settings) == before
+    assert stored_state(client) == before
     assert KEY not in response.text
 
 
@@ -280,7 +281,7 @@ def test_gateway_key_is_shown_once_and_stored_as_a_hash(
     (entry,) = listing.json()["data"]
     assert key not in listing.text and "key" not in entry
     assert entry["id"] == shown["id"] and entry["prefix"] == key[:14] + "…"
-    (record,) = get_runtime(settings).stored.stores.gateway_keys.list()
+    (record,) = runtime_of(client).stored.stores.gateway_keys.list()
     assert key not in repr(record) and record.key_hash != key
 
     assert client.delete(f"/admin/keys/{shown['id']}", headers=ADMIN).status_code == 200
@@ -297,7 +298,7 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
     with serve(settings) as client:
         add_account(client, "groq", "a1", KEY)
         add_account(client, "groq", "a2", KEY + "x", enabled=False)
-        runtime = get_runtime(settings)
+        runtime = runtime_of(client)
         until = runtime.clock() + 30
         runtime.quota.cooldowns.add(Cooldown("groq", "a1", ACCOUNT, until, "groq answered 429"))
         today = time.strftime("%Y-%m-%d", time.gmtime())
@@ -326,7 +327,7 @@ def test_providers_show_accounts_health_cooldowns_and_requests_today(
 def test_usage_stats_by_day_provider_model_account_and_key(
     client: TestClient, settings: Settings
 ) -> None:
-    usage = get_runtime(settings).stored.stores.usage
+    usage = runtime_of(client).stored.stores.usage
     usage.record(
         [
             UsageEvent("2026-03-01", "groq", "m1", "a1", "key_1", True, 10, 5, 40.0),
@@ -355,7 +356,7 @@ def test_usage_stats_by_day_provider_model_account_and_key(
 def test_usage_stats_count_errors_by_kind_and_failovers_per_group_and_in_total(
     client: TestClient, settings: Settings
 ) -> None:
-    usage = get_runtime(settings).stored.stores.usage
+    usage = runtime_of(client).stored.stores.usage
     usage.record(
         [
             UsageEvent("2026-03-01", "groq", "m1", "a1", "-", False, failure="rate_limited"),

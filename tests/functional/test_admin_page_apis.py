@@ -10,7 +10,6 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import UsageEvent
 from tests.functional.gateway import (
@@ -22,6 +21,7 @@ from tests.functional.gateway import (
     make_settings,
     serve,
 )
+from tests.support.runtimes import runtime_of
 
 KEY = "gsk_page_test_key_0000d00d"
 
@@ -163,7 +163,7 @@ def test_checking_an_unknown_account_or_provider_is_a_404(client: TestClient) ->
 def test_usage_stats_give_each_provider_model_and_key_by_day(
     client: TestClient, settings: Settings
 ) -> None:
-    get_runtime(settings).stored.stores.usage.record(
+    runtime_of(client).stored.stores.usage.record(
         [
             UsageEvent("2026-03-01", "groq", "m1", "a1", "key_1", True, 10, 5, 40.0),
             UsageEvent("2026-03-01", "groq", "m1", "a1", "key_1", False, 10, 0, 900.0),

@@ -9,11 +9,11 @@ import orjson
 import pytest
 import respx
 
-from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from llm_agg_local.server import create_app
 from tests.functional.conftest import CEREBRAS, GROQ, KEYS
 from tests.support.fixtures import raw
+from tests.support.runtimes import runtime_of
 
 pytestmark = pytest.mark.anyio
 
@@ -275,4 +275,4 @@ async def test_a_request_every_provider_finds_too_large_is_a_413_not_held_agains
     assert "too large" in body["message"] and "github/fake-model" in body["message"]
     assert "ghp_functional_0003" not in response.text
     # the model is as healthy as before: only the request was too large for it
-    assert ("github", "fake-model") not in get_runtime(settings).health.snapshot()
+    assert ("github", "fake-model") not in runtime_of(app).health.snapshot()

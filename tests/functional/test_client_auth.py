@@ -12,7 +12,6 @@ import respx
 from fastapi.testclient import TestClient
 
 from llm_agg.limits.keys import charge_tokens, tokens_today
-from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from tests.functional.gateway import (
     ADMIN,
@@ -24,6 +23,7 @@ from tests.functional.gateway import (
     make_settings,
     serve,
 )
+from tests.support.runtimes import runtime_of
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +106,7 @@ def test_deleted_key_is_refused_at_once(client: TestClient) -> None:
 def test_expired_key_is_refused(client: TestClient, settings: Settings) -> None:
     created = client.post("/admin/keys", json={"expires_in_days": 1}, headers=ADMIN).json()
     assert chat(client, created["key"]).status_code == 200
-    stored = get_runtime(settings).stored
+    stored = runtime_of(client).stored
     stored.clock = lambda: time.time() + 2 * 86400  # type: ignore[method-assign]
     stored.keys.clock = stored.clock
     error = assert_openai_error(chat(client, created["key"]), 401)
@@ -130,7 +130,7 @@ def test_key_over_its_tokens_per_day_gets_429_until_midnight(
 ) -> None:
     key, key_id = new_key(client, tokens_per_day=1000)
     assert chat(client, key).status_code == 200
-    stored = get_runtime(settings).stored
+    stored = runtime_of(client).stored
     charge_tokens(stored.stores.counters, key_id, 1000, time.time())
     over = chat(client, key)
     error = assert_openai_error(over, 429)
@@ -176,7 +176,7 @@ def test_tokens_a_key_spends_on_real_answers_count_against_its_day(
 ) -> None:
     key, key_id = new_key(client, tokens_per_day=1000)  # one answer of the fixture is 652
     assert chat(client, key).status_code == 200
-    counters = get_runtime(settings).stored.stores.counters
+    counters = runtime_of(client).stored.stores.counters
     deadline = time.monotonic() + 5
     while tokens_today(counters, key_id, time.time()) != 652 and time.monotonic() < deadline:
         time.sleep(0.02)  # charged (and its hold given back) after the answer, off its latency

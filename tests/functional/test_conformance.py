@@ -18,7 +18,7 @@ import pytest
 import respx
 
 from llm_agg.apps.chat import create_chat_app
-from llm_agg.runtime import Runtime, get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from tests.functional.conformance_kits import (
     EARLY_ERROR,
@@ -108,8 +108,8 @@ async def gateway(tmp_path: Path, *providers: str) -> AsyncIterator[Gateway]:
     for name in providers:
         environ |= provider_env(name)
     settings = Settings(config_path=config, environ=environ, data_dir=tmp_path / "data")
-    app = create_chat_app(settings)
-    runtime = get_runtime(settings)
+    runtime = Runtime(settings)
+    app = create_chat_app(runtime)
     transport = httpx.ASGITransport(app=app)
     try:
         with respx.mock(assert_all_called=False) as upstream:

@@ -11,10 +11,10 @@ import pytest
 import respx
 
 from llm_agg.routing.health import MAX_TRACKED, Health
-from llm_agg.runtime import get_runtime
 from llm_agg.usage import day_of
 from tests.functional import gateway
 from tests.functional.gateway import ADMIN, assert_openai_error, chat, make_settings, serve
+from tests.support.runtimes import runtime_of
 
 
 def test_an_admin_body_past_its_bound_is_413(tmp_path: Path) -> None:
@@ -59,9 +59,9 @@ def test_usage_keeps_catalogued_model_ids_and_groups_any_other(tmp_path: Path) -
         with serve(settings) as client:
             for model in ["fake-model", *made_up]:
                 assert chat(client, model=model).status_code == 200
-            asyncio.run(get_runtime(settings).usage.flush())
+            asyncio.run(runtime_of(client).usage.flush())
             today = day_of(time.time())
-            rows = get_runtime(settings).stored.stores.usage.query(today, today)
+            rows = runtime_of(client).stored.stores.usage.query(today, today)
     assert sorted((r.model, r.requests) for r in rows) == [("(other)", 3), ("fake-model", 1)]
 
 

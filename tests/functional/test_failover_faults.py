@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from llm_agg.runtime import Runtime, get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg_local.server import create_app
 from tests.functional.gateway import ADMIN, ADMIN_KEY
@@ -68,9 +68,11 @@ async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
     settings = Settings(
         config_path=CHAIN, data_dir=tmp_path / "data", environ=environ, admin_key=ADMIN_KEY
     )
-    transport = httpx.ASGITransport(app=create_app(settings))
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        yield Gateway(client, get_runtime(settings))
+        yield Gateway(client, app.runtime)
+    await app.runtime.aclose()
 
 
 def models_of(route: respx.Route) -> list[str]:
@@ -332,14 +334,15 @@ async def test_a_refused_key_is_checked_again_in_the_background_and_comes_back(
     listing = respx.get("http://groq.test/v1/models").respond(
         200, json=load("groq/models_list.json")
     )
-    transport = httpx.ASGITransport(app=create_app(settings))
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         first = await client.post("/v1/chat/completions", json=HELLO)
         assert first.headers["x-llm-agg-provider"] == "cerebras"
         groq.mock(return_value=httpx.Response(200, json=answer()))
         await asyncio.sleep(0.3)  # the re-check interval passes
         await client.post("/v1/chat/completions", json=HELLO)  # starts the re-check
-        runtime = get_runtime(settings)
+        runtime = app.runtime
         for _ in range(50):
             if not runtime.quota.circuits.all_parked():
                 break

@@ -13,9 +13,9 @@ import pytest
 import respx
 
 from llm_agg.limits.keys import tokens_today
-from llm_agg.runtime import close_runtimes, get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
-from llm_agg_local.server import create_app
+from llm_agg_local.server import PathRouter, create_app
 from tests.functional.gateway import ADMIN, GROQ, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -46,11 +46,21 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(settings))
+def app(settings: Settings) -> PathRouter:
+    return create_app(settings)
+
+
+@pytest.fixture
+def runtime(app: PathRouter) -> Runtime:
+    return app.runtime
+
+
+@pytest.fixture
+async def client(app: PathRouter) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw", timeout=60) as c:
         yield c
-    await close_runtimes()
+    await app.runtime.aclose()
 
 
 async def new_key(client: httpx.AsyncClient, tokens_per_day: int) -> tuple[str, str]:
@@ -58,8 +68,7 @@ async def new_key(client: httpx.AsyncClient, tokens_per_day: int) -> tuple[str, 
     return made.json()["key"], made.json()["id"]
 
 
-async def used(settings: Settings, key_id: str) -> int:
-    runtime = get_runtime(settings)
+async def used(runtime: Runtime, key_id: str) -> int:
     await runtime.background.drain()
     return tokens_today(runtime.stored.stores.counters, key_id, time.time())
 
@@ -81,7 +90,7 @@ ROUTES = {
 
 @pytest.mark.parametrize("route", list(ROUTES))
 async def test_a_hundred_parallel_requests_never_spend_past_the_days_tokens(
-    client: httpx.AsyncClient, settings: Settings, route: str
+    client: httpx.AsyncClient, runtime: Runtime, route: str
 ) -> None:
     key, key_id = await new_key(client, tokens_per_day=100)
     body = dict(ROUTES[route])
@@ -97,13 +106,13 @@ async def test_a_hundred_parallel_requests_never_spend_past_the_days_tokens(
     statuses = [a.status_code for a in answers]
     assert set(statuses) <= {200, 429}
     assert 1 <= statuses.count(200) == calls <= 100 // USED
-    assert await used(settings, key_id) == USED * calls <= 100
+    assert await used(runtime, key_id) == USED * calls <= 100
     refused = next(a for a in answers if a.status_code == 429)
     assert "retry-after" in refused.headers
 
 
 async def test_a_request_without_a_cap_takes_what_is_left_and_gives_back_the_rest(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     key, key_id = await new_key(client, tokens_per_day=100)
     with respx.mock(assert_all_called=False) as router:
@@ -111,12 +120,12 @@ async def test_a_request_without_a_cap_takes_what_is_left_and_gives_back_the_res
         for _ in range(3):  # each holds all 100 while in flight, then keeps only its 10
             response = await chat(client, key)
             assert response.status_code == 200  # type: ignore[attr-defined]
-            await used(settings, key_id)
-    assert await used(settings, key_id) == 3 * USED
+            await used(runtime, key_id)
+    assert await used(runtime, key_id) == 3 * USED
 
 
 async def test_a_stream_gives_back_its_hold_when_it_ends(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     key, key_id = await new_key(client, tokens_per_day=1000)
     chunk = (
@@ -131,11 +140,11 @@ async def test_a_stream_gives_back_its_hold_when_it_ends(
         )
         response = await chat(client, key, stream=True, max_tokens=50)
         assert response.status_code == 200  # type: ignore[attr-defined]
-    assert await used(settings, key_id) == USED
+    assert await used(runtime, key_id) == USED
 
 
 async def test_a_failed_request_gives_back_all_it_held(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     key, key_id = await new_key(client, tokens_per_day=1000)
     with respx.mock(assert_all_called=False) as router:
@@ -144,4 +153,4 @@ async def test_a_failed_request_gives_back_all_it_held(
         assert response.status_code == 502  # type: ignore[attr-defined]
         bad = await chat(client, key, messages=[])
         assert bad.status_code == 400  # type: ignore[attr-defined]
-    assert await used(settings, key_id) == 0
+    assert await used(runtime, key_id) == 0

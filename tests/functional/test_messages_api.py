@@ -16,11 +16,11 @@ import respx
 from fastapi.testclient import TestClient
 
 from llm_agg.limits.keys import tokens_today
-from llm_agg.runtime import get_runtime
 from llm_agg.settings import Settings
 from tests.functional.gateway import ADMIN, CEREBRAS, GROQ, fixture, make_settings, serve
 from tests.support.fixtures import raw
 from tests.support.messages_stream import read
+from tests.support.runtimes import runtime_of
 
 ANTHROPIC = "https://anthropic.test"
 HI = [{"role": "user", "content": "hi"}]
@@ -185,7 +185,7 @@ def test_an_anthropic_stream_is_relayed_as_anthropic_sent_it_and_its_tokens_coun
     ) as stream:
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["text", "tool_use"]
-    counters = get_runtime(settings).stored.stores.counters
+    counters = runtime_of(client).stored.stores.counters
     deadline = time.monotonic() + 5
     while tokens_today(counters, created["id"], time.time()) != 442 and time.monotonic() < deadline:
         time.sleep(0.02)  # charged, and the reservation given back, after the answer

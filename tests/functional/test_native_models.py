@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from llm_agg.apps.chat import create_chat_app
-from llm_agg.runtime import Runtime, get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from tests.support.fixtures import raw
 
@@ -42,8 +42,8 @@ async def listing(
     config = tmp_path / "providers.yaml"
     config.write_text(CATALOG)
     settings = Settings(config_path=config, data_dir=tmp_path / "data", environ=environ)
-    runtime = get_runtime(settings)
-    transport = httpx.ASGITransport(app=create_chat_app(settings))
+    runtime = Runtime(settings)
+    transport = httpx.ASGITransport(app=create_chat_app(runtime))
     try:
         with respx.mock(assert_all_called=False) as upstream:
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:

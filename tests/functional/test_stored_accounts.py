@@ -9,7 +9,6 @@ import httpx
 import pytest
 import respx
 
-from llm_agg.runtime import get_runtime
 from llm_agg.store.base import StoreError
 from tests.functional.gateway import (
     ADMIN,
@@ -21,6 +20,7 @@ from tests.functional.gateway import (
     make_settings,
     serve,
 )
+from tests.support.runtimes import runtime_of
 
 KEY = "gsk_stored_account_a1_5e9d"
 
@@ -86,7 +86,7 @@ def test_warm_requests_touch_neither_store_nor_keyring(
     with serve(settings) as client:
         add_account(client, "groq", "a1", KEY)
         assert chat(client).status_code == 200
-        stored = get_runtime(settings).stored
+        stored = runtime_of(client).stored
 
         def refuse(*_: object, **__: object) -> None:
             raise AssertionError("the warm path called the store or the keyring")
@@ -102,7 +102,7 @@ def test_a_failing_store_leaves_env_keys_serving(
 ) -> None:
     settings = make_settings(tmp_path, GROQ_API_KEY="gsk_from_env_0001")
     with serve(settings) as client:
-        stored = get_runtime(settings).stored
+        stored = runtime_of(client).stored
         stored.backend  # noqa: B018  (opened, then broken)
 
         def broken(*_: object) -> None:
@@ -123,7 +123,7 @@ def test_account_added_elsewhere_is_used_within_the_list_ttl(
     with serve(settings) as client, serve(other) as elsewhere:
         assert_openai_error(chat(elsewhere), 503)  # loads an empty list into its cache
         add_account(client, "groq", "a1", KEY)
-        vault = get_runtime(other).stored.vault
+        vault = runtime_of(elsewhere).stored.vault
         vault.list_ttl = 0.0
         assert chat(elsewhere).status_code == 200
     assert upstream.calls.call_count == 1

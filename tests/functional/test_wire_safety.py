@@ -11,9 +11,9 @@ import httpx
 import pytest
 import respx
 
-from llm_agg.runtime import get_runtime
 from tests.functional import gateway
 from tests.functional.gateway import ADMIN, GROQ, add_account, chat, make_settings, serve
+from tests.support.runtimes import runtime_of
 
 assert_openai_error = gateway.assert_openai_error
 
@@ -80,7 +80,7 @@ def test_a_stored_account_that_cannot_be_sent_fails_over_and_checks_cleanly(
     settings = make_settings(tmp_path, CEREBRAS_API_KEY="csk_wire_0002")
     with serve(settings) as client:
         assert add_account(client, "groq", "good", "gsk_wire_good_1").status_code == 201
-        stored = get_runtime(settings).stored
+        stored = runtime_of(client).stored
         # As an older version could store it, past today's checks.
         stored.vault.put("groq", "bad", "gsk_wire_bad_0001", {"X-Org": "caf\u00e9"})
         stored.vault.put("groq", "crlf", "gsk_wire_crlf_001", {"X-Org": "a\r\nb"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -116,9 +117,13 @@ def test_refusals_route_to_another_provider(tmp_path):
         "  anthropic: {models: [{id: shared, quality: 5, speed: 5}]}\n"
         "  openrouter: {models: [{id: shared, quality: 1, speed: 1}]}\n"
     )
-    runtime = Runtime(
-        Settings(config_path=config, environ={"ANTHROPIC_API_KEY": "a", "OPENROUTER_API_KEY": "o"})
-    )
+    keys = {"ANTHROPIC_API_KEY": "a", "OPENROUTER_API_KEY": "o"}
+    runtime = Runtime(Settings(config_path=config, data_dir=tmp_path, environ=keys))
     ask = {"model": "shared", "messages": [{"role": "user", "content": "hi"}]}
-    assert [t.spec.name for t in runtime.targets(chat(ask))] == ["anthropic", "openrouter"]
-    assert [t.spec.name for t in runtime.targets(chat({**ask, "n": 2}))] == ["openrouter"]
+
+    def routed(body: dict[str, object]) -> list[str]:
+        return [t.spec.name for t in asyncio.run(runtime.router.route(chat(body)))]
+
+    assert routed(ask) == ["anthropic", "openrouter"]
+    assert routed({**ask, "n": 2}) == ["openrouter"]
+    runtime.stored.close()

@@ -1,6 +1,8 @@
 """What one gateway process keeps between requests: catalog, providers, accounts, the pooled
 HTTP client, the stores, and what the router has learned (quota, health, discovered models).
-Made lazily, once per ``Settings``, shared by every app built with it.
+A plain object made once per app and handed to it (``build_app``): the local server makes one
+for all its mounted apps, a Lambda function one for its own; whoever made it closes it
+(``aclose``) when the app shuts down.
 """
 
 from __future__ import annotations
@@ -9,30 +11,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import httpx
 
 from llm_agg.accounting import Accounting
-from llm_agg.api.chat import ChatCall
-from llm_agg.api.errors import InvalidRequest, RequestTooLarge
 from llm_agg.background import Background
 from llm_agg.discovery import Discovery
-from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
-from llm_agg.limits.windows import ACCOUNT
 from llm_agg.providers.accounts import Account, env_accounts
-from llm_agg.providers.base import Adapter, Target
+from llm_agg.providers.base import Adapter
 from llm_agg.providers.kinds import adapter_for, lister_for
 from llm_agg.providers.listing import ModelLister
 from llm_agg.providers.registry import build_registry
+from llm_agg.router import Router
 from llm_agg.routing.catalog import Catalog, load_catalog
-from llm_agg.routing.classify import classify, estimate_tokens
 from llm_agg.routing.discovery import merge
 from llm_agg.routing.health import Health
-from llm_agg.routing.rotation import conversation_of, order_accounts
-from llm_agg.routing.select import Plan, Signals, plan
 from llm_agg.settings import Settings
 from llm_agg.store.base import CounterStore, ExpiringStore, Stores, UsageStore
 from llm_agg.stored import Stored
@@ -106,10 +101,23 @@ class Runtime:
         # Local servers (``ProviderSpec.probe``) that answered their last model listing.
         self.reachable: set[str] = set()
         self._discovering: asyncio.Task[None] | None = None
-        self._rechecking: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
         self._known: tuple[Catalog | None, frozenset[tuple[str, str]]] = (None, frozenset())
+        self.router = Router(
+            self.specs,
+            self.listers,
+            self.quota,
+            self.health,
+            self.accounting,
+            clock,
+            settings.recheck_interval,
+            view=lambda: self.view,
+            accounts=self.accounts,
+            refresh=self.stored.refresh,
+            discover=self._discover,
+            client=lambda: self.client,
+        )
 
     def knows_model(self, provider: str, model: str) -> bool:
         """Whether the catalog, or a provider's model list, names ``provider/model``."""
@@ -130,7 +138,7 @@ class Runtime:
 
     def accounts(self) -> dict[str, list[Account]]:
         """Env accounts and enabled stored ones (``await self.stored.refresh()`` first keeps
-        the store off the event loop)."""
+        the store off the event loop, as ``router.route`` does)."""
         by_provider: dict[str, list[Account]] = {}
         for account in [*self._env_accounts, *self.stored.accounts()]:
             spec = self.specs.get(account.provider)
@@ -193,222 +201,13 @@ class Runtime:
         finally:
             self._discovering = None
 
-    def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
-        spec = self.specs[provider]
-        room = max(
-            (
-                self.quota.headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
-                for a in accounts
-            ),
-            default=1.0,
-        )
-        return self.health.signals(provider, model, room)
-
-    def plan(self, call: ChatCall, accounts: dict[str, list[Account]] | None = None) -> Plan:
-        """The ordered provider/model candidates for ``call`` (pure but for what was measured)."""
-        accounts = self.accounts() if accounts is None else accounts
-        return plan(
-            call,
-            classify(call),
-            self.view,
-            self.specs,
-            accounts.keys(),
-            lambda p, m: self.signals(p, m, accounts.get(p, [])),
-        )
-
-    async def route(self, call: ChatCall) -> list[Target]:
-        """``targets``, after re-reading the stored accounts when they are stale (in a thread):
-        what a handler calls, so none has to remember the refresh."""
-        await self.stored.refresh()
-        return self.targets(call)
-
-    def targets(self, call: ChatCall) -> list[Target]:
-        """Every (provider, model, account) that may serve ``call``, in the order to try; those
-        cooling down go last, where admission turns them down with their reset."""
-        accounts = self.accounts()
-        self._discover(accounts)
-        self.quota.maybe_refresh()
-        choices = self.plan(call, accounts).choices
-        self._recheck_parked(accounts)
-        refusals: list[str] = []
-        too_large = 0  # of the refusals, those for the request's size
-        ready: list[Target] = []
-        failing: list[Target] = []  # circuit open (or its probe under way): a last resort
-        cooling: list[Target] = []
-        refused: list[Target] = []  # parked: admission turns them down, saying why
-        conversation = None
-        tokens: int | None = None
-        for choice in choices:
-            spec = self.specs[choice.provider]
-            reason = spec.refusal_for(call.body)
-            if spec.max_request_tokens is not None and not reason:
-                tokens = estimate_tokens(call) if tokens is None else tokens
-                if tokens > spec.max_request_tokens:
-                    reason = f"{spec.name} takes at most {spec.max_request_tokens} tokens a request"
-                    too_large += 1
-            if reason:
-                refusals.append(reason)
-                continue
-            mine = accounts[choice.provider]
-            if len(mine) > 1 and conversation is None:
-                conversation = conversation_of(call)
-            for account in self._rotate(choice.provider, choice.model, mine, conversation):
-                target = Target(spec, choice.model, account, choice.max_output)
-                blocked = self.accounting.blocked(target)
-                if blocked is not None:
-                    (refused if blocked.refused else cooling).append(target)
-                elif self.quota.circuits.blocking(spec.name, account.account_id) is not None:
-                    failing.append(target)
-                else:
-                    ready.append(target)
-        if not ready and not failing and not cooling and not refused:
-            error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
-            raise error("No provider can take this request: " + "; ".join(refusals) + ".")
-        return ready + failing + cooling + refused
-
-    def _recheck_parked(self, accounts: dict[str, list[Account]]) -> None:
-        """Now and then, ask the provider again about a key it refused: one that works again
-        comes back into rotation without anyone running a check."""
-        if self._rechecking is not None or self.settings.recheck_interval <= 0:
-            return
-        now = self.clock()
-        due = [
-            (p, a)
-            for p in self.quota.circuits.all_parked()
-            if now - p.at >= self.settings.recheck_interval
-            for a in accounts.get(p.provider, [])
-            if a.account_id == p.account
-        ]
-        if not due:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._rechecking = loop.create_task(self._recheck(due))
-
-    async def _recheck(self, due: list[tuple[Parked, Account]]) -> None:
-        try:
-            for parked, account in due:
-                if await self._key_works(account):
-                    log.info("key of %s/%s works again", account.provider, account.account_id)
-                    self.quota.circuits.unpark(account.provider, account.account_id)
-                else:
-                    self.quota.circuits.touched(parked)
-        except Exception as exc:  # best effort: the next interval tries again
-            log.warning("re-check of refused keys failed: %s", type(exc).__name__)
-        finally:
-            self._rechecking = None
-
-    async def _key_works(self, account: Account) -> bool:
-        """Whether the provider now takes the key: its model list answers (a 429 too, as the
-        admin check counts it), asked the way discovery asks it."""
-        lister = self.listers.get(account.provider)
-        if lister is None:
-            return False
-        spec = self.specs[account.provider]
-        ask = lister.models_request(spec, account.api_key)
-        response = await self.client.get(
-            ask.url, headers={**ask.headers, **account.headers}, timeout=spec.timeout
-        )
-        return response.status_code < 300 or response.status_code == 429
-
-    def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
-        """``ready``, or when the soonest of its accounts is free again and why."""
-        holders = {self.specs[provider].quota_holder(a.account_id, a.quota_group) for a in accounts}
-        cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
-        if not accounts or any(c is None for c in cooling):
-            return "ready"
-        soonest = min((c for c in cooling if c is not None), key=lambda c: c.until)
-        moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"cooling down until {moment} ({soonest.reason})"
-
-    def router_state(
-        self, provider: str, account: str, group: str | None = None
-    ) -> tuple[float | None, dict[str, object]]:
-        """``known_state`` with what is left of each quota window (blocking: reads the store)."""
-        until, known = self.known_state(provider, account, group)
-        models = [m.id for m in self.view.for_provider(provider)]
-        holder = self._holder(provider, account, group)
-        return until, {**known, "quota": self.quota.report(provider, holder, models)}
-
-    def _holder(self, provider: str, account: str, group: str | None = None) -> str:
-        """Whose quota an account spends: its own, or its project's (``quota_holder``)."""
-        spec = self.specs.get(provider)
-        return spec.quota_holder(account, group) if spec is not None else account
-
-    def known_state(
-        self, provider: str, account: str, group: str | None = None
-    ) -> tuple[float | None, dict[str, object]]:
-        """What the router knows of one account, from memory: until when it is cooling down as
-        a whole, if it is; every cooldown, of it or of one of its models; its circuit, last
-        error, and whether its key is parked (refused, or no credits) until a check."""
-        holder = self._holder(provider, account, group)
-        mine = [
-            c
-            for c in self.quota.cooldowns.active()
-            if (c.provider, c.account) == (provider, holder)
-        ]
-        whole = [c.until for c in mine if c.scope == ACCOUNT]
-        key = next(
-            (a.api_key for a in self.accounts().get(provider, []) if a.account_id == account),
-            None,
-        )
-        parked = self.quota.circuits.parked(provider, account, key)
-        circuit = self.quota.circuits.report(provider, account)
-        seen = circuit["last_error_at"]
-        if parked is not None and not (isinstance(seen, float) and seen >= parked.at):
-            # The refusal that parked it is the error worth showing.
-            circuit = {**circuit, "last_error": parked.message, "last_error_at": parked.at}
-        return max(whole) if whole else None, {
-            "cooling_down": [
-                {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
-            ],
-            **circuit,
-            "parked": None
-            if parked is None
-            else {"reason": parked.reason, "message": parked.message, "since": parked.at},
-        }
-
-    def _rotate(
-        self, provider: str, model: str, accounts: list[Account], conversation: str | None
-    ) -> list[Account]:
-        spec = self.specs[provider]
-
-        def holder(a: Account) -> str:
-            return spec.quota_holder(a.account_id, a.quota_group)
-
-        return order_accounts(
-            accounts,
-            lambda a: a.account_id,
-            lambda a: self.quota.headroom(provider, holder(a), model),
-            lambda a: self.quota.last_used.get((provider, holder(a)), 0.0),
-            conversation,
-        )
-
     async def aclose(self) -> None:
-        for task in (self._discovering, self._rechecking):
-            if task is not None:
-                task.cancel()
+        if self._discovering is not None:
+            self._discovering.cancel()
+        self.router.close()
         await self.usage.flush()
         await self.background.drain()
         self.stored.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-_RUNTIMES: dict[int, tuple[Settings, Runtime]] = {}
-
-
-def get_runtime(settings: Settings) -> Runtime:
-    entry = _RUNTIMES.get(id(settings))
-    if entry is None:
-        entry = _RUNTIMES[id(settings)] = (settings, Runtime(settings))
-    return entry[1]
-
-
-async def close_runtimes() -> None:
-    for _, runtime in list(_RUNTIMES.values()):
-        await runtime.aclose()
-    _RUNTIMES.clear()

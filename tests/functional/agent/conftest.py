@@ -10,10 +10,11 @@ import pytest
 
 from llm_agg.agent.config import AgentConfig
 from llm_agg.apps.agent import create_agent_app
-from llm_agg.runtime import close_runtimes
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from tests.e2e.harness import FakeUpstream, start_fake_upstream
 from tests.functional.agent.support import CATALOG, AgentHarness, MemoryCheckpoints
+from tests.support.runtimes import runtime_of
 
 
 @pytest.fixture(scope="session")
@@ -57,16 +58,18 @@ async def make_agent(
         async def opener() -> MemoryCheckpoints:
             return checkpoints
 
-        app = create_agent_app(settings, opener, None if from_env else (config or AgentConfig()))
+        app = create_agent_app(
+            Runtime(settings), opener, None if from_env else (config or AgentConfig())
+        )
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
-        harness = AgentHarness(client, checkpoints, upstream, settings)
+        harness = AgentHarness(client, checkpoints, upstream, settings, runtime_of(app))
         made.append(harness)
         return harness
 
     yield make
     for harness in made:
         await harness.client.aclose()
-    await close_runtimes()
+        await harness.runtime.aclose()
 
 
 @pytest.fixture

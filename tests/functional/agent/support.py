@@ -17,6 +17,7 @@ import orjson
 
 from llm_agg.agent.config import AgentConfig
 from llm_agg.agent.state import ThreadState, decode
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import Checkpoint, ItemTooLarge, VersionConflict
 from tests.e2e.harness import FakeUpstream
@@ -114,6 +115,7 @@ class AgentHarness:
     store: MemoryCheckpoints
     upstream: FakeUpstream
     settings: Settings
+    runtime: Runtime  # the app's
 
     async def invoke(self, **body: Any) -> httpx.Response:
         return await self.client.post(INVOKE, json=body)

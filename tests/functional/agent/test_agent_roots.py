@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from llm_agg.runtime import get_runtime
 from tests.functional.agent.support import INVOKE, AgentHarness, call, submit
 
 pytestmark = pytest.mark.anyio
 
 
 async def _key(agent: AgentHarness) -> dict[str, str]:
-    stored = get_runtime(agent.settings).stored
+    stored = agent.runtime.stored
     await stored.open()
     made = await asyncio.to_thread(stored.keys.create, "remote")
     return {"authorization": f"Bearer {made.key}"}

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from llm_agg.agent.state import encode
-from llm_agg.runtime import get_runtime
 from llm_agg.store.base import Checkpoint
 from llm_agg.usage import day_of
 from tests.functional.agent.support import (
@@ -126,7 +125,7 @@ async def test_another_caller_cannot_see_or_resume_a_thread(
     make_agent: Callable[..., AgentHarness],
 ) -> None:
     agent = make_agent(require_auth=True)
-    keys = get_runtime(agent.settings).stored
+    keys = agent.runtime.stored
     await keys.open()
     alice = await asyncio.to_thread(keys.keys.create, "alice")
     bob = await asyncio.to_thread(keys.keys.create, "bob")
@@ -149,7 +148,7 @@ async def test_another_caller_cannot_see_or_resume_a_thread(
     mine = await agent.client.post(RESUME, json=answer(paused), headers=as_(alice.key))
     assert mine.status_code == 200
 
-    runtime = get_runtime(agent.settings)  # the model calls count as alice's usage
+    runtime = agent.runtime  # the model calls count as alice's usage
     await runtime.usage.flush()
     today = day_of(time.time())
     rows = await asyncio.to_thread(keys.stores.usage.query, today, today)
@@ -177,7 +176,7 @@ async def test_a_thread_id_another_key_holds_answers_as_if_there_were_none(
     make_agent: Callable[..., AgentHarness],
 ) -> None:
     agent = make_agent(require_auth=True)
-    keys = get_runtime(agent.settings).stored
+    keys = agent.runtime.stored
     await keys.open()
     alice = await asyncio.to_thread(keys.keys.create, "alice")
     bob = await asyncio.to_thread(keys.keys.create, "bob")
@@ -223,7 +222,7 @@ async def test_an_open_local_servers_threads_are_not_a_key_holders(
     agent = make_agent()
     paused = await pause(agent)
     assert agent.store.items[paused["thread_id"]].owner == "-"
-    stored = get_runtime(agent.settings).stored
+    stored = agent.runtime.stored
     await stored.open()
     key = (await asyncio.to_thread(stored.keys.create, "k")).key
     headers = {"authorization": f"Bearer {key}"}

@@ -93,13 +93,13 @@ class RouterModel:
             body["model_quality"] = self.model_quality
         return parse_chat(orjson.dumps(body))
 
-    def check(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
+    async def check(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
         """Raise what routing would refuse (unknown model or provider, none configured)."""
-        self.runtime.targets(self.call(messages, tools))
+        await self.runtime.router.route(self.call(messages, tools))
 
     async def __call__(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         call = self.call(messages, tools)
-        targets = self.runtime.targets(call)
+        targets = await self.runtime.router.route(call)
         served = await Dispatcher(self.runtime).complete(call, targets, self.gateway_key)
         usage = served.completion.usage
         # Without usage from the provider, a rough count (4 bytes a token) still bounds the run.

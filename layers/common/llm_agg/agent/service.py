@@ -31,8 +31,7 @@ from llm_agg.api.agent import (
     ResumeAgentRequest,
 )
 from llm_agg.api.errors import Conflict, InvalidRequest
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 from llm_agg.store.base import CheckpointStore
 
 log = logging.getLogger("llm_agg.agent")
@@ -43,13 +42,14 @@ LEASE_MARGIN = 60.0
 class AgentService:
     def __init__(
         self,
-        settings: Settings,
+        runtime: Runtime,
         config: AgentConfig,
         checkpoints: CheckpointStore,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
+        self.runtime = runtime
+        self.settings = runtime.settings
         self.config = config
         self.threads = Threads(checkpoints, config.thread_ttl, clock)
         self.clock = clock
@@ -87,7 +87,7 @@ class AgentService:
                 state.messages[0] = system_message(files)
             state.messages.append(first)
         state.start_instruction()
-        self._model(state).check(state.messages, agent.registry.schemas())
+        await self._model(state).check(state.messages, agent.registry.schemas())
         return await self._run(agent, started, claim=state.version > 0)
 
     async def resume(self, request: ResumeAgentRequest, owner: str) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class AgentService:
     def _model(self, state: ThreadState) -> RouterModel:
         p = state.params
         return RouterModel(
-            get_runtime(self.settings),
+            self.runtime,
             p.get("model"),
             p.get("provider"),
             p.get("model_quality"),

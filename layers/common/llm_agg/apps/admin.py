@@ -32,8 +32,7 @@ from llm_agg.crypto.envelope import KeyringError
 from llm_agg.limits.windows import Limit, counter_key
 from llm_agg.openapi import openapi_json
 from llm_agg.providers.spec import ProviderSpec
-from llm_agg.runtime import Runtime, get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 from llm_agg.store.base import StoreError
 
 T = TypeVar("T")
@@ -90,14 +89,13 @@ def _day(text: str | None, default: date, name: str) -> date:
         raise InvalidRequest(f"'{name}' must be a date as YYYY-MM-DD.", param=name) from None
 
 
-def create_admin_app(settings: Settings) -> FastAPI:
-    app = new_app("llm-agg admin")
-    admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth(settings))])
+def create_admin_app(runtime: Runtime) -> FastAPI:
+    app = new_app("llm-agg admin", runtime)
+    admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth(runtime))])
 
     @admin.post("/credentials")
     async def add_credential(request: Request) -> Response:
         body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialIn)
-        runtime = get_runtime(settings)
         _spec(runtime, body.provider)
         await runtime.stored.open()
         try:
@@ -115,7 +113,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.get("/credentials")
     async def list_credentials(provider: str | None = None) -> Response:
-        runtime = get_runtime(settings)
         if provider is not None:
             _spec(runtime, provider, 404)
         await runtime.stored.open()
@@ -124,7 +121,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.delete("/credentials/{provider}/{account_id}")
     async def delete_credential(provider: str, account_id: str) -> Response:
-        runtime = get_runtime(settings)
         _not_env(_spec(runtime, provider, 404), account_id)
         await runtime.stored.open()
         if not await _call(runtime.stored.vault.delete, provider, account_id):
@@ -140,7 +136,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.patch("/credentials/{provider}/{account_id}")
     async def update_credential(provider: str, account_id: str, request: Request) -> Response:
-        runtime = get_runtime(settings)
         _not_env(_spec(runtime, provider, 404), account_id)
         body = parse_body(await read_body(request, ADMIN_BODY_BYTES), CredentialPatch)
         if body.quota_group is not None:
@@ -159,7 +154,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.post("/credentials/{provider}/{account_id}/check")
     async def check_credential(provider: str, account_id: str) -> Response:
-        runtime = get_runtime(settings)
         _spec(runtime, provider, 404)
         await runtime.stored.open()
         try:
@@ -181,7 +175,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.get("/capacity")
     async def free_capacity(request: Request) -> Response:
-        runtime = get_runtime(settings)
         await runtime.stored.refresh()
         accounts = runtime.accounts()
         quota = runtime.quota
@@ -204,7 +197,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.get("/providers")
     async def provider_status() -> Response:
-        runtime = get_runtime(settings)
         await runtime.stored.open()
         # What every worker and Lambda stored (cooldowns, circuits, refused keys), not only
         # what this process saw: the admin function may never route a request itself.
@@ -218,7 +210,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
             requests_today[key] = requests_today.get(key, 0) + row.requests
         known = {
             (s.provider, s.account_id): await _call(
-                runtime.router_state, s.provider, s.account_id, s.quota_group
+                runtime.router.state, s.provider, s.account_id, s.quota_group
             )
             for s in states
         }
@@ -237,7 +229,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.get("/routing")
     async def routing_in_effect() -> Response:
-        runtime = get_runtime(settings)
         await runtime.stored.refresh()
         accounts = runtime.accounts()
         return _json(
@@ -245,7 +236,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
                 runtime.view,
                 runtime.specs,
                 accounts.keys(),
-                lambda p, m: runtime.signals(p, m, accounts.get(p, [])),
+                lambda p, m: runtime.router.signals(p, m, accounts.get(p, [])),
             )
         )
 
@@ -253,7 +244,6 @@ def create_admin_app(settings: Settings) -> FastAPI:
     async def usage_stats(
         start: str | None = None, end: str | None = None, provider: str | None = None
     ) -> Response:
-        runtime = get_runtime(settings)
         if provider is not None:
             _spec(runtime, provider, 404)
         last = _day(end, datetime.now(UTC).date(), "end")
@@ -279,7 +269,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
     @admin.post("/keys")
     async def create_key(request: Request) -> Response:
         body = parse_body(await read_body(request, ADMIN_BODY_BYTES), KeyIn)
-        stored = get_runtime(settings).stored
+        stored = runtime.stored
         now = stored.clock()
         expires_at: float | None = body.expires_at
         if body.expires_in_days is not None:
@@ -303,7 +293,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.get("/keys")
     async def list_keys() -> Response:
-        stored = get_runtime(settings).stored
+        stored = runtime.stored
         await stored.open()
         records = await _call(stored.keys.list)
         now = stored.clock()
@@ -311,7 +301,7 @@ def create_admin_app(settings: Settings) -> FastAPI:
 
     @admin.delete("/keys/{key_id}")
     async def delete_key(key_id: str) -> Response:
-        stored = get_runtime(settings).stored
+        stored = runtime.stored
         await stored.open()
         if not await _call(stored.keys.delete, key_id):
             raise NotFound(f"No gateway key {key_id!r}.")

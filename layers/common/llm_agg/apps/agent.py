@@ -15,8 +15,7 @@ from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import client_auth, store_unavailable
 from llm_agg.apps.base import new_app, read_json_body
 from llm_agg.apps.budget import hold_tokens
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 from llm_agg.store.base import CheckpointStore, StoreError
 
 CheckpointOpener = Callable[[], Awaitable[CheckpointStore]]
@@ -27,33 +26,32 @@ def _json(data: object) -> Response:
 
 
 def create_agent_app(
-    settings: Settings,
+    runtime: Runtime,
     checkpoints: CheckpointOpener | None = None,
     config: AgentConfig | None = None,
 ) -> FastAPI:
     """Threads live in the gateway's store (``checkpoints`` replaces it in tests), opened on
     the first request so the cold start pays for neither the store nor the agent."""
-    app = new_app("llm-agg agent")
-    authenticate = client_auth(settings)
+    settings = runtime.settings
+    app = new_app("llm-agg agent", runtime)
+    authenticate = client_auth(runtime)
     # A bad value fails the start; a keyed server runs no file tools unless roots are given.
     config = config or AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
     made: list[AgentService] = []
 
     async def stored_checkpoints() -> CheckpointStore:
-        backend = await get_runtime(settings).stored.open()
+        backend = await runtime.stored.open()
         return backend.stores.checkpoints
 
     async def service() -> AgentService:
         if not made:
             store = await (checkpoints or stored_checkpoints)()
-            made.append(AgentService(settings, config, store))
+            made.append(AgentService(runtime, config, store))
         return made[0]
 
     async def run(request: Request, resume: bool) -> Response:
         client = await authenticate(request)
         raw = await read_json_body(request, settings.max_body_bytes)
-        runtime = get_runtime(settings)
-        await runtime.stored.refresh()  # stored accounts serve the agent too
         body: ResumeAgentRequest | CodeAgentRequest = (
             parse_body(raw, ResumeAgentRequest) if resume else parse_body(raw, CodeAgentRequest)
         )

@@ -22,8 +22,7 @@ from llm_agg.api.errors import GatewayError, PermissionDenied, RateLimited, Unau
 from llm_agg.gateway_keys import MISS, PREFIX, hash_key
 from llm_agg.limits import admin_failures
 from llm_agg.limits.keys import admit
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 from llm_agg.store.base import GatewayKeyRecord, StoreError
 from llm_agg.stored import Stored
 
@@ -94,13 +93,13 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
     return Client(ANONYMOUS)  # an open local server: the SDKs' placeholder keys are fine
 
 
-def client_auth(settings: Settings) -> Callable[[Request], Awaitable[Client]]:
+def client_auth(runtime: Runtime) -> Callable[[Request], Awaitable[Client]]:
     """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
+    settings, stored = runtime.settings, runtime.stored
 
     admin = digest(settings.admin_key) if settings.admin_key else None
 
     async def authenticate(request: Request) -> Client:
-        stored = get_runtime(settings).stored
         key = gateway_key(request)
         try:
             client = await identify(stored, key, settings.require_auth)
@@ -145,10 +144,11 @@ async def _throttle(stored: Stored, step: Callable[..., bool | None], *args: obj
         return False
 
 
-def admin_auth(settings: Settings) -> Callable[[Request], Awaitable[None]]:
+def admin_auth(runtime: Runtime) -> Callable[[Request], Awaitable[None]]:
     """The dependency of every ``/admin`` route. Compared in constant time (digests of equal
     length, so not even the key's length leaks); repeated failures from one client address
     are slowed down (``limits.admin_failures``)."""
+    settings, stored = runtime.settings, runtime.stored
     problem = admin_key_problem(settings.admin_key)
     expected = digest(settings.admin_key) if settings.admin_key and not problem else None
 
@@ -160,7 +160,6 @@ def admin_auth(settings: Settings) -> Callable[[Request], Awaitable[None]]:
         key = bearer(request)
         if key is None:
             raise Unauthenticated("The admin API needs 'Authorization: Bearer <admin key>'.")
-        stored = get_runtime(settings).stored
         client = request.client.host if request.client else "-"
         if await _throttle(stored, admin_failures.blocked, client):
             raise RateLimited(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
@@ -10,6 +13,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from llm_agg.api.errors import GatewayError
+
+if TYPE_CHECKING:
+    from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.apps")
 
@@ -83,12 +89,24 @@ def _too_large() -> GatewayError:
     return GatewayError("The request body is too large.", status=413, type="invalid_request_error")
 
 
-def new_app(title: str) -> FastAPI:
+def new_app(title: str, runtime: Runtime) -> FastAPI:
+    """An app serving from ``runtime`` (on ``app.state``), which it closes when it shuts down.
+    Mounted in the local server, its lifespan is the server's, which closes the shared one."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so a
     # forged Host would be sent back as a redirect; "/v1/models/" is a 404 like any other.
     app = FastAPI(
         title=title, docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
     )
+    app.router.lifespan_context = lifespan
+    app.state.runtime = runtime
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _crash)

@@ -17,20 +17,19 @@ from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.listing import ModelLister
 from llm_agg.routing.model_objects import model_listing
 from llm_agg.routing.select import AUTO
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 
 
-def create_chat_app(settings: Settings) -> FastAPI:
-    app = new_app("llm-agg chat")
+def create_chat_app(runtime: Runtime) -> FastAPI:
+    settings = runtime.settings
+    app = new_app("llm-agg chat", runtime)
     # Sets request.state.gateway_key_id (the key's id, "-" for none) for usage records.
-    authenticate = client_auth(settings)
+    authenticate = client_auth(runtime)
 
     async def chat_completions(request: Request) -> Response:
         client = await authenticate(request)
-        runtime = get_runtime(settings)
         call = parse_chat(await read_json_body(request, settings.max_body_bytes))
-        targets = await runtime.route(call)  # refreshes the stored accounts first
+        targets = await runtime.router.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
         dispatcher = Dispatcher(runtime)
         return await within_hold(
@@ -39,12 +38,11 @@ def create_chat_app(settings: Settings) -> FastAPI:
 
     # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
     app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
-    add_messages_routes(app, settings, authenticate)
-    add_responses_routes(app, settings)
+    add_messages_routes(app, runtime, authenticate)
+    add_responses_routes(app, runtime)
 
     @app.get("/v1/models", dependencies=[Depends(authenticate)])
     async def list_models() -> Response:
-        runtime = get_runtime(settings)
         await runtime.stored.refresh()
         accounts = runtime.accounts()
         keys = {name: mine[0].api_key for name, mine in accounts.items()}
@@ -59,7 +57,7 @@ def create_chat_app(settings: Settings) -> FastAPI:
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "llm-agg"}]
         for entry in model_listing(runtime.view.models, accounts, native):
             provider, _, model = entry["id"].partition("/")
-            entry["status"] = runtime.status_of(provider, model, accounts.get(provider, []))
+            entry["status"] = runtime.router.status_of(provider, model, accounts.get(provider, []))
             data.append(entry)
         return Response(
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"

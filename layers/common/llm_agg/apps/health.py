@@ -11,8 +11,7 @@ from llm_agg import __version__
 from llm_agg.admin.views import account_state
 from llm_agg.apps.base import new_app
 from llm_agg.apps.health_gate import DetailsBehindKey
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.health")
 
@@ -20,13 +19,13 @@ log = logging.getLogger("llm_agg.health")
 SERVING = frozenset({"healthy", "cooling_down"})
 
 
-def create_health_app(settings: Settings) -> FastAPI:
-    app = new_app("llm-agg health")
-    app.add_middleware(DetailsBehindKey, settings=settings)  # keyed: details for key holders
+def create_health_app(runtime: Runtime) -> FastAPI:
+    settings = runtime.settings
+    app = new_app("llm-agg health", runtime)
+    app.add_middleware(DetailsBehindKey, runtime=runtime)  # keyed: details for key holders
 
     @app.get("/health")
     async def health() -> dict[str, object]:
-        runtime = get_runtime(settings)
         await runtime.stored.refresh()
         try:
             # What every worker and Lambda stored; awaited, as a Lambda's loop ends with it.
@@ -42,7 +41,9 @@ def create_health_app(settings: Settings) -> FastAPI:
             states: dict[str, dict[str, object]] = {}
             cooling: list[str] = []
             for account in mine:
-                until, known = runtime.known_state(name, account.account_id, account.quota_group)
+                until, known = runtime.router.known_state(
+                    name, account.account_id, account.quota_group
+                )
                 state, state_until = account_state(True, None, known, until, now)
                 states[account.account_id] = {
                     "state": state,

@@ -16,8 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.api.errors import GatewayError
 from llm_agg.apps.auth import admin_key_problem, bearer, digest, find_key
-from llm_agg.runtime import get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 
 LIVENESS = orjson.dumps({"status": "ok"})
 
@@ -25,10 +24,11 @@ LIVENESS = orjson.dumps({"status": "ok"})
 class DetailsBehindKey:
     """ASGI middleware of the health app (a wrapper, so the route itself stays as it is)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
-        self.settings = settings
-        admin = settings.admin_key
+        self.runtime = runtime
+        self.settings = runtime.settings
+        admin = self.settings.admin_key
         self._admin = digest(admin) if admin and not admin_key_problem(admin) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,6 +62,6 @@ class DetailsBehindKey:
         if self._admin is not None and hmac.compare_digest(digest(key), self._admin):
             return True
         try:
-            return await find_key(get_runtime(self.settings).stored, key) is not None
+            return await find_key(self.runtime.stored, key) is not None
         except GatewayError:  # the store is down: liveness still answers
             return False

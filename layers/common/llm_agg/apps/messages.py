@@ -38,8 +38,7 @@ from llm_agg.providers.anthropic_passthrough import FORWARDED_HEADERS
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
 from llm_agg.routing.select import split_model
-from llm_agg.runtime import Runtime, get_runtime
-from llm_agg.settings import Settings
+from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.apps")
 
@@ -121,12 +120,12 @@ def forwarded_headers_ok(headers: Mapping[str, str]) -> None:
             raise InvalidRequest(f"The {name} header must be printable ASCII.", param=name)
 
 
-def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenticate) -> None:
+def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authenticate) -> None:
+    settings = runtime.settings
+
     async def create_message(request: Request) -> Response:
         try:
             await authenticate(request)
-            runtime = get_runtime(settings)
-            await runtime.stored.refresh()
             body, parsed = parse_messages(await read_json_body(request, settings.max_body_bytes))
             native = _native_only(parsed, runtime)
             call = chat_call(chat_body(parsed, runtime.view, anthropic_only=native))
@@ -136,10 +135,9 @@ def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenti
             )
             key_id = getattr(request.state, "gateway_key_id", None)
             dispatcher = Dispatcher(runtime, adapters)
+            targets = await runtime.router.route(call)  # refreshes the stored accounts first
             release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-            response = await within_hold(
-                release, lambda: dispatcher.send(call, runtime.targets(call), key_id)
-            )
+            response = await within_hold(release, lambda: dispatcher.send(call, targets, key_id))
         except GatewayError as exc:
             return anthropic_error(exc)
         except Exception as exc:
@@ -165,7 +163,6 @@ def add_messages_routes(app: FastAPI, settings: Settings, authenticate: Authenti
     async def count_tokens(request: Request) -> Response:
         try:
             await authenticate(request)
-            runtime = get_runtime(settings)
             raw = await read_json_body(request, settings.max_body_bytes)
             _, parsed = parse_messages(raw, counting=True)
             call = chat_call(chat_body(parsed, runtime.view, counting=True))

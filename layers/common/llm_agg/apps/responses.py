@@ -33,7 +33,7 @@ from llm_agg.responses.output import from_completion, new_id, shell
 from llm_agg.responses.relay import relay
 from llm_agg.responses.request import to_chat
 from llm_agg.responses.stream import ResponsesStream
-from llm_agg.runtime import Runtime, get_runtime
+from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import StoreError
 
@@ -61,8 +61,9 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(value), media_type="application/json", headers=headers)
 
 
-def add_responses_routes(app: FastAPI, settings: Settings) -> None:
-    authenticate = client_auth(settings)
+def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
+    settings = runtime.settings
+    authenticate = client_auth(runtime)
     ttl = _ttl(settings)
 
     async def kept(runtime: Runtime) -> Kept:
@@ -78,8 +79,6 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
 
     async def create(request: Request) -> Response:
         caller = await owner(request)
-        runtime = get_runtime(settings)
-        await runtime.stored.refresh()
         body = json_object(await read_json_body(request, settings.max_body_bytes))
         wanted = parse_responses(body)
         store = await kept(runtime) if wanted.stored or wanted.previous_response_id else None
@@ -91,10 +90,9 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
             store.check_size(translation.items)
         response = shell(wanted, new_id("resp"), runtime.clock(), wanted.model)
         call = translation.call
+        targets = await runtime.router.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-        answer = await within_hold(
-            release, lambda: Dispatcher(runtime).send(call, runtime.targets(call), caller)
-        )
+        answer = await within_hold(release, lambda: Dispatcher(runtime).send(call, targets, caller))
         headers = {k: v for k, v in answer.headers.items() if k.startswith("x-llm-agg-")}
 
         async def keep(finished: dict[str, Any]) -> None:
@@ -114,13 +112,13 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
 
     async def read(request: Request) -> Response:
         caller = await owner(request)
-        store = await kept(get_runtime(settings))
+        store = await kept(runtime)
         record = await store.get(request.path_params["response_id"], caller)
         return _json(record.response)
 
     async def input_items(request: Request) -> Response:
         caller = await owner(request)
-        store = await kept(get_runtime(settings))
+        store = await kept(runtime)
         record = await store.get(request.path_params["response_id"], caller)
         query = request.query_params
         limit = query.get("limit", "20")
@@ -131,7 +129,7 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
     async def delete(request: Request) -> Response:
         caller = await owner(request)
         response_id = request.path_params["response_id"]
-        await (await kept(get_runtime(settings))).delete(response_id, caller)
+        await (await kept(runtime)).delete(response_id, caller)
         return _json({"id": response_id, "object": "response", "deleted": True})
 
     async def upgrade(request: Request) -> Response:

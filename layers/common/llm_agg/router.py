@@ -1,0 +1,266 @@
+"""The router: for each request, the (provider, model, account) targets to try in order, from
+the catalog as the providers' lists show it, the accounts configured, and what was measured
+(quota, health, circuits, cooldowns); and what it knows of each account, for the status.
+The runtime holds it and gives it what it reads (accounts, model view, HTTP client) as
+callables, since those change under it (stored accounts, discovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from llm_agg.accounting import Accounting
+from llm_agg.api.chat import ChatCall
+from llm_agg.api.errors import InvalidRequest, RequestTooLarge
+from llm_agg.limits.circuits import Parked
+from llm_agg.limits.quota import Quota
+from llm_agg.limits.windows import ACCOUNT
+from llm_agg.providers.accounts import Account
+from llm_agg.providers.base import Target
+from llm_agg.providers.listing import ModelLister
+from llm_agg.providers.spec import ProviderSpec
+from llm_agg.routing.catalog import Catalog
+from llm_agg.routing.classify import classify, estimate_tokens
+from llm_agg.routing.health import Health
+from llm_agg.routing.rotation import conversation_of, order_accounts
+from llm_agg.routing.select import Plan, Signals, plan
+
+log = logging.getLogger("llm_agg.router")
+
+Accounts = dict[str, list[Account]]
+
+
+class Router:
+    def __init__(
+        self,
+        specs: dict[str, ProviderSpec],
+        listers: dict[str, ModelLister],
+        quota: Quota,
+        health: Health,
+        accounting: Accounting,
+        clock: Callable[[], float],
+        recheck_interval: float,
+        *,
+        view: Callable[[], Catalog],
+        accounts: Callable[[], Accounts],
+        refresh: Callable[[], Awaitable[None]],
+        discover: Callable[[Accounts], None],
+        client: Callable[[], httpx.AsyncClient],
+    ) -> None:
+        self.specs = specs
+        self.listers = listers
+        self.quota = quota
+        self.health = health
+        self.accounting = accounting
+        self.clock = clock
+        self.recheck_interval = recheck_interval
+        self._view = view
+        self._accounts = accounts
+        self._refresh = refresh
+        self._discover = discover
+        self._client = client
+        self._rechecking: asyncio.Task[None] | None = None
+
+    def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
+        spec = self.specs[provider]
+        room = max(
+            (
+                self.quota.headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
+                for a in accounts
+            ),
+            default=1.0,
+        )
+        return self.health.signals(provider, model, room)
+
+    def plan(self, call: ChatCall, accounts: dict[str, list[Account]] | None = None) -> Plan:
+        """The ordered provider/model candidates for ``call`` (pure but for what was measured)."""
+        accounts = self._accounts() if accounts is None else accounts
+        return plan(
+            call,
+            classify(call),
+            self._view(),
+            self.specs,
+            accounts.keys(),
+            lambda p, m: self.signals(p, m, accounts.get(p, [])),
+        )
+
+    async def route(self, call: ChatCall) -> list[Target]:
+        """Every (provider, model, account) that may serve ``call``, in the order to try, after
+        re-reading the stored accounts when they are stale (in a thread). The only way in: no
+        handler can route from accounts it forgot to refresh."""
+        await self._refresh()
+        return self._targets(call)
+
+    def _targets(self, call: ChatCall) -> list[Target]:
+        """``route``'s order, from the accounts as last read: ready first, then those whose
+        circuit is open, then those cooling down, where admission turns them down with their
+        reset."""
+        accounts = self._accounts()
+        self._discover(accounts)
+        self.quota.maybe_refresh()
+        choices = self.plan(call, accounts).choices
+        self._recheck_parked(accounts)
+        refusals: list[str] = []
+        too_large = 0  # of the refusals, those for the request's size
+        ready: list[Target] = []
+        failing: list[Target] = []  # circuit open (or its probe under way): a last resort
+        cooling: list[Target] = []
+        refused: list[Target] = []  # parked: admission turns them down, saying why
+        conversation = None
+        tokens: int | None = None
+        for choice in choices:
+            spec = self.specs[choice.provider]
+            reason = spec.refusal_for(call.body)
+            if spec.max_request_tokens is not None and not reason:
+                tokens = estimate_tokens(call) if tokens is None else tokens
+                if tokens > spec.max_request_tokens:
+                    reason = f"{spec.name} takes at most {spec.max_request_tokens} tokens a request"
+                    too_large += 1
+            if reason:
+                refusals.append(reason)
+                continue
+            mine = accounts[choice.provider]
+            if len(mine) > 1 and conversation is None:
+                conversation = conversation_of(call)
+            for account in self._rotate(choice.provider, choice.model, mine, conversation):
+                target = Target(spec, choice.model, account, choice.max_output)
+                blocked = self.accounting.blocked(target)
+                if blocked is not None:
+                    (refused if blocked.refused else cooling).append(target)
+                elif self.quota.circuits.blocking(spec.name, account.account_id) is not None:
+                    failing.append(target)
+                else:
+                    ready.append(target)
+        if not ready and not failing and not cooling and not refused:
+            error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
+            raise error("No provider can take this request: " + "; ".join(refusals) + ".")
+        return ready + failing + cooling + refused
+
+    def _recheck_parked(self, accounts: dict[str, list[Account]]) -> None:
+        """Now and then, ask the provider again about a key it refused: one that works again
+        comes back into rotation without anyone running a check."""
+        if self._rechecking is not None or self.recheck_interval <= 0:
+            return
+        now = self.clock()
+        due = [
+            (p, a)
+            for p in self.quota.circuits.all_parked()
+            if now - p.at >= self.recheck_interval
+            for a in accounts.get(p.provider, [])
+            if a.account_id == p.account
+        ]
+        if not due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._rechecking = loop.create_task(self._recheck(due))
+
+    async def _recheck(self, due: list[tuple[Parked, Account]]) -> None:
+        try:
+            for parked, account in due:
+                if await self._key_works(account):
+                    log.info("key of %s/%s works again", account.provider, account.account_id)
+                    self.quota.circuits.unpark(account.provider, account.account_id)
+                else:
+                    self.quota.circuits.touched(parked)
+        except Exception as exc:  # best effort: the next interval tries again
+            log.warning("re-check of refused keys failed: %s", type(exc).__name__)
+        finally:
+            self._rechecking = None
+
+    async def _key_works(self, account: Account) -> bool:
+        """Whether the provider now takes the key: its model list answers (a 429 too, as the
+        admin check counts it), asked the way discovery asks it."""
+        lister = self.listers.get(account.provider)
+        if lister is None:
+            return False
+        spec = self.specs[account.provider]
+        ask = lister.models_request(spec, account.api_key)
+        response = await self._client().get(
+            ask.url, headers={**ask.headers, **account.headers}, timeout=spec.timeout
+        )
+        return response.status_code < 300 or response.status_code == 429
+
+    def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
+        """``ready``, or when the soonest of its accounts is free again and why."""
+        holders = {self.specs[provider].quota_holder(a.account_id, a.quota_group) for a in accounts}
+        cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
+        if not accounts or any(c is None for c in cooling):
+            return "ready"
+        soonest = min((c for c in cooling if c is not None), key=lambda c: c.until)
+        moment = datetime.fromtimestamp(soonest.until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"cooling down until {moment} ({soonest.reason})"
+
+    def state(
+        self, provider: str, account: str, group: str | None = None
+    ) -> tuple[float | None, dict[str, object]]:
+        """``known_state`` with what is left of each quota window (blocking: reads the store)."""
+        until, known = self.known_state(provider, account, group)
+        models = [m.id for m in self._view().for_provider(provider)]
+        holder = self._holder(provider, account, group)
+        return until, {**known, "quota": self.quota.report(provider, holder, models)}
+
+    def _holder(self, provider: str, account: str, group: str | None = None) -> str:
+        """Whose quota an account spends: its own, or its project's (``quota_holder``)."""
+        spec = self.specs.get(provider)
+        return spec.quota_holder(account, group) if spec is not None else account
+
+    def known_state(
+        self, provider: str, account: str, group: str | None = None
+    ) -> tuple[float | None, dict[str, object]]:
+        """What the router knows of one account, from memory: until when it is cooling down as
+        a whole, if it is; every cooldown, of it or of one of its models; its circuit, last
+        error, and whether its key is parked (refused, or no credits) until a check."""
+        holder = self._holder(provider, account, group)
+        mine = [
+            c
+            for c in self.quota.cooldowns.active()
+            if (c.provider, c.account) == (provider, holder)
+        ]
+        whole = [c.until for c in mine if c.scope == ACCOUNT]
+        key = next(
+            (a.api_key for a in self._accounts().get(provider, []) if a.account_id == account),
+            None,
+        )
+        parked = self.quota.circuits.parked(provider, account, key)
+        circuit = self.quota.circuits.report(provider, account)
+        seen = circuit["last_error_at"]
+        if parked is not None and not (isinstance(seen, float) and seen >= parked.at):
+            # The refusal that parked it is the error worth showing.
+            circuit = {**circuit, "last_error": parked.message, "last_error_at": parked.at}
+        return max(whole) if whole else None, {
+            "cooling_down": [
+                {"scope": c.scope, "until": c.until, "reason": c.reason} for c in mine
+            ],
+            **circuit,
+            "parked": None
+            if parked is None
+            else {"reason": parked.reason, "message": parked.message, "since": parked.at},
+        }
+
+    def _rotate(
+        self, provider: str, model: str, accounts: list[Account], conversation: str | None
+    ) -> list[Account]:
+        spec = self.specs[provider]
+
+        def holder(a: Account) -> str:
+            return spec.quota_holder(a.account_id, a.quota_group)
+
+        return order_accounts(
+            accounts,
+            lambda a: a.account_id,
+            lambda a: self.quota.headroom(provider, holder(a), model),
+            lambda a: self.quota.last_used.get((provider, holder(a)), 0.0),
+            conversation,
+        )
+
+    def close(self) -> None:
+        if self._rechecking is not None:
+            self._rechecking.cancel()
