@@ -112,6 +112,31 @@ def start_fake_upstream(tmp: Path) -> FakeUpstream:
     return FakeUpstream(start(args, port, "/_control", tmp / "fake-upstream.log"))
 
 
+class NativeFake:
+    """Control of tests/fakes/fake_native.py (a fake Anthropic and Cohere)."""
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self.url = process.url
+
+    def play(self, provider: str, *fixtures: str) -> None:
+        answers = [{"fixture": name} for name in fixtures]
+        httpx.post(f"{self.url}/_control/{provider}", json={"answers": answers}).raise_for_status()
+
+    def received(self, provider: str) -> list[dict[str, Any]]:
+        requests = httpx.get(f"{self.url}/_control").json()["requests"]
+        return [r for r in requests if r["provider"] == provider and r["body"] is not None]
+
+    def reset(self) -> None:
+        httpx.delete(f"{self.url}/_control").raise_for_status()
+
+
+def start_native_fake(tmp: Path) -> NativeFake:
+    port = free_port()
+    args = [sys.executable, "-m", "tests.fakes.fake_native", "--port", str(port)]
+    return NativeFake(start(args, port, "/_control", tmp / "fake-native.log"))
+
+
 NO_OLLAMA = "http://127.0.0.1:9/v1"  # nothing listens there
 
 

@@ -4,7 +4,6 @@ by the fake upstream, Anthropic itself by the native fake replaying its recorded
 from __future__ import annotations
 
 import base64
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,8 +11,14 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.e2e.harness import ROOT, FakeUpstream, Process, free_port, start, start_gateway
-from tests.e2e.test_native_e2e import NativeFake
+from tests.e2e.harness import (
+    ROOT,
+    FakeUpstream,
+    NativeFake,
+    Process,
+    start_gateway,
+    start_native_fake,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,10 +57,7 @@ USAGE = {**BASE, "choices": [], "usage": {"prompt_tokens": 40, "completion_token
 
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeFake]:
-    tmp = tmp_path_factory.mktemp("messages-native")
-    port = free_port()
-    args = [sys.executable, "-m", "tests.fakes.fake_native", "--port", str(port)]
-    fake = NativeFake(start(args, port, "/_control", tmp / "fake-native.log"))
+    fake = start_native_fake(tmp_path_factory.mktemp("messages-native"))
     yield fake
     fake.process.stop()
 

@@ -5,16 +5,14 @@ loopback fake playing their recorded answers: what the SDK parses is what an Ope
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from tests.e2e.harness import ROOT, Process, free_port, start, start_gateway
+from tests.e2e.harness import ROOT, NativeFake, Process, start_gateway, start_native_fake
 from tests.functional.conformance_kits import STREAM_TOOL
 from tests.support.fixtures import load, sse_events
 
@@ -26,31 +24,9 @@ CLAUDE = "anthropic/claude-haiku-4-5"
 COMMAND = "cohere/command-a-03-2025"
 
 
-class NativeFake:
-    """Control of tests/fakes/fake_native.py."""
-
-    def __init__(self, process: Process) -> None:
-        self.process = process
-        self.url = process.url
-
-    def play(self, provider: str, *fixtures: str) -> None:
-        answers = [{"fixture": name} for name in fixtures]
-        httpx.post(f"{self.url}/_control/{provider}", json={"answers": answers}).raise_for_status()
-
-    def received(self, provider: str) -> list[dict[str, Any]]:
-        requests = httpx.get(f"{self.url}/_control").json()["requests"]
-        return [r for r in requests if r["provider"] == provider and r["body"] is not None]
-
-    def reset(self) -> None:
-        httpx.delete(f"{self.url}/_control").raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeFake]:
-    tmp = tmp_path_factory.mktemp("native")
-    port = free_port()
-    args = [sys.executable, "-m", "tests.fakes.fake_native", "--port", str(port)]
-    fake = NativeFake(start(args, port, "/_control", tmp / "fake-native.log"))
+    fake = start_native_fake(tmp_path_factory.mktemp("native"))
     yield fake
     fake.process.stop()
 

@@ -8,10 +8,10 @@ import json
 import openai
 import pytest
 
+from tests.e2e.harness import NativeFake
 from tests.e2e.test_native_e2e import (  # noqa: F401  (fixtures, used by name)
     CLAUDE,
     COMMAND,
-    NativeFake,
     client,
     gateway,
     native,
