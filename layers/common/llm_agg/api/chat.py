@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from llm_agg.api.validation import invalid_request, json_object
 from llm_agg.api.wire import WireId
@@ -91,6 +91,9 @@ class StreamOptions(_Open):
 
 class ChatRequest(_Open):
     model: WireId  # it comes back in the x-llm-agg-model header
+    # What routing.classify measured of the prompt (estimated tokens, last user text): the
+    # router, the key's token hold and the dispatcher all read it, so it is measured once.
+    _measured: tuple[int, str] | None = PrivateAttr(default=None)
     messages: Annotated[list[Message], Field(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from llm_agg.api.chat import ChatCall, ImagePart, Message, Needs, TextPart
+from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, Needs, TextPart
 
 TASKS = frozenset({"code", "reasoning", "long_context", "vision", "tools", "general"})
 # The order in which one task outranks another as the request's main one.
@@ -100,8 +100,14 @@ def _signals(text: str) -> tuple[int, int]:
 
 
 def _measure(call: ChatCall) -> tuple[int, str]:
-    """(estimated prompt tokens, text of the last user message)."""
+    """(estimated prompt tokens, text of the last user message), measured once a request."""
     request = call.request
+    if request._measured is None:
+        request._measured = _measured(request)
+    return request._measured
+
+
+def _measured(request: ChatRequest) -> tuple[int, str]:
     chars = 0
     images = 0
     last_user = ""
