@@ -127,7 +127,11 @@ class Router:
             mine = accounts[choice.provider]
             if len(mine) > 1 and conversation is None:
                 conversation = conversation_of(call)
-            for account in self._rotate(choice.provider, choice.model, mine, conversation):
+            # One account (the usual case) has no order to work out.
+            rotated = (
+                mine if len(mine) < 2 else self._rotate(spec, choice.model, mine, conversation)
+            )
+            for account in rotated:
                 target = Target(spec, choice.model, account, choice.max_output)
                 blocked = self.accounting.blocked(target)
                 if blocked is not None:
@@ -246,9 +250,9 @@ class Router:
         }
 
     def _rotate(
-        self, provider: str, model: str, accounts: list[Account], conversation: str | None
+        self, spec: ProviderSpec, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
-        spec = self.specs[provider]
+        provider = spec.name
 
         def holder(a: Account) -> str:
             return spec.quota_holder(a.account_id, a.quota_group)
