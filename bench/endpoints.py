@@ -171,7 +171,9 @@ async def lifespan(app: App) -> AsyncIterator[None]:
         await task
 
 
-async def measure(size: str, rounds: int, requests: int) -> dict[str, list[float]]:
+async def measure(
+    size: str, rounds: int, requests: int, only: str | None = None
+) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "providers.yaml"
         catalog.write_text(
@@ -192,7 +194,8 @@ async def measure(size: str, rounds: int, requests: int) -> dict[str, list[float
         with respx.mock(assert_all_called=False) as router:
             _upstream(router)
             async with lifespan(app):
-                figures = await _rounds(app, bodies(size), rounds, requests)
+                cases = {n: c for n, c in bodies(size).items() if only is None or only in n}
+                figures = await _rounds(app, cases, rounds, requests)
         return figures
 
 
@@ -228,8 +231,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=200, help="per case and round")
     parser.add_argument("--size", choices=("small", "large"), default="small")
+    parser.add_argument("--only", help="only the endpoints whose name holds this (e.g. chat)")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.size, args.rounds, args.requests))
+    figures = asyncio.run(measure(args.size, args.rounds, args.requests, args.only))
     print("| CPU µs per request | min | median |\n| --- | ---: | ---: |")
     for name in sorted(figures, key=lambda n: (n.rsplit(", ", 1)[1], n)):
         values = figures[name]
