@@ -77,8 +77,15 @@ class Router:
         )
         return self.health.signals(provider, model, room)
 
-    def plan(self, call: ChatCall, accounts: dict[str, list[Account]] | None = None) -> Plan:
-        """The ordered provider/model candidates for ``call`` (pure but for what was measured)."""
+    def plan(
+        self,
+        call: ChatCall,
+        accounts: dict[str, list[Account]] | None = None,
+        *,
+        served_only: bool = False,
+    ) -> Plan:
+        """The ordered provider/model candidates for ``call`` (pure but for what was measured);
+        ``served_only``: see ``routing.select.plan``."""
         accounts = self._accounts() if accounts is None else accounts
         return plan(
             call,
@@ -87,6 +94,7 @@ class Router:
             self.specs,
             accounts.keys(),
             lambda p, m: self.signals(p, m, accounts.get(p, [])),
+            served_only=served_only,
         )
 
     async def route(self, call: ChatCall) -> list[Target]:
@@ -103,7 +111,7 @@ class Router:
         accounts = self._accounts()
         self._discover(accounts)
         self.quota.maybe_refresh()
-        choices = self.plan(call, accounts).choices
+        choices = self.plan(call, accounts, served_only=True).choices
         self._recheck_parked(accounts)
         refusals: list[str] = []
         too_large = 0  # of the refusals, those for the request's size

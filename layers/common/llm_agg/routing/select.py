@@ -153,9 +153,13 @@ def plan(
     specs: Mapping[str, ProviderSpec],
     configured: Collection[str],
     signals: Callable[[str, str], Signals] | None = None,
+    *,
+    served_only: bool = False,
 ) -> Plan:
     """The provider/model pairs that may serve ``call``, best first, and why. ``signals``
-    gives what was measured of a provider and model (nothing, when omitted)."""
+    gives what was measured of a provider and model (nothing, when omitted). With
+    ``served_only`` (the router's hot path, which reads the choices alone) the models of
+    providers not configured are not scored, nor listed in ``excluded``: the same choices."""
     measured = signals or (lambda provider, model: NO_SIGNALS)
     request = call.request
     forced, model_id = _forced(call, specs)
@@ -194,6 +198,12 @@ def plan(
                 param="model",
                 code="model_not_found",
             )
+    if served_only:
+        # Each model's rank is its own, so those served keep their order among themselves.
+        # None served: the whole plan is made, for the error naming the keys to set.
+        configured_ones = [m for m in fitting if m.provider in configured]
+        if configured_ones:
+            fitting = configured_ones
     rule, skipped = first_match(catalog.rules, profile, profile.needs)
     ranked = []
     for m in fitting:
