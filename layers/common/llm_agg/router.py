@@ -67,15 +67,12 @@ class Router:
         self._rechecking: asyncio.Task[None] | None = None
 
     def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
-        spec = self.specs[provider]
-        room = max(
-            (
-                self.quota.headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
-                for a in accounts
-            ),
-            default=1.0,
-        )
-        return self.health.signals(provider, model, room)
+        spec, headroom = self.specs[provider], self.quota.headroom
+        rooms = [
+            headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
+            for a in accounts
+        ]
+        return self.health.signals(provider, model, max(rooms) if rooms else 1.0)
 
     def plan(
         self,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llm_agg.api.chat import ChatCall, Needs
-from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
+from llm_agg.api.errors import GatewayError, InvalidRequest, NoProviderConfigured, NotFound
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import Catalog, ModelInfo, QualityProfile
 from llm_agg.routing.classify import Profile
@@ -158,14 +158,34 @@ def plan(
 ) -> Plan:
     """The provider/model pairs that may serve ``call``, best first, and why. ``signals``
     gives what was measured of a provider and model (nothing, when omitted). With
-    ``served_only`` (the router's hot path, which reads the choices alone) the models of
-    providers not configured are not scored, nor listed in ``excluded``: the same choices."""
+    ``served_only`` (the router's hot path, which reads the choices alone) only the models of
+    configured providers are looked at, so ``excluded`` lacks the others: the same choices,
+    as each model's rank is its own. Any error comes from the whole plan, as without it."""
+    if served_only:
+        try:
+            return _plan(call, profile, catalog, specs, configured, signals, only=configured)
+        except GatewayError:
+            pass  # said as the whole plan says it (which keys to set, what fits)
+    return _plan(call, profile, catalog, specs, configured, signals)
+
+
+def _plan(
+    call: ChatCall,
+    profile: Profile,
+    catalog: Catalog,
+    specs: Mapping[str, ProviderSpec],
+    configured: Collection[str],
+    signals: Callable[[str, str], Signals] | None = None,
+    only: Collection[str] | None = None,
+) -> Plan:
     measured = signals or (lambda provider, model: NO_SIGNALS)
     request = call.request
     forced, model_id = _forced(call, specs)
     quality = request.model_quality or catalog.default_quality
     weights = catalog.qualities[quality]
     pool = catalog.for_provider(forced) if forced else list(catalog.models)
+    if only is not None:
+        pool = [m for m in pool if m.provider in only]
     excluded: list[tuple[str, str, str]] = []
     if model_id == AUTO:
         if not pool and forced:
@@ -198,12 +218,6 @@ def plan(
                 param="model",
                 code="model_not_found",
             )
-    if served_only:
-        # Each model's rank is its own, so those served keep their order among themselves.
-        # None served: the whole plan is made, for the error naming the keys to set.
-        configured_ones = [m for m in fitting if m.provider in configured]
-        if configured_ones:
-            fitting = configured_ones
     rule, skipped = first_match(catalog.rules, profile, profile.needs)
     ranked = []
     for m in fitting:
