@@ -247,9 +247,17 @@ def test_measured_failures_latency_and_spent_quota_move_a_model_down() -> None:
     assert order(route(signals=lambda p, m: spent.get((p, m), Signals())))[0] == "cerebras/coder"
 
 
-def _outcome(call: Any, configured: tuple[str, ...], served_only: bool) -> object:
+def _outcome(call: Any, configured: tuple[str, ...], only: bool) -> object:
+    """What the router gets: with ``only``, as it asks (the configured providers' models, and
+    the whole plan on an error); without, the whole plan."""
     try:
-        found = plan(call, classify(call), CATALOG, BUILTIN, configured, served_only=served_only)
+        if only:
+            try:
+                found = plan(call, classify(call), CATALOG, BUILTIN, configured, only=configured)
+            except (InvalidRequest, NotFound, NoProviderConfigured):
+                found = plan(call, classify(call), CATALOG, BUILTIN, configured)
+        else:
+            found = plan(call, classify(call), CATALOG, BUILTIN, configured)
     except (InvalidRequest, NotFound, NoProviderConfigured) as exc:
         return type(exc), str(exc)
     return order(found), found.rule

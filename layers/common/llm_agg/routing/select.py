@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llm_agg.api.chat import ChatCall, Needs
-from llm_agg.api.errors import GatewayError, InvalidRequest, NoProviderConfigured, NotFound
+from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import Catalog, ModelInfo, QualityProfile
 from llm_agg.routing.classify import Profile
@@ -154,30 +154,13 @@ def plan(
     configured: Collection[str],
     signals: Callable[[str, str], Signals] | None = None,
     *,
-    served_only: bool = False,
-) -> Plan:
-    """The provider/model pairs that may serve ``call``, best first, and why. ``signals``
-    gives what was measured of a provider and model (nothing, when omitted). With
-    ``served_only`` (the router's hot path, which reads the choices alone) only the models of
-    configured providers are looked at, so ``excluded`` lacks the others: the same choices,
-    as each model's rank is its own. Any error comes from the whole plan, as without it."""
-    if served_only:
-        try:
-            return _plan(call, profile, catalog, specs, configured, signals, only=configured)
-        except GatewayError:
-            pass  # said as the whole plan says it (which keys to set, what fits)
-    return _plan(call, profile, catalog, specs, configured, signals)
-
-
-def _plan(
-    call: ChatCall,
-    profile: Profile,
-    catalog: Catalog,
-    specs: Mapping[str, ProviderSpec],
-    configured: Collection[str],
-    signals: Callable[[str, str], Signals] | None = None,
     only: Collection[str] | None = None,
 ) -> Plan:
+    """The provider/model pairs that may serve ``call``, best first, and why. ``signals``
+    gives what was measured of a provider and model (nothing, when omitted). ``only``: the
+    models of these providers alone are looked at (the router's hot path, with the configured
+    ones: the same choices, as each model's rank is its own, but ``excluded`` and any error
+    then speak of those alone)."""
     measured = signals or (lambda provider, model: NO_SIGNALS)
     request = call.request
     forced, model_id = _forced(call, specs)
