@@ -133,5 +133,6 @@ async def raw_server(serve: Serve, tls: ssl.SSLContext | None = None) -> AsyncIt
         for task in list(tasks):
             task.cancel()
         for writer in server.writers:
-            writer.transport.abort()
+            if not writer.transport.is_closing():
+                writer.transport.abort()
         await asyncio.sleep(0)

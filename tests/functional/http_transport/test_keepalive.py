@@ -215,3 +215,22 @@ async def test_a_connection_either_side_wants_closed_is_not_reused(
         for _ in range(2):
             assert (await client.get(server.url(), headers=request_headers)).text == "hello"
     assert server.connections == 2
+
+
+async def test_a_connection_that_failed_frees_its_place_in_the_pool(upstream: Client) -> None:
+    def serve(server: RawServer) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while await read_request(reader, server) is not None:
+                first = server.connections == 1
+                writer.write(b"HTTP/1.1 2x0 Nope\r\n\r\n" if first else answer())
+
+        return handle
+
+    async with (
+        raw_server(serve) as server,
+        upstream(max_connections=1, timeout=httpx.Timeout(5.0, pool=1.0)) as client,
+    ):
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(server.url())
+        assert (await client.get(server.url())).text == "hello"
+    assert server.connections == 2

@@ -83,7 +83,7 @@ class Connection(asyncio.Protocol):
             # Bytes nobody asked for on an idle connection: its next answer can't be trusted.
             if self.state == "idle":
                 self._forget(self)
-            self.close()
+                self.close()
             return
         self.received = True
         try:
@@ -92,11 +92,12 @@ class Connection(asyncio.Protocol):
             if self.complete:  # the answer is whole; only what followed it was refused
                 self.keep_alive = False
             else:
+                # The holder still owns it: it reads the error, then releases it to the pool.
                 self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
-                self.abort()
-        if self.buffered > HIGH_WATER and not self._paused and self.transport is not None:
+                cast(asyncio.Transport, self.transport).abort()
+        if self.buffered > HIGH_WATER and not self._paused:
             self._paused = True
-            self.transport.pause_reading()
+            cast(asyncio.Transport, self.transport).pause_reading()
         self._wake()
 
     def eof_received(self) -> bool | None:
@@ -222,6 +223,8 @@ class Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
         return chunk
+
+    # The pool's, when it lets a connection go.
 
     def close(self) -> None:
         """Closed gracefully: only an idle connection, or one read to its end."""
