@@ -136,8 +136,15 @@ async def test_a_body_cut_short_by_a_reset_is_a_read_error(upstream: Client) -> 
             await client.get(server.url())
 
 
-async def test_a_malformed_answer_is_a_remote_protocol_error(upstream: Client) -> None:
-    async with raw_server(replies(b"HTTP/1.1 2x0 Nope\r\n\r\n")) as server, upstream() as client:
+@pytest.mark.parametrize(
+    "reply",
+    [b"HTTP/1.1 2x0 Nope\r\n\r\n", b"HTTP/1.1 200 OK\r\nx-long: " + b"a" * 200_000],
+    ids=["bad-status", "endless-head"],
+)
+async def test_a_malformed_answer_is_a_remote_protocol_error(
+    upstream: Client, reply: bytes
+) -> None:
+    async with raw_server(replies(reply)) as server, upstream() as client:
         with pytest.raises(httpx.RemoteProtocolError, match="malformed"):
             await client.get(server.url())
 

@@ -25,6 +25,7 @@ State = Literal["busy", "idle", "gone"]
 # its stream slowly) holds back the upstream instead of filling this process's memory.
 HIGH_WATER: Final = 256 * 1024
 DISCONNECTED: Final = "Server disconnected without sending a response."
+MAX_HEAD: Final = 100 * 1024  # as httpcore bounds h11's (MAX_INCOMPLETE_EVENT_SIZE)
 
 
 def expire(waiter: asyncio.Future[bool]) -> None:
@@ -67,7 +68,7 @@ class Connection(asyncio.Protocol):
         self.head_done = False
         self.complete = False
         self.keep_alive = False
-        self.received = False  # any byte of this answer
+        self.received = 0  # bytes of this answer so far
         self.framed = False  # Content-Length or chunked: its end is known without a close
         self.body: deque[bytes] = deque()
         self.buffered = 0
@@ -85,9 +86,11 @@ class Connection(asyncio.Protocol):
                 self._forget(self)
                 self.close()
             return
-        self.received = True
+        self.received += len(data)
         try:
             self._parser.feed_data(data)
+            if not self.head_done and self.received > MAX_HEAD:
+                raise httptools.HttpParserError(f"a head past {MAX_HEAD} bytes")
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             if self.complete:  # the answer is whole; only what followed it was refused
                 self.keep_alive = False
