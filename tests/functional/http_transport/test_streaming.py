@@ -122,3 +122,26 @@ async def test_a_stream_read_to_its_end_gives_its_connection_back(upstream: Clie
                 assert await response.aread() == b"data: 1\n\n"
         assert (await client.get(server.url())).status_code == 200
     assert server.connections == 1
+
+
+async def test_chunks_that_arrive_together_are_still_handed_on_one_by_one(
+    upstream: Client,
+) -> None:
+    # As httpcore (h11) did: the relay tells an error in the piece after the first event (a
+    # mid-stream error) from one before it (a failed attempt) by these boundaries.
+    events = [b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"]
+
+    def serve(server: RawServer) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader, server)
+            writer.write(CHUNKED + b"".join(map(chunk, events)) + b"0\r\n\r\n")
+            await read_request(reader, server)
+
+        return handle
+
+    async with (
+        raw_server(serve) as server,
+        upstream() as client,
+        client.stream("POST", server.url(), content=b"{}") as response,
+    ):
+        assert [part async for part in response.aiter_raw()] == events

@@ -24,6 +24,7 @@ State = Literal["busy", "idle", "gone"]
 # Body bytes kept unread before the socket stops being read: a slow reader (a client reading
 # its stream slowly) holds back the upstream instead of filling this process's memory.
 HIGH_WATER: Final = 256 * 1024
+LOW_WATER: Final = HIGH_WATER // 4
 DISCONNECTED: Final = "Server disconnected without sending a response."
 MAX_HEAD: Final = 100 * 1024  # as httpcore bounds h11's (MAX_INCOMPLETE_EVENT_SIZE)
 
@@ -217,15 +218,15 @@ class Connection(asyncio.Protocol):
                 raise httpx.ReadTimeout("no answer in time")
 
     def take(self) -> bytes:
-        """The body bytes that came so far, in one piece."""
-        body = self.body
-        chunk = body.popleft() if len(body) == 1 else b"".join(body)
-        body.clear()
-        self.buffered = 0
-        if self._paused and self.transport is not None and not self.lost:
+        """The next piece of body as it came: one chunk of a chunked body, or one read of any
+        other. httpcore (h11) handed on the same pieces, and the relay decides at their
+        boundaries (an error in the piece after the first event is a mid-stream error)."""
+        piece = self.body.popleft()
+        self.buffered -= len(piece)
+        if self._paused and self.buffered <= LOW_WATER and not self.lost:
             self._paused = False
-            self.transport.resume_reading()
-        return chunk
+            cast(asyncio.Transport, self.transport).resume_reading()
+        return piece
 
     # The pool's, when it lets a connection go.
 
