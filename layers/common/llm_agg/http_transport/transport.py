@@ -43,7 +43,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         # verification as before; the fallback shares it.
         self._tls = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         self._tls.set_alpn_protocols(["http/1.1"])
-        self._fallback = fallback or httpx.AsyncHTTPTransport(verify=self._tls, limits=limits)
+        self._fallback = fallback  # made when first needed: httpcore is ~50 ms to import
         self._limits = limits
         self._pool: Pool | None = None
 
@@ -56,11 +56,11 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             or not request.extensions.keys() <= {"timeout"}
             or "upgrade" in request.headers
         ):
-            return await self._fallback.handle_async_request(request)
+            return await self._elsewhere(request)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another event loop (trio): httpcore runs there
-            return await self._fallback.handle_async_request(request)
+            return await self._elsewhere(request)
         pool = self._pool_on(loop)
         timeouts = request.extensions.get("timeout", {})
         key: Key = (scheme, url.raw_host.decode("ascii"), url.port or _PORTS[scheme])
@@ -98,7 +98,13 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
-        await self._fallback.aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+    async def _elsewhere(self, request: httpx.Request) -> httpx.Response:
+        if self._fallback is None:
+            self._fallback = httpx.AsyncHTTPTransport(verify=self._tls, limits=self._limits)
+        return await self._fallback.handle_async_request(request)
 
     def _pool_on(self, loop: asyncio.AbstractEventLoop) -> Pool:
         """The pool of this event loop: connections are bound to the loop that opened them, so
