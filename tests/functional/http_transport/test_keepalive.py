@@ -116,6 +116,17 @@ async def test_a_request_met_by_a_stale_connection_is_sent_again_on_a_new_one(
     assert server.requests[1].endswith(b"again") and server.requests[2].endswith(b"again")
 
 
+async def test_the_retry_goes_to_a_new_connection_not_another_idle_one(
+    upstream: Client,
+) -> None:
+    # A server that restarted closed every idle connection at once: the next idle one would be
+    # just as stale.
+    async with raw_server(closes_on_second_request) as server, upstream() as client:
+        await asyncio.gather(client.get(server.url()), client.get(server.url()))
+        assert (await client.get(server.url())).text == "hello"
+    assert (server.connections, len(server.requests)) == (3, 4)
+
+
 async def test_a_stale_connection_is_retried_once_only(upstream: Client) -> None:
     served = 0
 

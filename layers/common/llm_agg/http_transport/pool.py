@@ -40,11 +40,13 @@ class Pool:
         key: Key,
         connect: Callable[[], Awaitable[Connection]],
         seconds: float | None,
+        *,
+        fresh: bool = False,
     ) -> Connection:
-        """An idle connection to ``key``, else a new one within the bound, else the first to
-        free up within ``seconds`` (``PoolTimeout``)."""
+        """An idle connection to ``key`` (unless ``fresh``), else a new one within the bound,
+        else the first to free up within ``seconds`` (``PoolTimeout``)."""
         while True:
-            conn = self._take_idle(key)
+            conn = None if fresh else self._take_idle(key)
             if conn is not None:
                 return conn
             if self._max is None or self.size < self._max:

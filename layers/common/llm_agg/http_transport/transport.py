@@ -69,7 +69,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
         opener = partial(self._open, loop, pool, key, timeouts.get("connect"))
         for retry in (False, True):
-            conn = await pool.checkout(key, opener, timeouts.get("pool"))
+            conn = await pool.checkout(key, opener, timeouts.get("pool"), fresh=retry)
             conn.closing = _wants_close(request)
             try:
                 if body is not None:
