@@ -245,3 +245,20 @@ async def test_a_connection_that_failed_frees_its_place_in_the_pool(upstream: Cl
             await client.get(server.url())
         assert (await client.get(server.url())).text == "hello"
     assert server.connections == 2
+
+
+async def test_a_waiter_cancelled_as_it_was_woken_passes_the_connection_on(
+    upstream: Client,
+) -> None:
+    async with (
+        raw_server(keep_answering()) as server,
+        upstream(max_connections=1, timeout=httpx.Timeout(5.0, pool=2.0)) as client,
+    ):
+        held = await client.send(client.build_request("GET", server.url()), stream=True)
+        first = asyncio.ensure_future(client.get(server.url()))
+        second = asyncio.ensure_future(client.get(server.url()))
+        await asyncio.sleep(0.05)
+        await held.aread()  # frees the connection: the first waiter is woken...
+        first.cancel()  # ... and cancelled before it could take it
+        assert (await second).text == "hello"
+        assert first.cancelled()
