@@ -13,6 +13,13 @@ from llm_agg.http_transport import UpstreamTransport
 Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
+    """Each test on asyncio's loop and on uvloop's, the one the gateway serves on (its
+    transports are not asyncio's classes, and its create_connection takes fewer options)."""
+    return "asyncio", {"use_uvloop": request.param == "uvloop"}
+
+
 @pytest.fixture
 def upstream() -> Client:
     """An ``httpx.AsyncClient`` on the upstream transport: ``upstream(max_connections=2,

@@ -58,8 +58,11 @@ async def test_a_host_whose_first_address_hangs_is_reached_at_the_next(
 ) -> None:
     async with raw_server(keep_answering()) as server:
         loop = asyncio.get_running_loop()
+        resolve = loop.getaddrinfo
 
-        async def two_addresses(host: str, port: int, **_: Any) -> list[Any]:
+        async def two_addresses(host: Any, port: Any, **options: Any) -> list[Any]:
+            if host != "two-addresses.test":  # uvloop resolves through it too
+                return await resolve(host, port, **options)
             tcp = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
             return [(*tcp, ("127.0.0.1", full_backlog)), (*tcp, ("127.0.0.1", server.port))]
 
