@@ -45,6 +45,7 @@ class Pool:
     ) -> Connection:
         """An idle connection to ``key`` (unless ``fresh``), else a new one within the bound,
         else the first to free up within ``seconds`` (``PoolTimeout``)."""
+        deadline = None if seconds is None else self.loop.time() + seconds
         while True:
             conn = None if fresh else self._take_idle(key)
             if conn is not None:
@@ -54,7 +55,8 @@ class Pool:
             if self._idle_count:
                 self._close_oldest_idle()  # another origin's idle connection makes room
                 continue
-            await self._wait(seconds)
+            # Woken for a connection another request took first: wait again, within the time left.
+            await self._wait(None if deadline is None else max(0.0, deadline - self.loop.time()))
 
     def release(self, conn: Connection, reuse: bool) -> None:
         """Back from a request: kept idle when ``reuse`` and there is room, else closed."""
