@@ -191,7 +191,9 @@ async def measure(
         policy = HostPolicy.from_env(settings.require_auth, settings.environ)
         app: App = HostGuard(create_app(settings), policy)
         figures: dict[str, list[float]] = {}
-        with respx.mock(assert_all_called=False) as router:
+        # respx's httpx mocker replaces whichever transport the runtime's client has (its
+        # default, httpcore's, is no longer under the gateway's client: llm_agg.http_transport).
+        with respx.mock(assert_all_called=False, using="httpx") as router:
             _upstream(router)
             async with lifespan(app):
                 cases = {n: c for n, c in bodies(size).items() if only is None or only in n}
