@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import anyio
+import httpx
 import pytest
 
 from llm_agg.dispatch import _events
@@ -93,3 +94,21 @@ async def test_another_cancellation_during_a_read_is_not_turned_into_a_timeout()
     assert scope.cancelled_caught
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
+
+
+async def timing_out(after: float) -> AsyncIterator[bytes]:
+    """An event, then the transport's own read timeout ``after`` seconds later."""
+    yield EVENT
+    await asyncio.sleep(after)
+    raise httpx.ReadTimeout("read timed out")
+
+
+async def test_the_transports_read_timeout_at_the_idle_deadline_is_the_same_stall() -> None:
+    # Both timers are the provider's timeout: whichever fires first, it is a stall.
+    with anyio.fail_after(5), pytest.raises(TimeoutError):
+        await relayed(timing_out(after=0.2), idle=0.205)  # the transport fires first
+
+
+async def test_a_read_timeout_well_before_the_idle_deadline_stays_a_broken_stream() -> None:
+    with anyio.fail_after(5), pytest.raises(httpx.ReadTimeout):
+        await relayed(timing_out(after=0.05), idle=5.0)

@@ -554,6 +554,9 @@ async def _first_frames(
     return frames or None
 
 
+_TIMER_SLACK = 0.01  # seconds: uvloop's timers round to the millisecond
+
+
 class _Idle:
     """A stream's idle deadline: ``read`` raises ``TimeoutError`` once no event has come for
     ``idle`` seconds. One timer a stream, moved on lazily (when it fires early it re-arms for
@@ -599,6 +602,13 @@ class _Idle:
             if task.uncancel() > 0:
                 raise  # cancelled from elsewhere too (the client left): not a timeout
             raise TimeoutError from None
+        except httpx.TimeoutException:
+            # The transport's read timeout is the provider's timeout too, counted from the
+            # read's start: when it and this deadline come due together (the timers are a
+            # millisecond apart), the silence is still this stall, not a broken stream.
+            if time.monotonic() >= self.last_event + self.idle - _TIMER_SLACK:
+                raise TimeoutError from None
+            raise
         finally:
             self._reading = None
             if self._fired:  # the read swallowed the cancel it caused: withdrawn
