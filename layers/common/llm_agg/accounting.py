@@ -9,7 +9,6 @@ those three calls. Writes happen after the answer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +27,7 @@ from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.providers.scrub import account_secrets, scrub
 from llm_agg.routing.health import Health
+from llm_agg.store.nowait import counting
 from llm_agg.usage import UsageRecorder
 
 if TYPE_CHECKING:
@@ -141,7 +141,10 @@ class Accounting:
         admission = quota.precheck(provider, account, model, prompt_tokens)
         if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
             try:
-                admission = await asyncio.to_thread(quota.charge, provider, account, model)
+                admission = await counting(
+                    quota.counters,
+                    lambda counters: quota.charge(provider, account, model, counters),
+                )
             except Exception as exc:
                 # A store that cannot count must not stop the traffic: the provider's own
                 # limits (and its 429s) still hold, and a cooldown follows the first 429.
