@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from llm_agg.api.errors import RateLimited
+from llm_agg.background import Background
 from llm_agg.limits.keys import admit
 from llm_agg.runtime import _Opened
 from llm_agg.settings import Settings
-from llm_agg.store.base import CounterStore, GatewayKeyRecord, Stores
+from llm_agg.store.base import CounterStore, GatewayKeyRecord, StoreError, Stores
 from llm_agg.store.nowait import WouldBlock, counting
 from llm_agg.store.sqlite import sqlite_stores
 from llm_agg.stored import Stored
@@ -96,3 +97,36 @@ def test_the_runtimes_lazy_store_is_not_opened_on_the_loop(tmp_path: Path) -> No
     assert stored.opened
     assert counters.nowait(_bump) == 2
     stored.stores.close()
+
+
+@pytest.mark.anyio
+async def test_counting_after_a_call_is_done_on_the_loop_or_in_a_thread(
+    tmp_path: Path, stores: Stores
+) -> None:
+    background = Background()
+    background.spawn_counting(stores.counters, _bump)  # the file is free: done at once
+    assert background.pending == 0
+    assert stores.counters.get("shared") == 1
+    other = sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    background.spawn_counting(stores.counters, _bump)  # a writer holds it: a thread waits
+    assert background.pending == 1
+    other.execute("COMMIT")
+    other.close()
+    await background.drain()
+    assert stores.counters.get("shared") == 2
+
+
+def test_counting_that_fails_after_a_call_is_logged_not_raised(
+    stores: Stores, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(counters: CounterStore) -> None:
+        counters.increment("shared", 1, time.time() + 60)
+        raise StoreError("sqlite: the disk is full")
+
+    async def run() -> None:
+        Background().spawn_counting(stores.counters, broken)
+
+    asyncio.run(run())
+    assert "the disk is full" in caplog.text
+    assert stores.counters.get("shared") == 0  # its transaction was rolled back

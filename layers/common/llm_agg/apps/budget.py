@@ -80,7 +80,9 @@ def _releaser(runtime: Runtime, held: Held) -> Release:
         if held is NOTHING_HELD or done:
             return
         done.append(True)
-        runtime.background.spawn(release_tokens, runtime.stored.stores.counters, held)
+        runtime.background.spawn_counting(
+            runtime.stored.stores.counters, lambda counters: release_tokens(counters, held)
+        )
 
     return release
 

@@ -210,9 +210,17 @@ class Quota:
     # --- after the call -----------------------------------------------------------------
 
     def count(
-        self, provider: str, account: str, model: str, charged: tuple[str, ...], tokens: int
+        self,
+        provider: str,
+        account: str,
+        model: str,
+        charged: tuple[str, ...],
+        tokens: int,
+        counters: CounterStore | None = None,
     ) -> None:
-        """Count a finished call in the windows not charged before it (blocking)."""
+        """Count a finished call in the windows not charged before it, on ``counters`` (the
+        quota's by default; blocking)."""
+        counters = self.counters if counters is None else counters
         now = self.clock()
         for limit in self.limits(provider, account, model):
             index, end = bucket(limit.window, now)
@@ -220,7 +228,7 @@ class Quota:
             amount = 1 if limit.kind == "r" else tokens
             if key in charged or amount <= 0:
                 continue
-            value = self.counters.increment(key, amount, end)
+            value = counters.increment(key, amount, end)
             if value is None:
                 continue
             self._known[key] = (value, now)
