@@ -20,7 +20,8 @@ limit (requests and tokens per minute and per day, set too high to be reached, s
 refused) and the requests carry a gateway key with a requests-per-minute and a tokens-per-day
 limit. Every request then counts in the store (the SQLite file): the provider's request
 window at admission, the key's minute and its day's tokens held; without it the bench's catalog
-has no limits and none of that work is measured.
+has no limits and none of that work is measured. ``--limits --counters-in-threads`` does that
+work in threads, as before ``llm_agg.store.nowait`` (for a before/after: alternate the two).
 """
 
 from __future__ import annotations
@@ -271,7 +272,16 @@ def main() -> int:
         action="store_true",
         help="the free tier's kinds of limit on the model, and a gateway key with limits",
     )
+    parser.add_argument(
+        "--counters-in-threads",
+        action="store_true",
+        help="the store's counter work in threads, never on the loop (store/nowait.py)",
+    )
     args = parser.parse_args()
+    if args.counters_in_threads:
+        from llm_agg.store.sqlite import SQLiteCounters
+
+        del SQLiteCounters.nowait  # counting() and spawn_counting() then take a thread
     figures = asyncio.run(measure(args.size, args.rounds, args.requests, args.only, args.limits))
     print("| CPU µs per request | min | median |\n| --- | ---: | ---: |")
     for name in sorted(figures, key=lambda n: (n.rsplit(", ", 1)[1], n)):
