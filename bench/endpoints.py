@@ -2,10 +2,10 @@
 through the gateway's ASGI app, in process: what each endpoint adds, as CPU time.
 
 The app is the one ``llm-agg serve`` runs (``llm_agg_local.server.create_app`` behind its
-Host guard, as ``create_served_app`` builds it), with Groq
-answered by respx (the same prebuilt answer or 20-chunk stream for every endpoint), driven
-by a bare ASGI caller in one event loop: no sockets, no client library, no other process, so
-on a shared machine it moves far less than a wall-clock figure. Each round times each case in
+Host guard, as ``create_served_app`` builds it), with Groq answered in place of the upstream
+transport (the same prebuilt answer or 20-chunk stream for every endpoint), driven by a bare
+ASGI caller in one event loop: no sockets, no client library, no other process, so on a shared
+machine it moves far less than a wall-clock figure. Each round times each case in
 turn (interleaved); the table gives the minimum and the median over rounds of the CPU per
 request: for a stream, up to the first body byte (what the endpoint adds to the time to first
 byte) and to the end.
@@ -36,11 +36,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
-import respx
 from transforms import ASK, chat_stream, claude_code_request, codex_request
 
+from llm_agg.http_transport import UpstreamTransport
 from llm_agg.settings import Settings
 from llm_agg_local.hosts import HostGuard, HostPolicy
 from llm_agg_local.server import create_app
@@ -69,19 +70,22 @@ class _Chunks(httpx.AsyncByteStream):
             yield chunk
 
 
-def _upstream(router: respx.MockRouter) -> None:
+def _upstream() -> Callable[[Any, httpx.Request], Awaitable[httpx.Response]]:
+    """Groq's side: a stand-in for ``UpstreamTransport.handle_async_request``, so the runtime's
+    own client (``llm_agg.http_transport.UpstreamClient``) runs and only the network is not."""
     answer = json.dumps(COMPLETION).encode()
     reads = chat_stream()
+    listing = {"object": "list", "data": [{"id": "llama-3.3-70b-versatile", "object": "model"}]}
 
-    def respond(request: httpx.Request) -> httpx.Response:
-        if json.loads(request.content).get("stream"):
+    async def respond(transport: Any, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/models"):
+            return httpx.Response(200, json=listing)
+        if json.loads(await request.aread()).get("stream"):
             sse = {"content-type": "text/event-stream"}
             return httpx.Response(200, headers=sse, stream=_Chunks(reads))
         return httpx.Response(200, headers={"content-type": "application/json"}, content=answer)
 
-    router.post(f"{UPSTREAM}/chat/completions").mock(side_effect=respond)
-    listing = {"object": "list", "data": [{"id": "llama-3.3-70b-versatile", "object": "model"}]}
-    router.get(f"{UPSTREAM}/models").mock(return_value=httpx.Response(200, json=listing))
+    return respond
 
 
 def bodies(size: str) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -220,10 +224,8 @@ async def measure(
         app: App = HostGuard(create_app(settings), policy)
         key = gateway_key(settings) if limits else None
         figures: dict[str, list[float]] = {}
-        # respx's httpx mocker replaces whichever transport the runtime's client has (its
-        # default, httpcore's, is no longer under the gateway's client: llm_agg.http_transport).
-        with respx.mock(assert_all_called=False, using="httpx") as router:
-            _upstream(router)
+        # The client sends straight to its transport (UpstreamClient): answer there.
+        with mock.patch.object(UpstreamTransport, "handle_async_request", _upstream()):
             async with lifespan(app):
                 cases = {n: c for n, c in bodies(size).items() if only is None or only in n}
                 figures = await _rounds(app, cases, rounds, requests, key)
