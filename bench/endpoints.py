@@ -2,10 +2,10 @@
 through the gateway's ASGI app, in process: what each endpoint adds, as CPU time.
 
 The app is the one ``llm-agg serve`` runs (``llm_agg_local.server.create_app`` behind its
-Host guard, as ``create_served_app`` builds it), with Groq
-answered by respx (the same prebuilt answer or 20-chunk stream for every endpoint), driven
-by a bare ASGI caller in one event loop: no sockets, no client library, no other process, so
-on a shared machine it moves far less than a wall-clock figure. Each round times each case in
+Host guard, as ``create_served_app`` builds it), with Groq answered in place of the upstream
+transport (the same prebuilt answer or 20-chunk stream for every endpoint), driven by a bare
+ASGI caller in one event loop: no sockets, no client library, no other process, so on a shared
+machine it moves far less than a wall-clock figure. Each round times each case in
 turn (interleaved); the table gives the minimum and the median over rounds of the CPU per
 request: for a stream, up to the first body byte (what the endpoint adds to the time to first
 byte) and to the end.
@@ -14,6 +14,14 @@ byte) and to the end.
 
 ``--size large`` asks with a coding agent's request instead of one line (Claude Code's shape
 on Messages, Codex's on Responses, and on chat the chat body each of them becomes).
+
+``--limits`` serves what the shipped catalog serves: the model has its free tier's kinds of
+limit (requests and tokens per minute and per day, set too high to be reached, so nothing is
+refused) and the requests carry a gateway key with a requests-per-minute and a tokens-per-day
+limit. Every request then counts in the store (the SQLite file): the provider's request
+window at admission, the key's minute and its day's tokens held; without it the bench's catalog
+has no limits and none of that work is measured. ``--limits --counters-in-threads`` does that
+work in threads, as before ``llm_agg.store.nowait`` (for a before/after: alternate the two).
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
-import respx
 from transforms import ASK, chat_stream, claude_code_request, codex_request
 
+from llm_agg.http_transport import UpstreamTransport
 from llm_agg.settings import Settings
 from llm_agg_local.hosts import HostGuard, HostPolicy
 from llm_agg_local.server import create_app
@@ -61,19 +70,22 @@ class _Chunks(httpx.AsyncByteStream):
             yield chunk
 
 
-def _upstream(router: respx.MockRouter) -> None:
+def _upstream() -> Callable[[Any, httpx.Request], Awaitable[httpx.Response]]:
+    """Groq's side: a stand-in for ``UpstreamTransport.handle_async_request``, so the runtime's
+    own client (``llm_agg.http_transport.UpstreamClient``) runs and only the network is not."""
     answer = json.dumps(COMPLETION).encode()
     reads = chat_stream()
+    listing = {"object": "list", "data": [{"id": "llama-3.3-70b-versatile", "object": "model"}]}
 
-    def respond(request: httpx.Request) -> httpx.Response:
-        if json.loads(request.content).get("stream"):
+    async def respond(transport: Any, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/models"):
+            return httpx.Response(200, json=listing)
+        if json.loads(await request.aread()).get("stream"):
             sse = {"content-type": "text/event-stream"}
             return httpx.Response(200, headers=sse, stream=_Chunks(reads))
         return httpx.Response(200, headers={"content-type": "application/json"}, content=answer)
 
-    router.post(f"{UPSTREAM}/chat/completions").mock(side_effect=respond)
-    listing = {"object": "list", "data": [{"id": "llama-3.3-70b-versatile", "object": "model"}]}
-    router.get(f"{UPSTREAM}/models").mock(return_value=httpx.Response(200, json=listing))
+    return respond
 
 
 def bodies(size: str) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -106,7 +118,24 @@ def bodies(size: str) -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-async def call(app: App, path: str, body: bytes) -> tuple[float, int]:
+# The kinds of limit of Groq's free tier (config/providers.yaml), too high to be reached.
+LIMITS = "{rpm: 1000000000, rpd: 1000000000, tpm: 1000000000, tpd: 1000000000}"
+
+
+def gateway_key(settings: Settings) -> str:
+    """A new gateway key with a requests-per-minute and a tokens-per-day limit, in the store."""
+    from llm_agg.gateway_keys import GatewayKeys
+    from llm_agg.store.factory import SQLITE_FILE
+    from llm_agg.store.sqlite import sqlite_stores
+
+    stores = sqlite_stores(settings.data_dir / SQLITE_FILE)
+    try:
+        return GatewayKeys(stores.gateway_keys).create("bench", None, 10**9, 10**12).key
+    finally:
+        stores.close()
+
+
+async def call(app: App, path: str, body: bytes, key: str | None = None) -> tuple[float, int]:
     """(CPU seconds to the first body byte, status) of one request; the rest is drained."""
     started = time.process_time()
     first: float | None = None
@@ -129,6 +158,8 @@ async def call(app: App, path: str, body: bytes) -> tuple[float, int]:
             first = time.process_time()
 
     headers = [(b"content-type", b"application/json"), (b"host", b"127.0.0.1")]
+    if key is not None:
+        headers.append((b"authorization", b"Bearer " + key.encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -172,13 +203,14 @@ async def lifespan(app: App) -> AsyncIterator[None]:
 
 
 async def measure(
-    size: str, rounds: int, requests: int, only: str | None = None
+    size: str, rounds: int, requests: int, only: str | None = None, limits: bool = False
 ) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "providers.yaml"
+        limited = f", limits: {LIMITS}" if limits else ""
         catalog.write_text(
             "providers:\n  groq:\n    models:\n"
-            "      - {id: llama-3.3-70b-versatile, capabilities: [tools, json]}\n"
+            f"      - {{id: llama-3.3-70b-versatile, capabilities: [tools, json]{limited}}}\n"
         )
         env = {
             "LLM_AGG_DATA_DIR": str(Path(tmp) / "data"),
@@ -190,19 +222,22 @@ async def measure(
         settings = Settings.from_env(env)
         policy = HostPolicy.from_env(settings.require_auth, settings.environ)
         app: App = HostGuard(create_app(settings), policy)
+        key = gateway_key(settings) if limits else None
         figures: dict[str, list[float]] = {}
-        # respx's httpx mocker replaces whichever transport the runtime's client has (its
-        # default, httpcore's, is no longer under the gateway's client: llm_agg.http_transport).
-        with respx.mock(assert_all_called=False, using="httpx") as router:
-            _upstream(router)
+        # The client sends straight to its transport (UpstreamClient): answer there.
+        with mock.patch.object(UpstreamTransport, "handle_async_request", _upstream()):
             async with lifespan(app):
                 cases = {n: c for n, c in bodies(size).items() if only is None or only in n}
-                figures = await _rounds(app, cases, rounds, requests)
+                figures = await _rounds(app, cases, rounds, requests, key)
         return figures
 
 
 async def _rounds(
-    app: App, cases: dict[str, tuple[str, dict[str, Any]]], rounds: int, requests: int
+    app: App,
+    cases: dict[str, tuple[str, dict[str, Any]]],
+    rounds: int,
+    requests: int,
+    key: str | None,
 ) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {}
     for rep in range(rounds + 1):  # the first round warms every path, not counted
@@ -212,7 +247,7 @@ async def _rounds(
                 started = time.process_time()
                 firsts = []
                 for _ in range(requests):
-                    first, status = await call(app, path, raw)
+                    first, status = await call(app, path, raw, key)
                     if status != 200:
                         raise RuntimeError(f"{name}: HTTP {status}")
                     firsts.append(first)
@@ -234,8 +269,22 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="per case and round")
     parser.add_argument("--size", choices=("small", "large"), default="small")
     parser.add_argument("--only", help="only the endpoints whose name holds this (e.g. chat)")
+    parser.add_argument(
+        "--limits",
+        action="store_true",
+        help="the free tier's kinds of limit on the model, and a gateway key with limits",
+    )
+    parser.add_argument(
+        "--counters-in-threads",
+        action="store_true",
+        help="the store's counter work in threads, never on the loop (store/nowait.py)",
+    )
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.size, args.rounds, args.requests, args.only))
+    if args.counters_in_threads:
+        from llm_agg.store.sqlite import SQLiteCounters
+
+        del SQLiteCounters.nowait  # counting() and spawn_counting() then take a thread
+    figures = asyncio.run(measure(args.size, args.rounds, args.requests, args.only, args.limits))
     print("| CPU µs per request | min | median |\n| --- | ---: | ---: |")
     for name in sorted(figures, key=lambda n: (n.rsplit(", ", 1)[1], n)):
         values = figures[name]

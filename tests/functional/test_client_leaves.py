@@ -1,5 +1,6 @@
 """A client that leaves: the upstream call it asked for is cancelled, whether the gateway is
-still waiting for the answer or relaying a stream, and no other provider is tried for it."""
+still waiting for the answer or relaying a stream, and no other provider is tried for it; on
+each of the three chat endpoints (Chat Completions, Messages, Responses)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ from tests.functional.conftest import CEREBRAS, GROQ, settings_for
 pytestmark = pytest.mark.anyio
 
 ASK = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+# The same question on each endpoint, by path.
+ASKS = {
+    "/v1/chat/completions": ASK,
+    "/v1/messages": {**ASK, "max_tokens": 64},
+    "/v1/responses": {"model": "fake-model", "input": "hi", "store": False},
+}
+PATHS = list(ASKS)
 FIRST = (
     b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
     b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'
@@ -40,8 +48,9 @@ class Client:
     """One request over raw ASGI, as uvicorn hands it over: the body, then nothing until the
     client leaves (``leave``), when ``receive`` says ``http.disconnect``."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], path: str = "/v1/chat/completions") -> None:
         self.body = orjson.dumps(body)
+        self.path = path
         self.gone = asyncio.Event()
         self.sent: list[dict[str, Any]] = []
         self.first_byte = asyncio.Event()
@@ -74,8 +83,8 @@ class Client:
             "http_version": "1.1",
             "method": "POST",
             "scheme": "http",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
+            "path": self.path,
+            "raw_path": self.path.encode(),
             "query_string": b"",
             "root_path": "",
             "headers": [(b"content-type", b"application/json"), (b"host", b"127.0.0.1:8000")],
@@ -121,9 +130,10 @@ class Upstream:
 
 
 @respx.mock
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_client_that_leaves_before_the_answer_cancels_the_call(
-    app: App, stream: bool
+    app: App, stream: bool, path: str
 ) -> None:
     upstream = Upstream()
     if stream:  # no first event for 30 s
@@ -131,7 +141,7 @@ async def test_a_client_that_leaves_before_the_answer_cancels_the_call(
     else:
         respx.post(GROQ).mock(side_effect=upstream.hold)
     other = respx.post(CEREBRAS).respond(200, json={})
-    client = Client({**ASK, "stream": stream})
+    client = Client({**ASKS[path], "stream": stream}, path)
     await client.leaves(app, once=upstream.started)  # the 30 s are not waited for
     assert upstream.let_go
     assert not other.called  # nobody to answer: no failover either
@@ -139,12 +149,13 @@ async def test_a_client_that_leaves_before_the_answer_cancels_the_call(
 
 
 @respx.mock
+@pytest.mark.parametrize("path", PATHS)
 async def test_a_client_that_leaves_in_the_middle_of_a_stream_closes_the_upstream_stream(
-    app: App,
+    app: App, path: str
 ) -> None:
     upstream = Upstream()
     respx.post(GROQ).mock(return_value=upstream.stream())
-    client = Client({**ASK, "stream": True})
+    client = Client({**ASKS[path], "stream": True}, path)
     await client.leaves(app, once=client.first_byte)
     assert upstream.let_go
     assert client.sent[0]["status"] == 200
@@ -154,8 +165,9 @@ async def test_a_client_that_leaves_in_the_middle_of_a_stream_closes_the_upstrea
 
 
 @respx.mock
+@pytest.mark.parametrize("path", PATHS)
 async def test_a_client_that_stays_gets_its_whole_stream_and_leaves_no_watcher_behind(
-    app: App,
+    app: App, path: str
 ) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         if orjson.loads(request.content).get("stream"):
@@ -165,7 +177,7 @@ async def test_a_client_that_stays_gets_its_whole_stream_and_leaves_no_watcher_b
 
     respx.post(GROQ).mock(side_effect=answer)
     for stream in (True, False):
-        client = Client({**ASK, "stream": stream})
+        client = Client({**ASKS[path], "stream": stream}, path)
         with anyio.fail_after(10):
             await client.call(app)
         assert client.sent[0]["status"] == 200

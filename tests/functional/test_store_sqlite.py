@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sqlite3
 import stat
 import time
 from pathlib import Path
 
-from llm_agg.store.base import CredentialRecord, UsageEvent
+import pytest
+
+from llm_agg.store.base import CounterStore, CredentialRecord, UsageEvent
+from llm_agg.store.nowait import counting
 from llm_agg.store.sqlite import sqlite_stores
 
 
-def _bump(path: str, times: int, limit: int) -> int:
+def _bump(path: str, times: int, limit: int, on_loop: bool = False) -> int:
+    """One worker's increments: in its threads, or on its event loop when the file is free
+    (``store/nowait.py``), as the hot path does them."""
     stores = sqlite_stores(Path(path))
-    try:
+
+    def bump(counters: CounterStore) -> int | None:
+        return counters.increment("shared", 1, time.time() + 60, limit=limit)
+
+    async def run() -> int:
         granted = 0
         for _ in range(times):
-            if stores.counters.increment("shared", 1, time.time() + 60, limit=limit) is not None:
-                granted += 1
+            if on_loop:
+                value = await counting(stores.counters, bump)
+            else:
+                value = await asyncio.to_thread(bump, stores.counters)
+            granted += value is not None
         return granted
+
+    try:
+        return asyncio.run(run())
     finally:
         stores.close()
 
 
-def test_worker_processes_share_exact_counters(tmp_path: Path) -> None:
+@pytest.mark.parametrize("on_loop", [(False, False, False), (True, True, False, False)])
+def test_worker_processes_share_exact_counters(tmp_path: Path, on_loop: tuple[bool, ...]) -> None:
     path = str(tmp_path / "data" / "store.sqlite3")
     sqlite_stores(Path(path)).close()  # the file and its tables exist before the race
     context = multiprocessing.get_context("spawn")
-    with context.Pool(3) as pool:
-        granted = pool.starmap(_bump, [(path, 120, 300)] * 3)
+    with context.Pool(len(on_loop)) as pool:
+        granted = pool.starmap(_bump, [(path, 120, 300, loop) for loop in on_loop])
 
     assert sum(granted) == 300
     stores = sqlite_stores(Path(path))

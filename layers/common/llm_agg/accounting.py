@@ -9,7 +9,6 @@ those three calls. Writes happen after the answer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +27,8 @@ from llm_agg.providers.base import Target, Usage
 from llm_agg.providers.failures import FailureKind, UpstreamFailure
 from llm_agg.providers.scrub import account_secrets, scrub
 from llm_agg.routing.health import Health
+from llm_agg.store.base import CounterStore
+from llm_agg.store.nowait import counting
 from llm_agg.usage import UsageRecorder
 
 if TYPE_CHECKING:
@@ -141,7 +142,10 @@ class Accounting:
         admission = quota.precheck(provider, account, model, prompt_tokens)
         if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
             try:
-                admission = await asyncio.to_thread(quota.charge, provider, account, model)
+                admission = await counting(
+                    quota.counters,
+                    lambda counters: quota.charge(provider, account, model, counters),
+                )
             except Exception as exc:
                 # A store that cannot count must not stop the traffic: the provider's own
                 # limits (and its 429s) still hold, and a cooldown follows the first 429.
@@ -224,6 +228,7 @@ class Accounting:
 
     def _count(
         self,
+        counters: CounterStore,
         provider: str,
         account: str,
         model: str,
@@ -232,11 +237,11 @@ class Accounting:
         gateway_key: str | None,
         now: float,
     ) -> None:
-        """After an answer, in one thread hop: the provider's token windows, and the gateway
-        key's tokens of the day (its ``tokens_per_day`` limit is checked before each request)."""
-        self.quota.count(provider, account, model, charged, tokens)
+        """After an answer, in one piece of counter work: the provider's token windows, and the
+        gateway key's tokens of the day (its ``tokens_per_day`` is checked before each request)."""
+        self.quota.count(provider, account, model, charged, tokens, counters)
         if gateway_key:
-            charge_tokens(self.quota.counters, gateway_key, tokens, now)
+            charge_tokens(counters, gateway_key, tokens, now)
 
     def _served(self, outcome: Outcome) -> None:
         target, usage, gateway_key = outcome.target, outcome.usage, outcome.gateway_key
@@ -249,8 +254,12 @@ class Accounting:
         keyed = gateway_key not in (None, "-")
         if keyed or self.quota.limits(provider, holder, model):
             # No thread hop for an answer nothing counts: no window, no gateway key.
-            self.quota.background.spawn(
-                self._count, provider, holder, model, charged, tokens, gateway_key, self.clock()
+            now = self.clock()
+            self.quota.background.spawn_counting(
+                self.quota.counters,
+                lambda store: self._count(
+                    store, provider, holder, model, charged, tokens, gateway_key, now
+                ),
             )
         self._note_use(target, None)
         self.usage.record(

@@ -12,6 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from llm_agg.store.base import CounterStore
+from llm_agg.store.nowait import WouldBlock
+
 log = logging.getLogger("llm_agg.background")
 
 
@@ -35,6 +38,22 @@ class Background:
         task = loop.create_task(asyncio.to_thread(_guarded, fn, *args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def spawn_counting(self, counters: CounterStore, work: Callable[[CounterStore], Any]) -> None:
+        """``spawn(work, counters)``, unless the store can do it at once on the loop (no other
+        writer; ``store/nowait.py``): a thread hop costs more CPU than the statements."""
+        nowait = getattr(counters, "nowait", None)
+        if nowait is not None:
+            try:
+                asyncio.get_running_loop()
+                nowait(work)
+                return
+            except (RuntimeError, WouldBlock):
+                pass  # no loop here (a CLI, a worker thread), or a writer holds the file
+            except Exception as exc:
+                log.warning("background count failed: %s: %s", type(exc).__name__, exc)
+                return
+        self.spawn(work, counters)
 
     @property
     def pending(self) -> int:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -31,8 +31,11 @@ from llm_agg.routing.discovery import merge
 from llm_agg.routing.health import Health
 from llm_agg.settings import Settings
 from llm_agg.store.base import CounterStore, ExpiringStore, Stores, UsageStore
+from llm_agg.store.nowait import WouldBlock
 from llm_agg.stored import Stored
 from llm_agg.usage import UsageRecorder
+
+T = TypeVar("T")
 
 log = logging.getLogger("llm_agg.runtime")
 
@@ -50,6 +53,14 @@ class _Opened:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(getattr(self._stored.stores, self._kind), name)
+
+    def nowait(self, work: Callable[[Any], T]) -> T:
+        """The store's ``nowait`` (store/nowait.py) once it is open: opening may block."""
+        if self._stored.opened:
+            nowait = getattr(getattr(self._stored.stores, self._kind), "nowait", None)
+            if nowait is not None:
+                return cast(T, nowait(work))
+        raise WouldBlock
 
 
 class Runtime:

@@ -24,6 +24,7 @@ from llm_agg.limits import admin_failures
 from llm_agg.limits.keys import admit
 from llm_agg.runtime import Runtime
 from llm_agg.store.base import GatewayKeyRecord, StoreError
+from llm_agg.store.nowait import counting
 from llm_agg.stored import Stored
 
 log = logging.getLogger("llm_agg.auth")
@@ -112,7 +113,10 @@ def client_auth(runtime: Runtime) -> Callable[[Request], Awaitable[Client]]:
         record = client.record
         if record is not None and (record.requests_per_minute or record.tokens_per_day):
             try:
-                await asyncio.to_thread(admit, stored.stores.counters, record, stored.clock())
+                now = stored.clock()
+                await counting(
+                    stored.stores.counters, lambda counters: admit(counters, record, now)
+                )
             except StoreError:
                 raise store_unavailable() from None
         return client

@@ -9,7 +9,6 @@ given back once the answer has gone, when its real tokens have been charged by a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from llm_agg.limits.keys import NOTHING_HELD, Held, release_tokens, reserve_toke
 from llm_agg.routing.classify import estimate_tokens
 from llm_agg.runtime import Runtime
 from llm_agg.store.base import GatewayKeyRecord, StoreError
+from llm_agg.store.nowait import counting
 
 DEFAULT_COMPLETION = 1024  # held for a request that sets no completion cap
 
@@ -44,8 +44,9 @@ async def hold_tokens(
     stored = runtime.stored
     counters = stored.stores.counters
     try:
-        held = await asyncio.to_thread(
-            reserve_tokens, counters, record, wanted, least, stored.clock()
+        now = stored.clock()
+        held = await counting(
+            counters, lambda counters: reserve_tokens(counters, record, wanted, least, now)
         )
     except StoreError:
         raise store_unavailable() from None
@@ -79,7 +80,9 @@ def _releaser(runtime: Runtime, held: Held) -> Release:
         if held is NOTHING_HELD or done:
             return
         done.append(True)
-        runtime.background.spawn(release_tokens, runtime.stored.stores.counters, held)
+        runtime.background.spawn_counting(
+            runtime.stored.stores.counters, lambda counters: release_tokens(counters, held)
+        )
 
     return release
 

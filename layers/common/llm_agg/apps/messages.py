@@ -137,7 +137,9 @@ def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authentica
             dispatcher = Dispatcher(runtime, adapters)
             targets = await runtime.router.route(call)  # refreshes the stored accounts first
             release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-            response = await within_hold(release, lambda: dispatcher.send(call, targets, key_id))
+            response = await within_hold(
+                release, lambda: dispatcher.send(call, targets, key_id, request=request)
+            )
         except GatewayError as exc:
             return anthropic_error(exc)
         except Exception as exc:

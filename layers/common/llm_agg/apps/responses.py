@@ -92,7 +92,10 @@ def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
         call = translation.call
         targets = await runtime.router.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-        answer = await within_hold(release, lambda: Dispatcher(runtime).send(call, targets, caller))
+        dispatcher = Dispatcher(runtime)
+        answer = await within_hold(
+            release, lambda: dispatcher.send(call, targets, caller, request=request)
+        )
         headers = {k: v for k, v in answer.headers.items() if k.startswith("x-llm-agg-")}
 
         async def keep(finished: dict[str, Any]) -> None:

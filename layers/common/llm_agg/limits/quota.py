@@ -155,8 +155,12 @@ class Quota:
                 return Admission(False, until=end, reason=f"{limit.describe()} used up")
         return ADMITTED
 
-    def charge(self, provider: str, account: str, model: str) -> Admission:
-        """The conditional increments of admission (blocking: run it in a thread)."""
+    def charge(
+        self, provider: str, account: str, model: str, counters: CounterStore | None = None
+    ) -> Admission:
+        """The conditional increments of admission, on ``counters`` (the quota's by default;
+        blocking: run it through ``store.nowait.counting``)."""
+        counters = self.counters if counters is None else counters
         requests = sorted(
             (lim for lim in self.limits(provider, account, model) if lim.kind == "r"),
             key=lambda lim: (WINDOW_SECONDS[lim.window], lim.value),
@@ -171,10 +175,10 @@ class Quota:
         for limit in reversed(chosen):
             index, end = bucket(limit.window, now)
             key = counter_key(provider, account, limit, index)
-            value = self.counters.increment(key, 1, end, limit.value)
+            value = counters.increment(key, 1, end, limit.value)
             if value is None:
                 for done, expires in charged:
-                    self.counters.increment(done, -1, expires)
+                    counters.increment(done, -1, expires)
                 self._known[key] = (limit.value, now)
                 self._counted.add((provider, account))
                 self._block(provider, account, limit, end)
@@ -206,9 +210,17 @@ class Quota:
     # --- after the call -----------------------------------------------------------------
 
     def count(
-        self, provider: str, account: str, model: str, charged: tuple[str, ...], tokens: int
+        self,
+        provider: str,
+        account: str,
+        model: str,
+        charged: tuple[str, ...],
+        tokens: int,
+        counters: CounterStore | None = None,
     ) -> None:
-        """Count a finished call in the windows not charged before it (blocking)."""
+        """Count a finished call in the windows not charged before it, on ``counters`` (the
+        quota's by default; blocking)."""
+        counters = self.counters if counters is None else counters
         now = self.clock()
         for limit in self.limits(provider, account, model):
             index, end = bucket(limit.window, now)
@@ -216,7 +228,7 @@ class Quota:
             amount = 1 if limit.kind == "r" else tokens
             if key in charged or amount <= 0:
                 continue
-            value = self.counters.increment(key, amount, end)
+            value = counters.increment(key, amount, end)
             if value is None:
                 continue
             self._known[key] = (value, now)

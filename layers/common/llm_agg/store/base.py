@@ -2,10 +2,12 @@
 moto in tests). One contract suite (tests/functional/test_store_contract.py) runs over both.
 
 Calls are synchronous (boto3 and sqlite3 are); async code calls them through
-``asyncio.to_thread`` so the event loop never blocks. Times are epoch seconds. Anything with
-``expires_at`` is treated as absent once that time has passed, whether or not the backend has
-deleted it yet (DynamoDB's TTL deletes days late; moto never does). A gateway key past its
-``expires_at`` is not found by ``by_hash`` but still listed, so an admin sees it expired.
+``asyncio.to_thread`` so the event loop never blocks, except the hot path's counter work on the
+SQLite file, done on the loop only when it cannot wait (``store/nowait.py``). Times are epoch
+seconds. Anything with ``expires_at`` is treated as absent once that time has passed, whether
+or not the backend has deleted it yet (DynamoDB's TTL deletes days late; moto never does). A
+gateway key past its ``expires_at`` is not found by ``by_hash`` but still listed, so an admin
+sees it expired.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 WAL lets readers run beside the one writer; each write is a single statement or one
 ``BEGIN IMMEDIATE`` transaction, so increments stay exact across threads and processes alike.
-A process holds one connection behind a lock (SQLite serialises writers anyway).
+A process holds one connection behind a lock (SQLite serialises writers anyway), and a second
+one for the counter writes of the hot path, run on the event loop only when they need not wait
+(``SQLiteCounters.nowait``, ``store/nowait.py``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llm_agg.store import histogram
 from llm_agg.store.base import (
     MAX_CHECKPOINT_BYTES,
     MAX_RESPONSE_BYTES,
     Checkpoint,
+    CounterStore,
     CredentialRecord,
     GatewayKeyRecord,
     ItemTooLarge,
@@ -33,6 +36,9 @@ from llm_agg.store.base import (
     UsageRow,
     VersionConflict,
 )
+from llm_agg.store.nowait import WouldBlock
+
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 
@@ -90,6 +96,8 @@ _ADDED_COLUMNS = (
 )
 
 _PURGE_EVERY = 1000  # writes between sweeps of expired rows
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_THREAD_EVERY = 200  # pieces of work on the loop's connection between two done in a thread
 
 
 def _private(path: Path) -> None:
@@ -112,6 +120,9 @@ class Database:
         self.path = path
         self.clock = clock
         self._lock = threading.Lock()
+        self._fast_lock = threading.Lock()
+        self._fast: sqlite3.Connection | None = None
+        self._fast_calls = 0
         self._writes = 0
         self._conn = sqlite3.connect(
             path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -166,9 +177,50 @@ class Database:
         for table in ("counters", "expiring", "checkpoints", "responses"):
             self._conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
 
+    def nowait(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` in one write transaction of the loop's own connection, taken only if no
+        writer holds the file, else ``WouldBlock`` before anything is written. Its busy
+        timeout is zero and it never checkpoints (the other connection does, in threads): in
+        WAL with synchronous=NORMAL a commit is then a write to the page cache, no fsync. One
+        piece of work in ``_THREAD_EVERY`` is left to a thread all the same, so that the WAL
+        is checkpointed (by the other connection, as it commits) even when nothing else
+        writes: a WAL that only grows makes every statement slower."""
+        self._fast_calls += 1
+        if self._fast_calls % _THREAD_EVERY == 0 or not self._fast_lock.acquire(blocking=False):
+            raise WouldBlock
+        try:
+            conn = self._fast or self._connect_fast()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in _BUSY:
+                    raise WouldBlock from None
+                raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from None
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {type(exc).__name__}: {exc}") from None
+        finally:
+            self._fast_lock.release()
+
+    def _connect_fast(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._fast = conn
+        return conn
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._fast_lock:
+            if self._fast is not None:
+                self._fast.close()
 
 
 class SQLiteCredentials:
@@ -307,6 +359,22 @@ def _gateway_key(row: sqlite3.Row) -> GatewayKeyRecord:
     )
 
 
+def _increment(
+    conn: sqlite3.Connection,
+    now: float,
+    key: str,
+    amount: int,
+    expires_at: float,
+    limit: int | None,
+) -> int | None:
+    params = {"key": key, "amount": amount, "expires_at": expires_at, "now": now, "limit": limit}
+    row = conn.execute(_INCREMENT, params).fetchone()
+    return None if row is None else int(row[0])
+
+
+_GET = "SELECT n FROM counters WHERE key = ? AND expires_at > ?"
+
+
 class SQLiteCounters:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -316,22 +384,35 @@ class SQLiteCounters:
     ) -> int | None:
         if limit is not None and amount > limit:
             return None
-        params = {
-            "key": key,
-            "amount": amount,
-            "expires_at": expires_at,
-            "now": self.db.clock(),
-            "limit": limit,
-        }
         with self.db.transaction() as conn:
-            row = conn.execute(_INCREMENT, params).fetchone()
-        return None if row is None else int(row[0])
+            return _increment(conn, self.db.clock(), key, amount, expires_at, limit)
 
     def get(self, key: str) -> int:
-        rows = self.db.read(
-            "SELECT n FROM counters WHERE key = ? AND expires_at > ?", (key, self.db.clock())
-        )
+        rows = self.db.read(_GET, (key, self.db.clock()))
         return int(rows[0][0]) if rows else 0
+
+    def nowait(self, work: Callable[[CounterStore], T]) -> T:
+        """``work`` in one write transaction on the loop, or ``WouldBlock`` (store/nowait.py)."""
+        return self.db.nowait(lambda conn: work(_InTransaction(conn, self.db.clock)))
+
+
+class _InTransaction:
+    """The counters inside ``Database.nowait``'s transaction: each statement joins it."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        self.conn = conn
+        self.clock = clock
+
+    def increment(
+        self, key: str, amount: int, expires_at: float, limit: int | None = None
+    ) -> int | None:
+        if limit is not None and amount > limit:
+            return None
+        return _increment(self.conn, self.clock(), key, amount, expires_at, limit)
+
+    def get(self, key: str) -> int:
+        row = self.conn.execute(_GET, (key, self.clock())).fetchone()
+        return int(row[0]) if row else 0
 
 
 class SQLiteExpiring:
