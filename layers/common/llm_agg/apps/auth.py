@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Request
+from starlette.requests import Request
 
 from llm_agg.api.errors import GatewayError, PermissionDenied, RateLimited, Unauthenticated
 from llm_agg.gateway_keys import MISS, PREFIX, hash_key

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from llm_agg.api.chat import chat_call
@@ -120,7 +121,7 @@ def forwarded_headers_ok(headers: Mapping[str, str]) -> None:
             raise InvalidRequest(f"The {name} header must be printable ASCII.", param=name)
 
 
-def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authenticate) -> None:
+def add_messages_routes(app: Starlette, runtime: Runtime, authenticate: Authenticate) -> None:
     settings = runtime.settings
 
     async def create_message(request: Request) -> Response:
@@ -171,6 +172,5 @@ def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authentica
         count = orjson.dumps({"input_tokens": estimate_tokens(call)})
         return Response(count, media_type="application/json")
 
-    # Plain Starlette routes, as chat's: the hot path skips FastAPI's dependency machinery.
     app.add_route("/v1/messages", create_message, methods=["POST"])
     app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 
@@ -61,7 +62,7 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(value), media_type="application/json", headers=headers)
 
 
-def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
+def add_responses_routes(app: Starlette, runtime: Runtime) -> None:
     settings = runtime.settings
     authenticate = client_auth(runtime)
     ttl = _ttl(settings)
@@ -151,7 +152,6 @@ def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
         else:
             await socket.close(code=1008, reason=refused.message[:120])
 
-    # Plain Starlette routes, as chat: the hot path skips FastAPI's dependency machinery.
     app.add_route(PATH, create, methods=["POST"])
     app.add_route(PATH, upgrade, methods=["GET"])
     app.add_route(PATH + "/{response_id}", read, methods=["GET"])
