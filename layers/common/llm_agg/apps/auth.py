@@ -93,7 +93,10 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
     return Client(ANONYMOUS)  # an open local server: the SDKs' placeholder keys are fine
 
 
-def client_auth(runtime: Runtime) -> Callable[[Request], Awaitable[Client]]:
+Authenticate = Callable[[Request], Awaitable[Client]]
+
+
+def client_auth(runtime: Runtime) -> Authenticate:
     """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
     settings, stored = runtime.settings, runtime.stored
 

@@ -9,7 +9,7 @@ parameters, is FastAPI (``apps/admin.py``), with the same handlers and lifespan 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.apps")
+
+# A route's endpoint: a Request (or a WebSocket) in, a Response (or nothing) out.
+Endpoint = Callable[[Any], Awaitable[Any]]
 
 
 def error_response(error: GatewayError) -> Response:
@@ -124,6 +127,25 @@ def route(path: str, endpoint: Callable[[Request], Any], *methods: str) -> Route
     made = Route(path, endpoint, methods=methods)
     made.methods = set(methods)
     return made
+
+
+class Deferred:
+    """Endpoints made by ``make`` on the first request to any of them, so that what serves them
+    (another API's models and translators) is imported by the first request that needs it, not
+    by every cold start of the function. ``make`` runs once: it does not await, so no other
+    request runs between its start and its end."""
+
+    def __init__(self, make: Callable[[], Mapping[str, Endpoint]]) -> None:
+        self._make = make
+        self._made: Mapping[str, Endpoint] | None = None
+
+    def __getitem__(self, name: str) -> Endpoint:
+        async def endpoint(connection: Any) -> Any:
+            if self._made is None:
+                self._made = self._make()
+            return await self._made[name](connection)
+
+        return endpoint
 
 
 def new_app(runtime: Runtime, routes: Sequence[BaseRoute] = ()) -> Starlette:

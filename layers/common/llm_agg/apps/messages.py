@@ -11,11 +11,10 @@ is Anthropic's ``{"type": "error", "error": {"type", "message"}}``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -29,7 +28,8 @@ from llm_agg.api.messages import (
     stream_error,
 )
 from llm_agg.api.wire import header_value_ok
-from llm_agg.apps.base import read_json_body
+from llm_agg.apps.auth import Authenticate
+from llm_agg.apps.base import Endpoint, read_json_body
 from llm_agg.apps.budget import hold_for, within_hold
 from llm_agg.bridges.messages_in import chat_body, resolve_model
 from llm_agg.bridges.messages_out import MessagesStream, message
@@ -43,7 +43,6 @@ from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.apps")
 
-Authenticate = Callable[[Request], Awaitable[Any]]
 _HEADER_PREFIX = "x-llm-agg-"
 
 
@@ -121,7 +120,9 @@ def forwarded_headers_ok(headers: Mapping[str, str]) -> None:
             raise InvalidRequest(f"The {name} header must be printable ASCII.", param=name)
 
 
-def add_messages_routes(app: Starlette, runtime: Runtime, authenticate: Authenticate) -> None:
+def messages_endpoints(runtime: Runtime, authenticate: Authenticate) -> dict[str, Endpoint]:
+    """The endpoints of ``/v1/messages`` and ``/v1/messages/count_tokens`` (routed in
+    ``apps/chat.py``)."""
     settings = runtime.settings
 
     async def create_message(request: Request) -> Response:
@@ -172,5 +173,4 @@ def add_messages_routes(app: Starlette, runtime: Runtime, authenticate: Authenti
         count = orjson.dumps({"input_tokens": estimate_tokens(call)})
         return Response(count, media_type="application/json")
 
-    app.add_route("/v1/messages", create_message, methods=["POST"])
-    app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
+    return {"create": create_message, "count_tokens": count_tokens}
