@@ -13,6 +13,14 @@ from llm_agg.runtime import Runtime
 from llm_agg_local.server import PathRouter
 
 
+def function_app(mounted: Any) -> Starlette:
+    """The function app the local server mounts, built now if it is built on first request,
+    and unwrapped from the page's GZip."""
+    while not isinstance(mounted, Starlette):
+        mounted = mounted.app
+    return mounted
+
+
 def runtime_of(app: Any) -> Runtime:
     """The runtime of a function app, of the local server (shared by its apps), or of the app
     a TestClient calls."""
