@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.middleware.gzip import GZipMiddleware
@@ -85,8 +86,13 @@ async def _lifespan(receive: Receive, send: Send, startup: Startup, runtime: Run
             return
 
 
-def create_app(settings: Settings | None = None) -> PathRouter:
-    """The local server: the function modules' own ``build_app``, mounted by path."""
+def create_app(settings: Settings | None = None, freeze: bool = False) -> PathRouter:
+    """The local server: the function modules' own ``build_app``, mounted by path. With
+    ``freeze``, what exists once it has started is frozen (``gc.freeze``): modules, the catalog
+    and the apps live as long as the worker, and a full collection then skips their ~50,000
+    objects (0.5 ms instead of 40-80 ms, a pause that every request in flight would feel).
+    Only for a served process: frozen objects are never collected, so a test process that
+    builds many servers would keep the garbage of each."""
     import chat_function
     import health_function
 
@@ -122,15 +128,17 @@ def create_app(settings: Settings | None = None) -> PathRouter:
         ("/", page),  # only "/" itself: it redirects to the page
     ]
 
-    async def probe() -> None:
+    async def start() -> None:
         if settings.discovery_interval > 0:  # a server that discovers models at all
             await runtime.probe()
+        if freeze:
+            gc.freeze()
 
-    return PathRouter(runtime, routes, fallback=chat, startup=probe)
+    return PathRouter(runtime, routes, fallback=chat, startup=start)
 
 
 def create_served_app() -> HostGuard:
     """What ``llm-agg serve`` runs: the gateway behind its Host and Origin guard."""
     settings = Settings.from_env()
     policy = HostPolicy.from_env(settings.require_auth, settings.environ)
-    return HostGuard(create_app(settings), policy)
+    return HostGuard(create_app(settings, freeze=True), policy)
