@@ -90,27 +90,40 @@ def table(
     return "\n".join(lines)
 
 
-def goals(samples: Samples, servers: Sequence[str], high: str) -> list[str]:
-    """The targets of issue 2, checked against this run's medians."""
+def goals(
+    samples: Samples, servers: Sequence[str], high: str, rss_per_worker_mb: float = math.nan
+) -> list[str]:
+    """The targets of issue 17, checked against this run's medians."""
     if "llm-agg" not in servers:
         return []
-    ours_c1 = median(added(samples, "c1", "llm-agg", "p50_ms"))
+
+    def check(label: str, value: float, unit: str, met: bool) -> str:
+        return f"- {label}: {_num(value)}{unit} → " + ("met" if met else "**not met**")
+
+    c1 = median(added(samples, "c1", "llm-agg", "p50_ms"))
+    ttfb = median(added(samples, "stream", "llm-agg", "ttfb_p50_ms"))
+    cpu = median(samples[high]["llm-agg"]["cpu_us_per_req"])
     lines = [
-        f"- added p50 at 1 connection ≤ 1 ms: {_num(ours_c1)} ms → "
-        + ("met" if ours_c1 <= 1 else "**not met**")
+        check("added p50 at 1 connection ≤ 0.5 ms", c1, " ms", c1 <= 0.5),
+        check("stream: added time to first byte p50 ≤ 0.5 ms", ttfb, " ms", ttfb <= 0.5),
+        check("server CPU per request at saturation ≤ 900 µs", cpu, " µs", cpu <= 900),
     ]
-    if "LiteLLM" in servers:
-        theirs_c1 = median(added(samples, "c1", "LiteLLM", "p50_ms"))
-        ratio = ours_c1 / theirs_c1 if theirs_c1 > 0 else math.nan
+    if not math.isnan(rss_per_worker_mb):
         lines.append(
-            f"- added p50 at 1 connection ≤ ¼ of LiteLLM's ({_num(theirs_c1)} ms): "
-            f"{_num(ratio)}x → " + ("met" if ratio <= 0.25 else "**not met**")
+            check(
+                "RSS per worker after load ≤ 60 MB",
+                rss_per_worker_mb,
+                " MB",
+                rss_per_worker_mb <= 60,
+            )
         )
+    if "LiteLLM" in servers:
         ours_rps = median(samples[high]["llm-agg"]["rps"])
         theirs_rps = median(samples[high]["LiteLLM"]["rps"])
         times = ours_rps / theirs_rps if theirs_rps > 0 else math.nan
         lines.append(
-            f"- saturated throughput ≥ 5x LiteLLM's ({_num(theirs_rps)} req/s): "
-            f"{_num(ours_rps)} req/s = {_num(times)}x → " + ("met" if times >= 5 else "**not met**")
+            f"- saturated throughput ≥ 10x LiteLLM's ({_num(theirs_rps)} req/s): "
+            f"{_num(ours_rps)} req/s = {_num(times)}x → "
+            + ("met" if times >= 10 else "**not met**")
         )
     return lines

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -189,9 +190,11 @@ def render(
     ]
     extra = {s.name: _extra_rows(s, run.memory[s.name], run.errors[s.name]) for s in servers}
     text = "\n".join(header) + table(run.samples, names, high, extra) + "\n"
-    goal_lines = goals(run.samples, names, high)
+    ours = run.memory.get("llm-agg")
+    per_worker = ours.rss_workers_mb / ours.workers if ours and ours.workers else math.nan
+    goal_lines = goals(run.samples, names, high, per_worker)
     if goal_lines:
-        text += "\nGoals of issue 2 (indicative unless the machine was otherwise idle):\n\n"
+        text += "\nGoals of issue 17 (indicative unless the machine was otherwise idle):\n\n"
         text += "\n".join(goal_lines) + "\n"
     if run.notes:
         text += "\nErrors seen:\n\n" + "\n".join(f"- {n}" for n in run.notes[:20]) + "\n"
