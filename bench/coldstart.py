@@ -1,6 +1,6 @@
 """Cold start of the function modules, side by side with ``import litellm``.
 
-    .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm]
+    .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm] [--baseline /tmp/before]
 
 For each function module (the ``*_function.py`` of functions/*/) and for ``litellm``, in the
 same run and interleaved, a fresh interpreter imports it under ``python -X importtime``; the
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_agg.agent", "moto")
 NEEDED_BY = {"agent_function": ("llm_agg.agent",)}  # what a function is there to run
 GOAL = 0.2
+GOAL_MS = 250  # issue 17: the chat function's cold import, Lambda layout
 
 # Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
 CHILD = """
@@ -55,13 +56,13 @@ print(json.dumps({"wall": imported, "build": built, "rss_kb": rss, "modules": lo
 """
 
 
-def function_modules() -> dict[str, Path]:
-    return {path.stem: path.parent for path in sorted(ROOT.glob("functions/*/*_function.py"))}
+def function_modules(root: Path = ROOT) -> dict[str, Path]:
+    return {path.stem: path.parent for path in sorted(root.glob("functions/*/*_function.py"))}
 
 
-def lambda_env(folders: list[Path]) -> dict[str, str]:
+def lambda_env(folders: list[Path], root: Path = ROOT) -> dict[str, str]:
     """Lambda's view: the layer and the function folders on the path, a function name set."""
-    paths = [str(ROOT / "layers/common"), *map(str, folders)]
+    paths = [str(root / "layers/common"), *map(str, folders)]
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     return {
         **env,
@@ -89,7 +90,8 @@ def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]
     return total, packages
 
 
-def measure(python: str, module: str, env: dict[str, str], build: bool) -> dict[str, Any]:
+def measure(python: str, label: str, env: dict[str, str], build: bool) -> dict[str, Any]:
+    module = label.split("@")[0]  # "chat_function@baseline": the baseline checkout's
     command = [python, "-X", "importtime", "-c", CHILD, module, "build" if build else "-"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
@@ -124,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/before main`): its chat module is "
+        "measured too, interleaved, as chat_function@baseline",
+    )
     args = parser.parse_args(argv)
 
     modules = function_modules()
@@ -132,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     targets: dict[str, tuple[str, dict[str, str], bool]] = {
         name: (sys.executable, lambda_like, True) for name in modules
     }
+    if args.baseline:
+        base = args.baseline.resolve()
+        base_env = lambda_env(list(function_modules(base).values()), base)
+        base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
+        targets["chat_function@baseline"] = (sys.executable, base_env, True)
     if not args.no_litellm:
         offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
         targets["litellm"] = (litellm_python(), {**env, **offline}, False)
@@ -148,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "import_ms": statistics.median(r["import_us"] for r in runs) / 1000,
             "rss_mb": statistics.median(r["rss_kb"] for r in runs) / 1024,
             "build_app_ms": statistics.median(builds) * 1000 if builds else None,
-            "heaviest": heaviest(runs[-1]["packages"], name),
+            "heaviest": heaviest(runs[-1]["packages"], name.split("@")[0]),
             "not_on_hot_path": sorted(
                 {
                     heavy
@@ -171,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         if row["not_on_hot_path"] and name != "litellm":
             print(f"  imported, though not needed to serve: {', '.join(row['not_on_hot_path'])}")
 
+    if "chat_function" in rows:
+        chat_ms = rows["chat_function"]["import_ms"]
+        met = "met" if chat_ms <= GOAL_MS else "NOT met"
+        print(f"\nchat_function import: {chat_ms:.1f} ms (goal <= {GOAL_MS} ms): {met}")
+        if "chat_function@baseline" in rows:
+            ratio = chat_ms / rows["chat_function@baseline"]["import_ms"]
+            print(f"chat_function / its baseline's import time: {ratio:.3f}")
     verdict = None
     if "litellm" in rows and "chat_function" in rows:
         ratio = rows["chat_function"]["import_ms"] / rows["litellm"]["import_ms"]
