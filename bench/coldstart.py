@@ -40,7 +40,13 @@ GOAL_MS = 250  # issue 17: the chat function's cold import, Lambda layout
 
 # Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
 CHILD = """
-import json, sys, time
+import json, os, sys, time
+class Absent:  # --layer-only: what the Lambda layer does not install cannot be imported
+    names = set(filter(None, os.environ.get("COLDSTART_ABSENT", "").split(",")))
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Absent())
 t0 = time.perf_counter()
 module = __import__(sys.argv[1])
 imported = time.perf_counter() - t0
@@ -54,6 +60,27 @@ with open("/proc/self/status") as status:
     rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 print(json.dumps({"wall": imported, "build": built, "rss_kb": rss, "modules": loaded}))
 """
+
+
+def not_in_layer() -> list[str]:
+    """Top-level modules of the packages installed here that layers/common/requirements.txt
+    does not ship: on Lambda they are absent (httpx, for one, then skips its optional CLI and
+    its rich/pygments imports)."""
+    from importlib.metadata import packages_distributions
+
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "-").replace(".", "-")
+
+    lines = (ROOT / "layers/common/requirements.txt").read_text().splitlines()
+    shipped = {norm(line.split("==")[0]) for line in lines if "==" in line and line[0].isalnum()}
+    ours = {"llm_agg", *function_modules()}
+    return sorted(
+        top
+        for top, dists in packages_distributions().items()
+        if top not in ours
+        and not top.startswith("_")
+        and not any(norm(d) in shipped for d in dists)
+    )
 
 
 def function_modules(root: Path = ROOT) -> dict[str, Path]:
@@ -132,10 +159,18 @@ def main(argv: list[str] | None = None) -> int:
         help="another checkout (e.g. `git worktree add /tmp/before main`): its chat module is "
         "measured too, interleaved, as chat_function@baseline",
     )
+    parser.add_argument(
+        "--layer-only",
+        action="store_true",
+        help="packages installed here but not shipped in the Lambda layer cannot be imported "
+        "(as on Lambda); by default this virtualenv's packages are all importable",
+    )
     args = parser.parse_args(argv)
 
     modules = function_modules()
     env = lambda_env(list(modules.values()))
+    if args.layer_only:
+        env["COLDSTART_ABSENT"] = ",".join(not_in_layer())
     lambda_like = {**env, "AWS_LAMBDA_FUNCTION_NAME": "llm-agg-bench"}
     targets: dict[str, tuple[str, dict[str, str], bool]] = {
         name: (sys.executable, lambda_like, True) for name in modules
@@ -143,11 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         base = args.baseline.resolve()
         base_env = lambda_env(list(function_modules(base).values()), base)
+        base_env["COLDSTART_ABSENT"] = env.get("COLDSTART_ABSENT", "")
         base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
         targets["chat_function@baseline"] = (sys.executable, base_env, True)
     if not args.no_litellm:
         offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
-        targets["litellm"] = (litellm_python(), {**env, **offline}, False)
+        theirs = {k: v for k, v in env.items() if k != "COLDSTART_ABSENT"}  # its own venv
+        targets["litellm"] = (litellm_python(), {**theirs, **offline}, False)
 
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
@@ -173,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
 
-    print(f"{'module':<18}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
+    print(f"{'module':<24}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
     for name, row in rows.items():
         build = f"{row['build_app_ms']:.1f} ms" if row["build_app_ms"] is not None else "-"
-        print(f"{name:<18}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
+        print(f"{name:<24}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
     print(f"({args.runs} runs each, interleaved; python {sys.version.split()[0]})")
     for name, row in rows.items():
         listed = ", ".join(f"{pkg} {us / 1000:.1f} ms" for pkg, us in row["heaviest"])
