@@ -185,7 +185,9 @@ async def measure(size: str, rounds: int, requests: int) -> dict[str, list[float
         }
         app: App = create_app(Settings.from_env(env))
         figures: dict[str, list[float]] = {}
-        with respx.mock(assert_all_called=False) as router:
+        # respx's httpx mocker replaces whichever transport the runtime's client has (its
+        # default, httpcore's, is no longer under the gateway's client: llm_agg.http_transport).
+        with respx.mock(assert_all_called=False, using="httpx") as router:
             _upstream(router)
             async with lifespan(app):
                 figures = await _rounds(app, bodies(size), rounds, requests)

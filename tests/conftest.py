@@ -7,8 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import respx.mocks
 
 from tests.support.fixtures import FIXTURES
+from tests.support.respx_upstream import UpstreamMocker
+
+# Every respx router (``respx.mock``, the ``respx_mock`` fixture) mocks the gateway's upstream
+# transport as well as httpcore: see tests/support/respx_upstream.py.
+respx.mocks.DEFAULT_MOCKER = UpstreamMocker.name
 
 ROOT = Path(__file__).resolve().parents[1]
 BESIDE = ROOT.parent

@@ -18,6 +18,7 @@ import httpx
 from llm_agg.accounting import Accounting
 from llm_agg.background import Background
 from llm_agg.discovery import Discovery
+from llm_agg.http_transport import upstream_client
 from llm_agg.limits.quota import Quota
 from llm_agg.providers.accounts import Account, env_accounts
 from llm_agg.providers.base import Adapter
@@ -130,7 +131,7 @@ class Runtime:
     def client(self) -> httpx.AsyncClient:
         """One pooled client per process: connections to upstreams are kept alive."""
         if self._client is None:
-            self._client = httpx.AsyncClient(
+            self._client = upstream_client(
                 timeout=httpx.Timeout(60.0, connect=self.settings.connect_timeout),
                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
             )

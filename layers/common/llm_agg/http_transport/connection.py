@@ -1,0 +1,295 @@
+"""One HTTP/1.1 connection to an upstream: an ``asyncio.Protocol`` that feeds httptools' parser
+(llhttp, the parser uvicorn serves with) and keeps the answer for whoever holds the connection:
+the transport until the head has come, then the response's body stream.
+
+It fails the way httpcore does, so the dispatcher tells the same failures apart: a peer that
+closes before any answer is ``RemoteProtocolError`` ("Server disconnected without sending a
+response."), one that closes inside a framed body too, a reset is ``ReadError``, a read that
+waits past its timeout ``ReadTimeout``, a write ``WriteTimeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Final, Literal, cast
+
+import httptools
+import httpx
+
+Key = tuple[bytes, str, int]  # (scheme, host, port): the connections one request may reuse
+State = Literal["busy", "idle", "gone"]
+
+# Body bytes kept unread before the socket stops being read: a slow reader (a client reading
+# its stream slowly) holds back the upstream instead of filling this process's memory.
+HIGH_WATER: Final = 256 * 1024
+LOW_WATER: Final = HIGH_WATER // 4
+DISCONNECTED: Final = "Server disconnected without sending a response."
+MAX_HEAD: Final = 100 * 1024  # as httpcore bounds h11's (MAX_INCOMPLETE_EVENT_SIZE)
+
+
+def expire(waiter: asyncio.Future[bool]) -> None:
+    """A timer's end: the wait it bounds returns False."""
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+class Surplus(Exception):
+    """Bytes after a complete answer: parsing stops there and the connection is not reused."""
+
+
+class Connection(asyncio.Protocol):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        key: Key,
+        forget: Callable[[Connection], None],
+    ) -> None:
+        self.loop = loop
+        self.key = key
+        self._forget = forget  # the pool's: an idle connection the peer closed leaves it
+        self.transport: asyncio.Transport | None = None
+        self.state: State = "busy"
+        self.served = 0  # answers read whole on it: only a reused connection can be stale
+        self.idle_since = 0.0
+        self.lost = False
+        self.closing = False  # the request said ``Connection: close``
+        self._waiter: asyncio.Future[bool] | None = None
+        self._writable = True
+        self._paused = False
+        self._parser = httptools.HttpResponseParser(self)
+        self.begin()
+
+    def begin(self) -> None:
+        """Ready for the next answer."""
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.received = 0  # bytes of this answer so far
+        self.framed = False  # Content-Length or chunked: its end is known without a close
+        self.body: deque[bytes] = deque()
+        self.buffered = 0
+        self.error: httpx.TransportError | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self.state != "busy":
+            # Bytes nobody asked for on an idle connection: its next answer can't be trusted.
+            if self.state == "idle":
+                self._forget(self)
+                self.close()
+            return
+        self.received += len(data)
+        try:
+            self._parser.feed_data(data)
+            if not self.head_done and self.received > MAX_HEAD:
+                raise httptools.HttpParserError(f"a head past {MAX_HEAD} bytes")
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if self.complete:  # the answer is whole; only what followed it was refused
+                self.keep_alive = False
+            else:
+                # The holder still owns it: it reads the error, then releases it to the pool.
+                self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
+                cast(asyncio.Transport, self.transport).abort()
+        if self.buffered > HIGH_WATER and not self._paused:
+            self._paused = True
+            cast(asyncio.Transport, self.transport).pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.state == "idle":
+            self._forget(self)
+        elif self.state == "busy" and not self.complete:
+            if self.head_done and not self.framed and exc is None:
+                self.complete = True  # the body ran to the close (HTTP/1.0, no length)
+            elif exc is not None:
+                self._fail(httpx.ReadError(str(exc) or type(exc).__name__))
+            elif not self.head_done:
+                self._fail(httpx.RemoteProtocolError(DISCONNECTED))
+            else:
+                self._fail(
+                    httpx.RemoteProtocolError(
+                        "peer closed connection without sending complete message body"
+                    )
+                )
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._wake()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            raise Surplus
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        if len(name) in (14, 17):
+            lowered = name.lower()
+            if lowered == b"content-length" or (
+                lowered == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                self.framed = True
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status >= 200:  # an informational answer (100, 103) is skipped: the answer follows
+            self.status = status
+            self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+
+    def on_message_complete(self) -> None:
+        if not self.head_done:
+            self.reason = b""
+            self.headers = []
+            self.framed = False
+            return
+        self.complete = True
+        self.keep_alive = self._parser.should_keep_alive()
+
+    # for the holder
+
+    @property
+    def http_version(self) -> bytes:
+        return b"HTTP/1.1" if self._parser.get_http_version() == "1.1" else b"HTTP/1.0"
+
+    @property
+    def reusable(self) -> bool:
+        """Read to its end, nothing left over, and both sides keep it open."""
+        return (
+            self.complete
+            and not self.body
+            and self.keep_alive
+            and not self.closing
+            and not self.lost
+        )
+
+    async def wait(self, seconds: float | None) -> bool:
+        """Until there is news (bytes, the head, the end, a close): False when ``seconds``
+        passed first."""
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self._waiter = waiter
+        timer = None if seconds is None else self.loop.call_later(seconds, expire, waiter)
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    async def write(self, data: bytes, seconds: float | None) -> None:
+        if self.lost or self.transport is None:
+            raise self.error or httpx.WriteError("the connection is closed")
+        self.transport.write(data)
+        # Wait while the kernel's buffer is full, unless the answer already came (a server may
+        # answer early, 413, and stop reading): then the answer is what the caller reads.
+        while not self._writable and not self.lost and not self.head_done:
+            if not await self.wait(seconds):
+                raise httpx.WriteTimeout("the request could not be written in time")
+
+    async def read_head(self, seconds: float | None) -> None:
+        while not self.head_done:
+            if self.error is not None:
+                raise self.error
+            if not await self.wait(seconds):
+                raise httpx.ReadTimeout("no answer in time")
+
+    def take(self) -> bytes:
+        """The next piece of body as it came: one chunk of a chunked body, or one read of any
+        other. httpcore (h11) handed on the same pieces, and the relay decides at their
+        boundaries (an error in the piece after the first event is a mid-stream error)."""
+        piece = self.body.popleft()
+        self.buffered -= len(piece)
+        if self._paused and self.buffered <= LOW_WATER and not self.lost:
+            self._paused = False
+            cast(asyncio.Transport, self.transport).resume_reading()
+        return piece
+
+    # The pool's, when it lets a connection go.
+
+    def close(self) -> None:
+        """Closed gracefully: only an idle connection, or one read to its end."""
+        self.state = "gone"
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Dropped mid-answer: nothing more is read or written."""
+        self.state = "gone"
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, error: httpx.TransportError) -> None:
+        if self.error is None:
+            self.error = error
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+
+class Body(httpx.AsyncByteStream):
+    """An answer's body as it arrives: each read yields what came since the last, and waits
+    (up to the read timeout) only when nothing has. Read to its end, the connection goes back
+    to the pool; closed before, or failed, the connection is closed."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        seconds: float | None,
+        release: Callable[[Connection, bool], None],
+    ) -> None:
+        self._conn: Connection | None = conn
+        self._seconds = seconds
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            while True:
+                if conn.body:
+                    yield conn.take()
+                elif conn.complete:
+                    break
+                elif conn.error is not None:
+                    raise conn.error
+                elif not await conn.wait(self._seconds):
+                    raise httpx.ReadTimeout("no more of the answer in time")
+        except BaseException:
+            self._let_go()
+            raise
+        self._let_go()
+
+    async def aclose(self) -> None:
+        self._let_go()
+
+    def _let_go(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._release(conn, conn.reusable)

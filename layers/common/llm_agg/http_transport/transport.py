@@ -1,0 +1,158 @@
+"""``UpstreamTransport``: httpx's transport interface over asyncio and httptools, HTTP/1.1 with
+keep-alive, for the gateway's calls to providers.
+
+What it does not do it leaves to httpx's own transport (``fallback``), never half-done: a
+scheme other than http/https, HEAD and CONNECT, an ``Upgrade``, request extensions other than
+the timeout (``sni_hostname``, ``trace``), and any loop but asyncio's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from functools import partial
+from typing import Final
+
+import httpx
+
+from llm_agg.http_transport.connect import connect
+from llm_agg.http_transport.connection import Body, Connection, Key
+from llm_agg.http_transport.pool import Pool
+
+_PORTS: Final = {b"http": 80, b"https": 443}
+_ELSEWHERE: Final = frozenset({"HEAD", "CONNECT"})
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]")
+_CHUNK_END: Final = b"0\r\n\r\n"
+
+# A request may go out twice only when its body is bytes (it can be sent again) and the first
+# try met a reused connection its server had closed while idle: nothing of an answer came.
+_STALE: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class UpstreamTransport(httpx.AsyncBaseTransport):
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - immutable, httpx's own defaults
+        ssl_context: ssl.SSLContext | None = None,
+        fallback: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        # The context httpx would make (certifi, or SSL_CERT_FILE / SSL_CERT_DIR): the same
+        # verification as before; the fallback shares it.
+        self._tls = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._tls.set_alpn_protocols(["http/1.1"])
+        self._fallback = fallback  # made when first needed: httpcore is ~50 ms to import
+        self._limits = limits
+        self._pool: Pool | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.raw_scheme
+        if (
+            scheme not in _PORTS
+            or request.method in _ELSEWHERE
+            or not request.extensions.keys() <= {"timeout"}
+            or "upgrade" in request.headers
+        ):
+            return await self._elsewhere(request)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop (trio): httpcore runs there
+            return await self._elsewhere(request)
+        pool = self._pool_on(loop)
+        timeouts = request.extensions.get("timeout", {})
+        key: Key = (scheme, url.raw_host.decode("ascii"), url.port or _PORTS[scheme])
+        head = _head(request)
+        stream = request.stream
+        body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
+        opener = partial(self._open, loop, pool, key, timeouts.get("connect"))
+        for retry in (False, True):
+            conn = await pool.checkout(key, opener, timeouts.get("pool"), fresh=retry)
+            conn.closing = _wants_close(request)
+            try:
+                if body is not None:
+                    await conn.write(head + body, timeouts.get("write"))
+                else:
+                    await _write_stream(conn, head, request, timeouts.get("write"))
+                await conn.read_head(timeouts.get("read"))
+            except _STALE:
+                stale = conn.served > 0 and not conn.received and body is not None
+                pool.release(conn, False)
+                if stale and not retry:
+                    continue
+                raise
+            except BaseException:
+                pool.release(conn, False)
+                raise
+            return httpx.Response(
+                conn.status,
+                headers=conn.headers,
+                stream=Body(conn, timeouts.get("read"), pool.release),
+                extensions={"http_version": conn.http_version, "reason_phrase": conn.reason},
+            )
+        raise AssertionError("unreachable: the second try returns or raises")
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+    async def _elsewhere(self, request: httpx.Request) -> httpx.Response:
+        if self._fallback is None:
+            self._fallback = httpx.AsyncHTTPTransport(verify=self._tls, limits=self._limits)
+        return await self._fallback.handle_async_request(request)
+
+    def _pool_on(self, loop: asyncio.AbstractEventLoop) -> Pool:
+        """The pool of this event loop: connections are bound to the loop that opened them, so
+        a client used on a new loop (a CLI's second ``asyncio.run``) starts a new pool."""
+        pool = self._pool
+        if pool is None or pool.loop is not loop:
+            if pool is not None and not pool.loop.is_closed():
+                pool.close()
+            pool = self._pool = Pool(loop, self._limits)
+        return pool
+
+    async def _open(
+        self, loop: asyncio.AbstractEventLoop, pool: Pool, key: Key, seconds: float | None
+    ) -> Connection:
+        scheme, host, port = key
+        tls = self._tls if scheme == b"https" else None
+        return await connect(lambda: Connection(loop, key, pool.forget), host, port, tls, seconds)
+
+
+def _head(request: httpx.Request) -> bytes:
+    """The request line and headers, as h11 would write them (names as given), refusing what
+    h11 refuses: a name that is not a token, a value with CR, LF or NUL."""
+    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
+    for name, value in request.headers.raw:
+        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+            raise httpx.LocalProtocolError(f"illegal header {name!r}")
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def _wants_close(request: httpx.Request) -> bool:
+    value = request.headers.get("connection")
+    return value is not None and "close" in value.lower()
+
+
+async def _write_stream(
+    conn: Connection, head: bytes, request: httpx.Request, seconds: float | None
+) -> None:
+    """A body that is not bytes: as it comes, chunked when the request says so (httpx does
+    when it has no length)."""
+    chunked = "content-length" not in request.headers and "chunked" in request.headers.get(
+        "transfer-encoding", ""
+    )
+    await conn.write(head, seconds)
+    assert isinstance(request.stream, httpx.AsyncByteStream)
+    async for part in request.stream:
+        if part:
+            await conn.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part, seconds)
+    if chunked:
+        await conn.write(_CHUNK_END, seconds)
