@@ -1,7 +1,8 @@
 """``/v1/messages`` and ``/v1/responses`` next to ``/v1/chat/completions``, whole requests
 through the gateway's ASGI app, in process: what each endpoint adds, as CPU time.
 
-The app is the one ``llm-agg serve`` runs (``llm_agg_local.server.create_app``), with Groq
+The app is the one ``llm-agg serve`` runs (``llm_agg_local.server.create_app`` behind its
+Host guard, as ``create_served_app`` builds it), with Groq
 answered by respx (the same prebuilt answer or 20-chunk stream for every endpoint), driven
 by a bare ASGI caller in one event loop: no sockets, no client library, no other process, so
 on a shared machine it moves far less than a wall-clock figure. Each round times each case in
@@ -33,6 +34,7 @@ import respx
 from transforms import ASK, chat_stream, claude_code_request, codex_request
 
 from llm_agg.settings import Settings
+from llm_agg_local.hosts import HostGuard, HostPolicy
 from llm_agg_local.server import create_app
 
 UPSTREAM = "http://upstream.bench/v1"
@@ -126,7 +128,7 @@ async def call(app: App, path: str, body: bytes) -> tuple[float, int]:
         elif message["type"] == "http.response.body" and message.get("body") and first is None:
             first = time.process_time()
 
-    headers = [(b"content-type", b"application/json"), (b"host", b"bench")]
+    headers = [(b"content-type", b"application/json"), (b"host", b"127.0.0.1")]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -169,7 +171,9 @@ async def lifespan(app: App) -> AsyncIterator[None]:
         await task
 
 
-async def measure(size: str, rounds: int, requests: int) -> dict[str, list[float]]:
+async def measure(
+    size: str, rounds: int, requests: int, only: str | None = None
+) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "providers.yaml"
         catalog.write_text(
@@ -183,14 +187,17 @@ async def measure(size: str, rounds: int, requests: int) -> dict[str, list[float
             "GROQ_API_KEY": "gsk_bench",
             "LLM_AGG_ADMIN_KEY": "sk-llmagg-admin-bench-not-a-secret-0123456789",
         }
-        app: App = create_app(Settings.from_env(env))
+        settings = Settings.from_env(env)
+        policy = HostPolicy.from_env(settings.require_auth, settings.environ)
+        app: App = HostGuard(create_app(settings), policy)
         figures: dict[str, list[float]] = {}
         # respx's httpx mocker replaces whichever transport the runtime's client has (its
         # default, httpcore's, is no longer under the gateway's client: llm_agg.http_transport).
         with respx.mock(assert_all_called=False, using="httpx") as router:
             _upstream(router)
             async with lifespan(app):
-                figures = await _rounds(app, bodies(size), rounds, requests)
+                cases = {n: c for n, c in bodies(size).items() if only is None or only in n}
+                figures = await _rounds(app, cases, rounds, requests)
         return figures
 
 
@@ -226,8 +233,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=200, help="per case and round")
     parser.add_argument("--size", choices=("small", "large"), default="small")
+    parser.add_argument("--only", help="only the endpoints whose name holds this (e.g. chat)")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.size, args.rounds, args.requests))
+    figures = asyncio.run(measure(args.size, args.rounds, args.requests, args.only))
     print("| CPU µs per request | min | median |\n| --- | ---: | ---: |")
     for name in sorted(figures, key=lambda n: (n.rsplit(", ", 1)[1], n)):
         values = figures[name]

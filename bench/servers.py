@@ -42,7 +42,8 @@ def free_port() -> int:
 def base_env(logs: Path, **extra: str) -> dict[str, str]:
     """A small environment: no provider keys, proxies or cloud settings leak into a server,
     and whatever a server caches under HOME stays in this run's (git-ignored) logs."""
-    keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE")
+    # PYTHONPATH too: with it, another checkout (a "before") runs on this venv.
+    keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "PYTHONPATH")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(HOME=str(logs / "home"), NO_PROXY="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
     env.update(extra)

@@ -90,10 +90,13 @@ class HostPolicy:
 
     def refusal(self, scope: Scope) -> GatewayError | None:
         """Why this request is not answered here, or None."""
-        headers = _headers(scope)
-        server = scope.get("server")
-        server_port = server[1] if server else None
-        host = authority(headers.get("host", ""))
+        return self.judge(*asked(scope))
+
+    def judge(
+        self, host_header: str, origin: str | None, server_port: int | None, scheme: str
+    ) -> GatewayError | None:
+        """``refusal`` from what it reads of a request: nothing else decides it."""
+        host = authority(host_header)
         if host is None or not self.allows(host, server_port):
             return GatewayError(
                 "This server does not answer for that Host name"
@@ -102,14 +105,11 @@ class HostPolicy:
                 type="invalid_request_error",
                 code="host_not_allowed",
             )
-        origin = headers.get("origin")
         if origin is None:
             return None
         sent_from = origin_authority(origin)
         # The open server speaks plain http: an https:// page is another origin.
-        same_scheme = self.keyed or origin.strip().lower().startswith(
-            scope.get("scheme", "http") + "://"
-        )
+        same_scheme = self.keyed or origin.strip().lower().startswith(scheme + "://")
         if (
             sent_from is None
             or not same_scheme
@@ -124,6 +124,22 @@ class HostPolicy:
         if self.keyed and not self.names:
             return origin[0] == host[0]  # same site as the Host the request was sent to
         return self.allows(origin, server_port)
+
+
+Asked = tuple[str, str | None, int | None, str]  # Host, Origin, the server's port, scheme
+ALLOWED_CACHE = 256  # allowed (Host, Origin, port, scheme) values remembered; then forgotten
+
+
+def asked(scope: Scope) -> Asked:
+    """What the policy reads of a request: its Host and Origin, its server's port, scheme."""
+    headers = _headers(scope)
+    server = scope.get("server")
+    return (
+        headers.get("host", ""),
+        headers.get("origin"),
+        server[1] if server else None,
+        scope.get("scheme", "http"),
+    )
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -145,14 +161,30 @@ class HostGuard:
     def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
         self.app = app
         self.policy = policy
+        # The policy is fixed and its verdict a function of what it reads alone, so an allowed
+        # value is remembered (a client sends the same Host for ever): no parse a request.
+        # Only allowed ones: a refusal is worked out again each time. Bounded: cleared when full.
+        self._allowed: set[Asked] = set()
+
+    def refusal(self, scope: Scope) -> GatewayError | None:
+        """``policy.refusal(scope)``, from the allowed values already seen when it is one."""
+        question = asked(scope)
+        if question in self._allowed:
+            return None
+        refusal = self.policy.judge(*question)
+        if refusal is None:
+            if len(self._allowed) >= ALLOWED_CACHE:
+                self._allowed.clear()
+            self._allowed.add(question)
+        return refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and self.policy.refusal(scope) is not None:
+        if scope["type"] == "websocket" and self.refusal(scope) is not None:
             # Browsers apply no CORS to WebSockets: the Origin check is all there is.
             await send({"type": "websocket.close", "code": 1008})
             return
         if scope["type"] == "http":
-            refusal = self.policy.refusal(scope)
+            refusal = self.refusal(scope)
             if refusal is not None:
                 await send(
                     {

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from llm_agg_local.hosts import HostGuard, HostPolicy, authority, origin_authority
+from llm_agg_local.hosts import (
+    ALLOWED_CACHE,
+    HostGuard,
+    HostPolicy,
+    authority,
+    origin_authority,
+)
 
 OPEN = HostPolicy(keyed=False)
 KEYED = HostPolicy(keyed=True)
@@ -133,3 +141,47 @@ async def test_a_websocket_from_a_foreign_origin_is_closed_before_the_app() -> N
     assert sent == [{"type": "websocket.close", "code": 1008}] and reached == []
     await guard({**scope("127.0.0.1:8000"), "type": "websocket"}, None, send)  # type: ignore[arg-type]
     assert reached == ["websocket"]
+
+
+async def _answer(guard: HostGuard, request: dict[str, object]) -> int:
+    """The status the guarded app (200) or the guard (its refusal) answers ``request`` with."""
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await guard(request, None, send)  # type: ignore[arg-type]
+    return int(str(sent[0]["status"]))
+
+
+async def _ok(scope: dict[str, object], receive: object, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+
+
+@pytest.mark.anyio
+async def test_the_guard_remembers_only_what_it_allowed_and_never_lets_a_refusal_through() -> None:
+    guard = HostGuard(_ok, OPEN)  # type: ignore[arg-type]
+    assert await _answer(guard, scope("127.0.0.1:8000")) == 200
+    assert await _answer(guard, scope("127.0.0.1:8000")) == 200  # remembered
+    # The same Host, but from a foreign page, over https, or to another port: each refused.
+    assert await _answer(guard, scope("127.0.0.1:8000", "http://evil.example")) == 403
+    assert await _answer(guard, scope("127.0.0.1:8000", "https://127.0.0.1:8000")) == 403
+    assert await _answer(guard, scope("127.0.0.1:8000", port=9000)) == 421
+    assert await _answer(guard, {**scope("127.0.0.1:8000"), "scheme": "https"}) == 200
+    assert await _answer(guard, scope("evil.example:8000")) == 421
+    assert await _answer(guard, scope("evil.example:8000")) == 421  # refused again, not kept
+    # Two Host headers, the first an allowed one: ambiguous, refused even once it is known.
+    twice = scope("127.0.0.1:8000")
+    twice["headers"] = [(b"host", b"127.0.0.1:8000"), (b"host", b"evil.example")]
+    assert await _answer(guard, twice) == 421
+
+
+@pytest.mark.anyio
+async def test_the_guards_memory_is_bounded_and_forgets_nothing_it_must_refuse() -> None:
+    guard = HostGuard(_ok, KEYED)  # type: ignore[arg-type]  # a keyed server answers any Host
+    for n in range(ALLOWED_CACHE * 3):
+        assert await _answer(guard, scope(f"h{n}.example:8000")) == 200
+        assert len(guard._allowed) <= ALLOWED_CACHE
+    # A keyed server without a list of names still refuses another site's page.
+    for _ in range(2):
+        assert await _answer(guard, scope("h1.example:8000", "http://evil.example")) == 403

@@ -24,6 +24,17 @@ def test_the_bound_is_exact() -> None:
     assert not within_depth(orjson.loads(b"[" * 1024 + b"]" * 1024))
 
 
+def test_each_check_stands_alone_whatever_came_before() -> None:
+    # The lists that wrap a value are built once and reused: a failed check must leave
+    # nothing in them for the next, and each limit has its own.
+    assert not within_depth(nested(MAX_DEPTH + 1))
+    assert within_depth({"a": nested(MAX_DEPTH - 1)})
+    assert not within_depth({"a": nested(MAX_DEPTH)})
+    assert within_depth(nested(10), limit=10)
+    assert not within_depth(nested(11), limit=10)
+    assert within_depth(nested(MAX_DEPTH))
+
+
 def test_tool_arguments_too_deep_for_a_native_provider_are_the_clients_fault() -> None:
     deep = '{"a":' + "[" * 300 + "]" * 300 + "}"
     with pytest.raises(InvalidRequest, match="deeper"):

@@ -103,6 +103,18 @@ def test_header_names_are_case_insensitive_on_real_responses() -> None:
     assert announced("openrouter", raw, 1788825600.0 - 600)[0].remaining == 3
 
 
+def test_only_the_limit_headers_are_read_among_the_others_and_repeats_are_joined() -> None:
+    recorded = headers("groq/response_headers_ratelimit.txt")
+    noisy = httpx.Headers(
+        [("Server", "x"), ("Via", "1.1 y"), ("X-Request-Id", "r"), *recorded.items()]
+    )
+    assert announced("groq", noisy, NOW) == announced("groq", recorded, NOW)
+    twice = httpx.Headers(
+        [("x-ratelimit-limit-requests", "10"), ("x-ratelimit-limit-requests", "20")]
+    )
+    assert announced("openai", twice, NOW) == [Announced("r", "m", None, None, None)]
+
+
 def test_a_provider_without_headers_announces_nothing() -> None:
     assert announced("none", headers("cerebras/response_headers_ratelimit.txt"), NOW) == []
     assert announced("openai", {}, NOW) == []

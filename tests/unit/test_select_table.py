@@ -245,3 +245,53 @@ def test_measured_failures_latency_and_spent_quota_move_a_model_down() -> None:
     assert order(route(signals=lambda p, m: slow.get((p, m), Signals())))[0] == "cerebras/coder"
     spent = {("groq", "big"): Signals(headroom=0.0)}
     assert order(route(signals=lambda p, m: spent.get((p, m), Signals())))[0] == "cerebras/coder"
+
+
+def _outcome(call: Any, configured: tuple[str, ...], only: bool) -> object:
+    """What the router gets: with ``only``, as it asks (the configured providers' models, and
+    the whole plan on an error); without, the whole plan."""
+    try:
+        if only:
+            try:
+                found = plan(call, classify(call), CATALOG, BUILTIN, configured, only=configured)
+            except (InvalidRequest, NotFound, NoProviderConfigured):
+                found = plan(call, classify(call), CATALOG, BUILTIN, configured)
+        else:
+            found = plan(call, classify(call), CATALOG, BUILTIN, configured)
+    except (InvalidRequest, NotFound, NoProviderConfigured) as exc:
+        return type(exc), str(exc)
+    return order(found), found.rule
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [ALL, ("groq",), ("cerebras", "cohere"), ("openrouter", "anthropic"), ("mistral",), ()],
+)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"model_quality": "best_quality"},
+        {"model_quality": "fastest", "tools": [WEATHER_TOOL]},
+        {"model": "groq/small"},
+        {"model": "big"},
+        {"model": "cerebras/not-listed"},
+        {"model": "nobody-has-it"},
+        {"provider": "openrouter"},
+        {"response_format": {"type": "json_object"}},
+    ],
+)
+@pytest.mark.parametrize(
+    "text", [GENERAL, "Refactor this python function", "Prove that sqrt 2 is irrational"]
+)
+def test_the_routers_plan_has_the_same_choices_without_scoring_unconfigured_providers(
+    configured: tuple[str, ...], fields: dict[str, Any], text: str
+) -> None:
+    call = chat(text, **fields)
+    assert _outcome(call, configured, True) == _outcome(call, configured, False)
+
+
+def test_a_picture_for_an_unconfigured_vision_model_is_refused_the_same_either_way() -> None:
+    call = chat([{"type": "text", "text": "What is it?"}, IMAGE])  # type: ignore[arg-type]
+    for configured in (("groq",), ("openrouter",), ALL):
+        assert _outcome(call, configured, True) == _outcome(call, configured, False)

@@ -19,6 +19,7 @@ the client gets a 413.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -28,8 +29,9 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from llm_agg.accounting import Blocked, Outcome, out_of_quota
 from llm_agg.api.chat import ChatCall
@@ -246,31 +248,53 @@ class _Spread:
             self.sick_accounts[account] = self.sick_accounts.get(account, 0) + 1
 
 
+async def _watch(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    log.info("client went away: the upstream call is cancelled")
+    scope.cancel()
+
+
+def _watching(receive: Receive, scope: anyio.CancelScope) -> asyncio.Task[None]:
+    """A task cancelling ``scope`` once the client disconnects; the caller cancels it when
+    done. One plain task, not a task group: ~15 µs a request against ~90 µs."""
+    return asyncio.get_running_loop().create_task(_watch(receive, scope))
+
+
 async def _unless_gone(request: Request | None, work: Awaitable[T]) -> T:
     """``work``, cancelled if the client disconnects first (its upstream call with it)."""
     if request is None:
         return await work
-    result: list[T] = []
-    errors: list[Exception] = []
-    async with anyio.create_task_group() as group:
-
-        async def watch() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            log.info("client went away: the upstream call is cancelled")
-            group.cancel_scope.cancel()
-
-        group.start_soon(watch)
+    with anyio.CancelScope() as scope:
+        watcher = _watching(request.receive, scope)
         try:
-            result.append(await work)
-        except Exception as exc:  # raised as itself below, not inside an ExceptionGroup
-            errors.append(exc)
-        group.cancel_scope.cancel()
-    if errors:
-        raise errors[0]
-    if not result:
-        raise GatewayError("The client closed the request.", status=CLIENT_GONE)
-    return result[0]
+            return await work
+        finally:
+            watcher.cancel()
+    raise GatewayError("The client closed the request.", status=CLIENT_GONE)
+
+
+class EventStream(StreamingResponse):
+    """A stream of server-sent events, stopped when the client leaves: its body iterator is
+    then cancelled (closing the upstream stream) as Starlette's ``StreamingResponse`` does,
+    but by one plain task watching ``receive`` instead of a task group per response."""
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        with anyio.CancelScope() as cancel:
+            watcher = _watching(receive, cancel)
+            try:
+                await self.stream_response(send)
+            except OSError:  # an ASGI 2.4 server's way of saying the client is gone
+                raise ClientDisconnect() from None
+            finally:
+                watcher.cancel()
+        if self.background is not None:
+            await self.background()
 
 
 class Dispatcher:
@@ -512,9 +536,8 @@ class Dispatcher:
                 )
             )
 
-        return StreamingResponse(
+        return EventStream(
             _relay(first, reads, response, parser, translator, target, finished),
-            media_type="text/event-stream",
             headers={**SSE_HEADERS, **_headers(target, attempt)},
         )
 
@@ -531,24 +554,93 @@ async def _first_frames(
     return frames or None
 
 
+_TIMER_SLACK = 0.01  # seconds: uvloop's timers round to the millisecond
+
+
+class _Idle:
+    """A stream's idle deadline: ``read`` raises ``TimeoutError`` once no event has come for
+    ``idle`` seconds. One timer a stream, moved on lazily (when it fires early it re-arms for
+    the deadline as it now stands), in place of a cancel scope around every read (~17 µs each,
+    on streams of hundreds of reads). It cancels the task only while it waits on a read."""
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.last_event = time.monotonic()  # the event loop's clock too
+        self._reading: asyncio.Task[Any] | None = None
+        self._fired = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def heard(self) -> None:
+        """An event came: the deadline moves on."""
+        self.last_event = time.monotonic()
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._reading is None:
+            return  # between reads: the next one arms it again
+        due = self.last_event + self.idle
+        if time.monotonic() < due:
+            self._timer = asyncio.get_running_loop().call_at(due, self._check)
+            return
+        self._fired = True
+        self._reading.cancel()
+
+    async def read(self, reads: AsyncIterator[bytes]) -> bytes:
+        """The next chunk; ``StopAsyncIteration`` at the end, ``TimeoutError`` when idle."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self._timer is None:  # past due (the client was slow): fires if the read waits
+            due = self.last_event + self.idle
+            self._timer = asyncio.get_running_loop().call_at(due, self._check)
+        self._reading = task
+        try:
+            return await reads.__anext__()
+        except asyncio.CancelledError:
+            if not self._fired:
+                raise
+            self._fired = False
+            if task.uncancel() > 0:
+                raise  # cancelled from elsewhere too (the client left): not a timeout
+            raise TimeoutError from None
+        except httpx.TimeoutException:
+            # The transport's read timeout is the provider's timeout too, counted from the
+            # read's start: when it and this deadline come due together (the timers are a
+            # millisecond apart), the silence is still this stall, not a broken stream.
+            if time.monotonic() >= self.last_event + self.idle - _TIMER_SLACK:
+                raise TimeoutError from None
+            raise
+        finally:
+            self._reading = None
+            if self._fired:  # the read swallowed the cancel it caused: withdrawn
+                self._fired = False
+                task.uncancel()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 async def _events(
     reads: AsyncIterator[bytes], parser: SSEParser, translator: StreamTranslator, idle: float
 ) -> AsyncIterator[list[bytes]]:
     """The frames for the client as they come; ``TimeoutError`` when no event arrives for
     ``idle`` seconds (bytes that make no event, such as keep-alive comments, do not count)."""
-    last_event = time.monotonic()
-    while True:
-        with anyio.fail_after(max(0.0, last_event + idle - time.monotonic())):
+    deadline = _Idle(idle)
+    try:
+        while True:
             try:
-                chunk = await reads.__anext__()
+                chunk = await deadline.read(reads)
             except StopAsyncIteration:
                 break
-        events = parser.feed(chunk)
-        if events:
-            last_event = time.monotonic()
-        frames = [f for event in events for f in translator.feed(event)]
-        if frames:
-            yield frames
+            events = parser.feed(chunk)
+            if events:
+                deadline.heard()
+            frames = [f for event in events for f in translator.feed(event)]
+            if frames:
+                yield frames
+    finally:
+        deadline.close()
     yield [f for event in parser.flush() for f in translator.feed(event)]
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 
 import httpx
 
 from llm_agg.accounting import Accounting
 from llm_agg.api.chat import ChatCall
-from llm_agg.api.errors import InvalidRequest, RequestTooLarge
+from llm_agg.api.errors import GatewayError, InvalidRequest, RequestTooLarge
 from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
@@ -28,7 +28,7 @@ from llm_agg.routing.catalog import Catalog
 from llm_agg.routing.classify import classify, estimate_tokens
 from llm_agg.routing.health import Health
 from llm_agg.routing.rotation import conversation_of, order_accounts
-from llm_agg.routing.select import Plan, Signals, plan
+from llm_agg.routing.select import Choice, Plan, Signals, plan
 
 log = logging.getLogger("llm_agg.router")
 
@@ -67,18 +67,22 @@ class Router:
         self._rechecking: asyncio.Task[None] | None = None
 
     def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
-        spec = self.specs[provider]
-        room = max(
-            (
-                self.quota.headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
-                for a in accounts
-            ),
-            default=1.0,
-        )
-        return self.health.signals(provider, model, room)
+        spec, headroom = self.specs[provider], self.quota.headroom
+        rooms = [
+            headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
+            for a in accounts
+        ]
+        return self.health.signals(provider, model, max(rooms) if rooms else 1.0)
 
-    def plan(self, call: ChatCall, accounts: dict[str, list[Account]] | None = None) -> Plan:
-        """The ordered provider/model candidates for ``call`` (pure but for what was measured)."""
+    def plan(
+        self,
+        call: ChatCall,
+        accounts: dict[str, list[Account]] | None = None,
+        *,
+        only: Collection[str] | None = None,
+    ) -> Plan:
+        """The ordered provider/model candidates for ``call`` (pure but for what was measured);
+        ``only``: see ``routing.select.plan``."""
         accounts = self._accounts() if accounts is None else accounts
         return plan(
             call,
@@ -87,7 +91,17 @@ class Router:
             self.specs,
             accounts.keys(),
             lambda p, m: self.signals(p, m, accounts.get(p, [])),
+            only=only,
         )
+
+    def _choices(self, call: ChatCall, accounts: dict[str, list[Account]]) -> list[Choice]:
+        """The plan's choices, from the configured providers' models alone (the others are
+        never chosen: 40 catalog models scored for 24 kept on 'auto' with five providers); on
+        an error, the whole plan's, whose errors say what fits and which keys to set."""
+        try:
+            return self.plan(call, accounts, only=accounts.keys()).choices
+        except GatewayError:
+            return self.plan(call, accounts).choices
 
     async def route(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try, after
@@ -103,7 +117,7 @@ class Router:
         accounts = self._accounts()
         self._discover(accounts)
         self.quota.maybe_refresh()
-        choices = self.plan(call, accounts).choices
+        choices = self._choices(call, accounts)
         self._recheck_parked(accounts)
         refusals: list[str] = []
         too_large = 0  # of the refusals, those for the request's size
@@ -127,7 +141,11 @@ class Router:
             mine = accounts[choice.provider]
             if len(mine) > 1 and conversation is None:
                 conversation = conversation_of(call)
-            for account in self._rotate(choice.provider, choice.model, mine, conversation):
+            # One account (the usual case) has no order to work out.
+            rotated = (
+                mine if len(mine) < 2 else self._rotate(spec, choice.model, mine, conversation)
+            )
+            for account in rotated:
                 target = Target(spec, choice.model, account, choice.max_output)
                 blocked = self.accounting.blocked(target)
                 if blocked is not None:
@@ -246,9 +264,9 @@ class Router:
         }
 
     def _rotate(
-        self, provider: str, model: str, accounts: list[Account], conversation: str | None
+        self, spec: ProviderSpec, model: str, accounts: list[Account], conversation: str | None
     ) -> list[Account]:
-        spec = self.specs[provider]
+        provider = spec.name
 
         def holder(a: Account) -> str:
             return spec.quota_holder(a.account_id, a.quota_group)

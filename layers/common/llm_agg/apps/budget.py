@@ -87,6 +87,8 @@ def _releaser(runtime: Runtime, held: Held) -> Release:
 def release_after(response: Response, release: Release) -> Response:
     """``response``, giving the tokens back once it has been sent (a stream: once it ends, or
     the client leaves)."""
+    if release is _nothing:
+        return response  # nothing held: no layer over every chunk of a stream to give it back
     if isinstance(response, StreamingResponse):
         response.body_iterator = _then(response.body_iterator, release)
     else:

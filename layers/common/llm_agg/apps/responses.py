@@ -26,7 +26,7 @@ from llm_agg.api.validation import json_object
 from llm_agg.apps.auth import ANONYMOUS, client_auth
 from llm_agg.apps.base import Endpoint, error_response, read_json_body
 from llm_agg.apps.budget import hold_for, within_hold
-from llm_agg.dispatch import SSE_HEADERS, Dispatcher
+from llm_agg.dispatch import SSE_HEADERS, Dispatcher, EventStream
 from llm_agg.responses.kept import DAY, DEFAULT_TTL, Kept, Record, unavailable
 from llm_agg.responses.listing import page
 from llm_agg.responses.output import from_completion, new_id, shell
@@ -100,9 +100,8 @@ def responses_endpoints(runtime: Runtime) -> dict[str, Endpoint]:
 
         if isinstance(answer, StreamingResponse):
             stream = ResponsesStream(response, translation.custom_tools)
-            return StreamingResponse(
+            return EventStream(
                 relay(answer.body_iterator, stream, keep),
-                media_type="text/event-stream",
                 headers={**SSE_HEADERS, **headers},
             )
         result = from_completion(orjson.loads(answer.body), response, translation.custom_tools)

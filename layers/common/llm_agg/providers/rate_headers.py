@@ -16,6 +16,7 @@ a minute from a day) and ``none``. Every dialect also reads names that carry the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ def _int(value: str | None) -> int | None:
 Names = tuple[str, str, str]  # the limit, remaining and reset headers of one limit
 
 
+@functools.cache
 def _names(pattern: str) -> Names:
     limit, remaining, reset = (pattern.format(part) for part in ("limit", "remaining", "reset"))
     return limit, remaining, reset
@@ -167,4 +169,9 @@ def announced(dialect: str, headers: Mapping[str, str], now: float) -> list[Anno
     """The limits a response's headers announce, read in the provider's dialect."""
     if dialect == "none":
         return []
-    return _suffixed(headers, now) + DIALECTS[dialect](headers, now)
+    # Every name read has "limit" in it. A response carries a dozen other headers, and each
+    # lookup in httpx.Headers scans them all: a plain dict of these few first (28 -> 7 µs).
+    limits = {low: value for name, value in headers.items() if "limit" in (low := name.lower())}
+    if not limits:
+        return []
+    return _suffixed(limits, now) + DIALECTS[dialect](limits, now)

