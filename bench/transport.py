@@ -1,10 +1,12 @@
 """The upstream HTTP client's own cost: CPU per request of ``httpx.AsyncClient`` on its default
-transport (httpcore) and on ``llm_agg.http_transport.UpstreamTransport``, in one process,
-against ``bench/fake_upstream.py`` on loopback (started here, stopped at the end).
+transport (httpcore), of ``httpx.AsyncClient`` on ``llm_agg.http_transport.UpstreamTransport``,
+and of the client the gateway uses (``upstream_client()``: ``UpstreamClient`` on that
+transport), in one process, against ``bench/fake_upstream.py`` on loopback (started here,
+stopped at the end).
 
 Cases: 1 and 32 requests at a time, one answer or a 20-chunk stream read to its end (as the
 relay reads it, ``aiter_raw``), both clients configured as ``Runtime.client`` is. Each round
-runs every case on both clients in turn (interleaved); the table gives the minimum and median
+runs every case on each client in turn (interleaved); the table gives the minimum and median
 over rounds of ``time.process_time()`` per request: this process's CPU only, not the fake's,
 so it moves far less on a shared machine than a wall-clock figure.
 
@@ -32,7 +34,7 @@ import httpx
 import uvloop
 from servers import CHAT_PATH, fake_upstream, free_port
 
-from llm_agg.http_transport import UpstreamTransport
+from llm_agg.http_transport import UpstreamTransport, upstream_client
 
 # As Runtime.client makes it.
 LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
@@ -79,6 +81,7 @@ async def measure(url: str, rounds: int, requests: int) -> dict[str, dict[str, l
         "UpstreamTransport": httpx.AsyncClient(
             timeout=TIMEOUT, limits=LIMITS, transport=UpstreamTransport(limits=LIMITS)
         ),
+        "upstream_client()": upstream_client(timeout=TIMEOUT, limits=LIMITS),
     }
     cases = {
         f"{kind}, {at_once} at a time": (call, at_once)
@@ -126,15 +129,16 @@ def main() -> int:
     print(f"$ .venv/bin/python bench/transport.py {' '.join(sys.argv[1:])}".rstrip())
     for when, load in (("before", load_before), ("after", os.getloadavg())):
         print(f"load average (1, 5, 15 min) {when}: " + " ".join(f"{x:.2f}" for x in load))
-    print("\n| CPU µs per request (min / median) | httpx default | UpstreamTransport | ratio |")
+    names = ("httpx default (httpcore)", "UpstreamTransport", "upstream_client()")
+    print(
+        "\n| CPU µs per request (min / median) | AsyncClient, httpx default "
+        "| AsyncClient, UpstreamTransport | upstream_client() |"
+    )
     print("| --- | ---: | ---: | ---: |")
     for case, by_client in figures.items():
-        before, after = by_client["httpx default (httpcore)"], by_client["UpstreamTransport"]
-        ratio = statistics.median(before) / statistics.median(after)
-        print(
-            f"| {case} | {min(before):,.0f} / {statistics.median(before):,.0f} "
-            f"| {min(after):,.0f} / {statistics.median(after):,.0f} | {ratio:.1f}x |"
-        )
+        cells = (by_client[name] for name in names)
+        row = " | ".join(f"{min(f):,.0f} / {statistics.median(f):,.0f}" for f in cells)
+        print(f"| {case} | {row} |")
     return 0
 
 

@@ -501,7 +501,10 @@ class Dispatcher:
                 if isinstance(opened, Attempt):
                     return opened
                 response, started = opened
-                reads = response.aiter_raw()
+                # httpx offers gzip/deflate: a provider that compresses its stream is decoded
+                # (raw bytes otherwise, without the decoder's per-chunk layer).
+                encoded = "content-encoding" in response.headers
+                reads = response.aiter_bytes() if encoded else response.aiter_raw()
                 first = await _first_frames(reads, parser, translator)
         except httpx.HTTPError as exc:
             kind = FailureKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else None

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llm_agg.http_transport import UpstreamTransport
+from llm_agg.http_transport import UpstreamClient, UpstreamTransport
 
 Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -22,9 +22,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]
 
 @pytest.fixture
 def upstream() -> Client:
-    """An ``httpx.AsyncClient`` on the upstream transport: ``upstream(max_connections=2,
-    timeout=0.5)`` (limits and the transport's ``ssl_context`` go to the transport, the rest
-    to the client)."""
+    """The gateway's client (``UpstreamClient``) on the upstream transport:
+    ``upstream(max_connections=2, timeout=0.5)`` (limits and the transport's ``ssl_context`` go
+    to the transport, the rest to the client)."""
 
     @asynccontextmanager
     async def make(**options: Any) -> AsyncIterator[httpx.AsyncClient]:
@@ -36,11 +36,21 @@ def upstream() -> Client:
         transport = UpstreamTransport(
             limits=httpx.Limits(**limits), ssl_context=options.pop("ssl_context", None)
         )
-        options.setdefault("timeout", 5.0)
-        async with httpx.AsyncClient(transport=transport, **options) as client:
+        timeout = options.pop("timeout", 5.0)
+        async with UpstreamClient(
+            timeout=timeout, limits=httpx.Limits(), transport=transport, **options
+        ) as client:
             yield client
 
     return make
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    yield
 
 
 @pytest.fixture

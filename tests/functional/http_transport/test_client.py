@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,14 +18,6 @@ from tests.functional.http_transport.conftest import Client
 pytestmark = pytest.mark.anyio
 
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)
-
-
-@pytest.fixture
-def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    yield
 
 
 @pytest.mark.usefixtures("no_proxy_env")

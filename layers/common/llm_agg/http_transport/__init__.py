@@ -2,7 +2,8 @@
 
 httpcore's pool walked every pooled connection on each request (~560 µs a request at 32
 connections, issue 17); ``UpstreamTransport`` checks one out in O(1) and parses with httptools.
-``upstream_client`` makes the one pooled ``httpx.AsyncClient`` a process keeps.
+``upstream_client`` makes the one pooled ``httpx.AsyncClient`` a process keeps: an
+``UpstreamClient`` (no cookie jar, a direct ``send``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import urllib.request
 
 import httpx
 
+from llm_agg.http_transport.client import UpstreamClient
 from llm_agg.http_transport.transport import UpstreamTransport
 
-__all__ = ["UpstreamTransport", "upstream_client"]
+__all__ = ["UpstreamClient", "UpstreamTransport", "upstream_client"]
 
 
 def upstream_client(*, timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.AsyncClient:
@@ -21,8 +23,8 @@ def upstream_client(*, timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.As
     httpx only mounts its proxy transports (and honours ``NO_PROXY``) for a client made
     without a transport, so such a client keeps httpx's own transports throughout."""
     if _environment_proxies():
-        return httpx.AsyncClient(timeout=timeout, limits=limits)
-    return httpx.AsyncClient(
+        return UpstreamClient(timeout=timeout, limits=limits)
+    return UpstreamClient(
         timeout=timeout, limits=limits, transport=UpstreamTransport(limits=limits)
     )
 

@@ -1,0 +1,101 @@
+"""Two versions of the gateway side by side: the server's CPU per request of this worktree's
+code and of another commit's, interleaved in one run against one fake upstream.
+
+The other commit is exported (``git archive``) to a temporary folder and served by the same
+``llm-agg serve --workers 1`` with its ``layers/common`` and ``local`` first on
+``PYTHONPATH``; everything else (interpreter, dependencies, catalog) is shared. Each round
+runs wrk at 1 and at ``--connections`` connections on each version in turn (the order
+alternates every round) and reads the server's CPU from ``/proc``; the table gives the
+minimum / median over rounds. CPU per request moves far less than latency on a busy machine.
+
+    .venv/bin/python bench/ab.py --before main --rounds 5 --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+from load import run_wrk
+from servers import ROOT, Server, ensure_wrk, fake_upstream, free_port, gateway
+
+
+def export(rev: str, into: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "layers/common", "local"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def at(server: Server, tree: Path) -> Server:
+    path = f"{tree / 'layers' / 'common'}{os.pathsep}{tree / 'local'}"
+    server.env = {**server.env, "PYTHONPATH": path}
+    server.name = "before"
+    return server
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--before", default="main", help="the commit to compare this worktree with")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--duration", type=int, default=5, help="seconds per wrk step")
+    p.add_argument("--connections", type=int, default=32)
+    args = p.parse_args()
+    wrk = ensure_wrk()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tree = export(args.before, work / "before")
+        up = free_port()
+        upstream = fake_upstream(up, 20, 5.0, work / "logs")
+        servers = {
+            "before": at(gateway(free_port(), up, 1, work / "logs-before"), tree),
+            "after": gateway(free_port(), up, 1, work / "logs-after"),
+        }
+        started = [upstream, *servers.values()]
+        figures: dict[tuple[int, str], list[float]] = {}
+        try:
+            for server in started:
+                server.start()
+            for server in started:
+                server.wait_ready(60)
+            for server in servers.values():
+                run_wrk(wrk, server, args.connections, 2)  # warm-up
+            for rnd in range(args.rounds):
+                order = list(servers.items())
+                for conns in (1, args.connections):
+                    for name, server in order if rnd % 2 == 0 else order[::-1]:
+                        got = run_wrk(wrk, server, conns, args.duration)
+                        if got.errors:
+                            raise RuntimeError(f"{name}: {got.note}")
+                        cpu = got.values["cpu_us_per_req"]
+                        figures.setdefault((conns, name), []).append(cpu)
+        finally:
+            for server in reversed(started):
+                server.stop()
+    print(f"$ .venv/bin/python bench/ab.py {' '.join(sys.argv[1:])}".rstrip())
+    for when, load in (("before", load_before), ("after", os.getloadavg())):
+        print(f"load average (1, 5, 15 min) {when}: " + " ".join(f"{x:.2f}" for x in load))
+    print(f"\n| server CPU µs per request (min / median) | {args.before} | this worktree |")
+    print("| --- | ---: | ---: |")
+    for conns in (1, args.connections):
+        cells = [figures[(conns, name)] for name in ("before", "after")]
+        row = " | ".join(f"{min(f):,.0f} / {statistics.median(f):,.0f}" for f in cells)
+        print(f"| {conns} connection{'s' if conns > 1 else ''} | {row} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

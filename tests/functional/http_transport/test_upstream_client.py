@@ -1,0 +1,130 @@
+"""``UpstreamClient``, the gateway's ``httpx.AsyncClient``: it keeps no cookies (an answer's
+``Set-Cookie`` never reaches a later request, whoever's), never follows a redirect, sends what
+httpx sent before, and still runs httpx's own ``send`` for what it does not take over (auth,
+event hooks, following redirects when asked)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from llm_agg.http_transport import upstream_client
+from tests.fakes.raw_http import answer, keep_answering, raw_server
+from tests.functional.http_transport.conftest import Client
+
+pytestmark = pytest.mark.anyio
+
+SETS_COOKIE = answer(
+    b"{}", extra="set-cookie: session=account-a; Path=/\r\nset-cookie: __cf_bm=x; Path=/\r\n"
+)
+
+
+def headers_of(request: bytes) -> dict[bytes, bytes]:
+    head = request.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+    return {name.lower(): value for name, _, value in (line.partition(b": ") for line in head)}
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_cookie_an_upstream_sets_never_goes_out_again(stream: bool) -> None:
+    limits = httpx.Limits(max_connections=10)
+    async with (
+        raw_server(keep_answering(SETS_COOKIE)) as server,
+        upstream_client(timeout=httpx.Timeout(5.0), limits=limits) as client,
+    ):
+        for key in ("account-a", "account-b", "account-a"):
+            request = client.build_request(
+                "POST", server.url("/v1/chat/completions"), content=b"{}", headers={"k": key}
+            )
+            response = await client.send(request, stream=stream)
+            await response.aread()
+            await response.aclose()
+            assert response.headers.get_list("set-cookie")  # the answer itself is untouched
+        # The same through httpx's own send (auth given): no jar there either.
+        await client.get(server.url("/v1/models"), auth=("user", "pass"))
+        await client.get(server.url("/v1/models"))
+        assert not client.cookies
+    assert len(server.requests) == 5
+    for sent in server.requests:
+        assert b"cookie" not in headers_of(sent)
+
+
+async def test_a_redirect_is_an_answer_never_followed(upstream: Client) -> None:
+    moved = answer(b"", status="307 Temporary Redirect", extra="location: /elsewhere\r\n")
+    async with raw_server(keep_answering(moved)) as server, upstream() as client:
+        response = await client.post(server.url("/v1/chat/completions"), content=b"{}")
+    assert response.status_code == 307
+    assert response.headers["location"] == "/elsewhere"
+    assert len(server.requests) == 1
+
+
+async def test_what_a_provider_sees_is_httpx_defaults_and_ours(upstream: Client) -> None:
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        request = client.build_request(
+            "POST", server.url("/v1/chat/completions"), content=b"{}", headers={"x-api-key": "k"}
+        )
+        await client.send(request)
+    sent = headers_of(server.requests[0])
+    assert sent == {
+        b"host": f"127.0.0.1:{server.port}".encode(),
+        b"accept": b"*/*",
+        b"accept-encoding": b"gzip, deflate",
+        b"connection": b"keep-alive",
+        b"user-agent": f"python-httpx/{httpx.__version__}".encode(),
+        b"x-api-key": b"k",
+        b"content-length": b"2",
+    }
+
+
+async def test_the_same_url_string_gives_equal_requests(upstream: Client) -> None:
+    async with upstream() as client:
+        first = client.build_request("GET", "https://example.test/v1/models?a=1")
+        second = client.build_request("GET", "https://example.test/v1/models?a=1")
+    assert first.url == second.url == httpx.URL("https://example.test/v1/models?a=1")
+    assert first is not second
+
+
+async def test_a_transport_error_names_its_request(upstream: Client, closed_port: int) -> None:
+    async with upstream() as client:
+        request = client.build_request("GET", f"http://127.0.0.1:{closed_port}/")
+        with pytest.raises(httpx.ConnectError) as caught:
+            await client.send(request)
+    assert caught.value.request is request
+
+
+async def test_event_hooks_and_auth_still_run_through_httpx(upstream: Client) -> None:
+    seen: list[str] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        seen.append(f"request {request.url.path}")
+
+    async def on_response(response: httpx.Response) -> None:
+        seen.append(f"response {response.status_code}")
+
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        client.event_hooks = {"request": [on_request], "response": [on_response]}
+        await client.get(server.url("/hooked"), auth=("user", "pass"))
+    assert seen == ["request /hooked", "response 200"]
+    assert headers_of(server.requests[0])[b"authorization"].startswith(b"Basic ")
+
+
+async def test_following_redirects_when_asked_is_httpx_as_before(upstream: Client) -> None:
+    async with raw_server(keep_answering(answer(b"arrived"))) as there:
+        moved = answer(b"", status="302 Found", extra=f"location: {there.url('/there')}\r\n")
+        async with raw_server(keep_answering(moved)) as here, upstream() as client:
+            response = await client.get(here.url("/here"), follow_redirects=True)
+    assert response.text == "arrived"
+    assert [r.status_code for r in response.history] == [302]
+
+
+async def test_a_closed_client_refuses_to_send(upstream: Client) -> None:
+    async with upstream() as client:
+        request = client.build_request("GET", "http://127.0.0.1:1/")
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.send(request)
+
+
+def test_the_cookie_jar_cannot_be_replaced() -> None:
+    client = upstream_client(timeout=httpx.Timeout(1.0), limits=httpx.Limits())
+    with pytest.raises(AttributeError):
+        client.cookies = {"a": "b"}  # type: ignore[assignment]
