@@ -1,6 +1,6 @@
 """Cold start of the function modules, side by side with ``import litellm``.
 
-    .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm]
+    .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm] [--baseline /tmp/before]
 
 For each function module (the ``*_function.py`` of functions/*/) and for ``litellm``, in the
 same run and interleaved, a fresh interpreter imports it under ``python -X importtime``; the
@@ -36,10 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_agg.agent", "moto")
 NEEDED_BY = {"agent_function": ("llm_agg.agent",)}  # what a function is there to run
 GOAL = 0.2
+GOAL_MS = 250  # issue 17: the chat function's cold import, Lambda layout
 
 # Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
 CHILD = """
-import json, sys, time
+import json, os, sys, time
+class Absent:  # --layer-only: what the Lambda layer does not install cannot be imported
+    names = set(filter(None, os.environ.get("COLDSTART_ABSENT", "").split(",")))
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Absent())
 t0 = time.perf_counter()
 module = __import__(sys.argv[1])
 imported = time.perf_counter() - t0
@@ -55,13 +62,34 @@ print(json.dumps({"wall": imported, "build": built, "rss_kb": rss, "modules": lo
 """
 
 
-def function_modules() -> dict[str, Path]:
-    return {path.stem: path.parent for path in sorted(ROOT.glob("functions/*/*_function.py"))}
+def not_in_layer() -> list[str]:
+    """Top-level modules of the packages installed here that layers/common/requirements.txt
+    does not ship: on Lambda they are absent (httpx, for one, then skips its optional CLI and
+    its rich/pygments imports)."""
+    from importlib.metadata import packages_distributions
+
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "-").replace(".", "-")
+
+    lines = (ROOT / "layers/common/requirements.txt").read_text().splitlines()
+    shipped = {norm(line.split("==")[0]) for line in lines if "==" in line and line[0].isalnum()}
+    ours = {"llm_agg", *function_modules()}
+    return sorted(
+        top
+        for top, dists in packages_distributions().items()
+        if top not in ours
+        and not top.startswith("_")
+        and not any(norm(d) in shipped for d in dists)
+    )
 
 
-def lambda_env(folders: list[Path]) -> dict[str, str]:
+def function_modules(root: Path = ROOT) -> dict[str, Path]:
+    return {path.stem: path.parent for path in sorted(root.glob("functions/*/*_function.py"))}
+
+
+def lambda_env(folders: list[Path], root: Path = ROOT) -> dict[str, str]:
     """Lambda's view: the layer and the function folders on the path, a function name set."""
-    paths = [str(ROOT / "layers/common"), *map(str, folders)]
+    paths = [str(root / "layers/common"), *map(str, folders)]
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     return {
         **env,
@@ -89,7 +117,8 @@ def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]
     return total, packages
 
 
-def measure(python: str, module: str, env: dict[str, str], build: bool) -> dict[str, Any]:
+def measure(python: str, label: str, env: dict[str, str], build: bool) -> dict[str, Any]:
+    module = label.split("@")[0]  # "chat_function@baseline": the baseline checkout's
     command = [python, "-X", "importtime", "-c", CHILD, module, "build" if build else "-"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode != 0:
@@ -124,17 +153,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/before main`): its chat module is "
+        "measured too, interleaved, as chat_function@baseline",
+    )
+    parser.add_argument(
+        "--layer-only",
+        action="store_true",
+        help="packages installed here but not shipped in the Lambda layer cannot be imported "
+        "(as on Lambda); by default this virtualenv's packages are all importable",
+    )
     args = parser.parse_args(argv)
 
     modules = function_modules()
     env = lambda_env(list(modules.values()))
+    if args.layer_only:
+        env["COLDSTART_ABSENT"] = ",".join(not_in_layer())
     lambda_like = {**env, "AWS_LAMBDA_FUNCTION_NAME": "llm-agg-bench"}
     targets: dict[str, tuple[str, dict[str, str], bool]] = {
         name: (sys.executable, lambda_like, True) for name in modules
     }
+    if args.baseline:
+        base = args.baseline.resolve()
+        base_env = lambda_env(list(function_modules(base).values()), base)
+        base_env["COLDSTART_ABSENT"] = env.get("COLDSTART_ABSENT", "")
+        base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
+        targets["chat_function@baseline"] = (sys.executable, base_env, True)
     if not args.no_litellm:
         offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
-        targets["litellm"] = (litellm_python(), {**env, **offline}, False)
+        theirs = {k: v for k, v in env.items() if k != "COLDSTART_ABSENT"}  # its own venv
+        targets["litellm"] = (litellm_python(), {**theirs, **offline}, False)
 
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
@@ -148,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "import_ms": statistics.median(r["import_us"] for r in runs) / 1000,
             "rss_mb": statistics.median(r["rss_kb"] for r in runs) / 1024,
             "build_app_ms": statistics.median(builds) * 1000 if builds else None,
-            "heaviest": heaviest(runs[-1]["packages"], name),
+            "heaviest": heaviest(runs[-1]["packages"], name.split("@")[0]),
             "not_on_hot_path": sorted(
                 {
                     heavy
@@ -160,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
 
-    print(f"{'module':<18}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
+    print(f"{'module':<24}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
     for name, row in rows.items():
         build = f"{row['build_app_ms']:.1f} ms" if row["build_app_ms"] is not None else "-"
-        print(f"{name:<18}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
+        print(f"{name:<24}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
     print(f"({args.runs} runs each, interleaved; python {sys.version.split()[0]})")
     for name, row in rows.items():
         listed = ", ".join(f"{pkg} {us / 1000:.1f} ms" for pkg, us in row["heaviest"])
@@ -171,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         if row["not_on_hot_path"] and name != "litellm":
             print(f"  imported, though not needed to serve: {', '.join(row['not_on_hot_path'])}")
 
+    if "chat_function" in rows:
+        chat_ms = rows["chat_function"]["import_ms"]
+        met = "met" if chat_ms <= GOAL_MS else "NOT met"
+        print(f"\nchat_function import: {chat_ms:.1f} ms (goal <= {GOAL_MS} ms): {met}")
+        if "chat_function@baseline" in rows:
+            ratio = chat_ms / rows["chat_function@baseline"]["import_ms"]
+            print(f"chat_function / its baseline's import time: {ratio:.3f}")
     verdict = None
     if "litellm" in rows and "chat_function" in rows:
         ratio = rows["chat_function"]["import_ms"] / rows["litellm"]["import_ms"]

@@ -4,7 +4,7 @@ On AWS it runs under uvicorn behind the Lambda Web Adapter (``run.sh``):
 ``uvicorn --factory chat_function:build_app``.
 """
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.observability import instrument
@@ -12,7 +12,7 @@ from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 
 
-def build_app(runtime: Runtime | None = None) -> FastAPI:
+def build_app(runtime: Runtime | None = None) -> Starlette:
     """This function's app, serving from ``runtime`` (the local server shares one among its
     apps), or from its own made from the environment (on Lambda, one per function)."""
     runtime = runtime or Runtime(Settings.from_env())

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from llm_agg.crypto.local import read_or_create
+from llm_agg.crypto.secret_file import read_or_create
 from llm_agg.settings import Settings
 
 ADMIN_KEY_FILE = "admin.key"

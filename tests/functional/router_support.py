@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from llm_agg.apps.chat import create_chat_app
 from llm_agg.runtime import Runtime
@@ -53,7 +53,7 @@ def router_app(
     clock: Clock,
     env: dict[str, str] | None = None,
     discovery_interval: float = 0,
-) -> Iterator[tuple[FastAPI, Runtime]]:
+) -> Iterator[tuple[Starlette, Runtime]]:
     config = tmp / "providers.yaml"
     config.write_text(catalog)
     settings = Settings(
@@ -66,7 +66,7 @@ def router_app(
     yield create_chat_app(runtime), runtime
 
 
-def client(app: FastAPI) -> httpx.AsyncClient:
+def client(app: Starlette) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 

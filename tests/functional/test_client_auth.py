@@ -10,6 +10,9 @@ import openai
 import pytest
 import respx
 from fastapi.testclient import TestClient
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import Response
 
 from llm_agg.limits.keys import charge_tokens, tokens_today
 from llm_agg.settings import Settings
@@ -85,13 +88,13 @@ def test_the_key_id_is_on_the_request_for_usage_records(client: TestClient) -> N
     seen: list[str] = []
     app = client.app.app_for("/v1")  # type: ignore[attr-defined]
 
-    @app.middleware("http")
-    async def spy(request, call_next):  # type: ignore[no-untyped-def]
+    async def spy(request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
         seen.append(request.state.gateway_key_id)
         return response
 
-    app.middleware_stack = app.build_middleware_stack()
+    app.middleware_stack = None  # already built by an earlier request: made again with the spy
+    app.add_middleware(BaseHTTPMiddleware, dispatch=spy)
     chat(client, key)
     assert seen == [key_id]
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from starlette.routing import Route, WebSocketRoute
 
 from llm_agg.openapi import openapi_document
 from llm_agg_local.server import create_app
 from tests.functional.conftest import settings_for
+from tests.support.runtimes import function_app
 
 
 def _routes(routes: Iterable[Any]) -> Iterator[Route]:
@@ -37,8 +37,7 @@ def _served(tmp_path: Path) -> set[tuple[str, str]]:
     server = create_app(settings_for(tmp_path, LLM_AGG_ADMIN_KEY="k" * 40))
     found = set()
     for _, mounted in server.routes:
-        app = getattr(mounted, "app", mounted)  # the page's app is wrapped in GZip
-        assert isinstance(app, FastAPI)
+        app = function_app(mounted)
         for route in _routes(app.routes):
             path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
             concrete = re.sub(r"\{\w+\}", "x1", path)

@@ -6,11 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
 
 from llm_agg.runtime import Runtime
 from llm_agg_local.server import PathRouter
+
+
+def function_app(mounted: Any) -> Starlette:
+    """The function app the local server mounts, built now if it is built on first request,
+    and unwrapped from the page's GZip."""
+    while not isinstance(mounted, Starlette):
+        mounted = mounted.app
+    return mounted
 
 
 def runtime_of(app: Any) -> Runtime:
@@ -20,7 +28,7 @@ def runtime_of(app: Any) -> Runtime:
         app = app.app
     if isinstance(app, PathRouter):
         return app.runtime
-    assert isinstance(app, FastAPI), type(app)
+    assert isinstance(app, Starlette), type(app)
     runtime = app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime

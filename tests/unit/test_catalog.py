@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from llm_agg.routing.catalog import CatalogError, load_catalog
+from llm_agg.routing.catalog import CatalogError, load_catalog, read_yaml
 from tests.support.routing import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +70,18 @@ def test_load_catalog_names_the_file(tmp_path: Path) -> None:
     path.write_text("routing_rules: 3\n")
     with pytest.raises(CatalogError, match=str(path)):
         load_catalog(path)
+
+
+def test_every_catalog_reads_as_pyyamls_own_parser_reads_it() -> None:
+    for path in [ROOT / "config/providers.yaml", *sorted((ROOT / "tests").rglob("*.yaml"))]:
+        text = path.read_text(encoding="utf-8")
+        assert read_yaml(text) == yaml.safe_load(text), path
+
+
+def test_unreadable_yaml_is_reported_by_pyyamls_parser_with_the_line_shown(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers: {groq: 1\n")
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(path)
+    assert str(path) in str(raised.value)
+    assert "providers: {groq: 1" in str(raised.value)  # the line, with a caret under it

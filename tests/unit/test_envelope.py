@@ -12,7 +12,8 @@ from moto import mock_aws
 
 from llm_agg.crypto.envelope import DecryptionFailed, open_sealed, seal
 from llm_agg.crypto.kms import KmsKeyring
-from llm_agg.crypto.local import MASTER_KEY_FILE, LocalKeyring, read_or_create
+from llm_agg.crypto.local import MASTER_KEY_FILE, LocalKeyring
+from llm_agg.crypto.secret_file import read_or_create
 
 A1 = {"provider": "groq", "account_id": "a1"}
 A2 = {"provider": "groq", "account_id": "a2"}

@@ -20,17 +20,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from starlette.applications import Starlette
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from llm_agg.providers.base import Usage
 
 NAMESPACE = "LLMAggregator"
+App = TypeVar("App", bound="Starlette")
 
 
 def on_lambda(environ: Mapping[str, str]) -> bool:
@@ -147,7 +148,7 @@ class RequestObserver:
             observer.logger.thread_safe_remove_keys(keys)
 
 
-def instrument(app: FastAPI, service: str, environ: Mapping[str, str]) -> FastAPI:
+def instrument(app: App, service: str, environ: Mapping[str, str]) -> App:
     """On Lambda, observe ``app`` (logs and metrics); elsewhere, leave it as it is. A Lambda
     process runs one function: the first service named is the one every line carries."""
     global _observer

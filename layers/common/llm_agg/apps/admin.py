@@ -26,7 +26,7 @@ from llm_agg.admin.routing import routing
 from llm_agg.api.errors import GatewayError, InvalidRequest, NotFound
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import admin_auth, store_unavailable
-from llm_agg.apps.base import new_app, read_body
+from llm_agg.apps.base import EXCEPTION_HANDLERS, closing, read_body
 from llm_agg.apps.ui import ui_router
 from llm_agg.crypto.envelope import KeyringError
 from llm_agg.limits.windows import Limit, counter_key
@@ -90,7 +90,18 @@ def _day(text: str | None, default: date, name: str) -> date:
 
 
 def create_admin_app(runtime: Runtime) -> FastAPI:
-    app = new_app("llm-agg admin", runtime)
+    """FastAPI, unlike the other apps (``apps/base.py``): its routes take typed parameters.
+    No generated docs (``/openapi.json`` is ours) and no trailing-slash redirects (their
+    Location would echo a forged Host)."""
+    app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+        lifespan=closing(runtime),
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    app.state.runtime = runtime
     admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth(runtime))])
 
     @admin.post("/credentials")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import orjson
-from fastapi import FastAPI, Request
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
 
 from llm_agg.agent.config import AgentConfig
@@ -13,7 +14,7 @@ from llm_agg.agent.service import AgentService
 from llm_agg.api.agent import CodeAgentRequest, ResumeAgentRequest
 from llm_agg.api.validation import parse_body
 from llm_agg.apps.auth import client_auth, store_unavailable
-from llm_agg.apps.base import new_app, read_json_body
+from llm_agg.apps.base import new_app, read_json_body, route
 from llm_agg.apps.budget import hold_tokens
 from llm_agg.runtime import Runtime
 from llm_agg.store.base import CheckpointStore, StoreError
@@ -29,11 +30,10 @@ def create_agent_app(
     runtime: Runtime,
     checkpoints: CheckpointOpener | None = None,
     config: AgentConfig | None = None,
-) -> FastAPI:
+) -> Starlette:
     """Threads live in the gateway's store (``checkpoints`` replaces it in tests), opened on
     the first request so the cold start pays for neither the store nor the agent."""
     settings = runtime.settings
-    app = new_app("llm-agg agent", runtime)
     authenticate = client_auth(runtime)
     # A bad value fails the start; a keyed server runs no file tools unless roots are given.
     config = config or AgentConfig.from_env(settings.environ, keyed=settings.require_auth)
@@ -69,12 +69,16 @@ def create_agent_app(
             release()
         return _json(answer)
 
-    @app.post("/v1/agents/code/invoke")
     async def invoke(request: Request) -> Response:
         return await run(request, resume=False)
 
-    @app.post("/v1/agents/resume")
     async def resume(request: Request) -> Response:
         return await run(request, resume=True)
 
-    return app
+    return new_app(
+        runtime,
+        [
+            route("/v1/agents/code/invoke", invoke, "POST"),
+            route("/v1/agents/resume", resume, "POST"),
+        ],
+    )

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Request
+from starlette.requests import Request
 
 from llm_agg.api.errors import GatewayError, PermissionDenied, RateLimited, Unauthenticated
 from llm_agg.gateway_keys import MISS, PREFIX, hash_key
@@ -94,7 +94,10 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
     return Client(ANONYMOUS)  # an open local server: the SDKs' placeholder keys are fine
 
 
-def client_auth(runtime: Runtime) -> Callable[[Request], Awaitable[Client]]:
+Authenticate = Callable[[Request], Awaitable[Client]]
+
+
+def client_auth(runtime: Runtime) -> Authenticate:
     """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
     settings, stored = runtime.settings, runtime.stored
 

@@ -1,16 +1,23 @@
-"""What every app shares: OpenAI-shaped errors for everything, including 404s and crashes."""
+"""What every app shares: OpenAI-shaped errors for everything, including 404s and crashes.
+
+The apps are plain Starlette: importing FastAPI is ~230 ms of a Lambda cold start and its
+middleware (exit stack, telemetry) runs on every request, for features (dependency injection,
+generated docs) these routes do not use. Only the admin app, whose routes take typed
+parameters, is FastAPI (``apps/admin.py``), with the same handlers and lifespan as these.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from llm_agg.api.errors import GatewayError
 
@@ -18,6 +25,9 @@ if TYPE_CHECKING:
     from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.apps")
+
+# A route's endpoint: a Request (or a WebSocket) in, a Response (or nothing) out.
+Endpoint = Callable[[Any], Awaitable[Any]]
 
 
 def error_response(error: GatewayError) -> Response:
@@ -89,25 +99,61 @@ def _too_large() -> GatewayError:
     return GatewayError("The request body is too large.", status=413, type="invalid_request_error")
 
 
-def new_app(title: str, runtime: Runtime) -> FastAPI:
-    """An app serving from ``runtime`` (on ``app.state``), which it closes when it shuts down.
-    Mounted in the local server, its lifespan is the server's, which closes the shared one."""
+# Every app's: a GatewayError as itself, Starlette's 404/405 as OpenAI-shaped errors, any other
+# exception as a logged 500 that says nothing of its cause.
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Any]] = {
+    GatewayError: _gateway_error,
+    HTTPException: _http_error,
+    Exception: _crash,
+}
+
+
+def closing(runtime: Runtime) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """The lifespan of an app serving from ``runtime``: it closes the runtime on shutdown."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Any) -> AsyncIterator[None]:
         try:
             yield
         finally:
             await runtime.aclose()
 
+    return lifespan
+
+
+def route(path: str, endpoint: Callable[[Request], Any], *methods: str) -> Route:
+    """A route answering exactly ``methods``: Starlette adds HEAD to a GET route, FastAPI's
+    routes (these were) never did, so HEAD stays a 405 there."""
+    made = Route(path, endpoint, methods=methods)
+    made.methods = set(methods)
+    return made
+
+
+class Deferred:
+    """Endpoints made by ``make`` on the first request to any of them, so that what serves them
+    (another API's models and translators) is imported by the first request that needs it, not
+    by every cold start of the function. ``make`` runs once: it does not await, so no other
+    request runs between its start and its end."""
+
+    def __init__(self, make: Callable[[], Mapping[str, Endpoint]]) -> None:
+        self._make = make
+        self._made: Mapping[str, Endpoint] | None = None
+
+    def __getitem__(self, name: str) -> Endpoint:
+        async def endpoint(connection: Any) -> Any:
+            if self._made is None:
+                self._made = self._make()
+            return await self._made[name](connection)
+
+        return endpoint
+
+
+def new_app(runtime: Runtime, routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """An app serving from ``runtime`` (on ``app.state``), which it closes when it shuts down.
+    Mounted in the local server, its lifespan is the server's, which closes the shared one."""
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(runtime))
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so a
     # forged Host would be sent back as a redirect; "/v1/models/" is a 404 like any other.
-    app = FastAPI(
-        title=title, docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
-    )
-    app.router.lifespan_context = lifespan
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _crash)
     return app

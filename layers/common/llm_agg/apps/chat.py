@@ -1,28 +1,31 @@
-"""``POST /v1/chat/completions`` and ``GET /v1/models``; ``/v1/messages`` and ``/v1/responses``
-are added from ``apps/messages.py`` and ``apps/responses.py``."""
+"""The chat function's app: ``POST /v1/chat/completions`` and ``GET /v1/models`` here;
+``/v1/messages`` (``apps/messages.py``) and ``/v1/responses`` (``apps/responses.py``) routed
+here too, their modules imported on their first request (``Deferred``)."""
 
 from __future__ import annotations
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
 
 from llm_agg.api.chat import parse_chat
-from llm_agg.apps.auth import client_auth
-from llm_agg.apps.base import new_app, read_json_body
+from llm_agg.apps.auth import Authenticate, client_auth
+from llm_agg.apps.base import Deferred, Endpoint, new_app, read_json_body, route
 from llm_agg.apps.budget import hold_for, within_hold
-from llm_agg.apps.messages import add_messages_routes
-from llm_agg.apps.responses import add_responses_routes
 from llm_agg.dispatch import Dispatcher
 from llm_agg.providers.listing import ModelLister
 from llm_agg.routing.model_objects import model_listing
 from llm_agg.routing.select import AUTO
 from llm_agg.runtime import Runtime
 
+RESPONSES = "/v1/responses"
+RESPONSE = RESPONSES + "/{response_id}"
 
-def create_chat_app(runtime: Runtime) -> FastAPI:
+
+def create_chat_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
-    app = new_app("llm-agg chat", runtime)
     # Sets request.state.gateway_key_id (the key's id, "-" for none) for usage records.
     authenticate = client_auth(runtime)
 
@@ -36,13 +39,8 @@ def create_chat_app(runtime: Runtime) -> FastAPI:
             release, lambda: dispatcher.send(call, targets, client.key_id, request=request)
         )
 
-    # A plain Starlette route: the hot path skips FastAPI's dependency machinery (~100 µs).
-    app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
-    add_messages_routes(app, runtime, authenticate)
-    add_responses_routes(app, runtime)
-
-    @app.get("/v1/models", dependencies=[Depends(authenticate)])
-    async def list_models() -> Response:
+    async def list_models(request: Request) -> Response:
+        await authenticate(request)
         await runtime.stored.refresh()
         accounts = runtime.accounts()
         keys = {name: mine[0].api_key for name, mine in accounts.items()}
@@ -63,4 +61,32 @@ def create_chat_app(runtime: Runtime) -> FastAPI:
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )
 
-    return app
+    messages = Deferred(lambda: _messages(runtime, authenticate))
+    responses = Deferred(lambda: _responses(runtime))
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages["create"], methods=["POST"]),
+        Route("/v1/messages/count_tokens", messages["count_tokens"], methods=["POST"]),
+        Route(RESPONSES, responses["create"], methods=["POST"]),
+        Route(RESPONSES, responses["upgrade"], methods=["GET"]),
+        Route(RESPONSE, responses["read"], methods=["GET"]),
+        Route(RESPONSE, responses["delete"], methods=["DELETE"]),
+        Route(RESPONSE + "/input_items", responses["input_items"], methods=["GET"]),
+        WebSocketRoute(RESPONSES, responses["websocket"]),
+        route("/v1/models", list_models, "GET"),
+    ]
+    return new_app(runtime, routes)
+
+
+# Imported on the first request to their API: their pydantic models and translators are ~50 ms
+# of a cold start that serves only chat.
+def _messages(runtime: Runtime, authenticate: Authenticate) -> dict[str, Endpoint]:
+    from llm_agg.apps.messages import messages_endpoints
+
+    return messages_endpoints(runtime, authenticate)
+
+
+def _responses(runtime: Runtime) -> dict[str, Endpoint]:
+    from llm_agg.apps.responses import responses_endpoints
+
+    return responses_endpoints(runtime)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import FastAPI
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
 from llm_agg import __version__
 from llm_agg.admin.views import account_state
-from llm_agg.apps.base import new_app
+from llm_agg.apps.base import new_app, route
 from llm_agg.apps.health_gate import DetailsBehindKey
 from llm_agg.runtime import Runtime
 
@@ -19,13 +22,10 @@ log = logging.getLogger("llm_agg.health")
 SERVING = frozenset({"healthy", "cooling_down"})
 
 
-def create_health_app(runtime: Runtime) -> FastAPI:
+def create_health_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
-    app = new_app("llm-agg health", runtime)
-    app.add_middleware(DetailsBehindKey, runtime=runtime)  # keyed: details for key holders
 
-    @app.get("/health")
-    async def health() -> dict[str, object]:
+    async def health(_: Request) -> Response:
         await runtime.stored.refresh()
         try:
             # What every worker and Lambda stored; awaited, as a Lambda's loop ends with it.
@@ -62,12 +62,15 @@ def create_health_app(runtime: Runtime) -> FastAPI:
                 "cooling_down": cooling,
                 "states": states,
             }
-        return {
+        summary = {
             "status": "ok",
             "ready": ready,
             "version": __version__,
             "store": settings.store,
             "providers": providers,
         }
+        return Response(orjson.dumps(summary), media_type="application/json")
 
+    app = new_app(runtime, [route("/health", health, "GET")])
+    app.add_middleware(DetailsBehindKey, runtime=runtime)  # keyed: details for key holders
     return app

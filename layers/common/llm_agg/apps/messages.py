@@ -11,11 +11,11 @@ is Anthropic's ``{"type": "error", "error": {"type", "message"}}``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from llm_agg.api.chat import chat_call
@@ -28,7 +28,8 @@ from llm_agg.api.messages import (
     stream_error,
 )
 from llm_agg.api.wire import header_value_ok
-from llm_agg.apps.base import read_json_body
+from llm_agg.apps.auth import Authenticate
+from llm_agg.apps.base import Endpoint, read_json_body
 from llm_agg.apps.budget import hold_for, within_hold
 from llm_agg.bridges.messages_in import chat_body, resolve_model
 from llm_agg.bridges.messages_out import MessagesStream, message
@@ -42,7 +43,6 @@ from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.apps")
 
-Authenticate = Callable[[Request], Awaitable[Any]]
 _HEADER_PREFIX = "x-llm-agg-"
 
 
@@ -120,7 +120,9 @@ def forwarded_headers_ok(headers: Mapping[str, str]) -> None:
             raise InvalidRequest(f"The {name} header must be printable ASCII.", param=name)
 
 
-def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authenticate) -> None:
+def messages_endpoints(runtime: Runtime, authenticate: Authenticate) -> dict[str, Endpoint]:
+    """The endpoints of ``/v1/messages`` and ``/v1/messages/count_tokens`` (routed in
+    ``apps/chat.py``)."""
     settings = runtime.settings
 
     async def create_message(request: Request) -> Response:
@@ -173,6 +175,4 @@ def add_messages_routes(app: FastAPI, runtime: Runtime, authenticate: Authentica
         count = orjson.dumps({"input_tokens": estimate_tokens(call)})
         return Response(count, media_type="application/json")
 
-    # Plain Starlette routes, as chat's: the hot path skips FastAPI's dependency machinery.
-    app.add_route("/v1/messages", create_message, methods=["POST"])
-    app.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
+    return {"create": create_message, "count_tokens": count_tokens}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 
@@ -24,7 +24,7 @@ from llm_agg.api.errors import GatewayError, InvalidRequest
 from llm_agg.api.responses import parse_responses
 from llm_agg.api.validation import json_object
 from llm_agg.apps.auth import ANONYMOUS, client_auth
-from llm_agg.apps.base import error_response, read_json_body
+from llm_agg.apps.base import Endpoint, error_response, read_json_body
 from llm_agg.apps.budget import hold_for, within_hold
 from llm_agg.dispatch import SSE_HEADERS, Dispatcher, EventStream
 from llm_agg.responses.kept import DAY, DEFAULT_TTL, Kept, Record, unavailable
@@ -36,8 +36,6 @@ from llm_agg.responses.stream import ResponsesStream
 from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg.store.base import StoreError
-
-PATH = "/v1/responses"
 
 
 def upgrade_refused() -> GatewayError:
@@ -61,7 +59,8 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(value), media_type="application/json", headers=headers)
 
 
-def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
+def responses_endpoints(runtime: Runtime) -> dict[str, Endpoint]:
+    """The endpoints of ``/v1/responses`` and its sub-paths (routed in ``apps/chat.py``)."""
     settings = runtime.settings
     authenticate = client_auth(runtime)
     ttl = _ttl(settings)
@@ -153,10 +152,11 @@ def add_responses_routes(app: FastAPI, runtime: Runtime) -> None:
         else:
             await socket.close(code=1008, reason=refused.message[:120])
 
-    # Plain Starlette routes, as chat: the hot path skips FastAPI's dependency machinery.
-    app.add_route(PATH, create, methods=["POST"])
-    app.add_route(PATH, upgrade, methods=["GET"])
-    app.add_route(PATH + "/{response_id}", read, methods=["GET"])
-    app.add_route(PATH + "/{response_id}", delete, methods=["DELETE"])
-    app.add_route(PATH + "/{response_id}/input_items", input_items, methods=["GET"])
-    app.router.add_websocket_route(PATH, websocket)
+    return {
+        "create": create,
+        "upgrade": upgrade,
+        "read": read,
+        "delete": delete,
+        "input_items": input_items,
+        "websocket": websocket,
+    }

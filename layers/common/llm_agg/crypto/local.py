@@ -1,54 +1,39 @@
 """The local keyring: data keys wrapped with AES-256-GCM under a master key kept in a 0600
-file of the data dir, made on first run."""
+file of the data dir, made on first run (``secret_file``)."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from llm_agg.crypto.envelope import NONCE_BYTES, Context, DecryptionFailed, associated_data
+from llm_agg.crypto.secret_file import read_or_create
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MASTER_KEY_FILE = "master.key"
 
 
-def read_or_create(path: Path, make: Callable[[], bytes]) -> tuple[bytes, bool]:
-    """The content of the secret file ``path``, made with ``make()`` (mode 0600) if missing.
-    Returns (content, created). Safe when several processes start at once: the file appears
-    whole or not at all (written aside, then hard-linked into place)."""
-    try:
-        content = path.read_bytes()
-        if content:
-            return content, False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, make())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(aside, path)
-        created = True
-    except FileExistsError:
-        created = False  # another process won the race: use its file
-    finally:
-        os.unlink(aside)
-    return path.read_bytes(), created
-
-
 class LocalKeyring:
+    """Opened with every SQLite store; its cipher (and cryptography, ~7 MB) is made by the first
+    secret sealed or opened, which a gateway whose keys are all in its environment never has."""
+
     def __init__(self, master_key: bytes) -> None:
         if len(master_key) != 32:
             raise ValueError("the master key must be 32 bytes")
-        self._master = AESGCM(master_key)
+        self._key = master_key
+        self._cipher: AESGCM | None = None
+
+    @property
+    def _master(self) -> AESGCM:
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> LocalKeyring:
@@ -56,11 +41,13 @@ class LocalKeyring:
         return cls(key)
 
     def generate(self, context: Context) -> tuple[bytes, bytes]:
-        data_key = AESGCM.generate_key(bit_length=256)
+        data_key = secrets.token_bytes(32)  # as AESGCM.generate_key(bit_length=256) makes it
         nonce = os.urandom(NONCE_BYTES)
         return data_key, nonce + self._master.encrypt(nonce, data_key, associated_data(context))
 
     def unwrap(self, wrapped: bytes, context: Context) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         nonce, body = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
         try:
             return self._master.decrypt(nonce, body, associated_data(context))
