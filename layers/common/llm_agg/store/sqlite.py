@@ -382,10 +382,8 @@ class SQLiteCounters:
     def increment(
         self, key: str, amount: int, expires_at: float, limit: int | None = None
     ) -> int | None:
-        if limit is not None and amount > limit:
-            return None
         with self.db.transaction() as conn:
-            return _increment(conn, self.db.clock(), key, amount, expires_at, limit)
+            return _InTransaction(conn, self.db.clock).increment(key, amount, expires_at, limit)
 
     def get(self, key: str) -> int:
         rows = self.db.read(_GET, (key, self.db.clock()))
