@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_agg.store.base import CounterStore
-from llm_agg.store.nowait import WouldBlock
+from llm_agg.store.nowait import at_once
 
 log = logging.getLogger("llm_agg.background")
 
@@ -42,18 +42,18 @@ class Background:
     def spawn_counting(self, counters: CounterStore, work: Callable[[CounterStore], Any]) -> None:
         """``spawn(work, counters)``, unless the store can do it at once on the loop (no other
         writer; ``store/nowait.py``): a thread hop costs more CPU than the statements."""
-        nowait = getattr(counters, "nowait", None)
-        if nowait is not None:
-            try:
-                asyncio.get_running_loop()
-                nowait(work)
-                return
-            except (RuntimeError, WouldBlock):
-                pass  # no loop here (a CLI, a worker thread), or a writer holds the file
-            except Exception as exc:
-                log.warning("background count failed: %s: %s", type(exc).__name__, exc)
-                return
-        self.spawn(work, counters)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop here (a CLI, a worker thread): done at once, as spawn does
+            self.spawn(work, counters)
+            return
+        try:
+            done = at_once(counters, work)
+        except Exception as exc:
+            log.warning("background count failed: %s: %s", type(exc).__name__, exc)
+            return
+        if done is None:  # a writer holds the file, or the store has no nowait: a thread
+            self.spawn(work, counters)
 
     @property
     def pending(self) -> int:

@@ -31,13 +31,20 @@ class NowaitCounters(Protocol):
         ...
 
 
+def at_once(counters: CounterStore, work: Callable[[CounterStore], T]) -> tuple[T] | None:
+    """``(work(counters),)`` when the store did it on the loop without waiting; None when it
+    must go to a thread (a store without ``nowait``, or a writer holding the file)."""
+    nowait: Callable[[Callable[[CounterStore], T]], T] | None = getattr(counters, "nowait", None)
+    if nowait is None:
+        return None
+    try:
+        return (nowait(work),)
+    except WouldBlock:
+        return None
+
+
 async def counting(counters: CounterStore, work: Callable[[CounterStore], T]) -> T:
     """``work(counters)``: on the loop when the store can do it without waiting, else in a
     thread. Exceptions of ``work`` (a 429, a ``StoreError``) are raised either way."""
-    nowait: Callable[[Callable[[CounterStore], T]], T] | None = getattr(counters, "nowait", None)
-    if nowait is not None:
-        try:
-            return nowait(work)
-        except WouldBlock:
-            pass
-    return await asyncio.to_thread(work, counters)
+    done = at_once(counters, work)
+    return done[0] if done is not None else await asyncio.to_thread(work, counters)
