@@ -32,6 +32,8 @@ def httpx_own(upstream: UpstreamClient, method: str, url: Any, **kwargs: Any) ->
 def facts(request: httpx.Request) -> dict[str, Any]:
     return {
         "attributes": sorted(vars(request)),
+        # Before anything reads them (``encoding`` is worked out on first use).
+        "headers as kept": vars(request.headers).copy(),
         "method": request.method,
         "url": request.url,
         "url text": str(request.url),

@@ -1,6 +1,6 @@
 """``UpstreamClient``: the ``httpx.AsyncClient`` the gateway calls providers with.
 
-Two things differ from a plain ``AsyncClient``, both through httpx's public API:
+Three things differ from a plain ``AsyncClient``:
 
 - **No cookies, ever.** httpx's client keeps every ``Set-Cookie`` an upstream answers with and
   sends it with later requests to that host. One process serves many accounts and many gateway
@@ -13,14 +13,15 @@ Two things differ from a plain ``AsyncClient``, both through httpx's public API:
   request for every 3xx, the cookie jar's urllib adapters, a wrapper around the body. Anything
   else (auth, hooks, following redirects, a client on httpx's own transports because the
   environment names a proxy) takes httpx's ``send`` unchanged.
-
 - **``build_request`` builds the usual request directly**: a ``POST`` of bytes with a dict of
   headers to an absolute URL, what ``dispatch`` sends (~20 µs a request in httpx's
   ``build_request``: two header merges, a URL merge, the content encoded, the headers rebuilt
   in ``Request._prepare``; ~5 µs here). The URL is parsed once per string, the client's
   default headers are encoded once (and re-read when someone changes them), the timeouts
-  dict made once per value. Anything else (other arguments, a relative URL, query params
-  or ``Host``/``Content-Length``/``Transfer-Encoding`` given) takes httpx's own.
+  dict made once per value, and the ``Request`` and its ``Headers`` are given the attributes
+  their constructors would leave (the one place this module uses httpx's internals; a test
+  compares them with httpx's own build). Anything else (other arguments, a relative URL,
+  query params or ``Host``/``Content-Length``/``Transfer-Encoding`` given) takes httpx's own.
 
 What providers see is unchanged: httpx's default headers (``User-Agent: python-httpx/…``,
 ``Accept``, ``Accept-Encoding``, ``Connection``), then the request's, with ``Host`` first and
@@ -52,8 +53,13 @@ class _NoCookies(CookieJar):
         return None
 
 
+# (raw name, lowercased name, value): a header as httpx's ``Headers`` keeps it.
+_Line = tuple[bytes, bytes, bytes]
+_Defaults = tuple[_Line, ...]
+
+
 @lru_cache(maxsize=512)
-def _url(url: str) -> tuple[httpx.URL, tuple[bytes, bytes] | None]:
+def _url(url: str) -> tuple[httpx.URL, _Line | None]:
     # A provider's URL is the same string on every request: parse it once (~15 µs each time).
     # ``httpx.URL`` is immutable, so one object may serve every request. With it, the ``Host``
     # header httpx's ``Request`` adds for it.
@@ -61,8 +67,8 @@ def _url(url: str) -> tuple[httpx.URL, tuple[bytes, bytes] | None]:
     return parsed, _host(parsed)
 
 
-def _host(url: httpx.URL) -> tuple[bytes, bytes] | None:
-    return (b"Host", url.netloc) if url.host else None
+def _host(url: httpx.URL) -> _Line | None:
+    return (b"Host", b"host", url.netloc) if url.host else None
 
 
 # What ``build_request`` builds itself; anything else goes to httpx's (see the module's doc).
@@ -71,11 +77,8 @@ _OWN_ARGUMENTS: Final = frozenset({"content", "headers", "timeout"})
 _AUTOMATIC: Final = frozenset({b"host", b"content-length", b"transfer-encoding"})
 # The methods httpx gives ``Content-Length: 0`` when they have no body.
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
-_NO_LENGTH: Final = (b"Content-Length", b"0")
+_NO_LENGTH: Final = (b"Content-Length", b"content-length", b"0")
 _UseClientDefault: Final = type(httpx.USE_CLIENT_DEFAULT)
-
-# (raw name, lowercased name, value): a client's default headers, as httpx's Headers keeps them.
-_Defaults = tuple[tuple[bytes, bytes, bytes], ...]
 
 
 @lru_cache(maxsize=64, typed=True)  # typed: 30 and 30.0 give dicts of an int and a float
@@ -146,7 +149,7 @@ class UpstreamClient(httpx.AsyncClient):
         self,
         method: str,
         url: httpx.URL,
-        host: tuple[bytes, bytes] | None,
+        host: _Line | None,
         content: bytes,
         headers: dict[Any, Any],
         kwargs: dict[str, Any],
@@ -157,16 +160,6 @@ class UpstreamClient(httpx.AsyncClient):
         names = {key.lower() for key, _ in given}
         if not names.isdisjoint(_AUTOMATIC):
             return None
-        lines = [
-            (key, value) for key, lower, value in self._default_headers() if lower not in names
-        ]
-        lines += given
-        if content:
-            lines.append((b"Content-Length", b"%d" % len(content)))
-        elif method in _BODY_METHODS:
-            lines.insert(0, _NO_LENGTH)
-        if host is not None:
-            lines.insert(0, host)
         timeout = kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT)
         if isinstance(timeout, httpx.Timeout):
             timeouts = timeout.as_dict()
@@ -176,14 +169,26 @@ class UpstreamClient(httpx.AsyncClient):
             timeouts = dict(_timeouts(timeout))  # the request's own, as httpx's is
         else:
             return None  # a (connect, read, write, pool) tuple: httpx reads it
-        request = httpx.Request(
-            method,
-            url,
-            headers=lines,
-            stream=httpx.ByteStream(content),
-            extensions={"timeout": timeouts},
-        )
-        request.read()  # ``content`` readable, as httpx does for bytes
+        lines = [line for line in self._default_headers() if line[1] not in names]
+        lines += [(key, key.lower(), value) for key, value in given]
+        if content:
+            lines.append((b"Content-Length", b"content-length", b"%d" % len(content)))
+        elif method in _BODY_METHODS:
+            lines.insert(0, _NO_LENGTH)
+        if host is not None:
+            lines.insert(0, host)
+        # httpx's Request and Headers as their constructors leave them (~3 µs of the ~4 their
+        # __init__ take goes to checking and re-encoding headers already bytes). Their
+        # attributes are pinned to httpx's own build by tests/unit/test_upstream_build_request.
+        sent = httpx.Headers()
+        sent._list = lines
+        request = httpx.Request.__new__(httpx.Request)
+        request.method = method
+        request.url = url
+        request.headers = sent
+        request.extensions = {"timeout": timeouts}
+        request.stream = httpx.ByteStream(content)
+        request._content = content  # read, as httpx reads bytes content at once
         return request
 
     def _default_headers(self) -> _Defaults:
