@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
 
 from llm_agg.api.errors import GatewayError
-from llm_agg.dispatch import CLIENT_GONE, _close, _Deadline, _unless_gone, _Watch
+from llm_agg.dispatch import CLIENT_GONE, EventStream, _close, _Deadline, _unless_gone, _Watch
 
 pytestmark = pytest.mark.anyio
 
@@ -157,7 +158,7 @@ async def test_the_client_s_cancel_waits_for_a_close_then_lands_at_the_next_wait
 
     async def work() -> None:
         asyncio.get_running_loop().call_later(0.01, client.leave)  # while it closes
-        await _close(response, watch)  # type: ignore[arg-type]
+        await _close(response)  # type: ignore[arg-type]
         reached.append("closed")
         await asyncio.sleep(10)
         reached.append("never")
@@ -177,7 +178,7 @@ async def test_a_cancel_held_to_the_end_of_the_work_is_not_left_for_later() -> N
 
     async def work() -> str:
         asyncio.get_running_loop().call_later(0.01, client.leave)
-        await _close(response, watch)  # type: ignore[arg-type]
+        await _close(response)  # type: ignore[arg-type]
         return "over"  # no await after the close: the client's cancel has nothing to cut
 
     assert await _unless_gone(watch, work()) == "over"
@@ -197,3 +198,74 @@ async def test_a_watch_handed_over_after_the_client_left_cancels_its_new_target(
         await asyncio.sleep(10)
     assert scope.cancelled_caught
     watch.stop()
+
+
+class Sink:
+    """``send`` as a server's, keeping what went out."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+
+SCOPE: dict[str, Any] = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}}
+
+
+async def test_a_client_that_leaves_mid_stream_ends_the_stream_and_its_body_closes() -> None:
+    client = Client()
+    closed = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: 1\n\n"
+            asyncio.get_running_loop().call_later(0.01, client.leave)
+            await asyncio.sleep(10)
+            yield b"never"
+        finally:
+            closed.set()
+
+    sink = Sink()
+    with anyio.fail_after(5):
+        await EventStream(body())(dict(SCOPE), client.receive, sink)
+    assert closed.is_set()
+    assert [m.get("body") for m in sink.sent[1:]] == [b"data: 1\n\n"]  # no end: cut off
+    assert cancelling() == 0
+    await asyncio.sleep(0)
+    assert not [t for t in asyncio.all_tasks() if "_watch" in repr(t.get_coro())]
+
+
+async def test_a_client_that_leaves_while_the_upstream_closes_lets_the_close_finish() -> None:
+    client = Client()
+    response = Closing()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: 1\n\n"
+        finally:
+            asyncio.get_running_loop().call_later(0.01, client.leave)  # during the close
+            await _close(response)  # type: ignore[arg-type]
+
+    sink = Sink()
+    with anyio.fail_after(5):
+        await EventStream(body())(dict(SCOPE), client.receive, sink)
+    assert response.closed
+    assert sink.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    await asyncio.sleep(0.01)  # the held cancel found nothing left to cancel: none stray
+    assert cancelling() == 0
+
+
+async def test_a_stream_cancelled_from_elsewhere_stays_cancelled() -> None:
+    client = Client()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        await asyncio.sleep(10)
+
+    task = asyncio.ensure_future(EventStream(body())(dict(SCOPE), client.receive, Sink()))
+    await asyncio.sleep(0.01)
+    task.cancel()  # the server shutting down, say: not the client leaving
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()

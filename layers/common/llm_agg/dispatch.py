@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -171,7 +172,6 @@ class _Request:
     gateway_key: str | None
     prompt_tokens: int
     deadline: float  # time.monotonic() by which the last attempt must be over
-    watch: _Watch | None = None  # the client's, holding back its cancel over a close
 
     def outcome(
         self,
@@ -255,9 +255,11 @@ class _Cancel:
     anyio cancel scope each (~20 µs of CPU a request each on the way to a stream's first byte,
     issue 17).
 
-    Unlike a scope it cancels once rather than at every later await, and shields nothing: what
-    it guards lets ``CancelledError`` through (dispatch, the transport, the store's counting),
-    and the one close there that must not be cut short is held by ``_Watch.held``."""
+    Unlike a scope it cancels once rather than at every later await, and no anyio shield
+    holds it back: what it guards lets ``CancelledError`` through (dispatch, the transport,
+    the store's counting, the relay and the endpoints' layers over it), and the closes there
+    that must not be cut short (an upstream answer's, ``_close``) hold the client's cancel
+    while they run (``_Watch.held``)."""
 
     __slots__ = ("_cancelling", "_task", "active", "fired")
 
@@ -357,6 +359,9 @@ class _Watch:
 
 
 _WATCH = "llm_agg.watch"  # the request scope's key for its _Watch, from dispatch to EventStream
+# The watch whose cancel is under way in this task (dispatch's, then the EventStream's): the one
+# a close holds back.
+_WATCHING: ContextVar[_Watch | None] = ContextVar("llm_agg_watching", default=None)
 
 
 async def _unless_gone(watch: _Watch | None, work: Awaitable[T]) -> T:
@@ -365,6 +370,7 @@ async def _unless_gone(watch: _Watch | None, work: Awaitable[T]) -> T:
         return await work
     cancel = _Cancel()
     watch.target(cancel.cancel)
+    watching = _WATCHING.set(watch)
     try:
         return await work
     except asyncio.CancelledError:
@@ -372,6 +378,7 @@ async def _unless_gone(watch: _Watch | None, work: Awaitable[T]) -> T:
             raise GatewayError("The client closed the request.", status=CLIENT_GONE) from None
         raise
     finally:
+        _WATCHING.reset(watching)
         watch.target(None)
         cancel.close()
 
@@ -379,8 +386,9 @@ async def _unless_gone(watch: _Watch | None, work: Awaitable[T]) -> T:
 class EventStream(StreamingResponse):
     """A stream of server-sent events, stopped when the client leaves: its body iterator is
     then cancelled (closing the upstream stream) as Starlette's ``StreamingResponse`` does,
-    but by one plain task watching ``receive`` instead of a task group per response: the
-    dispatcher's, handed over in the request's scope, or a new one."""
+    but by one plain task watching ``receive`` instead of a task group per response (the
+    dispatcher's, handed over in the request's scope, or a new one), cancelling with a
+    ``_Cancel`` rather than an anyio scope."""
 
     media_type = "text/event-stream"
 
@@ -391,16 +399,20 @@ class EventStream(StreamingResponse):
         watch: _Watch | None = scope.pop(_WATCH, None)
         if watch is None:
             watch = _Watch(receive)
+        cancel = _Cancel()
+        watch.target(cancel.cancel)
+        watching = _WATCHING.set(watch)
         try:
-            # A scope, not a _Cancel: the body iterators over the relay shield their closes.
-            with anyio.CancelScope() as cancel:
-                watch.target(cancel.cancel)
-                try:
-                    await self.stream_response(send)
-                except OSError:  # an ASGI 2.4 server's way of saying the client is gone
-                    raise ClientDisconnect() from None
+            await self.stream_response(send)
+        except OSError:  # an ASGI 2.4 server's way of saying the client is gone
+            raise ClientDisconnect() from None
+        except asyncio.CancelledError:
+            if not cancel.caught():
+                raise
         finally:
+            _WATCHING.reset(watching)
             watch.stop()
+            cancel.close()
         if self.background is not None:
             await self.background()
 
@@ -437,11 +449,9 @@ class Dispatcher:
         )
         return Attempt(target, failure)
 
-    def _request(
-        self, call: ChatCall, gateway_key: str | None, watch: _Watch | None = None
-    ) -> _Request:
+    def _request(self, call: ChatCall, gateway_key: str | None) -> _Request:
         deadline = time.monotonic() + self.runtime.settings.deadline
-        return _Request(call, gateway_key, estimate_tokens(call), deadline, watch)
+        return _Request(call, gateway_key, estimate_tokens(call), deadline)
 
     async def send(
         self,
@@ -455,7 +465,7 @@ class Dispatcher:
         client's ``request``, its disconnecting cancels the upstream call."""
         watch = None if request is None else _Watch(request.receive)
         if call.stream:
-            req = self._request(call, gateway_key, watch)
+            req = self._request(call, gateway_key)
             try:
                 stream = await _unless_gone(watch, self._try_each(req, targets, self._stream_once))
             except BaseException:
@@ -651,7 +661,7 @@ class Dispatcher:
             deadline.close()
             # A failure, a stall or the client leaving: the upstream connection is let go.
             if response is not None and (first is None or translator.error is not None):
-                await _close(response, req.watch)
+                await _close(response)
         if timed_out or response is None:
             failure = stalled("a first event", limit)
             return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
@@ -681,8 +691,10 @@ class Dispatcher:
         )
 
 
-async def _close(response: httpx.Response, watch: _Watch | None) -> None:
-    """Close ``response`` whole, even when the client leaves or the task is cancelled."""
+async def _close(response: httpx.Response) -> None:
+    """Close ``response`` whole, even when the client leaves (its cancel waits: ``_Watch.held``)
+    or an anyio scope around is cancelled (shielded)."""
+    watch = _WATCHING.get()
     if watch is not None:
         watch.held = True
     try:
@@ -827,8 +839,7 @@ async def _relay(
             yield UpstreamFailed(message, code="upstream_stream_error").sse()
     finally:
         # Reached by cancellation too when the client leaves: the close must still happen.
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
+        await _close(response)
         if failure is None and translator.error is not None:
             failure = broken(translator.error)
         finished(failure)
