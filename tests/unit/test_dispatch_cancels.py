@@ -269,3 +269,19 @@ async def test_a_stream_cancelled_from_elsewhere_stays_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert task.cancelled()
+
+
+async def test_a_cancel_waits_for_the_last_of_two_closes() -> None:
+    client = Client()
+    watch = _Watch(client.receive)
+    fired: list[str] = []
+    watch.target(lambda: fired.append("cancelled"))
+    watch.hold()
+    watch.hold()  # a relay finalized late, closing in the same context
+    client.leave()
+    await asyncio.sleep(0.01)
+    watch.release()
+    assert fired == []
+    watch.release()
+    assert fired == ["cancelled"]
+    watch.stop()

@@ -324,14 +324,16 @@ class _Watch:
     def __init__(self, receive: Receive) -> None:
         self._target: Callable[[], None] | None = None
         self.gone = False
-        self.held = False  # a close under way that a cancel would cut short: it fires after
+        # Closes under way that a cancel would cut short: it fires after the last. A count:
+        # a relay finalized after its request (in whatever context) may close meanwhile.
+        self.held = 0
         self._task = asyncio.get_running_loop().create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         self.gone = True
-        if not self.held:
+        if self.held == 0:
             self._fire()
 
     def _fire(self) -> None:
@@ -344,13 +346,16 @@ class _Watch:
         """What the client's going away cancels from now on (None: nothing for now); at once
         when it is gone already."""
         self._target = cancel
-        if self.gone and not self.held:
+        if self.gone and self.held == 0:
             self._fire()
 
+    def hold(self) -> None:
+        self.held += 1
+
     def release(self) -> None:
-        """The held close is over: a cancel that came meanwhile fires now."""
-        self.held = False
-        if self.gone:
+        """A held close is over: after the last, a cancel that came meanwhile fires now."""
+        self.held -= 1
+        if self.gone and self.held == 0:
             self._fire()
 
     def stop(self) -> None:
@@ -696,7 +701,7 @@ async def _close(response: httpx.Response) -> None:
     or an anyio scope around is cancelled (shielded)."""
     watch = _WATCHING.get()
     if watch is not None:
-        watch.held = True
+        watch.hold()
     try:
         with anyio.CancelScope(shield=True):
             await response.aclose()
