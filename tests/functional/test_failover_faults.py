@@ -246,6 +246,40 @@ async def test_a_body_that_trickles_for_ever_times_out_and_fails_over(gw: Gatewa
     assert "timeout" in (await gw.accounts())["groq"]["last_error"]
 
 
+@respx.mock
+async def test_a_stream_with_no_first_event_in_time_fails_over_and_is_closed(
+    gw: Gateway,
+) -> None:
+    closed = asyncio.Event()
+
+    async def no_event() -> AsyncIterator[bytes]:
+        try:
+            for _ in range(200):
+                yield b": keep-alive\n\n"  # bytes, but no event: the first-event limit runs
+                await asyncio.sleep(0.1)
+        finally:
+            closed.set()
+
+    stream = {"content-type": "text/event-stream"}
+    respx.post(URL["groq"]).mock(
+        return_value=httpx.Response(200, content=no_event(), headers=stream)
+    )
+    respx.post(URL["cerebras"]).respond(
+        200,
+        content=b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n'
+        b"data: [DONE]\n\n",
+        headers=stream,
+    )
+    response = await gw.chat(stream=True)
+    assert response.status_code == 200
+    assert response.headers["x-llm-agg-provider"] == "cerebras"
+    assert '"Hi"' in response.text
+    assert response.text.rstrip().endswith("data: [DONE]")
+    assert closed.is_set()  # the stalled upstream stream was let go, not left open
+    assert "timeout" in (await gw.accounts())["groq"]["last_error"]
+
+
 async def _stalled_stream() -> AsyncIterator[bytes]:
     yield b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
     yield b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from llm_agg.http_transport import UpstreamTransport
 from tests.fakes.raw_http import answer, keep_answering, raw_server, replies
 from tests.functional.http_transport.conftest import Client
 
@@ -171,3 +172,52 @@ async def test_a_header_that_would_split_the_request_is_refused(
         with pytest.raises(httpx.LocalProtocolError):
             await client.get(server.url(), headers=headers)
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [({"x-ok": "1", "bad name": "a"}, b"bad name"), ({"": "a"}, b""), ({"x:y": "a"}, b"x:y")],
+    ids=["space", "empty", "colon"],
+)
+async def test_a_header_name_that_is_not_a_token_is_refused_by_name(
+    upstream: Client, headers: dict[str, str], refused: bytes
+) -> None:
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        with pytest.raises(httpx.LocalProtocolError, match=f"illegal header {refused!r}"):
+            await client.get(server.url(), headers=headers)
+    assert server.requests == []
+
+
+async def test_the_request_head_is_written_in_the_order_httpx_built_it(upstream: Client) -> None:
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        request = client.build_request(
+            "POST",
+            server.url("/v1/chat/completions?alt=sse"),
+            content=b"{}",
+            headers={"Authorization": "Bearer k", "x-Mixed-Case": "Value"},
+        )
+        await client.send(request)
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"POST /v1/chat/completions?alt=sse HTTP/1.1",
+        *(b"%s: %s" % header for header in request.headers.raw),
+    ]
+    assert body == b"{}"
+
+
+@pytest.mark.parametrize("name", ["Upgrade", "UPGRADE", "upgrade"])
+async def test_a_request_asking_for_an_upgrade_goes_to_httpx_transport(name: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def fallback(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(101)
+
+    transport = UpstreamTransport(fallback=httpx.MockTransport(fallback))
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get("http://127.0.0.1:1/ws", headers={name: "websocket"})
+        plain = {"x-upgrade": "websocket", "upgrade-insecure-requests": "1"}
+        with pytest.raises(httpx.ConnectError):  # its own, to a closed port
+            await client.get("http://127.0.0.1:1/ws", headers=plain)
+    assert response.status_code == 101
+    assert len(seen) == 1

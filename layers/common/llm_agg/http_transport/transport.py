@@ -23,7 +23,10 @@ from llm_agg.http_transport.pool import Pool
 _PORTS: Final = {b"http": 80, b"https": 443}
 _ELSEWHERE: Final = frozenset({"HEAD", "CONNECT"})
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Tokens joined by ":" (never in a token): the names of a request's headers, in one match.
+_TOKENS: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?::[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*")
 _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]")
+_OWN_EXTENSIONS: Final = frozenset({"timeout"})
 _CHUNK_END: Final = b"0\r\n\r\n"
 
 # A request may go out twice only when its body is bytes (it can be sent again) and the first
@@ -50,11 +53,13 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         scheme = url.raw_scheme
+        raw = request.headers.raw
+        upgrade, close = _asks(raw)
         if (
             scheme not in _PORTS
             or request.method in _ELSEWHERE
-            or not request.extensions.keys() <= {"timeout"}
-            or "upgrade" in request.headers
+            or not request.extensions.keys() <= _OWN_EXTENSIONS
+            or upgrade
         ):
             return await self._elsewhere(request)
         try:
@@ -64,13 +69,13 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         pool = self._pool_on(loop)
         timeouts = request.extensions.get("timeout", {})
         key: Key = (scheme, url.raw_host.decode("ascii"), url.port or _PORTS[scheme])
-        head = _head(request)
+        head = _head(request, raw)
         stream = request.stream
         body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
         opener = partial(self._open, loop, pool, key, timeouts.get("connect"))
         for retry in (False, True):
             conn = await pool.checkout(key, opener, timeouts.get("pool"), fresh=retry)
-            conn.closing = _wants_close(request)
+            conn.closing = close
             try:
                 if body is not None:
                     await conn.write(head + body, timeouts.get("write"))
@@ -124,21 +129,38 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         return await connect(lambda: Connection(loop, key, pool.forget), host, port, tls, seconds)
 
 
-def _head(request: httpx.Request) -> bytes:
+def _asks(raw: list[tuple[bytes, bytes]]) -> tuple[bool, bool]:
+    """Whether the headers ask for an ``Upgrade``, and whether for the connection's close
+    (``Connection: close``): read off the raw headers in one pass, as ``"upgrade" in
+    request.headers`` would say but without its decoding every header first (~5 µs)."""
+    upgrade = close = False
+    for name, value in raw:
+        size = len(name)
+        if size == 7 and name.lower() == b"upgrade":
+            upgrade = True
+        elif size == 10 and name.lower() == b"connection" and b"close" in value.lower():
+            close = True
+    return upgrade, close
+
+
+def _head(request: httpx.Request, raw: list[tuple[bytes, bytes]]) -> bytes:
     """The request line and headers, as h11 would write them (names as given), refusing what
-    h11 refuses: a name that is not a token, a value with CR, LF or NUL."""
-    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
-    for name, value in request.headers.raw:
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            raise httpx.LocalProtocolError(f"illegal header {name!r}")
-        lines.append(b"%s: %s\r\n" % (name, value))
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def _wants_close(request: httpx.Request) -> bool:
-    value = request.headers.get("connection")
-    return value is not None and "close" in value.lower()
+    h11 refuses: a name that is not a token, a value with CR, LF or NUL. All names and all
+    values are checked in one match each (~3 µs less than one each); the header refused is
+    then looked for."""
+    names = b":".join([name for name, _ in raw])
+    if raw and (
+        not _TOKENS.fullmatch(names)
+        or names.count(b":") != len(raw) - 1  # a name with a ":" of its own
+        or _BAD_VALUE.search(b"".join([value for _, value in raw]))
+    ):
+        for name, value in raw:
+            if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+                raise httpx.LocalProtocolError(f"illegal header {name!r}")
+    lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)]
+    lines += [b"%s: %s" % header for header in raw]
+    lines += (b"", b"")
+    return b"\r\n".join(lines)
 
 
 async def _write_stream(
