@@ -146,6 +146,32 @@ def _forced(call: ChatCall, specs: Collection[str]) -> tuple[str | None, str]:
     return forced, model_id
 
 
+def lone(
+    call: ChatCall, catalog: Catalog, specs: Collection[str], configured: Collection[str]
+) -> Choice | None:
+    """The one candidate of a request that names its model (``provider/model``, or an id one
+    configured provider serves): ``plan``'s only choice but for its score and the rule that
+    placed it, which order nothing when there is one. The router takes it without classifying
+    the request (10 of its 20 µs). None when ``plan`` must decide: ``auto``, several
+    candidates, or an error to explain; a forced provider that is unknown raises as there."""
+    if call.request.model == AUTO:
+        return None  # before _forced, which plan runs again: auto pays nothing for this
+    forced, model_id = _forced(call, specs)
+    if model_id == AUTO:
+        return None
+    found: ModelInfo | None = None
+    for m in catalog.for_provider(forced) if forced else catalog.models:
+        if m.id == model_id and m.provider in configured:
+            if found is not None:
+                return None
+            found = m
+    if found is not None:
+        return Choice(found.provider, found.id, found.max_output)
+    if forced is not None and forced in configured:
+        return Choice(forced, model_id)  # not in the catalog: passed through, as ``plan`` does
+    return None
+
+
 def plan(
     call: ChatCall,
     profile: Profile,
