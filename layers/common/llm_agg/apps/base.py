@@ -9,7 +9,7 @@ parameters, is FastAPI (``apps/admin.py``), with the same handlers and lifespan 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -61,30 +61,45 @@ async def _crash(_: Request, exc: Exception) -> Response:
     )
 
 
+def header(request: Request, name: bytes) -> str:
+    """The first ``name`` header (a lower-case name, as ASGI gives them), "" when absent: what
+    ``request.headers.get(name, "")`` answers, without building Starlette's ``Headers`` and
+    the KeyError its ``get`` raises inside for each absent header (1 to 2 µs a lookup)."""
+    headers: Iterable[tuple[bytes, bytes]] = request.scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, or 413 once it passes ``limit`` bytes: chunked bodies declare no length, so
     the bound is kept while reading, not only checked against ``content-length``."""
-    declared = request.headers.get("content-length", "")
+    declared = header(request, b"content-length")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     try:
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise _too_large()
+            if chunk:
+                chunks.append(chunk)
     except ClientDisconnect:  # gone, or cut off by the server's read timeout: nobody to answer
         raise GatewayError(
             "The request body did not arrive.", status=408, type="invalid_request_error"
         ) from None
-    return bytes(body)
+    # A body in one piece (the usual case) is returned as it came, not copied twice.
+    return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json_body(request: Request, limit: int) -> bytes:
     """``read_body`` of a JSON request, 415 for any other type: a web page can send text/plain
     (or a form) to any origin as a "simple" request without asking, but never JSON without a
     preflight this server does not grant, so no page can spend quota or drive the agent."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = header(request, b"content-type").split(";")[0].strip().lower()
     if media != "application/json":
         raise GatewayError(
             "Send the body as JSON with 'Content-Type: application/json'.",
