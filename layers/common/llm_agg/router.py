@@ -168,6 +168,8 @@ class Router:
         comes back into rotation without anyone running a check."""
         if self._rechecking is not None or self.recheck_interval <= 0:
             return
+        if not self.quota.circuits.any_parked():
+            return  # every request asks: no list to build when no key is parked
         now = self.clock()
         due = [
             (p, a)

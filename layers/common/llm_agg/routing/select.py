@@ -71,18 +71,19 @@ def split_model(model: str, providers: Collection[str]) -> tuple[str | None, str
 
 
 def _unfit(model: ModelInfo, needs: Needs, tokens: int) -> str | None:
-    caps = model.capabilities
-    lacks = [
-        name
-        for name, wanted, cap in (
-            ("tools", needs.tools, "tools"),
-            ("images", needs.vision, "vision"),
-            ("JSON mode", needs.json, "json"),
-        )
-        if wanted and cap not in caps
-    ]
-    if lacks:
-        return "no " + ", ".join(lacks)
+    if needs.tools or needs.vision or needs.json:  # usually none: asked of every model
+        caps = model.capabilities
+        lacks = [
+            name
+            for name, wanted, cap in (
+                ("tools", needs.tools, "tools"),
+                ("images", needs.vision, "vision"),
+                ("JSON mode", needs.json, "json"),
+            )
+            if wanted and cap not in caps
+        ]
+        if lacks:
+            return "no " + ", ".join(lacks)
     if tokens > model.context:
         return f"context {model.context} < ~{tokens} tokens needed"
     return None
