@@ -73,6 +73,10 @@ class Cooldowns:
                 found = cool
         return found
 
+    def any(self) -> bool:
+        """Whether any cooldown is known here (past ones included, until refresh drops them)."""
+        return bool(self._local)
+
     def add(self, cooldown: Cooldown) -> None:
         if not self._merge(cooldown):
             return
