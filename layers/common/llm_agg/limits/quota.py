@@ -258,12 +258,15 @@ class Quota:
         if spec is None or spec.rate_limit_headers == "none":
             return
         now = self.clock()
+        items = announced(spec.rate_limit_headers, headers, now)
+        if not items:
+            return  # nothing announced: nothing to note or learn (before the first byte)
         scope = self.scope(provider, model)
         learned = dict(self._learned.get((provider, account, scope), {}))
         # A 429's retry-after says when to come back; a window's reset may be later (Groq's
         # token bucket refills before its "full" reset), so it is not a cooldown then.
         told = "retry-after" in headers
-        for item in announced(spec.rate_limit_headers, headers, now):
+        for item in items:
             if not told:
                 self._note(provider, account, scope, item, now)
             if item.kind in ("r", "t") and item.limit:
