@@ -186,6 +186,34 @@ def test_headers_say_what_is_left_and_this_process_sends_no_more(
     assert admit(quota, "open", "cerebras")
 
 
+def test_what_headers_said_is_left_holds_its_model_alone_requests_before_tokens(
+    quota: Quota, clock: Clock
+) -> None:
+    raw = {
+        "x-ratelimit-remaining-requests-day": "1",
+        "x-ratelimit-reset-requests-day": "3600",
+        "x-ratelimit-remaining-tokens-minute": "50",
+        "x-ratelimit-reset-tokens-minute": "30",
+    }
+    quota.heard("cerebras", "a1", "open", raw)
+    assert quota.precheck("cerebras", "a1", "other", 100).ok  # another model's windows
+    tokens = quota.precheck("cerebras", "a1", "open", 100)
+    assert (tokens.until, tokens.reason) == (
+        START + 30,
+        "cerebras said too few tokens are left this minute",
+    )
+    quota.started("cerebras", "a1", "open")
+    # Both windows short now: the requests' is the one named, as admission reads them.
+    both = quota.precheck("cerebras", "a1", "open", 100)
+    assert (both.until, both.reason) == (
+        START + 3600,
+        "cerebras said too few requests are left this day",
+    )
+    clock.now = START + 3600
+    quota.maybe_refresh()  # forgets what has reset
+    assert quota.precheck("cerebras", "a1", "open", 100).ok
+
+
 def test_429_cools_account_until_reset(quota: Quota, clock: Clock) -> None:
     quota.cool("groq", "a1", "fast", 12.0, "groq answered 429")
     refused = quota.precheck("groq", "a1", "fast", 1)

@@ -5,9 +5,9 @@ import pytest
 from llm_agg.api.chat import ChatCall, parse_chat
 from llm_agg.api.errors import InvalidRequest, NoProviderConfigured, NotFound
 from llm_agg.providers.registry import BUILTIN, build_registry
-from llm_agg.routing.catalog import parse_catalog
+from llm_agg.routing.catalog import Catalog, parse_catalog
 from llm_agg.routing.classify import classify
-from llm_agg.routing.select import plan, split_model
+from llm_agg.routing.select import lone, plan, split_model
 
 CATALOG = parse_catalog(
     {
@@ -113,3 +113,50 @@ def test_with_nothing_configured_the_keys_to_set_are_the_best_free_ones_first() 
         plan(request, classify(request), shipped, specs, ())
     suggested = caught.value.message.split("set ", 1)[1]
     assert "ANTHROPIC_API_KEY" not in suggested  # paid: not what a free-tier user is told first
+
+
+def _named_requests(catalog: Catalog) -> list[ChatCall]:
+    """Every way to name a model of ``catalog``, and ids and providers it does not know."""
+    named = [call(model=f"{m.provider}/{m.id}") for m in catalog.models]
+    named += [call(model=m.id) for m in catalog.models]
+    named += [call(model=m.id, provider=m.provider) for m in catalog.models]
+    named += [call(model="groq/brand-new"), call(model="brand-new"), call(model="groq/auto")]
+    named += [call(model="auto", provider="groq"), call(model="shared", provider="nobody")]
+    return named
+
+
+def _configured_sets(catalog: Catalog) -> list[tuple[str, ...]]:
+    providers = tuple(dict.fromkeys(m.provider for m in catalog.models))
+    return [providers, (), providers[:1], providers[1:], providers[::2]]
+
+
+@pytest.mark.parametrize("shipped", [False, True])
+def test_a_named_model_with_one_candidate_is_what_plan_would_choose(shipped: bool) -> None:
+    from pathlib import Path
+
+    from llm_agg.routing.catalog import load_catalog
+
+    catalog = (
+        load_catalog(Path(__file__).resolve().parents[2] / "config/providers.yaml")
+        if shipped
+        else CATALOG
+    )
+    specs = build_registry(catalog.providers, {})
+    taken = 0
+    for configured in _configured_sets(catalog):
+        for request in _named_requests(catalog):
+            try:
+                one = lone(request, catalog, specs, configured)
+            except InvalidRequest as refused:
+                with pytest.raises(InvalidRequest) as planned:
+                    plan(request, classify(request), catalog, specs, configured, only=configured)
+                assert planned.value.message == refused.message
+                continue
+            if one is None:
+                continue
+            taken += 1
+            chosen = plan(request, classify(request), catalog, specs, configured, only=configured)
+            assert [(c.provider, c.model, c.max_output) for c in chosen.choices] == [
+                (one.provider, one.model, one.max_output)
+            ]
+    assert taken > len(catalog.models)  # the shortcut is taken, not only declined

@@ -126,7 +126,10 @@ class Accounting:
             reason = "key refused" if parked.reason == "key_refused" else "no credits"
             why = f"{reason}: {parked.message}" if parked.message else reason
             return Blocked(provider, target.model, account, parked.at, why, refused=True)
-        cool = self.quota.cooldowns.get(provider, target.quota_holder, target.model)
+        cooldowns = self.quota.cooldowns
+        if not cooldowns.any():
+            return None  # the usual case, for every candidate: its quota holder is not needed
+        cool = cooldowns.get(provider, target.quota_holder, target.model)
         if cool is None:
             return None
         return Blocked(provider, target.model, account, cool.until, cool.reason)

@@ -28,7 +28,7 @@ from llm_agg.routing.catalog import Catalog
 from llm_agg.routing.classify import classify, estimate_tokens
 from llm_agg.routing.health import Health
 from llm_agg.routing.rotation import conversation_of, order_accounts
-from llm_agg.routing.select import Choice, Plan, Signals, plan
+from llm_agg.routing.select import Choice, Plan, Signals, lone, plan
 
 log = logging.getLogger("llm_agg.router")
 
@@ -97,7 +97,11 @@ class Router:
     def _choices(self, call: ChatCall, accounts: dict[str, list[Account]]) -> list[Choice]:
         """The plan's choices, from the configured providers' models alone (the others are
         never chosen: 40 catalog models scored for 24 kept on 'auto' with five providers); on
-        an error, the whole plan's, whose errors say what fits and which keys to set."""
+        an error, the whole plan's, whose errors say what fits and which keys to set. A model
+        named that one configured provider serves has nothing to rank: no plan."""
+        one = lone(call, self._view(), self.specs, accounts.keys())
+        if one is not None:
+            return [one]
         try:
             return self.plan(call, accounts, only=accounts.keys()).choices
         except GatewayError:
@@ -164,6 +168,8 @@ class Router:
         comes back into rotation without anyone running a check."""
         if self._rechecking is not None or self.recheck_interval <= 0:
             return
+        if not self.quota.circuits.any_parked():
+            return  # every request asks: no list to build when no key is parked
         now = self.clock()
         due = [
             (p, a)

@@ -6,10 +6,10 @@ passes through to OpenAI-compatible upstreams untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_agg.api.validation import invalid_request, json_object
 from llm_agg.api.wire import WireId
@@ -91,9 +91,6 @@ class StreamOptions(_Open):
 
 class ChatRequest(_Open):
     model: WireId  # it comes back in the x-llm-agg-model header
-    # What routing.classify measured of the prompt (estimated tokens, last user text): the
-    # router, the key's token hold and the dispatcher all read it, so it is measured once.
-    _measured: tuple[int, str] | None = PrivateAttr(default=None)
     messages: Annotated[list[Message], Field(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -137,6 +134,11 @@ class ChatCall:
 
     body: dict[str, Any]
     request: ChatRequest
+    # What routing.classify measured of the prompt (estimated tokens, last user text): the
+    # router, the key's token hold and the dispatcher all read it, so it is measured once.
+    # A slot, not a pydantic private attribute on the request: reading one of those goes
+    # through BaseModel.__getattr__ (1.7 µs, four times the measuring of a one-line prompt).
+    measured: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def stream(self) -> bool:

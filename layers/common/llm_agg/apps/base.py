@@ -8,8 +8,9 @@ parameters, is FastAPI (``apps/admin.py``), with the same handlers and lifespan 
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.api.errors import GatewayError
 
@@ -61,30 +63,45 @@ async def _crash(_: Request, exc: Exception) -> Response:
     )
 
 
+def header(request: Request, name: bytes) -> str:
+    """The first ``name`` header (a lower-case name, as ASGI gives them), "" when absent: what
+    ``request.headers.get(name, "")`` answers, without building Starlette's ``Headers`` and
+    the KeyError its ``get`` raises inside for each absent header (1 to 2 µs a lookup)."""
+    headers: Iterable[tuple[bytes, bytes]] = request.scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, or 413 once it passes ``limit`` bytes: chunked bodies declare no length, so
     the bound is kept while reading, not only checked against ``content-length``."""
-    declared = request.headers.get("content-length", "")
+    declared = header(request, b"content-length")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     try:
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise _too_large()
+            if chunk:
+                chunks.append(chunk)
     except ClientDisconnect:  # gone, or cut off by the server's read timeout: nobody to answer
         raise GatewayError(
             "The request body did not arrive.", status=408, type="invalid_request_error"
         ) from None
-    return bytes(body)
+    # A body in one piece (the usual case) is returned as it came, not copied twice.
+    return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json_body(request: Request, limit: int) -> bytes:
     """``read_body`` of a JSON request, 415 for any other type: a web page can send text/plain
     (or a form) to any origin as a "simple" request without asking, but never JSON without a
     preflight this server does not grant, so no page can spend quota or drive the agent."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = header(request, b"content-type").split(";")[0].strip().lower()
     if media != "application/json":
         raise GatewayError(
             "Send the body as JSON with 'Content-Type: application/json'.",
@@ -148,9 +165,26 @@ class Deferred:
         return endpoint
 
 
+def _calling(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """What Starlette's ``request_response`` makes of ``endpoint`` but its second exception
+    layer: the app's ExceptionMiddleware, just above the router, holds the same handlers and
+    catches what this raises alike (a handled error after the response started included),
+    so the layer only added a wrapper on every message sent (1.2 µs a request, ~0.4 µs a
+    chunk of a stream)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
+
+
 def new_app(runtime: Runtime, routes: Sequence[BaseRoute] = ()) -> Starlette:
     """An app serving from ``runtime`` (on ``app.state``), which it closes when it shuts down.
     Mounted in the local server, its lifespan is the server's, which closes the shared one."""
+    for made in routes:
+        if type(made) is Route and inspect.iscoroutinefunction(made.endpoint):
+            made.app = _calling(made.endpoint)
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(runtime))
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so a
     # forged Host would be sent back as a redirect; "/v1/models/" is a 404 like any other.

@@ -55,7 +55,8 @@ async def hold_tokens(
 
 async def hold_for(runtime: Runtime, request: Request, call: ChatCall) -> Release:
     """``hold_tokens`` for ``call``, by the key ``client_auth`` put on ``request``."""
-    record = getattr(request.state, "gateway_key", None)
+    # request.state's, read without making the State object (as client_auth wrote it).
+    record: GatewayKeyRecord | None = request.scope.get("state", {}).get("gateway_key")
     return await hold_tokens(runtime, record, *chat_needs(call))
 
 

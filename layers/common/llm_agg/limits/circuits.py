@@ -141,6 +141,8 @@ class Circuits:
         """The open circuit that holds this account back now (its own, or its provider's), or
         a half-open one whose probe is under way; None lets the request through (and, when the
         circuit is half-open, makes it the probe: call ``probing`` as it goes out)."""
+        if not self._circuits:
+            return None  # no circuit was ever opened here: asked of every candidate
         now = self.clock()
         found = None
         for key in ((provider, account), (provider, PROVIDER)):
@@ -157,6 +159,8 @@ class Circuits:
     def probing(self, provider: str, account: str) -> None:
         """An attempt is going out to this account: if its circuit is half-open, it is the
         probe, and other requests of this process wait for its answer."""
+        if not self._circuits:
+            return
         now = self.clock()
         for key in ((provider, account), (provider, PROVIDER)):
             circuit = self._circuits.get(key)
@@ -223,6 +227,9 @@ class Circuits:
 
     def all_parked(self) -> list[Parked]:
         return list(self._parked.values())
+
+    def any_parked(self) -> bool:
+        return bool(self._parked)
 
     def touched(self, parked: Parked) -> None:
         """A background check could not clear it: wait a full interval before the next."""

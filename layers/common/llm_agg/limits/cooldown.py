@@ -59,6 +59,8 @@ class Cooldowns:
 
     def get(self, provider: str, account: str, model: str) -> Cooldown | None:
         """The cooldown that keeps this model of this account unused now, if any."""
+        if not self._local:
+            return None  # nothing cooling: asked of every candidate, and again at admission
         now = self.clock()
         found = None
         for scope in (model, ACCOUNT):
@@ -70,6 +72,10 @@ class Cooldowns:
             ):
                 found = cool
         return found
+
+    def any(self) -> bool:
+        """Whether any cooldown is known here (past ones included, until refresh drops them)."""
+        return bool(self._local)
 
     def add(self, cooldown: Cooldown) -> None:
         if not self._merge(cooldown):

@@ -67,6 +67,13 @@ class _Snapshot:
     sent: int = 0
 
 
+# The windows a snapshot may be of, in the order admission checks them: (kind, name, window).
+_CHECKED = tuple(
+    (kind, f"{kind}p{window}", window) for kind in ("r", "t") for window in WINDOW_SECONDS
+)
+_REQUESTS = tuple(name for kind, name, _ in _CHECKED if kind == "r")
+
+
 class Quota:
     def __init__(
         self,
@@ -93,7 +100,9 @@ class Quota:
         self._limits: dict[tuple[str, str, str], tuple[Limit, ...]] = {}
         self._known: dict[str, tuple[int, float]] = {}  # counter key → (value, seen at)
         self._counted: set[tuple[str, str]] = set()  # accounts with a count in _known
-        self._snapshots: dict[tuple[str, str, str, str], _Snapshot] = {}
+        # (provider, account, scope) → window name → snapshot: admission looks up the two
+        # scopes of a model, and only the windows of one that announced any (16 -> 2 lookups).
+        self._snapshots: dict[tuple[str, str, str], dict[str, _Snapshot]] = {}
         self.last_used: dict[tuple[str, str], float] = {}
         self.use_catalog(catalog)
 
@@ -134,18 +143,18 @@ class Quota:
         if cool is not None:
             return Admission(False, until=cool.until, reason=cool.reason)
         for scope in (model, ACCOUNT):
-            for kind in ("r", "t"):
-                for window in WINDOW_SECONDS:
-                    snap = self._snapshots.get((provider, account, scope, kind + "p" + window))
-                    if snap is None or snap.reset_at <= now:
-                        continue
-                    need = 1 if kind == "r" else tokens
-                    if snap.remaining - snap.sent < need:
-                        word = "requests" if kind == "r" else "tokens"
-                        reason = (
-                            f"{provider} said too few {word} are left this {WINDOW_WORDS[window]}"
-                        )
-                        return Admission(False, until=snap.reset_at, reason=reason)
+            snapshots = self._snapshots.get((provider, account, scope))
+            if not snapshots:
+                continue
+            for kind, name, window in _CHECKED:
+                snap = snapshots.get(name)
+                if snap is None or snap.reset_at <= now:
+                    continue
+                need = 1 if kind == "r" else tokens
+                if snap.remaining - snap.sent < need:
+                    word = "requests" if kind == "r" else "tokens"
+                    reason = f"{provider} said too few {word} are left this {WINDOW_WORDS[window]}"
+                    return Admission(False, until=snap.reset_at, reason=reason)
         for limit in self.limits(provider, account, model):
             if limit.kind != "t":
                 continue
@@ -202,8 +211,11 @@ class Quota:
         self.last_used[(provider, account)] = self.clock()
         now = self.clock()
         for scope in (model, ACCOUNT):
-            for window in WINDOW_SECONDS:
-                snap = self._snapshots.get((provider, account, scope, "rp" + window))
+            snapshots = self._snapshots.get((provider, account, scope))
+            if not snapshots:
+                continue
+            for name in _REQUESTS:
+                snap = snapshots.get(name)
                 if snap is not None and snap.reset_at > now:
                     snap.sent += 1
 
@@ -246,12 +258,15 @@ class Quota:
         if spec is None or spec.rate_limit_headers == "none":
             return
         now = self.clock()
+        items = announced(spec.rate_limit_headers, headers, now)
+        if not items:
+            return  # nothing announced: nothing to note or learn (before the first byte)
         scope = self.scope(provider, model)
         learned = dict(self._learned.get((provider, account, scope), {}))
         # A 429's retry-after says when to come back; a window's reset may be later (Groq's
         # token bucket refills before its "full" reset), so it is not a cooldown then.
         told = "retry-after" in headers
-        for item in announced(spec.rate_limit_headers, headers, now):
+        for item in items:
             if not told:
                 self._note(provider, account, scope, item, now)
             if item.kind in ("r", "t") and item.limit:
@@ -271,9 +286,8 @@ class Quota:
             reason = f"{provider} announced no {word} left this {WINDOW_WORDS[item.window]}"
             self.cooldowns.add(Cooldown(provider, account, scope, reset_at, reason))
         elif item.kind in ("r", "t"):
-            self._snapshots[(provider, account, scope, f"{item.kind}p{item.window}")] = _Snapshot(
-                item.remaining, reset_at
-            )
+            snapshots = self._snapshots.setdefault((provider, account, scope), {})
+            snapshots[f"{item.kind}p{item.window}"] = _Snapshot(item.remaining, reset_at)
 
     def cool(self, provider: str, account: str, model: str, seconds: float, reason: str) -> None:
         scope = self.scope(provider, model)
@@ -367,4 +381,8 @@ class Quota:
         now = self.clock()
         # list() copies in one step: admissions in worker threads may add to these meanwhile.
         self._known = {k: v for k, v in list(self._known.items()) if now - v[1] <= STALE_AFTER}
-        self._snapshots = {k: v for k, v in list(self._snapshots.items()) if v.reset_at > now}
+        live = {
+            where: {name: snap for name, snap in list(mine.items()) if snap.reset_at > now}
+            for where, mine in list(self._snapshots.items())
+        }
+        self._snapshots = {where: mine for where, mine in live.items() if mine}

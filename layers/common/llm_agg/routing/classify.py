@@ -119,10 +119,11 @@ def _signals(text: str) -> tuple[int, int]:
 
 def _measure(call: ChatCall) -> tuple[int, str]:
     """(estimated prompt tokens, text of the last user message), measured once a request."""
-    request = call.request
-    if request._measured is None:
-        request._measured = _measured(request)
-    return request._measured
+    measured = call.measured
+    if measured is None:
+        measured = _measured(call.request)
+        object.__setattr__(call, "measured", measured)  # a cache on a frozen dataclass
+    return measured
 
 
 def _measured(request: ChatRequest) -> tuple[int, str]:

@@ -71,18 +71,19 @@ def split_model(model: str, providers: Collection[str]) -> tuple[str | None, str
 
 
 def _unfit(model: ModelInfo, needs: Needs, tokens: int) -> str | None:
-    caps = model.capabilities
-    lacks = [
-        name
-        for name, wanted, cap in (
-            ("tools", needs.tools, "tools"),
-            ("images", needs.vision, "vision"),
-            ("JSON mode", needs.json, "json"),
-        )
-        if wanted and cap not in caps
-    ]
-    if lacks:
-        return "no " + ", ".join(lacks)
+    if needs.tools or needs.vision or needs.json:  # usually none: asked of every model
+        caps = model.capabilities
+        lacks = [
+            name
+            for name, wanted, cap in (
+                ("tools", needs.tools, "tools"),
+                ("images", needs.vision, "vision"),
+                ("JSON mode", needs.json, "json"),
+            )
+            if wanted and cap not in caps
+        ]
+        if lacks:
+            return "no " + ", ".join(lacks)
     if tokens > model.context:
         return f"context {model.context} < ~{tokens} tokens needed"
     return None
@@ -144,6 +145,32 @@ def _forced(call: ChatCall, specs: Collection[str]) -> tuple[str | None, str]:
             code="unknown_provider",
         )
     return forced, model_id
+
+
+def lone(
+    call: ChatCall, catalog: Catalog, specs: Collection[str], configured: Collection[str]
+) -> Choice | None:
+    """The one candidate of a request that names its model (``provider/model``, or an id one
+    configured provider serves): ``plan``'s only choice but for its score and the rule that
+    placed it, which order nothing when there is one. The router takes it without classifying
+    the request (10 of its 20 µs). None when ``plan`` must decide: ``auto``, several
+    candidates, or an error to explain; a forced provider that is unknown raises as there."""
+    if call.request.model == AUTO:
+        return None  # before _forced, which plan runs again: auto pays nothing for this
+    forced, model_id = _forced(call, specs)
+    if model_id == AUTO:
+        return None
+    found: ModelInfo | None = None
+    for m in catalog.for_provider(forced) if forced else catalog.models:
+        if m.id == model_id and m.provider in configured:
+            if found is not None:
+                return None
+            found = m
+    if found is not None:
+        return Choice(found.provider, found.id, found.max_output)
+    if forced is not None and forced in configured:
+        return Choice(forced, model_id)  # not in the catalog: passed through, as ``plan`` does
+    return None
 
 
 def plan(
