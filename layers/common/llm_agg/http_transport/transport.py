@@ -72,9 +72,13 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         head = _head(request, raw)
         stream = request.stream
         body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
-        opener = partial(self._open, loop, pool, key, timeouts.get("connect"))
         for retry in (False, True):
-            conn = await pool.checkout(key, opener, timeouts.get("pool"), fresh=retry)
+            # An idle connection, as checkout would take it, without its coroutine; a new one,
+            # or a wait for one, through checkout.
+            conn = None if retry else pool.take_idle(key)
+            if conn is None:
+                opener = partial(self._open, loop, pool, key, timeouts.get("connect"))
+                conn = await pool.checkout(key, opener, timeouts.get("pool"), fresh=retry)
             conn.closing = close
             try:
                 if body is not None:
