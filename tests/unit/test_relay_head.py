@@ -4,12 +4,13 @@ an account's secrets only once an error appears."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 
 from llm_agg.api.chat import parse_chat
-from llm_agg.dispatch import SSE_HEADERS, EventStream, _headers, _relay_head
+from llm_agg.dispatch import SSE_HEADERS, EventStream, _headers, _raw, _relay_head
 from llm_agg.providers import scrub
 from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import Target
@@ -75,3 +76,51 @@ def test_an_error_is_scrubbed_of_the_key_and_header_values() -> None:
     assert relay.error is not None and KEY not in relay.error and "org-998877" not in relay.error
     assert "***" in relay.error
     assert frames and all(KEY.encode() not in f and b"org-998877" not in f for f in frames)
+
+
+class Pieces(httpx.AsyncByteStream):
+    def __init__(self, *pieces: bytes, fail: bool = False) -> None:
+        self.pieces = pieces
+        self.fail = fail
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+        if self.fail:
+            raise httpx.ReadError("reset")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+Reads = Callable[[httpx.Response], AsyncIterator[bytes]]
+BOTH: list[Reads] = [httpx.Response.aiter_raw, _raw]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reads", BOTH, ids=["httpx", "ours"])
+async def test_the_relay_reads_the_answer_as_aiter_raw_does(reads: Reads) -> None:
+    stream = Pieces(b"data: 1\n\n", b"", b"data: 2\n\n")
+    response = httpx.Response(200, stream=stream)
+    assert [piece async for piece in reads(response)] == [b"data: 1\n\n", b"data: 2\n\n"]
+    assert response.num_bytes_downloaded == 18
+    assert response.is_stream_consumed and response.is_closed and stream.closed
+    with pytest.raises(httpx.StreamConsumed):
+        await anext(reads(response))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reads", BOTH, ids=["httpx", "ours"])
+async def test_a_broken_answer_names_its_request_and_a_closed_one_is_refused(
+    reads: Reads,
+) -> None:
+    request = httpx.Request("POST", "https://api.example/v1/chat/completions")
+    response = httpx.Response(200, stream=Pieces(b"x", fail=True), request=request)
+    with pytest.raises(httpx.ReadError) as caught:
+        _ = [piece async for piece in reads(response)]
+    assert caught.value.request is request
+    closed = httpx.Response(200, stream=Pieces(b"x"))
+    await closed.aclose()
+    with pytest.raises(httpx.StreamClosed):
+        await anext(reads(closed))
