@@ -63,6 +63,31 @@ async def test_header_names_keep_their_case_and_repeats_all_arrive(upstream: Cli
     assert response.headers.get_list("vary") == ["a", "b"]
 
 
+async def test_the_answer_is_the_response_httpx_would_make_of_it(upstream: Client) -> None:
+    # The transport sets the Response's attributes itself (transport._response): an httpx that
+    # keeps them otherwise fails here.
+    reply = answer(b"hi", extra="X-Request-Id: r-1\r\nVary: a\r\nvary: b\r\n")
+    async with raw_server(replies(reply)) as server, upstream() as client:
+        request = client.build_request("GET", server.url())
+        ours = await client.send(request, stream=True)
+        try:
+            theirs = httpx.Response(
+                ours.status_code,
+                headers=ours.headers.raw,
+                stream=ours.stream,
+                extensions=dict(ours.extensions),
+            )
+            theirs.request = request
+            assert vars(ours).keys() == vars(theirs).keys()
+            assert {k: v for k, v in vars(ours).items() if k != "headers"} == {
+                k: v for k, v in vars(theirs).items() if k != "headers"
+            }
+            assert vars(ours.headers) == vars(theirs.headers)
+            assert await ours.aread() == b"hi"
+        finally:
+            await ours.aclose()
+
+
 async def test_the_request_goes_out_as_httpx_built_it(upstream: Client) -> None:
     async with raw_server(keep_answering()) as server, upstream() as client:
         await client.post(

@@ -47,7 +47,7 @@ class Pool:
         else the first to free up within ``seconds`` (``PoolTimeout``)."""
         deadline = None if seconds is None else self.loop.time() + seconds
         while True:
-            conn = None if fresh else self._take_idle(key)
+            conn = None if fresh else self.take_idle(key)
             if conn is not None:
                 return conn
             if self._max is None or self.size < self._max:
@@ -101,7 +101,8 @@ class Pool:
         self._idle.clear()
         self._idle_count = 0
 
-    def _take_idle(self, key: Key) -> Connection | None:
+    def take_idle(self, key: Key) -> Connection | None:
+        """The most recently idle connection to ``key`` that has not expired, checked out."""
         idle = self._idle.get(key)
         if not idle:
             return None

@@ -51,13 +51,21 @@ class ScrubbedStream:
     """A stream translator whose error (the upstream's words) is scrubbed before it is sent.
 
     Only frames emitted when an error appears are scrubbed: a stream's content is the model's
-    answer, relayed as it is, and scanning every chunk would cost the hot path."""
+    answer, relayed as it is, and scanning every chunk would cost the hot path. The account's
+    secrets are worked out then too, not before every stream's first byte."""
 
-    __slots__ = ("_inner", "_secrets")
+    __slots__ = ("_account", "_found", "_inner")
 
-    def __init__(self, inner: StreamTranslator, secrets: tuple[str, ...]) -> None:
+    def __init__(self, inner: StreamTranslator, account: Account) -> None:
         self._inner = inner
-        self._secrets = secrets
+        self._account = account
+        self._found: tuple[str, ...] | None = None
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        if self._found is None:
+            self._found = account_secrets(self._account)
+        return self._found
 
     @property
     def usage(self) -> Usage | None:

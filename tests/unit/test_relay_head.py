@@ -1,0 +1,126 @@
+"""What the stream's relay puts together before its first byte without the general path: the
+head of ``EventStream.headed`` against Starlette's own, and the scrubbed translator working out
+an account's secrets only once an error appears."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from llm_agg.api.chat import parse_chat
+from llm_agg.dispatch import SSE_HEADERS, EventStream, _headers, _raw, _relay_head
+from llm_agg.providers import scrub
+from llm_agg.providers.accounts import Account
+from llm_agg.providers.base import Target
+from llm_agg.providers.openai_compat import OpenAICompatAdapter
+from llm_agg.providers.registry import BUILTIN
+from llm_agg.providers.scrub import ScrubbedStream
+from llm_agg.providers.sse import SSEEvent
+
+KEY = "gsk_relay_head_secret_0123"
+
+
+def target(provider: str = "groq", model: str = "llama-3.3-70b-versatile") -> Target:
+    return Target(BUILTIN[provider], model, Account(provider, "a1", KEY, {"X-Org": "org-998877"}))
+
+
+async def body() -> AsyncIterator[bytes]:
+    yield b"data: {}\n\n"
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 12])
+@pytest.mark.parametrize("provider", ["groq", "openrouter"])
+def test_the_relay_head_is_the_one_starlette_writes(provider: str, attempts: int) -> None:
+    chosen = target(provider, "meta-llama/Llama-3.3-70B:free")
+    content = body()
+    ours = EventStream.headed(content, _relay_head(chosen, attempts))
+    theirs = EventStream(content, headers={**SSE_HEADERS, **_headers(chosen, attempts)})
+    assert ours.raw_headers == theirs.raw_headers
+    assert vars(ours) == vars(theirs)  # every attribute __init__ leaves, and no other
+    assert ours.media_type == theirs.media_type and ours.charset == theirs.charset
+    assert dict(ours.headers)["x-llm-agg-attempts"] == str(attempts)
+
+
+def test_a_name_latin_1_cannot_write_fails_as_starlette_does() -> None:
+    chosen = target(model="m-\u20ac")
+    with pytest.raises(UnicodeEncodeError):
+        EventStream(body(), headers={**SSE_HEADERS, **_headers(chosen, 1)})
+    with pytest.raises(UnicodeEncodeError):
+        _relay_head(chosen, 1)
+
+
+def translator(chosen: Target) -> ScrubbedStream:
+    call = parse_chat(b'{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}')
+    return ScrubbedStream(OpenAICompatAdapter().stream_translator(call, chosen), chosen.account)
+
+
+def test_secrets_are_not_worked_out_for_a_stream_without_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(account: Account) -> tuple[str, ...]:
+        raise AssertionError("secrets worked out with no error to scrub")
+
+    monkeypatch.setattr(scrub, "account_secrets", refuse)
+    relay = translator(target())
+    chunk = b'{"id":"c","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"}}]}'
+    assert relay.feed(SSEEvent(None, chunk)) == [b"data: " + chunk + b"\n\n"]
+    assert relay.error is None
+
+
+def test_an_error_is_scrubbed_of_the_key_and_header_values() -> None:
+    relay = translator(target())
+    said = f'{{"error":{{"message":"bad key {KEY} for org-998877"}}}}'.encode()
+    frames = relay.feed(SSEEvent(None, said))
+    assert relay.error is not None and KEY not in relay.error and "org-998877" not in relay.error
+    assert "***" in relay.error
+    assert frames and all(KEY.encode() not in f and b"org-998877" not in f for f in frames)
+
+
+class Pieces(httpx.AsyncByteStream):
+    def __init__(self, *pieces: bytes, fail: bool = False) -> None:
+        self.pieces = pieces
+        self.fail = fail
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+        if self.fail:
+            raise httpx.ReadError("reset")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+Reads = Callable[[httpx.Response], AsyncIterator[bytes]]
+BOTH: list[Reads] = [httpx.Response.aiter_raw, _raw]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reads", BOTH, ids=["httpx", "ours"])
+async def test_the_relay_reads_the_answer_as_aiter_raw_does(reads: Reads) -> None:
+    stream = Pieces(b"data: 1\n\n", b"", b"data: 2\n\n")
+    response = httpx.Response(200, stream=stream)
+    assert [piece async for piece in reads(response)] == [b"data: 1\n\n", b"data: 2\n\n"]
+    assert response.num_bytes_downloaded == 18
+    assert response.is_stream_consumed and response.is_closed and stream.closed
+    with pytest.raises(httpx.StreamConsumed):
+        await anext(reads(response))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reads", BOTH, ids=["httpx", "ours"])
+async def test_a_broken_answer_names_its_request_and_a_closed_one_is_refused(
+    reads: Reads,
+) -> None:
+    request = httpx.Request("POST", "https://api.example/v1/chat/completions")
+    response = httpx.Response(200, stream=Pieces(b"x", fail=True), request=request)
+    with pytest.raises(httpx.ReadError) as caught:
+        _ = [piece async for piece in reads(response)]
+    assert caught.value.request is request
+    closed = httpx.Response(200, stream=Pieces(b"x"))
+    await closed.aclose()
+    with pytest.raises(httpx.StreamClosed):
+        await anext(reads(closed))
