@@ -101,14 +101,12 @@ def _headers(target: Target, attempts: int) -> dict[str, str]:
 
 def _relay_head(target: Target, attempts: int) -> list[tuple[bytes, bytes]]:
     """The raw headers ``EventStream(..., headers={**SSE_HEADERS, **_headers(...)})`` would
-    have: the same list without Starlette's pass over a dict (~1.5 µs a stream)."""
-    return [
-        *_SSE_LINES,
-        (b"x-llm-agg-provider", target.spec.name.encode("latin-1")),
-        (b"x-llm-agg-model", target.model.encode("latin-1")),
-        (b"x-llm-agg-attempts", b"%d" % attempts),
-        _SSE_TYPE,
+    have: the same list without Starlette's pass over a dict (~1.5 µs a stream). The
+    gateway's own headers come from ``_headers``, as every other answer's do."""
+    ours = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in _headers(target, attempts).items()
     ]
+    return [*_SSE_LINES, *ours, _SSE_TYPE]
 
 
 def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> GatewayError:
