@@ -1,0 +1,236 @@
+"""The CPU of a request's front: from its bytes reaching the worker's protocol to the chat
+endpoint reading its body (``read_json_body`` entered), in process.
+
+The app is what ``llm-agg serve`` runs: ``create_served_app``'s (the Host guard, the path
+router, the chat function's app) loaded by uvicorn's own ``Config`` (so with its
+``ProxyHeadersMiddleware``), served by ``LimitedHttpToolsProtocol`` on uvloop, the request's
+bytes handed to ``data_received`` by a fake transport, Groq answered in place of the upstream
+transport (``bench/endpoints.py``'s). Every request then runs whole, streamed or not, and the
+front's CPU (``time.thread_time``) is noted per request; the rest of the request (the body's
+parse, the routing, the dispatch, the answer going out) is timed too, as "whole".
+
+    .venv/bin/python bench/front.py --rounds 7 --requests 300
+    .venv/bin/python bench/front.py --ab ../base --rounds 9   # this checkout vs another one
+
+``--ab DIR`` compares this checkout with the one in DIR (e.g. ``git archive main | tar -x -C
+DIR``): each round runs one process of each, alternately (DIR's packages first on
+``PYTHONPATH``, on this venv), and the table gives the minimum and median over rounds of each
+process's median per request. Back to back, on a warm CPU: a stream's next request in the
+served gateway finds a cold one and takes 2-3 times as long (``bench/hops.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import uvloop
+from endpoints import MODEL, UPSTREAM, _upstream, lifespan
+from transforms import ASK
+
+from llm_agg.http_transport import UpstreamTransport
+from llm_agg.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("layers/common", "local", "functions/chat", "functions/health")
+PATH = "/v1/chat/completions"
+
+
+class FakeTransport:
+    """What uvicorn's protocol asks of a socket's transport, for one loopback connection."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.closing = False
+        self.out: list[bytes] = []
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {
+            "sockname": ("127.0.0.1", self.port),
+            "peername": ("127.0.0.1", 50123),
+        }.get(name, default)
+
+    def write(self, data: bytes) -> None:
+        self.out.append(bytes(data))
+
+    def writelines(self, data: Any) -> None:
+        self.out.append(b"".join(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def request_bytes(port: int, stream: bool, key: str | None) -> bytes:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": ASK}], "max_tokens": 64}
+    raw = json.dumps({**body, "stream": stream}).encode()
+    head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: OpenAI/Python 2.8.0\r\n"
+    head += "Accept: application/json\r\nContent-Type: application/json\r\n"
+    if key:
+        head += f"Authorization: Bearer {key}\r\n"
+    head += f"Content-Length: {len(raw)}\r\n\r\n"
+    return head.encode() + raw
+
+
+async def run(rounds: int, requests: int, stream: bool) -> dict[str, list[float]]:
+    """Per round, the median CPU µs a request of: the front, and the whole request."""
+    import uvicorn
+
+    import llm_agg.apps.chat as chat
+    from llm_agg_local.hosts import HostGuard, HostPolicy
+    from llm_agg_local.http_limits import LimitedHttpToolsProtocol
+    from llm_agg_local.server import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = Path(tmp) / "providers.yaml"
+        catalog.write_text(
+            "providers:\n  groq:\n    models:\n"
+            "      - {id: llama-3.3-70b-versatile, capabilities: [tools, json]}\n"
+        )
+        env = {
+            "LLM_AGG_DATA_DIR": str(Path(tmp) / "data"),
+            "LLM_AGG_CONFIG": str(catalog),
+            "GROQ_BASE_URL": UPSTREAM,
+            "GROQ_API_KEY": "gsk_bench",
+            "LLM_AGG_ADMIN_KEY": "sk-llmagg-admin-bench-not-a-secret-0123456789",
+        }
+        settings = Settings.from_env(env)
+        served = HostGuard(create_app(settings), HostPolicy.from_env(False, env))
+        config = uvicorn.Config(served, http=LimitedHttpToolsProtocol, log_level="warning")
+        config.load()  # wraps it as uvicorn does (ProxyHeadersMiddleware)
+        port = 8000
+        marks: dict[str, float] = {}
+        reading = chat.read_json_body
+
+        async def read_json_body(request: Any, limit: int) -> bytes:
+            marks.setdefault("endpoint", time.thread_time())
+            return await reading(request, limit)
+
+        state = uvicorn.server.ServerState()
+        data = request_bytes(port, stream, None)
+        loop = asyncio.get_running_loop()
+        figures: dict[str, list[float]] = {"front": [], "whole": []}
+        with (
+            mock.patch.object(UpstreamTransport, "handle_async_request", _upstream()),
+            mock.patch.object(chat, "read_json_body", read_json_body),
+        ):
+            async with lifespan(config.loaded_app):
+                transport = FakeTransport(port)
+                protocol = LimitedHttpToolsProtocol(config, state, {}, loop)
+                protocol.connection_made(transport)  # type: ignore[arg-type]
+                for rep in range(rounds + 1):  # the first round warms up, not counted
+                    front: list[float] = []
+                    whole: list[float] = []
+                    for _ in range(requests):
+                        await one(protocol, transport, data, marks, front, whole)
+                    if rep:
+                        figures["front"].append(statistics.median(front))
+                        figures["whole"].append(statistics.median(whole))
+                protocol.connection_lost(None)
+        return figures
+
+
+async def one(
+    protocol: Any,
+    transport: FakeTransport,
+    data: bytes,
+    marks: dict[str, float],
+    front: list[float],
+    whole: list[float],
+) -> None:
+    done = asyncio.get_running_loop().create_future()
+    transport.out.clear()
+    marks.clear()
+    started = time.thread_time()
+    protocol.data_received(data)
+    cycle = protocol.cycle
+    answered: Callable[[], None] = cycle.on_response
+
+    def complete() -> None:
+        answered()
+        done.set_result(None)
+
+    cycle.on_response = complete
+    await done
+    ended = time.thread_time()
+    if not transport.out or not transport.out[0].startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"not answered 200: {b''.join(transport.out)[:300]!r}")
+    front.append((marks["endpoint"] - started) * 1e6)
+    whole.append((ended - started) * 1e6)
+
+
+def child(args: argparse.Namespace) -> None:
+    figures = uvloop.run(run(args.rounds, args.requests, args.stream))
+    print(json.dumps(figures))
+
+
+def compare(args: argparse.Namespace) -> None:
+    other = Path(args.ab).resolve()
+    trees = {"this": ROOT, "other": other}
+    found: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
+    argv = [sys.executable, __file__, "--child", "--rounds", "1", "--requests"]
+    argv += [str(args.requests)] + (["--stream"] if args.stream else [])
+    for rep in range(args.rounds):
+        order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
+        for name, tree in order:
+            paths = [str(tree / p) for p in PACKAGES]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+            out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
+            for row, values in json.loads(out.stdout.splitlines()[-1]).items():
+                found[name].setdefault(row, []).extend(values)
+    print(f"this: {ROOT}\nother: {other}")
+    table({f"{row} ({name})": v for name, rows in found.items() for row, v in rows.items()})
+
+
+def table(figures: dict[str, list[float]]) -> None:
+    print("| CPU µs per request (median of a round) | min | median |\n| --- | ---: | ---: |")
+    for name in sorted(figures):
+        values = figures[name]
+        print(f"| {name} | {min(values):.1f} | {statistics.median(values):.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=300, help="per round")
+    parser.add_argument("--stream", action="store_true", help="streamed requests")
+    parser.add_argument("--ab", metavar="DIR", help="compare with the checkout in DIR")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not 1 <= args.rounds <= 100 or not 10 <= args.requests <= 10000:
+        parser.error("keep it bounded: 1-100 rounds of 10-10000 requests")
+    if args.child:
+        child(args)
+    elif args.ab:
+        compare(args)
+    else:
+        table(uvloop.run(run(args.rounds, args.requests, args.stream)))
+
+
+if __name__ == "__main__":
+    main()
