@@ -1,10 +1,11 @@
 """The CPU of a request's front: from its bytes reaching the worker's protocol to the chat
 endpoint reading its body (``read_json_body`` entered), in process.
 
-The app is what ``llm-agg serve`` runs: ``create_served_app``'s (the Host guard, the path
-router, the chat function's app) loaded by uvicorn's own ``Config`` (so with its
-``ProxyHeadersMiddleware``), served by ``LimitedHttpToolsProtocol`` on uvloop, the request's
-bytes handed to ``data_received`` by a fake transport, Groq answered in place of the upstream
+The app is what ``llm-agg serve`` runs in a worker: its call to ``uvicorn.run`` is caught and
+the same app (``create_served_app``: the Host guard, the path router, the chat function's app)
+loaded by uvicorn's own ``Config`` with the same settings (protocol, proxy headers), started
+(its lifespan), served on uvloop, the request's bytes handed to ``data_received`` by a fake
+transport, Groq answered in place of the upstream
 transport (``bench/endpoints.py``'s). Every request then runs whole, streamed or not, and the
 front's CPU (``time.thread_time``) is noted per request; the rest of the request (the body's
 parse, the routing, the dispatch, the answer going out) is timed too, as "whole".
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -37,10 +40,10 @@ from unittest import mock
 
 import uvloop
 from endpoints import MODEL, UPSTREAM, _upstream, lifespan
+from servers import free_port
 from transforms import ASK
 
 from llm_agg.http_transport import UpstreamTransport
-from llm_agg.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("layers/common", "local", "functions/chat", "functions/health")
@@ -97,32 +100,51 @@ def request_bytes(port: int, stream: bool, key: str | None) -> bytes:
     return head.encode() + raw
 
 
+def served_config(tmp: Path) -> Any:
+    """The uvicorn ``Config`` that ``llm-agg serve`` would run in its worker (what it passes
+    to ``uvicorn.run``, caught), on a catalog of one Groq model whose upstream is faked."""
+    import uvicorn
+
+    from llm_agg_local.serve import serve
+
+    catalog = tmp / "providers.yaml"
+    catalog.write_text(
+        "providers:\n  groq:\n    models:\n"
+        "      - {id: llama-3.3-70b-versatile, capabilities: [tools, json]}\n"
+    )
+    os.environ.update(
+        LLM_AGG_DATA_DIR=str(tmp / "data"),
+        LLM_AGG_CONFIG=str(catalog),
+        LLM_AGG_LOG_FILE="-",
+        GROQ_BASE_URL=UPSTREAM,
+        GROQ_API_KEY="gsk_bench",
+        LLM_AGG_ADMIN_KEY="sk-llmagg-admin-bench-not-a-secret-0123456789",
+    )
+    asked: dict[str, Any] = {}
+    args = argparse.Namespace(
+        host="127.0.0.1", port=free_port(), workers=1, store="sqlite", require_auth=False
+    )
+    args.log_level = "warning"
+    with (
+        mock.patch.object(uvicorn, "run", lambda app, **kw: asked.update(kw, app=app)),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        if serve(args) != 0:
+            raise RuntimeError("llm-agg serve refused to start")
+    kept = ("app", "factory", "http", "loop", "proxy_headers", "access_log", "forwarded_allow_ips")
+    config = uvicorn.Config(**{k: v for k, v in asked.items() if k in kept}, log_level="warning")
+    config.load()
+    return config
+
+
 async def run(rounds: int, requests: int, stream: bool) -> dict[str, list[float]]:
     """Per round, the median CPU µs a request of: the front, and the whole request."""
     import uvicorn
 
     import llm_agg.apps.chat as chat
-    from llm_agg_local.hosts import HostGuard, HostPolicy
-    from llm_agg_local.http_limits import LimitedHttpToolsProtocol
-    from llm_agg_local.server import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = Path(tmp) / "providers.yaml"
-        catalog.write_text(
-            "providers:\n  groq:\n    models:\n"
-            "      - {id: llama-3.3-70b-versatile, capabilities: [tools, json]}\n"
-        )
-        env = {
-            "LLM_AGG_DATA_DIR": str(Path(tmp) / "data"),
-            "LLM_AGG_CONFIG": str(catalog),
-            "GROQ_BASE_URL": UPSTREAM,
-            "GROQ_API_KEY": "gsk_bench",
-            "LLM_AGG_ADMIN_KEY": "sk-llmagg-admin-bench-not-a-secret-0123456789",
-        }
-        settings = Settings.from_env(env)
-        served = HostGuard(create_app(settings), HostPolicy.from_env(False, env))
-        config = uvicorn.Config(served, http=LimitedHttpToolsProtocol, log_level="warning")
-        config.load()  # wraps it as uvicorn does (ProxyHeadersMiddleware)
+        config = served_config(Path(tmp))
         port = 8000
         marks: dict[str, float] = {}
         reading = chat.read_json_body
@@ -141,8 +163,8 @@ async def run(rounds: int, requests: int, stream: bool) -> dict[str, list[float]
         ):
             async with lifespan(config.loaded_app):
                 transport = FakeTransport(port)
-                protocol = LimitedHttpToolsProtocol(config, state, {}, loop)
-                protocol.connection_made(transport)  # type: ignore[arg-type]
+                protocol = config.http_protocol_class(config, state, {}, loop)
+                protocol.connection_made(transport)
                 for rep in range(rounds + 1):  # the first round warms up, not counted
                     front: list[float] = []
                     whole: list[float] = []
