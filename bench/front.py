@@ -89,14 +89,21 @@ class FakeTransport:
         return 0
 
 
-def request_bytes(port: int, stream: bool, key: str | None) -> bytes:
+def request_bytes(port: int, stream: bool) -> bytes:
+    """A chat request with the head the ``openai`` SDK sends (its headers, in its order), with
+    the placeholder key an open local server is given."""
     body = {"model": MODEL, "messages": [{"role": "user", "content": ASK}], "max_tokens": 64}
     raw = json.dumps({**body, "stream": stream}).encode()
-    head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: OpenAI/Python 2.8.0\r\n"
-    head += "Accept: application/json\r\nContent-Type: application/json\r\n"
-    if key:
-        head += f"Authorization: Bearer {key}\r\n"
-    head += f"Content-Length: {len(raw)}\r\n\r\n"
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: gzip, deflate\r\n"
+        "Connection: keep-alive\r\nAccept: application/json\r\nContent-Type: application/json\r\n"
+        "User-Agent: OpenAI/Python 2.8.0\r\nX-Stainless-Lang: python\r\n"
+        "X-Stainless-Package-Version: 2.8.0\r\nX-Stainless-OS: Linux\r\n"
+        "X-Stainless-Arch: x64\r\nX-Stainless-Runtime: CPython\r\n"
+        "X-Stainless-Runtime-Version: 3.11.7\r\nAuthorization: Bearer sk-local\r\n"
+        "X-Stainless-Async: async:asyncio\r\nx-stainless-retry-count: 0\r\n"
+        f"x-stainless-read-timeout: 600\r\nContent-Length: {len(raw)}\r\n\r\n"
+    )
     return head.encode() + raw
 
 
@@ -154,7 +161,7 @@ async def run(rounds: int, requests: int, stream: bool) -> dict[str, list[float]
             return await reading(request, limit)
 
         state = uvicorn.server.ServerState()
-        data = request_bytes(port, stream, None)
+        data = request_bytes(port, stream)
         loop = asyncio.get_running_loop()
         figures: dict[str, list[float]] = {"front": [], "whole": []}
         with (
