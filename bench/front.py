@@ -13,11 +13,14 @@ parse, the routing, the dispatch, the answer going out) is timed too, as "whole"
     .venv/bin/python bench/front.py --rounds 7 --requests 300
     .venv/bin/python bench/front.py --ab ../base --rounds 9   # this checkout vs another one
 
+``--cold`` sweeps the CPU's caches before each request (a buffer larger than them, a little
+unrelated Python), as a served stream's next request finds them (``bench/hops.py``: 2-3 times
+the warm figures).
+
 ``--ab DIR`` compares this checkout with the one in DIR (e.g. ``git archive main | tar -x -C
 DIR``): each round runs one process of each, alternately (DIR's packages first on
 ``PYTHONPATH``, on this venv), and the table gives the minimum and median over rounds of each
-process's median per request. Back to back, on a warm CPU: a stream's next request in the
-served gateway finds a cold one and takes 2-3 times as long (``bench/hops.py``).
+process's median per request.
 """
 
 from __future__ import annotations
@@ -144,7 +147,22 @@ def served_config(tmp: Path) -> Any:
     return config
 
 
-async def run(rounds: int, requests: int, stream: bool) -> dict[str, list[float]]:
+# What runs between a stream's end and the next request in a served worker (other processes,
+# the loop asleep) leaves the CPU's caches holding something else: a sweep of a buffer larger
+# than them and a little unrelated Python stand in for it.
+_SWEPT = bytearray(64 * 1024 * 1024)
+_ONES = b"\1" * (len(_SWEPT) // 64)
+_OTHER = [{"n": n, "s": str(n) * 3, "l": list(range(n % 7))} for n in range(2000)]
+
+
+def cool() -> None:
+    _SWEPT[::64] = _ONES
+    json.loads(json.dumps(_OTHER))
+
+
+async def run(
+    rounds: int, requests: int, stream: bool, cold: bool = False
+) -> dict[str, list[float]]:
     """Per round, the median CPU µs a request of: the front, and the whole request."""
     import uvicorn
 
@@ -176,6 +194,8 @@ async def run(rounds: int, requests: int, stream: bool) -> dict[str, list[float]
                     front: list[float] = []
                     whole: list[float] = []
                     for _ in range(requests):
+                        if cold:
+                            cool()
                         await one(protocol, transport, data, marks, front, whole)
                     if rep:
                         figures["front"].append(statistics.median(front))
@@ -214,7 +234,7 @@ async def one(
 
 
 def child(args: argparse.Namespace) -> None:
-    figures = uvloop.run(run(args.rounds, args.requests, args.stream))
+    figures = uvloop.run(run(args.rounds, args.requests, args.stream, args.cold))
     print(json.dumps(figures))
 
 
@@ -224,6 +244,7 @@ def compare(args: argparse.Namespace) -> None:
     found: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     argv = [sys.executable, __file__, "--child", "--rounds", "1", "--requests"]
     argv += [str(args.requests)] + (["--stream"] if args.stream else [])
+    argv += ["--cold"] if args.cold else []
     for rep in range(args.rounds):
         order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
         for name, tree in order:
@@ -248,6 +269,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=300, help="per round")
     parser.add_argument("--stream", action="store_true", help="streamed requests")
+    parser.add_argument(
+        "--cold", action="store_true", help="the CPU's caches swept before each request"
+    )
     parser.add_argument("--ab", metavar="DIR", help="compare with the checkout in DIR")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -258,7 +282,7 @@ def main() -> None:
     elif args.ab:
         compare(args)
     else:
-        table(uvloop.run(run(args.rounds, args.requests, args.stream)))
+        table(uvloop.run(run(args.rounds, args.requests, args.stream, args.cold)))
 
 
 if __name__ == "__main__":
