@@ -32,9 +32,6 @@ class Forwarded:
     def apply(self, scope: Scope) -> None:
         """``scope``'s client and scheme as a trusted proxy gave them (an http or websocket
         scope), as ``ProxyHeadersMiddleware`` sets them."""
-        client = scope.get("client")
-        if (client[0] if client else None) not in self.trusted:
-            return
         proto: bytes | None = None
         hops: list[bytes] = []
         for name, value in scope["headers"]:
@@ -42,6 +39,14 @@ class Forwarded:
                 proto = value
             elif name == b"x-forwarded-for":
                 hops.append(value)
+        self.use(scope, proto, hops)
+
+    def use(self, scope: Scope, proto: bytes | None, hops: list[bytes]) -> None:
+        """``apply`` from the request's last ``X-Forwarded-Proto`` and its ``X-Forwarded-For``
+        values in order, read by the caller (the Host guard reads them with Host and Origin)."""
+        client = scope.get("client")
+        if (client[0] if client else None) not in self.trusted:
+            return
         if proto is not None:
             scheme = proto.decode("latin1").strip()
             if scheme in SCHEMES:

@@ -131,16 +131,28 @@ Asked = tuple[str, str | None, int | None, str]  # Host, Origin, the server's po
 ALLOWED_CACHE = 256  # allowed (Host, Origin, port, scheme) values remembered; then forgotten
 
 
-def asked(scope: Scope) -> Asked:
+def asked(scope: Scope, forwarded: Forwarded | None = None) -> Asked:
     """What the policy reads of a request: its Host and Origin, its server's port, scheme.
-    Two Host or two Origin headers are ambiguous: read as an empty one, so refused."""
+    Two Host or two Origin headers are ambiguous: read as an empty one, so refused. With
+    ``forwarded``, what a trusted proxy says of the client and scheme is applied to ``scope``
+    first (read in the same pass over the headers)."""
     host: str | None = None
     origin: str | None = None
+    proto: bytes | None = None
+    hops: list[bytes] = []
     for name, value in scope.get("headers", ()):
         if name == b"host":
             host = "" if host is not None else value.decode("latin-1")
         elif name == b"origin":
             origin = "" if origin is not None else value.decode("latin-1")
+        elif forwarded is None:
+            continue
+        elif name == b"x-forwarded-proto":
+            proto = value
+        elif name == b"x-forwarded-for":
+            hops.append(value)
+    if forwarded is not None:
+        forwarded.use(scope, proto, hops)
     server = scope.get("server")
     return (host or "", origin, server[1] if server else None, scope.get("scheme", "http"))
 
@@ -162,8 +174,9 @@ class HostGuard:
         self._allowed: set[Asked] = set()
 
     def refusal(self, scope: Scope) -> GatewayError | None:
-        """``policy.refusal(scope)``, from the allowed values already seen when it is one."""
-        question = asked(scope)
+        """``policy.refusal(scope)``, from the allowed values already seen when it is one (and
+        with ``forwarded``, once what a trusted proxy forwarded is applied to ``scope``)."""
+        question = asked(scope, self.forwarded)
         if question in self._allowed:
             return None
         refusal = self.policy.judge(*question)
@@ -176,8 +189,6 @@ class HostGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
-            if self.forwarded is not None:
-                self.forwarded.apply(scope)
             refusal = self.refusal(scope)
             if refusal is not None:
                 await _refuse(kind, refusal, send)

@@ -97,3 +97,40 @@ async def test_the_guard_judges_the_scheme_the_proxy_forwarded() -> None:
     proxied["headers"].append((b"origin", b"https://127.0.0.1:8000"))
     await guard(proxied, None, send)  # type: ignore[arg-type]
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [403, 200]
+
+
+@pytest.mark.parametrize("policy", [HostPolicy(keyed=False), HostPolicy(keyed=True)])
+def test_the_guard_with_forwarded_is_uvicorns_middleware_around_the_guard(
+    policy: HostPolicy,
+) -> None:
+    """Every mix of client, X-Forwarded-Proto and -For, from a page of either scheme: the same
+    answer, and the app sees the same client and scheme."""
+
+    def served(app: Any, made: dict[str, Any]) -> tuple[Any, ...]:
+        seen: dict[str, Any] = {}
+        sent: list[Any] = []
+
+        async def inner(scope: Any, receive: Any, send: Any) -> None:
+            seen.update(client=scope["client"], scheme=scope["scheme"])
+
+        async def send(message: Any) -> None:
+            sent.append(message.get("status") or message.get("code"))
+
+        asyncio.run(app(inner)(made, None, send))
+        return seen.get("client"), seen.get("scheme"), sent
+
+    def ours(inner: Any) -> Any:
+        return HostGuard(inner, policy, Forwarded(ALLOW_DEFAULT))
+
+    def theirs(inner: Any) -> Any:
+        return ProxyHeadersMiddleware(HostGuard(inner, policy), trusted_hosts=ALLOW_DEFAULT)
+
+    origins = [None, b"http://127.0.0.1:8000", b"https://127.0.0.1:8000"]
+    for kind, client, proto, fors, origin in itertools.product(
+        ["http", "websocket"], CLIENTS, PROTOS, FORS[:4], origins
+    ):
+        made = [scope(kind, client, proto, fors) for _ in range(2)]
+        if origin is not None:
+            for one in made:
+                one["headers"].append((b"origin", origin))
+        assert served(ours, made[0]) == served(theirs, made[1]), (kind, client, proto, fors)
