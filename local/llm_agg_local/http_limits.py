@@ -68,27 +68,36 @@ _KEEP: _Timer = (0.0, "")  # no change asked for
 class _HeadHeld:
     """The connection's transport, with ``write`` holding the first bytes written after
     ``hold()`` (an answer's head) until the next write, a ``close``, ``flush()`` or the loop's
-    next turn, whichever comes first. Everything else is the transport's own."""
+    next turn, whichever comes first. Everything else is the transport's own.
 
-    __slots__ = ("_held", "_holding", "_loop", "_transport")
+    Once an answer's head has left, its cycle (``hold``'s, whose ``transport`` this is) is
+    given the socket's transport itself: the rest of its answer (a stream's every chunk) is
+    written without passing through here (~0.3 µs a chunk)."""
+
+    __slots__ = ("_held", "_holding", "_loop", "_next", "_owner", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
         self._holding = False
+        self._next: Any = None  # the cycle whose head the next write is
+        self._owner: Any = None  # the cycle whose head is held
 
-    def hold(self) -> None:
+    def hold(self, cycle: Any = None) -> None:
         self._holding = True
+        self._next = cycle
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         held = self._held
         if held is not None:
             self._held = None
             self._transport.write(held + data)
+            self._hand_over()
         elif self._holding:
             self._holding = False
             self._held = bytes(data)
+            self._owner, self._next = self._next, None
             self._loop.call_soon(self.flush)
         else:
             self._transport.write(data)
@@ -99,6 +108,14 @@ class _HeadHeld:
             self._held = None
             if not self._transport.is_closing():
                 self._transport.write(held)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The held head's cycle writes to the socket's transport from now on: nothing of its
+        answer is held any more, and a next answer's head is held for its own cycle."""
+        owner, self._owner = self._owner, None
+        if owner is not None and owner.transport is self:
+            owner.transport = self._transport
 
     def writelines(self, data: Any) -> None:
         self.flush()
@@ -220,12 +237,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        if self.parser.should_upgrade():
+        upgrade = self.parser.should_upgrade()
+        if upgrade:
             self._disarm()  # a WebSocket's connection is its own protocol's from here on
         else:
             self._arm(self.limits.body_timeout, "body")
-            self._out.hold()  # this request's answer starts with its head
         super().on_headers_complete()
+        if not upgrade:
+            self._out.hold(self.cycle)  # this request's answer starts with its head
 
     def on_message_complete(self) -> None:
         self._in_head = True
