@@ -34,6 +34,8 @@ log = logging.getLogger("llm_agg.router")
 
 Accounts = dict[str, list[Account]]
 
+LONE_KEPT = 1024  # models named, with their one candidate (or none), remembered
+
 
 class Router:
     def __init__(
@@ -65,6 +67,11 @@ class Router:
         self._discover = discover
         self._client = client
         self._rechecking: asyncio.Task[None] | None = None
+        # ``lone``'s answer by (model, provider) of the request: it reads nothing else of it,
+        # and the rest (the catalog as discovered, the providers configured) is checked on
+        # each use. Each request scanned the catalog for the model it named.
+        self._lone: dict[tuple[str, str | None], Choice | None] = {}
+        self._lone_of: tuple[Catalog, frozenset[str]] = (Catalog(), frozenset())
 
     def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
         spec, headroom = self.specs[provider], self.quota.headroom
@@ -99,13 +106,33 @@ class Router:
         never chosen: 40 catalog models scored for 24 kept on 'auto' with five providers); on
         an error, the whole plan's, whose errors say what fits and which keys to set. A model
         named that one configured provider serves has nothing to rank: no plan."""
-        one = lone(call, self._view(), self.specs, accounts.keys())
+        one = self._lone_choice(call, accounts)
         if one is not None:
             return [one]
         try:
             return self.plan(call, accounts, only=accounts.keys()).choices
         except GatewayError:
             return self.plan(call, accounts).choices
+
+    def _lone_choice(self, call: ChatCall, accounts: dict[str, list[Account]]) -> Choice | None:
+        """``lone``, remembered for the catalog and the providers it was worked out from (an
+        unknown forced provider raises each time, as there)."""
+        view = self._view()
+        of_view, of_configured = self._lone_of
+        if view is not of_view or accounts.keys() != of_configured:
+            self._lone.clear()
+            self._lone_of = (view, frozenset(accounts))
+        request = call.request
+        asked = (request.model, request.provider)
+        try:
+            return self._lone[asked]
+        except KeyError:
+            pass
+        one = lone(call, view, self.specs, accounts.keys())
+        if len(self._lone) >= LONE_KEPT:
+            self._lone.clear()  # clients name models freely: a spray of ids cannot grow it
+        self._lone[asked] = one
+        return one
 
     async def route(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try, after
