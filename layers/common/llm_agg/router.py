@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -32,7 +32,8 @@ from llm_agg.routing.select import Choice, Plan, Signals, lone, plan
 
 log = logging.getLogger("llm_agg.router")
 
-Accounts = dict[str, list[Account]]
+# Shared (the runtime hands every request the same one): read, never changed.
+Accounts = Mapping[str, Sequence[Account]]
 
 LONE_KEPT = 1024  # models named, with their one candidate (or none), remembered
 
@@ -73,7 +74,7 @@ class Router:
         self._lone: dict[tuple[str, str | None], Choice | None] = {}
         self._lone_of: tuple[Catalog, frozenset[str]] = (Catalog(), frozenset())
 
-    def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
+    def signals(self, provider: str, model: str, accounts: Sequence[Account]) -> Signals:
         spec, headroom = self.specs[provider], self.quota.headroom
         rooms = [
             headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
@@ -84,7 +85,7 @@ class Router:
     def plan(
         self,
         call: ChatCall,
-        accounts: dict[str, list[Account]] | None = None,
+        accounts: Accounts | None = None,
         *,
         only: Collection[str] | None = None,
     ) -> Plan:
@@ -101,7 +102,7 @@ class Router:
             only=only,
         )
 
-    def _choices(self, call: ChatCall, accounts: dict[str, list[Account]]) -> list[Choice]:
+    def _choices(self, call: ChatCall, accounts: Accounts) -> list[Choice]:
         """The plan's choices, from the configured providers' models alone (the others are
         never chosen: 40 catalog models scored for 24 kept on 'auto' with five providers); on
         an error, the whole plan's, whose errors say what fits and which keys to set. A model
@@ -114,7 +115,7 @@ class Router:
         except GatewayError:
             return self.plan(call, accounts).choices
 
-    def _lone_choice(self, call: ChatCall, accounts: dict[str, list[Account]]) -> Choice | None:
+    def _lone_choice(self, call: ChatCall, accounts: Accounts) -> Choice | None:
         """``lone``, remembered for the catalog and the providers it was worked out from (an
         unknown forced provider raises each time, as there)."""
         view = self._view()
@@ -190,7 +191,7 @@ class Router:
             raise error("No provider can take this request: " + "; ".join(refusals) + ".")
         return ready + failing + cooling + refused
 
-    def _recheck_parked(self, accounts: dict[str, list[Account]]) -> None:
+    def _recheck_parked(self, accounts: Accounts) -> None:
         """Now and then, ask the provider again about a key it refused: one that works again
         comes back into rotation without anyone running a check."""
         if self._rechecking is not None or self.recheck_interval <= 0:
@@ -239,7 +240,7 @@ class Router:
         )
         return response.status_code < 300 or response.status_code == 429
 
-    def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
+    def status_of(self, provider: str, model: str, accounts: Sequence[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
         holders = {self.specs[provider].quota_holder(a.account_id, a.quota_group) for a in accounts}
         cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
@@ -297,8 +298,8 @@ class Router:
         }
 
     def _rotate(
-        self, spec: ProviderSpec, model: str, accounts: list[Account], conversation: str | None
-    ) -> list[Account]:
+        self, spec: ProviderSpec, model: str, accounts: Sequence[Account], conversation: str | None
+    ) -> Sequence[Account]:
         provider = spec.name
 
         def holder(a: Account) -> str:
