@@ -142,7 +142,7 @@ class Quota:
         cool = self.cooldowns.get(provider, account, model)
         if cool is not None:
             return Admission(False, until=cool.until, reason=cool.reason)
-        for scope in (model, ACCOUNT):
+        for scope in (model, ACCOUNT) if self._snapshots else ():
             snapshots = self._snapshots.get((provider, account, scope))
             if not snapshots:
                 continue
@@ -208,8 +208,10 @@ class Quota:
 
     def started(self, provider: str, account: str, model: str) -> None:
         """A call is going out: count it against what the headers said is left."""
-        self.last_used[(provider, account)] = self.clock()
         now = self.clock()
+        self.last_used[(provider, account)] = now
+        if not self._snapshots:
+            return  # no provider announced what is left: nothing to count it against
         for scope in (model, ACCOUNT):
             snapshots = self._snapshots.get((provider, account, scope))
             if not snapshots:
