@@ -86,3 +86,15 @@ def test_a_forced_provider_and_the_model_it_names_are_remembered_apart(routed: R
             routed.ask("shared", provider="nobody")
         with pytest.raises(InvalidRequest, match="'provider' is 'cerebras'"):
             routed.ask("groq/shared", provider="cerebras")
+
+
+def test_a_replaced_account_is_the_one_targeted(routed: Routed) -> None:
+    def keys() -> list[str | None]:
+        call = chat({"model": "shared", "messages": [{"role": "user", "content": "hi"}]})
+        return [t.account.api_key for t in routed.router._targets(call)]
+
+    assert keys() == ["k"]
+    routed.accounts = {"groq": [Account("groq", "env", "rotated")]}  # a stored key replaced
+    assert keys() == ["rotated"]
+    routed.accounts = {"groq": [Account("groq", "env", "k"), Account("groq", "two", "k2")]}
+    assert sorted(str(k) for k in keys()) == ["k", "k2"]

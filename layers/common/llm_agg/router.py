@@ -36,6 +36,7 @@ log = logging.getLogger("llm_agg.router")
 Accounts = Mapping[str, Sequence[Account]]
 
 LONE_KEPT = 1024  # models named, with their one candidate (or none), remembered
+TARGETS_KEPT = 4096  # targets made, kept for the next requests
 
 
 class Router:
@@ -73,6 +74,7 @@ class Router:
         # each use. Each request scanned the catalog for the model it named.
         self._lone: dict[tuple[str, str | None], Choice | None] = {}
         self._lone_of: tuple[Catalog, frozenset[str]] = (Catalog(), frozenset())
+        self._made: dict[tuple[int, str, int | None], Target] = {}
 
     def signals(self, provider: str, model: str, accounts: Sequence[Account]) -> Signals:
         spec, headroom = self.specs[provider], self.quota.headroom
@@ -178,7 +180,7 @@ class Router:
                 mine if len(mine) < 2 else self._rotate(spec, choice.model, mine, conversation)
             )
             for account in rotated:
-                target = Target(spec, choice.model, account, choice.max_output)
+                target = self._target(spec, choice, account)
                 blocked = self.accounting.blocked(target)
                 if blocked is not None:
                     (refused if blocked.refused else cooling).append(target)
@@ -190,6 +192,19 @@ class Router:
             error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
             raise error("No provider can take this request: " + "; ".join(refusals) + ".")
         return ready + failing + cooling + refused
+
+    def _target(self, spec: ProviderSpec, choice: Choice, account: Account) -> Target:
+        """The ``Target`` of this choice and account, made once (they are immutable): ``auto``
+        makes one for every model of every configured provider, each request."""
+        key = (id(account), choice.model, choice.max_output)
+        made = self._made.get(key)
+        if made is not None and made.account is account and made.spec is spec:
+            return made
+        target = Target(spec, choice.model, account, choice.max_output)
+        if len(self._made) >= TARGETS_KEPT:
+            self._made.clear()
+        self._made[key] = target  # it holds the account: its id is not reused while kept
+        return target
 
     def _recheck_parked(self, accounts: Accounts) -> None:
         """Now and then, ask the provider again about a key it refused: one that works again
