@@ -7,7 +7,7 @@ import pytest
 
 from llm_agg.agent.loop import _signature
 from llm_agg.api.errors import InvalidRequest
-from llm_agg.api.validation import MAX_DEPTH, within_depth
+from llm_agg.api.validation import MAX_DEPTH, json_object, within_depth
 from llm_agg.providers.native import parse_arguments
 
 
@@ -45,3 +45,21 @@ def test_tool_arguments_too_deep_for_a_native_provider_are_the_clients_fault() -
 def test_the_agent_compares_deep_tool_calls_without_failing() -> None:
     deep = "[" * 600 + "]" * 600
     assert _signature("read_file", deep, "r") == _signature("read_file", deep, "r")
+
+
+def body(levels: int, padding: int = 0) -> bytes:
+    """A JSON object ``levels`` deep (itself the first), ``padding`` bytes of string in it."""
+    inner = b"[" * (levels - 1) + b"]" * (levels - 1)
+    return b'{"pad": "' + b"x" * padding + b'", "a": ' + inner + b"}"
+
+
+@pytest.mark.parametrize("padding", [0, 2000])  # counted (small), and written (large)
+def test_a_body_is_held_to_the_bound_exactly_small_or_large(padding: int) -> None:
+    assert json_object(body(MAX_DEPTH, padding))["pad"] == "x" * padding
+    with pytest.raises(InvalidRequest, match="deeper than 128"):
+        json_object(body(MAX_DEPTH + 1, padding))
+
+
+def test_brackets_in_strings_only_make_a_small_body_checked_in_full() -> None:
+    raw = b'{"a": "' + b"[{" * 200 + b'", "b": [[1]]}'
+    assert json_object(raw)["b"] == [[1]]

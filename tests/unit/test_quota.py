@@ -250,6 +250,17 @@ def test_headroom_is_the_share_left_of_the_busiest_window(quota: Quota) -> None:
     assert quota.headroom("groq", "a1", "fast") == pytest.approx(0.5)
 
 
+def test_headroom_follows_the_window_and_the_limits_in_force(quota: Quota, clock: Clock) -> None:
+    for _ in range(15):
+        admit(quota)
+    assert quota.headroom("groq", "a1", "fast") == pytest.approx(0.5)  # 15 of 30 a minute
+    quota.use_catalog(catalog("providers: {groq: {models: [{id: fast, limits: {rpm: 60}}]}}"))
+    assert quota.headroom("groq", "a1", "fast") == pytest.approx(0.75)  # of 60, as read again
+    assert quota.headroom("groq", "a1", "daily") == 1.0  # no limits left on it
+    clock.now += 60
+    assert quota.headroom("groq", "a1", "fast") == 1.0  # a new minute
+
+
 def test_no_limits_means_no_store_write(quota: Quota, counters: MemoryCounters) -> None:
     assert quota.charge("anthropic", "a1", "claude").ok
     assert counters.writes == 0

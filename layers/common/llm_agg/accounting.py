@@ -143,7 +143,8 @@ class Accounting:
         if parked is not None and parked.refused:
             return Admission(False, until=None, reason=parked.reason)
         admission = quota.precheck(provider, account, model, prompt_tokens)
-        if admission.ok and any(lim.kind == "r" for lim in quota.limits(provider, account, model)):
+        limits = quota.limits(provider, account, model)  # none, in a catalog without them
+        if admission.ok and limits and any(lim.kind == "r" for lim in limits):
             try:
                 admission = await counting(
                     quota.counters,

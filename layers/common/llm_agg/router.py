@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -32,7 +32,11 @@ from llm_agg.routing.select import Choice, Plan, Signals, lone, plan
 
 log = logging.getLogger("llm_agg.router")
 
-Accounts = dict[str, list[Account]]
+# Shared (the runtime hands every request the same one): read, never changed.
+Accounts = Mapping[str, Sequence[Account]]
+
+LONE_KEPT = 1024  # models named, with their one candidate (or none), remembered
+TARGETS_KEPT = 4096  # targets made, kept for the next requests
 
 
 class Router:
@@ -65,8 +69,14 @@ class Router:
         self._discover = discover
         self._client = client
         self._rechecking: asyncio.Task[None] | None = None
+        # ``lone``'s answer by (model, provider) of the request: it reads nothing else of it,
+        # and the rest (the catalog as discovered, the providers configured) is checked on
+        # each use. Each request scanned the catalog for the model it named.
+        self._lone: dict[tuple[str, str | None], Choice | None] = {}
+        self._lone_of: tuple[Catalog, frozenset[str]] = (Catalog(), frozenset())
+        self._made: dict[tuple[int, str, int | None], Target] = {}
 
-    def signals(self, provider: str, model: str, accounts: list[Account]) -> Signals:
+    def signals(self, provider: str, model: str, accounts: Sequence[Account]) -> Signals:
         spec, headroom = self.specs[provider], self.quota.headroom
         rooms = [
             headroom(provider, spec.quota_holder(a.account_id, a.quota_group), model)
@@ -77,7 +87,7 @@ class Router:
     def plan(
         self,
         call: ChatCall,
-        accounts: dict[str, list[Account]] | None = None,
+        accounts: Accounts | None = None,
         *,
         only: Collection[str] | None = None,
     ) -> Plan:
@@ -94,18 +104,38 @@ class Router:
             only=only,
         )
 
-    def _choices(self, call: ChatCall, accounts: dict[str, list[Account]]) -> list[Choice]:
+    def _choices(self, call: ChatCall, accounts: Accounts) -> list[Choice]:
         """The plan's choices, from the configured providers' models alone (the others are
         never chosen: 40 catalog models scored for 24 kept on 'auto' with five providers); on
         an error, the whole plan's, whose errors say what fits and which keys to set. A model
         named that one configured provider serves has nothing to rank: no plan."""
-        one = lone(call, self._view(), self.specs, accounts.keys())
+        one = self._lone_choice(call, accounts)
         if one is not None:
             return [one]
         try:
             return self.plan(call, accounts, only=accounts.keys()).choices
         except GatewayError:
             return self.plan(call, accounts).choices
+
+    def _lone_choice(self, call: ChatCall, accounts: Accounts) -> Choice | None:
+        """``lone``, remembered for the catalog and the providers it was worked out from (an
+        unknown forced provider raises each time, as there)."""
+        view = self._view()
+        of_view, of_configured = self._lone_of
+        if view is not of_view or accounts.keys() != of_configured:
+            self._lone.clear()
+            self._lone_of = (view, frozenset(accounts))
+        request = call.request
+        asked = (request.model, request.provider)
+        try:
+            return self._lone[asked]
+        except KeyError:
+            pass
+        one = lone(call, view, self.specs, accounts.keys())
+        if len(self._lone) >= LONE_KEPT:
+            self._lone.clear()  # clients name models freely: a spray of ids cannot grow it
+        self._lone[asked] = one
+        return one
 
     async def route(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try, after
@@ -150,7 +180,7 @@ class Router:
                 mine if len(mine) < 2 else self._rotate(spec, choice.model, mine, conversation)
             )
             for account in rotated:
-                target = Target(spec, choice.model, account, choice.max_output)
+                target = self._target(spec, choice, account)
                 blocked = self.accounting.blocked(target)
                 if blocked is not None:
                     (refused if blocked.refused else cooling).append(target)
@@ -163,7 +193,20 @@ class Router:
             raise error("No provider can take this request: " + "; ".join(refusals) + ".")
         return ready + failing + cooling + refused
 
-    def _recheck_parked(self, accounts: dict[str, list[Account]]) -> None:
+    def _target(self, spec: ProviderSpec, choice: Choice, account: Account) -> Target:
+        """The ``Target`` of this choice and account, made once (they are immutable): ``auto``
+        makes one for every model of every configured provider, each request."""
+        key = (id(account), choice.model, choice.max_output)
+        made = self._made.get(key)
+        if made is not None and made.account is account and made.spec is spec:
+            return made
+        target = Target(spec, choice.model, account, choice.max_output)
+        if len(self._made) >= TARGETS_KEPT:
+            self._made.clear()
+        self._made[key] = target  # it holds the account: its id is not reused while kept
+        return target
+
+    def _recheck_parked(self, accounts: Accounts) -> None:
         """Now and then, ask the provider again about a key it refused: one that works again
         comes back into rotation without anyone running a check."""
         if self._rechecking is not None or self.recheck_interval <= 0:
@@ -212,7 +255,7 @@ class Router:
         )
         return response.status_code < 300 or response.status_code == 429
 
-    def status_of(self, provider: str, model: str, accounts: list[Account]) -> str:
+    def status_of(self, provider: str, model: str, accounts: Sequence[Account]) -> str:
         """``ready``, or when the soonest of its accounts is free again and why."""
         holders = {self.specs[provider].quota_holder(a.account_id, a.quota_group) for a in accounts}
         cooling = [self.quota.cooldowns.get(provider, h, model) for h in holders]
@@ -270,8 +313,8 @@ class Router:
         }
 
     def _rotate(
-        self, spec: ProviderSpec, model: str, accounts: list[Account], conversation: str | None
-    ) -> list[Account]:
+        self, spec: ProviderSpec, model: str, accounts: Sequence[Account], conversation: str | None
+    ) -> Sequence[Account]:
         provider = spec.name
 
         def holder(a: Account) -> str:

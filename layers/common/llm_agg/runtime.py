@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -112,6 +112,7 @@ class Runtime:
         }
         # Local servers (``ProviderSpec.probe``) that answered their last model listing.
         self.reachable: set[str] = set()
+        self._by_provider: tuple[Mapping[str, Sequence[Account]], object, object] = ({}, None, None)
         self._discovering: asyncio.Task[None] | None = None
         self._discovered_at = float("-inf")  # time.monotonic() of the last routing refresh
         self._client: httpx.AsyncClient | None = None
@@ -148,14 +149,21 @@ class Runtime:
             )
         return self._client
 
-    def accounts(self) -> dict[str, list[Account]]:
+    def accounts(self) -> Mapping[str, Sequence[Account]]:
         """Env accounts and enabled stored ones (``await self.stored.refresh()`` first keeps
-        the store off the event loop, as ``router.route`` does)."""
+        the store off the event loop, as ``router.route`` does). The same mapping while the
+        stored accounts and the local servers reached stay the same objects (both are replaced,
+        never changed): every request routed built it again."""
+        stored, reachable = self.stored.accounts(), self.reachable
+        built, of_stored, of_reachable = self._by_provider
+        if stored is of_stored and reachable is of_reachable:
+            return built
         by_provider: dict[str, list[Account]] = {}
-        for account in [*self._env_accounts, *self.stored.accounts()]:
+        for account in [*self._env_accounts, *stored]:
             spec = self.specs.get(account.provider)
-            if spec is not None and (not spec.probe or spec.name in self.reachable):
+            if spec is not None and (not spec.probe or spec.name in reachable):
                 by_provider.setdefault(account.provider, []).append(account)
+        self._by_provider = (by_provider, stored, reachable)
         return by_provider
 
     def _probed(self) -> dict[str, str | None]:
@@ -180,7 +188,7 @@ class Runtime:
             name for name in keys if name in listed
         }
 
-    def _discover(self, accounts: dict[str, list[Account]]) -> None:
+    def _discover(self, accounts: Mapping[str, Sequence[Account]]) -> None:
         """Refresh the providers' model lists in the background, at most every
         ``discovery_interval`` seconds (never when it is 0)."""
         interval = self.settings.discovery_interval

@@ -6,6 +6,7 @@ passes through to OpenAI-compatible upstreams untouched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -166,14 +167,19 @@ class ChatCall:
         )
 
 
+# ``ChatRequest.model_validate`` less its Python wrapper, which only checks and passes on
+# options these calls never give.
+_VALIDATE: Callable[[Any], ChatRequest] = ChatRequest.__pydantic_validator__.validate_python
+
+
 def parse_chat(raw: bytes) -> ChatCall:
     """Parse and validate a chat body, or raise ``InvalidRequest`` saying what is wrong."""
     body = json_object(raw)
     try:
-        request = ChatRequest.model_validate(body)
+        request = _VALIDATE(body)
     except ValidationError as exc:
         raise invalid_request(exc) from None
-    return ChatCall(body=body, request=request)
+    return ChatCall(body, request)
 
 
 def chat_call(body: dict[str, Any]) -> ChatCall:
@@ -181,6 +187,6 @@ def chat_call(body: dict[str, Any]) -> ChatCall:
     as ``parse_chat`` validates a client's: the dict as it is, not written out as JSON and read
     back, which cost as much again as the validation on a coding agent's request."""
     try:
-        return ChatCall(body=body, request=ChatRequest.model_validate(body))
+        return ChatCall(body, _VALIDATE(body))
     except ValidationError as exc:
         raise invalid_request(exc) from None

@@ -57,6 +57,8 @@ async def hold_for(runtime: Runtime, request: Request, call: ChatCall) -> Releas
     """``hold_tokens`` for ``call``, by the key ``client_auth`` put on ``request``."""
     # request.state's, read without making the State object (as client_auth wrote it).
     record: GatewayKeyRecord | None = request.scope.get("state", {}).get("gateway_key")
+    if record is None or record.tokens_per_day is None:
+        return _nothing  # the usual key: nothing to hold, so no need of the request worked out
     return await hold_tokens(runtime, record, *chat_needs(call))
 
 

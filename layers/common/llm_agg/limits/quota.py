@@ -36,6 +36,7 @@ from llm_agg.limits.windows import (
     Limit,
     bucket,
     counter_key,
+    counter_prefix,
     parse_name,
 )
 from llm_agg.providers.spec import ProviderSpec
@@ -73,6 +74,9 @@ _CHECKED = tuple(
 )
 _REQUESTS = tuple(name for kind, name, _ in _CHECKED if kind == "r")
 
+_Gauge = tuple[str, float, int]  # a request limit's counter key less its index, window, value
+MAX_GAUGED = 4096  # (provider, account, model) whose gauges are kept
+
 
 class Quota:
     def __init__(
@@ -98,6 +102,7 @@ class Quota:
         self._account_limits: Mapping[str, Mapping[str, int]] = {}
         self._learned: dict[tuple[str, str, str], dict[str, int]] = {}
         self._limits: dict[tuple[str, str, str], tuple[Limit, ...]] = {}
+        self._gauged: dict[tuple[str, str, str], tuple[tuple[Limit, ...], tuple[_Gauge, ...]]] = {}
         self._known: dict[str, tuple[int, float]] = {}  # counter key → (value, seen at)
         self._counted: set[tuple[str, str]] = set()  # accounts with a count in _known
         # (provider, account, scope) → window name → snapshot: admission looks up the two
@@ -142,7 +147,7 @@ class Quota:
         cool = self.cooldowns.get(provider, account, model)
         if cool is not None:
             return Admission(False, until=cool.until, reason=cool.reason)
-        for scope in (model, ACCOUNT):
+        for scope in (model, ACCOUNT) if self._snapshots else ():
             snapshots = self._snapshots.get((provider, account, scope))
             if not snapshots:
                 continue
@@ -208,8 +213,10 @@ class Quota:
 
     def started(self, provider: str, account: str, model: str) -> None:
         """A call is going out: count it against what the headers said is left."""
-        self.last_used[(provider, account)] = self.clock()
         now = self.clock()
+        self.last_used[(provider, account)] = now
+        if not self._snapshots:
+            return  # no provider announced what is left: nothing to count it against
         for scope in (model, ACCOUNT):
             snapshots = self._snapshots.get((provider, account, scope))
             if not snapshots:
@@ -311,14 +318,31 @@ class Quota:
             return 1.0
         now = self.clock()
         share = 1.0
-        for limit in self.limits(provider, account, model):
-            if limit.kind != "r":
-                continue
-            index, _ = bucket(limit.window, now)
-            known = self._known.get(counter_key(provider, account, limit, index))
+        for prefix, length, value in self._gauges(provider, account, model):
+            known = self._known.get(prefix + str(int(now // length)))  # as counter_key
             if known is not None:
-                share = min(share, max(0.0, 1 - known[0] / limit.value))
+                share = min(share, max(0.0, 1 - known[0] / value))
         return share
+
+    def _gauges(self, provider: str, account: str, model: str) -> tuple[_Gauge, ...]:
+        """The request limits in force, as headroom reads them: each one's counter key
+        without its window index, its window's length and its value. Routing ``auto`` asks
+        the headroom of every model it ranks: worked out again per model and request, the
+        keys cost a third of the plan. Kept with the ``limits`` tuple they come from: a new
+        one (learned limits, a new catalog) makes them again."""
+        limits = self.limits(provider, account, model)
+        kept = self._gauged.get((provider, account, model))
+        if kept is not None and kept[0] is limits:
+            return kept[1]
+        gauges = tuple(
+            (counter_prefix(provider, account, limit), WINDOW_SECONDS[limit.window], limit.value)
+            for limit in limits
+            if limit.kind == "r"
+        )
+        if len(self._gauged) >= MAX_GAUGED:
+            self._gauged.clear()
+        self._gauged[(provider, account, model)] = (limits, gauges)
+        return gauges
 
     def report(self, provider: str, account: str, models: list[str]) -> list[dict[str, object]]:
         """What is left of each window in force for this account (blocking: reads the store):

@@ -43,4 +43,9 @@ def bucket(window: str, now: float) -> tuple[int, float]:
 
 
 def counter_key(provider: str, account: str, limit: Limit, index: int) -> str:
-    return f"rl|{provider}|{account}|{limit.scope}|{limit.name}|{index}"
+    return counter_prefix(provider, account, limit) + str(index)
+
+
+def counter_prefix(provider: str, account: str, limit: Limit) -> str:
+    """What the keys of every window of one limit start with (the window's index follows)."""
+    return f"rl|{provider}|{account}|{limit.scope}|{limit.name}|"
