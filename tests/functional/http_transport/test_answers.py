@@ -230,6 +230,43 @@ async def test_the_request_head_is_written_in_the_order_httpx_built_it(upstream:
     assert body == b"{}"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-evil": "a\r\nx-injected: 1"}, {"x-nul": "a\x00b"}, {"bad name": "a"}],
+    ids=["crlf", "nul", "name"],
+)
+async def test_a_bad_header_is_refused_with_a_body_too_and_every_time(
+    upstream: Client, headers: dict[str, str]
+) -> None:
+    # A request with a body ends in Content-Length: its other lines are written once and
+    # remembered (transport._known_lines). Bad ones never are.
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        for _ in range(2):
+            with pytest.raises(httpx.LocalProtocolError):
+                await client.post(server.url(), content=b"{}", headers=headers)
+    assert server.requests == []
+
+
+async def test_the_same_headers_again_are_written_alike_whatever_the_body(
+    upstream: Client,
+) -> None:
+    headers = {"Authorization": "Bearer k", "Connection": "close"}
+    bodies = [b"{}", b'{"a":1}', b"{}", b""]
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        sent = [
+            client.build_request("POST", server.url("/v1/x"), content=body, headers=headers)
+            for body in bodies
+        ]
+        for request in sent:
+            await client.send(request)
+    assert len(server.requests) == len(bodies)
+    for request, seen in zip(sent, server.requests, strict=True):
+        lines = [b"POST /v1/x HTTP/1.1", *(b"%s: %s" % h for h in request.headers.raw)]
+        assert seen == b"\r\n".join([*lines, b"", request.content])
+    # Connection: close was heard each time, from the remembered lines too.
+    assert server.connections == len(bodies)
+
+
 @pytest.mark.parametrize("name", ["Upgrade", "UPGRADE", "upgrade"])
 async def test_a_request_asking_for_an_upgrade_goes_to_httpx_transport(name: str) -> None:
     seen: list[httpx.Request] = []
