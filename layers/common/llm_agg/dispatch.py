@@ -320,7 +320,8 @@ class _Deadline(_Cancel):
 
     def __init__(self, seconds: float) -> None:
         super().__init__()
-        self._timer = asyncio.get_running_loop().call_later(seconds, self.cancel)
+        # The task's loop, the running one: asking asyncio for it is a getpid() on 3.11.
+        self._timer = self._task.get_loop().call_later(seconds, self.cancel)
 
     def close(self) -> None:
         self._timer.cancel()
@@ -569,7 +570,7 @@ class Dispatcher:
         client = self.runtime.client
         try:
             request = adapter.build_request(req.call, target)
-            check_headers(request.headers)
+            _check_headers(request.headers)
             upstream = client.build_request(
                 "POST",
                 request.url,
@@ -676,7 +677,7 @@ class Dispatcher:
             response, started = opened
             # httpx offers gzip/deflate: a provider that compresses its stream is decoded
             # (raw bytes otherwise, without the decoder's per-chunk layer).
-            encoded = "content-encoding" in response.headers
+            encoded = _has(response.headers, b"content-encoding")
             reads = response.aiter_bytes() if encoded else _raw(response)
             first = await _first_frames(reads, parser, translator)
         except asyncio.CancelledError:
@@ -720,6 +721,34 @@ class Dispatcher:
             _relay(first, reads, response, parser, translator, target, finished),
             _relay_head(target, attempt),
         )
+
+
+# Sets of headers ``check_headers`` passed, by value: an account's are the same on each of its
+# requests (~1 µs a request). Bounded: emptied when full.
+_SENDABLE: set[tuple[tuple[str, str], ...]] = set()
+_SENDABLE_MAX = 256
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """``check_headers``, once per set of headers."""
+    try:
+        key = tuple(headers.items())
+        if key in _SENDABLE:
+            return
+    except TypeError:  # a value that cannot be hashed: check_headers says what is wrong
+        check_headers(headers)
+        return
+    check_headers(headers)
+    if len(_SENDABLE) >= _SENDABLE_MAX:
+        _SENDABLE.clear()
+    _SENDABLE.add(key)
+
+
+def _has(headers: httpx.Headers, name: bytes) -> bool:
+    """``name`` (lower case) in ``headers``: without the decoding of every header and the
+    ``KeyError`` that ``name in headers`` costs when it is not (~0.9 µs before a stream's
+    first byte). httpx keeps (name, lowered name, value) in ``_list``."""
+    return name in [lowered for _, lowered, _ in headers._list]
 
 
 async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -811,7 +840,7 @@ class _Idle:
         assert task is not None
         if self._timer is None:  # past due (the client was slow): fires if the read waits
             due = self.last_event + self.idle
-            self._timer = asyncio.get_running_loop().call_at(due, self._check)
+            self._timer = task.get_loop().call_at(due, self._check)
         self._reading = task
         try:
             return await reads.__anext__()
