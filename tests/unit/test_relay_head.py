@@ -18,6 +18,7 @@ from llm_agg.dispatch import (
     _has,
     _headers,
     _raw,
+    _relay,
     _relay_head,
 )
 from llm_agg.providers import scrub
@@ -26,7 +27,7 @@ from llm_agg.providers.base import Target
 from llm_agg.providers.openai_compat import OpenAICompatAdapter
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.providers.scrub import ScrubbedStream
-from llm_agg.providers.sse import SSEEvent
+from llm_agg.providers.sse import SSEEvent, SSEParser
 
 KEY = "gsk_relay_head_secret_0123"
 
@@ -167,3 +168,36 @@ def test_a_header_is_found_as_httpx_finds_it(name: str) -> None:
     headers = httpx.Headers([(name, "gzip"), ("Content-Type", "text/event-stream")])
     for asked in ("content-encoding", "content-type", "x-other", "missing"):
         assert _has(headers, asked.encode()) == (asked in headers)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reads", [1, 3], ids=["the client leaves", "read whole"])
+async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: int) -> None:
+    chosen = target()
+    said: list[str] = []
+    response = httpx.Response(
+        200,
+        headers={"x-ratelimit-remaining-requests": "0"},
+        stream=Pieces(b"data: [DONE]\n\n"),
+    )
+
+    def heard(heard_of: Target, headers: httpx.Headers) -> None:
+        assert heard_of is chosen and headers is response.headers
+        said.append("heard")
+
+    relay = _relay(
+        [b"data: {}\n\n"],
+        _raw(response),
+        response,
+        SSEParser(),
+        translator(chosen),
+        chosen,
+        heard,
+        lambda failure: said.append("finished"),
+    )
+    got = [await anext(relay) for _ in range(reads)]
+    assert got[0] == b"data: {}\n\n"
+    assert said == (["heard"] if reads > 1 else [])  # not before the first frames are out
+    await relay.aclose()
+    assert said == ["heard", "finished"]
+    assert response.is_closed

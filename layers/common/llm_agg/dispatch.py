@@ -701,7 +701,6 @@ class Dispatcher:
             message = translator.error or "the provider closed the stream before any event"
             failure = broken(message, response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
-        self.accounting.heard(target, response.headers)
         first_byte = _ms(started)
 
         def finished(failure: UpstreamFailure | None) -> None:
@@ -718,7 +717,9 @@ class Dispatcher:
             )
 
         return EventStream.headed(
-            _relay(first, reads, response, parser, translator, target, finished),
+            _relay(
+                first, reads, response, parser, translator, target, self.accounting.heard, finished
+            ),
             _relay_head(target, attempt),
         )
 
@@ -900,11 +901,18 @@ async def _relay(
     parser: SSEParser,
     translator: StreamTranslator,
     target: Target,
+    heard: Callable[[Target, httpx.Headers], None],
     finished: Callable[[UpstreamFailure | None], None],
 ) -> AsyncIterator[bytes]:
+    """The stream for the client, from its ``first`` frames on. The answer's rate-limit headers
+    are ``heard`` once the first frames are out (~3 µs of reading them less before each
+    stream's first byte), or at the end if the client never asks for more."""
     failure: UpstreamFailure | None = None
+    told = False
     try:
         yield b"".join(first)
+        told = True
+        heard(target, response.headers)
         try:
             async for frames in _events(reads, parser, translator, target.spec.timeout):
                 if frames:
@@ -926,6 +934,8 @@ async def _relay(
     finally:
         # Reached by cancellation too when the client leaves: the close must still happen.
         await _close(response)
+        if not told:
+            heard(target, response.headers)
         if failure is None and translator.error is not None:
             failure = broken(translator.error)
         finished(failure)
