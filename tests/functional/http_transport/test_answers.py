@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from llm_agg.http_transport import UpstreamTransport
+from llm_agg.http_transport.transport import _where
 from tests.fakes.raw_http import answer, keep_answering, raw_server, replies
 from tests.functional.http_transport.conftest import Client
 
@@ -283,3 +284,26 @@ async def test_a_request_asking_for_an_upgrade_goes_to_httpx_transport(name: str
             await client.get("http://127.0.0.1:1/ws", headers=plain)
     assert response.status_code == 101
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.groq.com/openai/v1/chat/completions",
+        "http://127.0.0.1:8080/v1beta/models/x:streamGenerateContent?alt=sse",
+        "http://[::1]:8000/v1/chat",
+        "https://bücher.example/v1/chat",
+        "https://api.example.test",
+        "ftp://127.0.0.1/file",
+    ],
+)
+def test_what_is_read_off_a_url_is_what_httpx_says_of_it(url: str) -> None:
+    # transport._where reads a URL once per URL object: the same facts each time, and a URL
+    # object of its own for a new one.
+    parsed = httpx.URL(url)
+    port = {b"http": 80, b"https": 443}.get(parsed.raw_scheme)
+    origin = (parsed.raw_scheme, parsed.raw_host.decode("ascii"), parsed.port or port)
+    expected = (None if port is None else origin, parsed.raw_path)
+    for _ in range(2):
+        assert _where(parsed) == expected
+    assert _where(httpx.URL(url)) == expected
