@@ -10,12 +10,13 @@ its parse of the answer's head, the relay's first frames and the ``EventStream``
 served; only uvicorn is not there. The fake paces its stream (``--chunk-delay-ms``), so the
 first read holds the head and the first two events, as a provider's does.
 
-Per request, two figures of ``time.process_time()``: from the ASGI call to the first body byte
-handed to ``send`` (the whole request), and from ``Dispatcher._open``'s entry to it (the
-upstream part: adapter, client, transport, relay). Each tree runs in its own worker process
-(the other commit exported with ``git archive``, first on ``PYTHONPATH``), kept warm; each
-round asks each worker in turn (the order alternating) for the median of ``--requests``
-streams; the table gives the minimum and the median of the rounds.
+Per request, three figures of ``time.process_time()``: from the ASGI call to the first body
+byte handed to ``send`` (the whole request), from ``Dispatcher._open``'s entry to it (the
+upstream part: adapter, client, transport, relay), and from the call to the stream's end (the
+CPU a streamed request costs in all, its upstream's reads and the closes after it included).
+Each tree runs in its own worker process (the other commit exported with ``git archive``, first
+on ``PYTHONPATH``), kept warm; each round asks each worker in turn (the order alternating) for
+the median of ``--requests`` streams; the table gives the minimum and the median of the rounds.
 
     .venv/bin/python bench/relay_first_byte.py --before main --rounds 9 --requests 300
 """
@@ -62,17 +63,18 @@ async def _serve_rounds(upstream: str) -> None:
         loop = asyncio.get_running_loop()
         async with lifespan(app):
             while line := await loop.run_in_executor(None, sys.stdin.readline):
-                whole, upstream_part = [], []
+                whole, upstream_part, streams = [], [], []
                 for _ in range(int(line)):
                     opened.clear()
                     started = time.process_time()
                     first, status = await call(app, CHAT_PATH, raw)
                     if status != 200 or len(opened) != 1:
                         raise RuntimeError(f"HTTP {status}, {len(opened)} attempts")
+                    await _drain()
+                    streams.append(time.process_time() - started)
                     whole.append(first)
                     upstream_part.append(started + first - opened[0])
-                    await _drain()
-                figures = [statistics.median(whole) * 1e6, statistics.median(upstream_part) * 1e6]
+                figures = [statistics.median(f) * 1e6 for f in (whole, upstream_part, streams)]
                 print(json.dumps(figures), flush=True)
 
 
@@ -153,9 +155,10 @@ def main() -> int:
     argv = " ".join(sys.argv[1:])
     print(f"$ .venv/bin/python bench/relay_first_byte.py {argv}".rstrip())
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print("| CPU µs to a stream's first byte (median of a round) | min | median |")
+    print("| CPU µs of a streamed request (median of a round) | min | median |")
     print("| --- | ---: | ---: |")
-    for column, label in ((0, "whole request"), (1, "from Dispatcher._open")):
+    labels = ("whole request", "from Dispatcher._open", "the whole stream, to its end")
+    for column, label in enumerate(labels):
         for name, rounds in figures.items():
             values = [r[column] for r in rounds]
             low, mid = min(values), statistics.median(values)
