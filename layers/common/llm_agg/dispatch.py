@@ -278,8 +278,10 @@ class _Cancel:
 
     __slots__ = ("_cancelling", "_task", "active", "fired")
 
-    def __init__(self) -> None:
-        task = asyncio.current_task()
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        # With the running ``loop`` given, its task is looked up without asking asyncio for
+        # the loop: that is a getpid() system call on Python 3.11.
+        task = asyncio.current_task(loop)
         assert task is not None
         self._task = task
         self._cancelling = task.cancelling()  # cancels already pending are not this one's
@@ -335,7 +337,7 @@ class _Watch:
     handed over with the request's scope, the ``EventStream`` relaying the answer. One task
     and never a task group: ~15 µs a request against ~90; one for both, not one each."""
 
-    __slots__ = ("_target", "_task", "gone", "held")
+    __slots__ = ("_target", "_task", "gone", "held", "loop")
 
     def __init__(self, receive: Receive) -> None:
         self._target: Callable[[], None] | None = None
@@ -343,7 +345,8 @@ class _Watch:
         # Closes under way that a cancel would cut short: it fires after the last. A count:
         # a relay finalized after its request (in whatever context) may close meanwhile.
         self.held = 0
-        self._task = asyncio.get_running_loop().create_task(self._watch(receive))
+        self.loop = asyncio.get_running_loop()  # the request's, for its _Cancel's
+        self._task = self.loop.create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -389,7 +392,7 @@ async def _unless_gone(watch: _Watch | None, work: Awaitable[T]) -> T:
     """``work``, cancelled if the client disconnects first (its upstream call with it)."""
     if watch is None:
         return await work
-    cancel = _Cancel()
+    cancel = _Cancel(watch.loop)
     watch.target(cancel.cancel)
     watching = _WATCHING.set(watch)
     try:
@@ -434,7 +437,7 @@ class EventStream(StreamingResponse):
         watch: _Watch | None = scope.pop(_WATCH, None)
         if watch is None:
             watch = _Watch(receive)
-        cancel = _Cancel()
+        cancel = _Cancel(watch.loop)
         watch.target(cancel.cancel)
         watching = _WATCHING.set(watch)
         try:
@@ -822,6 +825,9 @@ class _Idle:
     def __init__(self, idle: float) -> None:
         self.idle = idle
         self.last_event = time.monotonic()  # the event loop's clock too
+        # Asked once a stream: asyncio's own lookup of the running loop is a getpid() system
+        # call on Python 3.11, at every read otherwise.
+        self._loop = asyncio.get_running_loop()
         self._reading: asyncio.Task[Any] | None = None
         self._fired = False
         self._timer: asyncio.TimerHandle | None = None
@@ -836,18 +842,18 @@ class _Idle:
             return  # between reads: the next one arms it again
         due = self.last_event + self.idle
         if time.monotonic() < due:
-            self._timer = asyncio.get_running_loop().call_at(due, self._check)
+            self._timer = self._loop.call_at(due, self._check)
             return
         self._fired = True
         self._reading.cancel()
 
     async def read(self, reads: AsyncIterator[bytes]) -> bytes:
         """The next chunk; ``StopAsyncIteration`` at the end, ``TimeoutError`` when idle."""
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         assert task is not None
         if self._timer is None:  # past due (the client was slow): fires if the read waits
             due = self.last_event + self.idle
-            self._timer = task.get_loop().call_at(due, self._check)
+            self._timer = self._loop.call_at(due, self._check)
         self._reading = task
         try:
             return await reads.__anext__()
