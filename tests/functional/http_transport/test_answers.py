@@ -258,6 +258,13 @@ async def test_the_same_headers_again_are_written_alike_whatever_the_body(
             client.build_request("POST", server.url("/v1/x"), content=body, headers=headers)
             for body in bodies
         ]
+        # A length given in lower case, last (httpx's build keeps it as given), twice.
+        given = {**headers, "content-length": "2"}
+        sent += [
+            client.build_request("POST", server.url("/v1/x"), content=b"{}", headers=given)
+            for _ in range(2)
+        ]
+        bodies += [b"{}", b"{}"]
         for request in sent:
             await client.send(request)
     assert len(server.requests) == len(bodies)

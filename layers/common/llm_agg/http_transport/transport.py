@@ -33,6 +33,7 @@ _CHUNK_END: Final = b"0\r\n\r\n"
 # A request may go out twice only when its body is bytes (it can be sent again) and the first
 # try met a reused connection its server had closed while idle: nothing of an answer came.
 _STALE: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+_Kept = tuple[bytes, bytes, bytes]  # a header as httpx's Headers keep it: name, lowered, value
 
 
 class UpstreamTransport(httpx.AsyncBaseTransport):
@@ -53,8 +54,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         key, raw_path = _where(request.url)
-        raw = request.headers.raw
-        upgrade, close, lines = _known_lines(raw)
+        upgrade, close, lines = _known_lines(request.headers._list)
         if (
             key is None
             or request.method in _ELSEWHERE
@@ -69,7 +69,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         pool = self._pool_on(loop)
         timeouts = request.extensions.get("timeout", {})
         line = _request_line(request.method, raw_path)
-        head = line + (_lines(raw) + b"\r\n" if lines is None else lines)
+        head = line + (_lines(request.headers.raw) + b"\r\n" if lines is None else lines)
         stream = request.stream
         body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else None
         for retry in (False, True):
@@ -155,34 +155,35 @@ def _response(conn: Connection, body: Body) -> httpx.Response:
 # The header lines before a ``Content-Length`` as ``_known_lines`` found them, by those headers:
 # the same on every request of one account to one provider. Bounded: emptied when full (an
 # account's headers change rarely; the next request fills it again).
-_KNOWN_LINES: dict[tuple[tuple[bytes, bytes], ...], tuple[bool, bool, bytes]] = {}
+_KNOWN_LINES: dict[tuple[_Kept, ...], tuple[bool, bool, bytes]] = {}
 _KNOWN_MAX: Final = 256
-_LENGTH: Final = b"Content-Length"
 
 
-def _known_lines(raw: list[tuple[bytes, bytes]]) -> tuple[bool, bool, bytes | None]:
+def _known_lines(kept: list[_Kept]) -> tuple[bool, bool, bytes | None]:
     """``_asks``, and the header lines of the request's head with the blank line that ends
-    them when they are known good: for a request whose last header is a ``Content-Length`` of
-    digits (as httpx and ``UpstreamClient`` write it for a body), the rest is looked up by
-    value, checked and written once (3.9 -> 0.4 µs a request). None: ``_lines`` is still to
-    check them (and refuses them if they are bad)."""
-    if raw:
-        name, length = raw[-1]
-        if name == _LENGTH and length.isdigit():
-            before = tuple(raw[:-1])
+    them when they are known good. ``kept``: the headers as httpx keeps them (name, lowered
+    name, value). For a request whose last header is a ``Content-Length`` of digits (as httpx
+    and ``UpstreamClient`` write it for a body), the rest is looked up by value, checked and
+    written once (3.9 -> 0.4 µs a request). None: ``_lines`` is still to check them (and
+    refuses them if they are bad)."""
+    if kept:
+        name, lowered, length = kept[-1]
+        if lowered == b"content-length" and length.isdigit():
+            before = tuple(kept[:-1])
             known = _KNOWN_LINES.get(before)
             if known is None:
-                upgrade, close = _asks(before)
+                raw = [(key, value) for key, _, value in before]
+                upgrade, close = _asks(raw)
                 try:
-                    lines = _lines(before)
+                    lines = _lines(raw)
                 except httpx.LocalProtocolError:
                     return upgrade, close, None
                 if len(_KNOWN_LINES) >= _KNOWN_MAX:
                     _KNOWN_LINES.clear()
                 known = _KNOWN_LINES[before] = (upgrade, close, lines)
             upgrade, close, lines = known
-            return upgrade, close, b"%sContent-Length: %s\r\n\r\n" % (lines, length)
-    upgrade, close = _asks(raw)
+            return upgrade, close, b"%s%s: %s\r\n\r\n" % (lines, name, length)
+    upgrade, close = _asks([(key, value) for key, _, value in kept])
     return upgrade, close, None
 
 
