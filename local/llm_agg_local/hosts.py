@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.api.errors import GatewayError, PermissionDenied
+from llm_agg_local.forwarded import Forwarded
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 ALLOWED_HOSTS_ENV = "LLM_AGG_ALLOWED_HOSTS"
@@ -130,45 +131,52 @@ Asked = tuple[str, str | None, int | None, str]  # Host, Origin, the server's po
 ALLOWED_CACHE = 256  # allowed (Host, Origin, port, scheme) values remembered; then forgotten
 
 
-def asked(scope: Scope) -> Asked:
-    """What the policy reads of a request: its Host and Origin, its server's port, scheme."""
-    headers = _headers(scope)
-    server = scope.get("server")
-    return (
-        headers.get("host", ""),
-        headers.get("origin"),
-        server[1] if server else None,
-        scope.get("scheme", "http"),
-    )
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    wanted = {b"host": "host", b"origin": "origin"}
-    found: dict[str, str] = {}
+def asked(scope: Scope, forwarded: Forwarded | None = None) -> Asked:
+    """What the policy reads of a request: its Host and Origin, its server's port, scheme.
+    Two Host or two Origin headers are ambiguous: read as an empty one, so refused. With
+    ``forwarded``, what a trusted proxy says of the client and scheme is applied to ``scope``
+    first (read in the same pass over the headers)."""
+    host: str | None = None
+    origin: str | None = None
+    proto: bytes | None = None
+    hops: list[bytes] = []
     for name, value in scope.get("headers", ()):
-        key = wanted.get(name)
-        if key is not None:
-            if key in found:  # two Host or Origin headers: ambiguous, so refused
-                found[key] = ""
-            else:
-                found[key] = value.decode("latin-1")
-    return found
+        if name == b"host":
+            host = "" if host is not None else value.decode("latin-1")
+        elif name == b"origin":
+            origin = "" if origin is not None else value.decode("latin-1")
+        elif forwarded is None:
+            continue
+        elif name == b"x-forwarded-proto":
+            proto = value
+        elif name == b"x-forwarded-for":
+            hops.append(value)
+    if forwarded is not None:
+        forwarded.use(scope, proto, hops)
+    server = scope.get("server")
+    return (host or "", origin, server[1] if server else None, scope.get("scheme", "http"))
 
 
 class HostGuard:
-    """ASGI middleware refusing what ``policy`` does not answer, before any route runs."""
+    """ASGI middleware refusing what ``policy`` does not answer, before any route runs; with
+    ``forwarded``, it first takes a trusted proxy's word for the client's address and scheme."""
 
-    def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
+    def __init__(
+        self, app: ASGIApp, policy: HostPolicy, forwarded: Forwarded | None = None
+    ) -> None:
         self.app = app
         self.policy = policy
+        # What a trusted proxy says of the client, applied first (uvicorn's proxy_headers).
+        self.forwarded = forwarded
         # The policy is fixed and its verdict a function of what it reads alone, so an allowed
         # value is remembered (a client sends the same Host for ever): no parse a request.
         # Only allowed ones: a refusal is worked out again each time. Bounded: cleared when full.
         self._allowed: set[Asked] = set()
 
     def refusal(self, scope: Scope) -> GatewayError | None:
-        """``policy.refusal(scope)``, from the allowed values already seen when it is one."""
-        question = asked(scope)
+        """``policy.refusal(scope)``, from the allowed values already seen when it is one (and
+        with ``forwarded``, once what a trusted proxy forwarded is applied to ``scope``)."""
+        question = asked(scope, self.forwarded)
         if question in self._allowed:
             return None
         refusal = self.policy.judge(*question)
@@ -179,23 +187,25 @@ class HostGuard:
         return refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and self.refusal(scope) is not None:
-            # Browsers apply no CORS to WebSockets: the Origin check is all there is.
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        if scope["type"] == "http":
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
             refusal = self.refusal(scope)
             if refusal is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": refusal.status,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"connection", b"close"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": refusal.body()})
+                await _refuse(kind, refusal, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _refuse(kind: str, refusal: GatewayError, send: Send) -> None:
+    if kind == "websocket":
+        # Browsers apply no CORS to WebSockets: the Origin check is all there is.
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": refusal.status,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": refusal.body()})

@@ -118,6 +118,8 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         loop="uvloop",
         http=HTTP_PROTOCOL,  # httptools, with bounds on head size and read times
+        # The Host guard reads X-Forwarded-* itself, as this middleware would (forwarded.py).
+        proxy_headers=False,
         log_level=args.log_level,
         log_config=log_config,
         access_log=False,

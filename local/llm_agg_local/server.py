@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
+from llm_agg_local.forwarded import Forwarded
 from llm_agg_local.hosts import HostGuard, HostPolicy
 
 # Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
@@ -18,6 +19,8 @@ Route = tuple[str, ASGIApp]
 
 
 Startup = Callable[[], Awaitable[None]]
+REMEMBERED_PATHS = 256  # paths whose app is remembered; then forgotten
+REMEMBERED_PATH = 128  # characters: longer paths are looked up each time, never kept
 
 
 async def _nothing() -> None:
@@ -39,8 +42,21 @@ class PathRouter:
         self.routes = sorted(routes, key=lambda r: len(r[0]), reverse=True)
         self.fallback = fallback
         self.startup = startup
+        # The app of each short path seen (a client asks the same few paths for ever): one
+        # look-up a request instead of a prefix test per mounted app. Bounded: cleared when full.
+        self._apps: dict[str, ASGIApp] = {}
 
     def app_for(self, path: str) -> ASGIApp:
+        app = self._apps.get(path)
+        if app is None:
+            app = self._find(path)
+            if len(path) <= REMEMBERED_PATH:
+                if len(self._apps) >= REMEMBERED_PATHS:
+                    self._apps.clear()
+                self._apps[path] = app
+        return app
+
+    def _find(self, path: str) -> ASGIApp:
         for prefix, app in self.routes:
             if path == prefix or path.startswith(prefix + "/"):
                 return app
@@ -138,7 +154,9 @@ def create_app(settings: Settings | None = None, freeze: bool = False) -> PathRo
 
 
 def create_served_app() -> HostGuard:
-    """What ``llm-agg serve`` runs: the gateway behind its Host and Origin guard."""
+    """What ``llm-agg serve`` runs: the gateway behind its Host and Origin guard, which also
+    reads what a proxy on this machine forwards (``X-Forwarded-For``, ``-Proto``)."""
     settings = Settings.from_env()
     policy = HostPolicy.from_env(settings.require_auth, settings.environ)
-    return HostGuard(create_app(settings, freeze=True), policy)
+    forwarded = Forwarded.from_env(settings.environ)  # uvicorn runs without its proxy_headers
+    return HostGuard(create_app(settings, freeze=True), policy, forwarded)

@@ -180,3 +180,34 @@ def test_serve_refuses_to_start_with_a_short_admin_key(e2e_tmp: Path) -> None:
     )
     assert done.returncode == 2
     assert "shorter than 32 characters" in done.stderr
+
+
+ADMIN = "sk-llmagg-admin-e2e-forwarded-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def proxied(e2e_tmp: Path, fake: FakeUpstream) -> Iterator[Process]:
+    process = start_gateway(e2e_tmp, {**fake.provider_env("e2e_fwd"), "LLM_AGG_ADMIN_KEY": ADMIN})
+    yield process
+    process.stop()
+
+
+def test_a_proxy_on_this_machine_names_the_client_and_scheme(proxied: Process) -> None:
+    """Behind a proxy on 127.0.0.1 (README): wrong admin keys slow down the address it
+    forwards, not the proxy's own; and its X-Forwarded-Proto is the scheme pages are judged by."""
+
+    def admin(key: str, sender: str | None) -> int:
+        headers = {"authorization": f"Bearer {key}"}
+        if sender is not None:
+            headers["x-forwarded-for"] = sender
+        return httpx.get(proxied.url + "/admin/keys", headers=headers).status_code
+
+    for _ in range(10):
+        assert admin("sk-llmagg-admin-wrong-0123456789abcdef012345", "203.0.113.7") == 401
+    assert admin(ADMIN, "203.0.113.7") == 429  # that address waits, right key or not
+    assert admin(ADMIN, "203.0.113.8") == 200  # another client of the proxy does not
+    assert admin(ADMIN, None) == 200  # nor the proxy itself
+    page = {"origin": f"https://127.0.0.1:{port_of(proxied)}"}
+    health = proxied.url + "/health"
+    assert httpx.get(health, headers=page).status_code == 403  # plain http: another origin
+    assert httpx.get(health, headers={**page, "x-forwarded-proto": "https"}).status_code == 200

@@ -99,3 +99,44 @@ def test_writelines_after_a_held_head_keeps_the_order() -> None:
     out.writelines([b"x", b"y"])
     assert real.writes == [b"head", b"x", b"y"]
     loop.close()
+
+
+class Cycle:
+    """What the held head's answer writes through: uvicorn's cycle's ``transport``."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+
+def test_once_its_head_has_left_an_answer_writes_to_the_socket_itself() -> None:
+    out, real, loop = held()
+    cycle = Cycle(out)
+    out.hold(cycle)
+    cycle.transport.write(b"head")
+    assert cycle.transport is out and real.writes == []
+    cycle.transport.write(b"first")
+    assert cycle.transport is real and real.writes == [b"headfirst"]
+    cycle.transport.write(b"second")
+    assert real.writes == [b"headfirst", b"second"]
+    alone = Cycle(out)  # a head with nothing after it in the same step: on the next turn
+    out.hold(alone)
+    alone.transport.write(b"head2")
+    turn(loop)
+    assert alone.transport is real and real.writes[-1] == b"head2"
+    loop.close()
+
+
+def test_a_pipelined_answers_head_is_held_for_its_own_cycle() -> None:
+    out, real, loop = held()
+    first, second = Cycle(out), Cycle(out)
+    out.hold(first)
+    first.transport.write(b"H1")
+    out.hold(second)  # the next request's head arrived while the first answer's is held
+    first.transport.write(b"B1")
+    assert (first.transport, second.transport) == (real, out)
+    first.transport.write(b"B1 more")
+    second.transport.write(b"H2")
+    second.transport.write(b"B2")
+    assert real.writes == [b"H1B1", b"B1 more", b"H2B2"]
+    assert second.transport is real
+    loop.close()

@@ -44,6 +44,9 @@ class Client:
     record: GatewayKeyRecord | None = None
 
 
+NOBODY = Client(ANONYMOUS)  # frozen: one for every request that brings no gateway key
+
+
 def bearer(request: Request) -> str | None:
     scheme, _, value = header(request, b"authorization").partition(" ")
     value = value.strip()
@@ -86,13 +89,13 @@ async def identify(stored: Stored, key: str | None, required: bool) -> Client:
                 "This gateway needs a key: send 'Authorization: Bearer sk-llmagg-…' "
                 "(or 'x-api-key: sk-llmagg-…')."
             )
-        return Client(ANONYMOUS)
+        return NOBODY
     record = await find_key(stored, key)
     if record is not None:
         return Client(record.key_id, record)
     if required or key.startswith(PREFIX):
         raise Unauthenticated("The gateway key is not valid (unknown, deleted or expired).")
-    return Client(ANONYMOUS)  # an open local server: the SDKs' placeholder keys are fine
+    return NOBODY  # an open local server: the SDKs' placeholder keys are fine
 
 
 Authenticate = Callable[[Request], Awaitable[Client]]
@@ -101,17 +104,20 @@ Authenticate = Callable[[Request], Awaitable[Client]]
 def client_auth(runtime: Runtime) -> Authenticate:
     """The dependency of every ``/v1`` route: who calls, and whether their key may now."""
     settings, stored = runtime.settings, runtime.stored
-
+    required = settings.require_auth
     admin = digest(settings.admin_key) if settings.admin_key else None
 
     async def authenticate(request: Request) -> Client:
         key = gateway_key(request)
-        try:
-            client = await identify(stored, key, settings.require_auth)
-        except Unauthenticated:
-            if key is not None and admin is not None and hmac.compare_digest(digest(key), admin):
-                raise Unauthenticated(ADMIN_KEY_ON_V1) from None
-            raise
+        if not required and (key is None or not key.startswith(PREFIX)):
+            client = NOBODY  # what identify() answers, without its two coroutines
+        else:
+            try:
+                client = await identify(stored, key, required)
+            except Unauthenticated:
+                if key is not None and admin is not None and _same(key, admin):
+                    raise Unauthenticated(ADMIN_KEY_ON_V1) from None
+                raise
         # Into the request's state (what ``request.state`` reads and writes), without making
         # the State object for two writes (2 µs a request).
         state = request.scope.setdefault("state", {})
@@ -133,6 +139,11 @@ def client_auth(runtime: Runtime) -> Authenticate:
 
 def digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
+
+
+def _same(key: str, expected: bytes) -> bool:
+    """Whether ``key``'s digest is ``expected``, in constant time."""
+    return hmac.compare_digest(digest(key), expected)
 
 
 def admin_key_problem(key: str | None) -> str | None:

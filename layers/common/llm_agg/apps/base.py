@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.api.errors import GatewayError
+from llm_agg.apps.fixed_routes import FixedRoutesApp
 
 if TYPE_CHECKING:
     from llm_agg.runtime import Runtime
@@ -181,11 +182,15 @@ def _calling(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
 
 def new_app(runtime: Runtime, routes: Sequence[BaseRoute] = ()) -> Starlette:
     """An app serving from ``runtime`` (on ``app.state``), which it closes when it shuts down.
-    Mounted in the local server, its lifespan is the server's, which closes the shared one."""
+    Mounted in the local server, its lifespan is the server's, which closes the shared one.
+    Its routes of a fixed path are served past Starlette's router and exception middlewares,
+    as they would serve them (``apps/fixed_routes.py``)."""
     for made in routes:
         if type(made) is Route and inspect.iscoroutinefunction(made.endpoint):
             made.app = _calling(made.endpoint)
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(runtime))
+    app = FixedRoutesApp(
+        routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(runtime)
+    )
     # No trailing-slash redirects: Starlette builds their Location from the Host header, so a
     # forged Host would be sent back as a redirect; "/v1/models/" is a 404 like any other.
     app.router.redirect_slashes = False

@@ -1,0 +1,143 @@
+"""An app's routes of a fixed path served without Starlette's router and its two exception
+middlewares: what they would do for such a request, done in one call.
+
+Starlette runs every request through ``ServerErrorMiddleware`` and ``ExceptionMiddleware`` (a
+closure and a wrapper around ``send`` each, so two more calls for every message of a stream)
+and then tries each route's regular expression in turn. A request to a route of a fixed path
+with one of its methods (``POST /v1/chat/completions``, nearly every request) needs only a
+dictionary look-up, one wrapper around ``send`` and the handlers' logic when it fails. Any other
+request (a path with parameters, a 404 or 405, a WebSocket, the lifespan) is Starlette's, as
+before; ``tests/unit/test_app_errors.py`` holds both answering alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette._exception_handler import _lookup_exception_handler
+from starlette._utils import is_async_callable
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.routing import Match, Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# path: {method: the route Starlette's router would choose for it}
+Table = dict[str, dict[str, Route]]
+
+
+def fixed_routes(router: Router) -> Table:
+    """The routes of a fixed path, each under every method it answers, as Starlette's own
+    matching chooses them (the first route that matches fully, in the router's order)."""
+    table: Table = {}
+    for candidate in router.routes:
+        if type(candidate) is not Route or candidate.param_convertors or not candidate.methods:
+            continue
+        for method in candidate.methods:
+            scope = {"type": "http", "path": candidate.path, "method": method, "headers": []}
+            chosen = next(r for r in router.routes if r.matches(scope)[0] is Match.FULL)
+            if type(chosen) is Route and not chosen.param_convertors:
+                table.setdefault(candidate.path, {}).setdefault(method, chosen)
+    return table
+
+
+class FixedRoutes:
+    """In front of Starlette's stack (``errors``, its ServerErrorMiddleware, around
+    ``exceptions``, its ExceptionMiddleware, around the router): the requests to ``table``'s
+    routes served as that stack would serve them, with its handlers; the others handed to it."""
+
+    def __init__(
+        self,
+        errors: ServerErrorMiddleware,
+        exceptions: ExceptionMiddleware,
+        router: Router,
+        table: Table,
+    ) -> None:
+        self.errors = errors
+        self.router = router
+        self.table = table
+        self.handlers = exceptions._exception_handlers
+        self.status_handlers = exceptions._status_handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            routes = self.table.get(scope["path"])
+            if routes is not None:
+                route = routes.get(scope["method"])
+                if route is not None:
+                    await self.serve(route, scope, receive, send)
+                    return
+        await self.errors(scope, receive, send)
+
+    async def serve(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        # What the exception middleware and the router put in the scope, as they do.
+        scope["starlette.exception_handlers"] = (self.handlers, self.status_handlers)
+        if "router" not in scope:
+            scope["router"] = self.router
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = dict(scope.get("path_params", {}))
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            try:
+                await route.app(scope, receive, sender)
+            except Exception as exc:  # ExceptionMiddleware's part
+                handler = None
+                if isinstance(exc, HTTPException):
+                    handler = self.status_handlers.get(exc.status_code)
+                if handler is None:
+                    handler = _lookup_exception_handler(self.handlers, exc)
+                if handler is None:
+                    raise
+                if started:
+                    message = "Caught handled exception, but response already started."
+                    raise RuntimeError(message) from exc
+                response = await _call(handler, Request(scope, receive, sender), exc)
+                if response is not None:
+                    await response(scope, receive, sender)
+                exc.__traceback__ = None  # as Starlette: a reused exception keeps no traceback
+        except Exception as exc:  # ServerErrorMiddleware's part: a 500, and raised again
+            request = Request(scope)
+            handler = self.errors.handler
+            if handler is None:
+                response = self.errors.error_response(request, exc)
+            else:
+                response = await _call(handler, request, exc)
+            if not started:
+                await response(scope, receive, send)
+            raise
+
+
+async def _call(handler: Callable[..., Any], request: Request, exc: Exception) -> Any:
+    if is_async_callable(handler):
+        return await handler(request, exc)
+    return await run_in_threadpool(handler, request, exc)
+
+
+class FixedRoutesApp(Starlette):
+    """A Starlette app whose routes of a fixed path are served by ``FixedRoutes``: when it has
+    no middleware of its own between Starlette's two (which would see those requests), and is
+    not in debug mode (whose 500 shows the traceback)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        inner = getattr(stack, "app", None)
+        if (
+            type(stack) is not ServerErrorMiddleware
+            or stack.debug
+            or type(inner) is not ExceptionMiddleware
+            or inner.app is not self.router
+        ):
+            return stack
+        return FixedRoutes(stack, inner, self.router, fixed_routes(self.router))
