@@ -202,26 +202,32 @@ async def lifespan(app: App) -> AsyncIterator[None]:
         await task
 
 
+def served_app(tmp: Path, upstream: str, limits: bool = False) -> tuple[App, Settings]:
+    """The app ``llm-agg serve`` runs, serving Groq's model from ``upstream`` (its data in
+    ``tmp``), and its settings."""
+    catalog = tmp / "providers.yaml"
+    limited = f", limits: {LIMITS}" if limits else ""
+    catalog.write_text(
+        "providers:\n  groq:\n    models:\n"
+        f"      - {{id: llama-3.3-70b-versatile, capabilities: [tools, json]{limited}}}\n"
+    )
+    env = {
+        "LLM_AGG_DATA_DIR": str(tmp / "data"),
+        "LLM_AGG_CONFIG": str(catalog),
+        "GROQ_BASE_URL": upstream,
+        "GROQ_API_KEY": "gsk_bench",
+        "LLM_AGG_ADMIN_KEY": "sk-llmagg-admin-bench-not-a-secret-0123456789",
+    }
+    settings = Settings.from_env(env)
+    policy = HostPolicy.from_env(settings.require_auth, settings.environ)
+    return HostGuard(create_app(settings), policy), settings
+
+
 async def measure(
     size: str, rounds: int, requests: int, only: str | None = None, limits: bool = False
 ) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = Path(tmp) / "providers.yaml"
-        limited = f", limits: {LIMITS}" if limits else ""
-        catalog.write_text(
-            "providers:\n  groq:\n    models:\n"
-            f"      - {{id: llama-3.3-70b-versatile, capabilities: [tools, json]{limited}}}\n"
-        )
-        env = {
-            "LLM_AGG_DATA_DIR": str(Path(tmp) / "data"),
-            "LLM_AGG_CONFIG": str(catalog),
-            "GROQ_BASE_URL": UPSTREAM,
-            "GROQ_API_KEY": "gsk_bench",
-            "LLM_AGG_ADMIN_KEY": "sk-llmagg-admin-bench-not-a-secret-0123456789",
-        }
-        settings = Settings.from_env(env)
-        policy = HostPolicy.from_env(settings.require_auth, settings.environ)
-        app: App = HostGuard(create_app(settings), policy)
+        app, settings = served_app(Path(tmp), UPSTREAM, limits)
         key = gateway_key(settings) if limits else None
         figures: dict[str, list[float]] = {}
         # The client sends straight to its transport (UpstreamClient): answer there.

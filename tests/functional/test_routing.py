@@ -121,6 +121,36 @@ async def test_headers_announcing_zero_left_skip_the_account_until_reset(tmp_pat
 
 
 @respx.mock
+async def test_a_stream_announcing_zero_left_skips_the_account_until_reset(
+    tmp_path: Path,
+) -> None:
+    # A stream's rate-limit headers are read once its first frames are out: still in time for
+    # the next request.
+    clock = Clock()
+    exhausted = {
+        "content-type": "text/event-stream",
+        "x-ratelimit-limit-requests": "1000",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m30s",
+    }
+    chunk = orjson.dumps({"choices": [{"index": 0, "delta": {"content": "hi"}}]})
+    stream = b"data: " + chunk + b"\n\ndata: [DONE]\n\n"
+    groq = respx.post(GROQ).mock(
+        side_effect=lambda request: httpx.Response(200, content=stream, headers=exhausted)
+    )
+    respx.post(CEREBRAS).mock(return_value=httpx.Response(200, json=completion()))
+    with router_app(tmp_path, two_providers(100), memory_stores(clock), clock) as (app, _):
+        async with client(app) as http:
+            streamed = await http.post("/v1/chat/completions", json={**BODY, "stream": True})
+            assert streamed.headers["x-llm-agg-provider"] == "groq"
+            assert streamed.text.endswith("data: [DONE]\n\n")
+            after = await http.post("/v1/chat/completions", json=BODY)
+            assert after.headers["x-llm-agg-provider"] == "cerebras"
+            assert after.headers["x-llm-agg-attempts"] == "1"  # skipped without a call
+    assert groq.call_count == 1
+
+
+@respx.mock
 async def test_every_attempt_is_recorded_after_the_response(tmp_path: Path) -> None:
     clock = Clock()
     stores = memory_stores(clock)

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from llm_agg.api.errors import GatewayError
 from llm_agg.dispatch import CLIENT_GONE, EventStream, _close, _Deadline, _unless_gone, _Watch
+from llm_agg.http_transport.connection import Body
 
 pytestmark = pytest.mark.anyio
 
@@ -144,6 +146,7 @@ class Closing:
     """A response whose close takes a while (httpx's own transports may wait in it)."""
 
     closed = False
+    stream = None  # not our transport's Body
 
     async def aclose(self) -> None:
         await asyncio.sleep(0.05)
@@ -234,6 +237,30 @@ async def test_a_client_that_leaves_mid_stream_ends_the_stream_and_its_body_clos
     assert cancelling() == 0
     await asyncio.sleep(0)
     assert not [t for t in asyncio.all_tasks() if "_watch" in repr(t.get_coro())]
+
+
+class Held:
+    """A connection as ``Body`` lets it go."""
+
+    reusable = False
+
+
+async def test_our_transport_s_answer_closes_without_waiting_even_in_a_cancelled_scope() -> None:
+    # _close takes it without a shield: that holds only while its close never waits.
+    released: list[bool] = []
+    body = Body(Held(), 1.0, lambda conn, reuse: released.append(reuse))  # type: ignore[arg-type]
+    response = httpx.Response(200, stream=body)
+    step = response.aclose()
+    with pytest.raises(StopIteration):
+        step.send(None)  # done at its first step: nothing can land inside it
+    assert released == [False] and response.is_closed
+    again = httpx.Response(
+        200, stream=Body(Held(), 1.0, lambda conn, reuse: released.append(reuse))
+    )  # type: ignore[arg-type]
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await _close(again)
+    assert released == [False, False] and again.is_closed
 
 
 async def test_a_client_that_leaves_while_the_upstream_closes_lets_the_close_finish() -> None:

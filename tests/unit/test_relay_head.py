@@ -10,14 +10,24 @@ import httpx
 import pytest
 
 from llm_agg.api.chat import parse_chat
-from llm_agg.dispatch import SSE_HEADERS, EventStream, _headers, _raw, _relay_head
+from llm_agg.api.wire import check_headers
+from llm_agg.dispatch import (
+    SSE_HEADERS,
+    EventStream,
+    _check_headers,
+    _has,
+    _headers,
+    _raw,
+    _relay,
+    _relay_head,
+)
 from llm_agg.providers import scrub
 from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import Target
 from llm_agg.providers.openai_compat import OpenAICompatAdapter
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.providers.scrub import ScrubbedStream
-from llm_agg.providers.sse import SSEEvent
+from llm_agg.providers.sse import SSEEvent, SSEParser
 
 KEY = "gsk_relay_head_secret_0123"
 
@@ -124,3 +134,70 @@ async def test_a_broken_answer_names_its_request_and_a_closed_one_is_refused(
     await closed.aclose()
     with pytest.raises(httpx.StreamClosed):
         await anext(reads(closed))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-type": "application/json", "authorization": f"Bearer {KEY}"},
+        {"x-bad": "a\r\nb"},
+        {"bad name": "x"},
+        {"authorization": "Bearer clé"},
+        {"x-count": 3},
+        {"x-list": ["a"]},
+    ],
+)
+def test_headers_are_checked_as_check_headers_does_every_time(headers: dict[str, object]) -> None:
+    # _check_headers remembers a set that passed: the same set passes again, a bad one is
+    # refused each time with check_headers' own error.
+    try:
+        check_headers(headers)  # type: ignore[arg-type]
+        expected: type[Exception] | None = None
+    except (ValueError, TypeError) as exc:
+        expected = type(exc)
+    for _ in range(2):
+        if expected is None:
+            _check_headers(headers)  # type: ignore[arg-type]
+        else:
+            with pytest.raises(expected):
+                _check_headers(headers)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["content-encoding", "Content-Encoding", "x-other"])
+def test_a_header_is_found_as_httpx_finds_it(name: str) -> None:
+    headers = httpx.Headers([(name, "gzip"), ("Content-Type", "text/event-stream")])
+    for asked in ("content-encoding", "content-type", "x-other", "missing"):
+        assert _has(headers, asked.encode()) == (asked in headers)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reads", [1, 3], ids=["the client leaves", "read whole"])
+async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: int) -> None:
+    chosen = target()
+    said: list[str] = []
+    response = httpx.Response(
+        200,
+        headers={"x-ratelimit-remaining-requests": "0"},
+        stream=Pieces(b"data: [DONE]\n\n"),
+    )
+
+    def heard(heard_of: Target, headers: httpx.Headers) -> None:
+        assert heard_of is chosen and headers is response.headers
+        said.append("heard")
+
+    relay = _relay(
+        [b"data: {}\n\n"],
+        _raw(response),
+        response,
+        SSEParser(),
+        translator(chosen),
+        chosen,
+        heard,
+        lambda failure: said.append("finished"),
+    )
+    got = [await anext(relay) for _ in range(reads)]
+    assert got[0] == b"data: {}\n\n"
+    assert said == (["heard"] if reads > 1 else [])  # not before the first frames are out
+    await relay.aclose()
+    assert said == ["heard", "finished"]
+    assert response.is_closed

@@ -48,6 +48,34 @@ def test_a_line_cut_off_at_the_end_is_not_an_event() -> None:
     assert parse_in_pieces(b'data: {"a": 1}\n\ndata: {"b": ', 4) == [SSEEvent(None, b'{"a": 1}')]
 
 
+@pytest.mark.parametrize(
+    "read",
+    [
+        b'data: {"a": 1}\n\n',
+        b"data: [DONE]\n\n",
+        b"data: \n\n",
+        b"data:  two spaces\n\n",
+        b"data: :not a comment\n\n",
+        b"data: x\r\n\r\n",
+        b"data: x\r\r",
+        b"data: a\ndata: b\n\n",
+        b"data: a\n\ndata: b\n\n",
+        b"data: a\n\n\n",
+        b"event: e\ndata: a\n\n",
+        b"data: a\n",
+        b"data:a\n\n",
+        b"data: a\rb\n\n",
+    ],
+)
+def test_a_read_of_one_event_parses_as_the_general_path_does(read: bytes) -> None:
+    # SSEParser.feed reads one "data: ..." event whole without splitting it.
+    for before in (b"", b"data: cut", b": comment\n"):
+        quick, general = SSEParser(), SSEParser()
+        assert quick.feed(before) == general._feed(before)
+        assert quick.feed(read) == general._feed(read)
+        assert quick.flush() == general.flush()
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*/*.sse")), ids=lambda p: p.name)
 def test_recorded_streams_parse_to_json_events(path: Path) -> None:
     import orjson

@@ -165,6 +165,22 @@ def test_what_it_does_not_build_httpx_builds(case: str) -> None:
     assert_as_httpx(client(), method, url, own=False, **kwargs)
 
 
+def test_headers_given_again_build_the_same_requests() -> None:
+    # What a set of headers merges to is remembered (UpstreamClient._merge): every case, twice
+    # over on one client, is still httpx's own, and what httpx builds stays httpx's to build.
+    upstream = client()
+    for _ in range(2):
+        for method, url, kwargs in OWN.values():
+            assert_as_httpx(upstream, method, url, **kwargs)
+        for method, url, kwargs in ELSEWHERE.values():
+            assert_as_httpx(upstream, method, url, own=False, **kwargs)
+            with (
+                mock.patch.object(httpx.AsyncClient, "build_request", side_effect=AssertionError),
+                pytest.raises(AssertionError),
+            ):
+                upstream.build_request(method, url, **kwargs)
+
+
 def test_the_client_headers_changed_in_place_or_replaced_are_followed() -> None:
     upstream = client()
     assert_as_httpx(upstream, "POST", "https://api.example.test/v1", content=BODY, headers=AUTH)
@@ -190,12 +206,16 @@ def test_client_params_are_merged_as_httpx_merges_them() -> None:
         {"authorization": "Bearer clé"},  # not ASCII
         {"x-count": 3},  # not a string
         {3: "x"},  # a name that is not a string
+        {"x-list": ["a"]},  # a value that cannot even be hashed
     ],
 )
 def test_a_header_httpx_cannot_encode_fails_as_in_httpx(headers: dict[Any, Any]) -> None:
     upstream = client()
     with pytest.raises(Exception) as theirs:
         httpx_own(upstream, "POST", "https://api.example.test/v1", content=BODY, headers=headers)
-    with pytest.raises(type(theirs.value)) as ours:
-        upstream.build_request("POST", "https://api.example.test/v1", content=BODY, headers=headers)
-    assert str(ours.value) == str(theirs.value)
+    for _ in range(2):  # and again: nothing of a refused set of headers is remembered
+        with pytest.raises(type(theirs.value)) as ours:
+            upstream.build_request(
+                "POST", "https://api.example.test/v1", content=BODY, headers=headers
+            )
+        assert str(ours.value) == str(theirs.value)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from llm_agg.http_transport import UpstreamTransport
+from llm_agg.http_transport.transport import _where
 from tests.fakes.raw_http import answer, keep_answering, raw_server, replies
 from tests.functional.http_transport.conftest import Client
 
@@ -230,6 +231,50 @@ async def test_the_request_head_is_written_in_the_order_httpx_built_it(upstream:
     assert body == b"{}"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-evil": "a\r\nx-injected: 1"}, {"x-nul": "a\x00b"}, {"bad name": "a"}],
+    ids=["crlf", "nul", "name"],
+)
+async def test_a_bad_header_is_refused_with_a_body_too_and_every_time(
+    upstream: Client, headers: dict[str, str]
+) -> None:
+    # A request with a body ends in Content-Length: its other lines are written once and
+    # remembered (transport._known_lines). Bad ones never are.
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        for _ in range(2):
+            with pytest.raises(httpx.LocalProtocolError):
+                await client.post(server.url(), content=b"{}", headers=headers)
+    assert server.requests == []
+
+
+async def test_the_same_headers_again_are_written_alike_whatever_the_body(
+    upstream: Client,
+) -> None:
+    headers = {"Authorization": "Bearer k", "Connection": "close"}
+    bodies = [b"{}", b'{"a":1}', b"{}", b""]
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        sent = [
+            client.build_request("POST", server.url("/v1/x"), content=body, headers=headers)
+            for body in bodies
+        ]
+        # A length given in lower case, last (httpx's build keeps it as given), twice.
+        given = {**headers, "content-length": "2"}
+        sent += [
+            client.build_request("POST", server.url("/v1/x"), content=b"{}", headers=given)
+            for _ in range(2)
+        ]
+        bodies += [b"{}", b"{}"]
+        for request in sent:
+            await client.send(request)
+    assert len(server.requests) == len(bodies)
+    for request, seen in zip(sent, server.requests, strict=True):
+        lines = [b"POST /v1/x HTTP/1.1", *(b"%s: %s" % h for h in request.headers.raw)]
+        assert seen == b"\r\n".join([*lines, b"", request.content])
+    # Connection: close was heard each time, from the remembered lines too.
+    assert server.connections == len(bodies)
+
+
 @pytest.mark.parametrize("name", ["Upgrade", "UPGRADE", "upgrade"])
 async def test_a_request_asking_for_an_upgrade_goes_to_httpx_transport(name: str) -> None:
     seen: list[httpx.Request] = []
@@ -246,3 +291,26 @@ async def test_a_request_asking_for_an_upgrade_goes_to_httpx_transport(name: str
             await client.get("http://127.0.0.1:1/ws", headers=plain)
     assert response.status_code == 101
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.groq.com/openai/v1/chat/completions",
+        "http://127.0.0.1:8080/v1beta/models/x:streamGenerateContent?alt=sse",
+        "http://[::1]:8000/v1/chat",
+        "https://bücher.example/v1/chat",
+        "https://api.example.test",
+        "ftp://127.0.0.1/file",
+    ],
+)
+def test_what_is_read_off_a_url_is_what_httpx_says_of_it(url: str) -> None:
+    # transport._where reads a URL once per URL object: the same facts each time, and a URL
+    # object of its own for a new one.
+    parsed = httpx.URL(url)
+    port = {b"http": 80, b"https": 443}.get(parsed.raw_scheme)
+    origin = (parsed.raw_scheme, parsed.raw_host.decode("ascii"), parsed.port or port)
+    expected = (None if port is None else origin, parsed.raw_path)
+    for _ in range(2):
+        assert _where(parsed) == expected
+    assert _where(httpx.URL(url)) == expected

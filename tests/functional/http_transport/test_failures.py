@@ -9,6 +9,7 @@ import asyncio
 import httpx
 import pytest
 
+from llm_agg.http_transport.connection import Connection
 from tests.fakes.raw_http import (
     Handler,
     RawServer,
@@ -104,3 +105,24 @@ async def test_other_schemes_and_head_stay_on_httpx_transport(upstream: Client) 
         with pytest.raises(httpx.UnsupportedProtocol):
             await client.get("ftp://127.0.0.1/")
     assert (response.status_code, response.headers["content-length"]) == (200, "5")
+
+
+async def test_each_wait_on_a_connection_times_out_on_its_own_time() -> None:
+    # One timer a connection, moved on lazily (Connection.wait): a wait after a longer one
+    # still gives up on its own time, one after a shorter one not before its own.
+    loop = asyncio.get_running_loop()
+    conn = Connection(loop, (b"http", "127.0.0.1", 80), lambda conn: None)
+
+    async def woken(after: float, seconds: float) -> bool:
+        loop.call_later(after, conn._wake)
+        return await conn.wait(seconds)
+
+    assert await woken(0.0, 30.0)
+    started = loop.time()
+    assert not await conn.wait(0.05)  # the 30 s timer is not waited for
+    assert loop.time() - started < 10
+    assert await woken(0.0, 0.05)
+    assert await woken(0.2, 5.0)  # the 0.05 s timer fired meanwhile: not this wait's time
+    assert await woken(0.0, None)  # no timeout at all
+    conn.abort()
+    assert conn._timer is None  # a connection let go holds no timer
