@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.api.errors import GatewayError, PermissionDenied
+from llm_agg.memo import Memo
 from llm_agg_local.forwarded import Forwarded
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -171,7 +172,7 @@ class HostGuard:
         # The policy is fixed and its verdict a function of what it reads alone, so an allowed
         # value is remembered (a client sends the same Host for ever): no parse a request.
         # Only allowed ones: a refusal is worked out again each time. Bounded: cleared when full.
-        self._allowed: set[Asked] = set()
+        self._allowed: Memo[Asked, None] = Memo(ALLOWED_CACHE)
 
     def refusal(self, scope: Scope) -> GatewayError | None:
         """``policy.refusal(scope)``, from the allowed values already seen when it is one (and
@@ -181,9 +182,7 @@ class HostGuard:
             return None
         refusal = self.policy.judge(*question)
         if refusal is None:
-            if len(self._allowed) >= ALLOWED_CACHE:
-                self._allowed.clear()
-            self._allowed.add(question)
+            self._allowed.keep(question, None)
         return refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

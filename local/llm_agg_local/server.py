@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from llm_agg.memo import Memo
 from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
@@ -44,16 +45,14 @@ class PathRouter:
         self.startup = startup
         # The app of each short path seen (a client asks the same few paths for ever): one
         # look-up a request instead of a prefix test per mounted app. Bounded: cleared when full.
-        self._apps: dict[str, ASGIApp] = {}
+        self._apps: Memo[str, ASGIApp] = Memo(REMEMBERED_PATHS)
 
     def app_for(self, path: str) -> ASGIApp:
         app = self._apps.get(path)
         if app is None:
             app = self._find(path)
             if len(path) <= REMEMBERED_PATH:
-                if len(self._apps) >= REMEMBERED_PATHS:
-                    self._apps.clear()
-                self._apps[path] = app
+                self._apps.keep(path, app)
         return app
 
     def _find(self, path: str) -> ASGIApp:

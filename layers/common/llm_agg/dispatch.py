@@ -47,6 +47,7 @@ from llm_agg.api.errors import (
 from llm_agg.api.wire import check_headers
 from llm_agg.http_transport.connection import Body
 from llm_agg.limits.quota import Admission
+from llm_agg.memo import Memo
 from llm_agg.providers.base import (
     Adapter,
     Completion,
@@ -730,8 +731,7 @@ class Dispatcher:
 
 # Sets of headers ``check_headers`` passed, by value: an account's are the same on each of its
 # requests (~1 µs a request). Bounded: emptied when full.
-_SENDABLE: set[tuple[tuple[str, str], ...]] = set()
-_SENDABLE_MAX = 256
+_SENDABLE: Memo[tuple[tuple[str, str], ...], None] = Memo(256)
 
 
 def _check_headers(headers: Mapping[str, str]) -> None:
@@ -744,9 +744,7 @@ def _check_headers(headers: Mapping[str, str]) -> None:
         check_headers(headers)
         return
     check_headers(headers)
-    if len(_SENDABLE) >= _SENDABLE_MAX:
-        _SENDABLE.clear()
-    _SENDABLE.add(key)
+    _SENDABLE.keep(key, None)
 
 
 def _has(headers: httpx.Headers, name: bytes) -> bool:

@@ -20,6 +20,7 @@ from llm_agg.api.errors import GatewayError, InvalidRequest, RequestTooLarge
 from llm_agg.limits.circuits import Parked
 from llm_agg.limits.quota import Quota
 from llm_agg.limits.windows import ACCOUNT
+from llm_agg.memo import Memo
 from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import Target
 from llm_agg.providers.listing import ModelLister
@@ -72,9 +73,9 @@ class Router:
         # ``lone``'s answer by (model, provider) of the request: it reads nothing else of it,
         # and the rest (the catalog as discovered, the providers configured) is checked on
         # each use. Each request scanned the catalog for the model it named.
-        self._lone: dict[tuple[str, str | None], Choice | None] = {}
+        self._lone: Memo[tuple[str, str | None], Choice | None] = Memo(LONE_KEPT)
         self._lone_of: tuple[Catalog, frozenset[str]] = (Catalog(), frozenset())
-        self._made: dict[tuple[int, str, int | None], Target] = {}
+        self._made: Memo[tuple[int, str, int | None], Target] = Memo(TARGETS_KEPT)
 
     def signals(self, provider: str, model: str, accounts: Sequence[Account]) -> Signals:
         spec, headroom = self.specs[provider], self.quota.headroom
@@ -132,10 +133,7 @@ class Router:
         except KeyError:
             pass
         one = lone(call, view, self.specs, accounts.keys())
-        if len(self._lone) >= LONE_KEPT:
-            self._lone.clear()  # clients name models freely: a spray of ids cannot grow it
-        self._lone[asked] = one
-        return one
+        return self._lone.keep(asked, one)  # bounded: clients name models freely
 
     async def route(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try, after
@@ -201,10 +199,7 @@ class Router:
         if made is not None and made.account is account and made.spec is spec:
             return made
         target = Target(spec, choice.model, account, choice.max_output)
-        if len(self._made) >= TARGETS_KEPT:
-            self._made.clear()
-        self._made[key] = target  # it holds the account: its id is not reused while kept
-        return target
+        return self._made.keep(key, target)  # it holds the account: its id stays its own
 
     def _recheck_parked(self, accounts: Accounts) -> None:
         """Now and then, ask the provider again about a key it refused: one that works again

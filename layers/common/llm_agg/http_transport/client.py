@@ -39,6 +39,8 @@ from typing import Any, Final
 
 import httpx
 
+from llm_agg.memo import Memo
+
 # httpx's own request log line (INFO on the "httpx" logger), kept for whoever turns it on.
 _httpx_log = logging.getLogger("httpx")
 
@@ -79,7 +81,6 @@ _AUTOMATIC: Final = frozenset({b"host", b"content-length", b"transfer-encoding"}
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _NO_LENGTH: Final = (b"Content-Length", b"content-length", b"0")
 _UseClientDefault: Final = type(httpx.USE_CLIENT_DEFAULT)
-_MERGED_MAX: Final = 256  # sets of request headers remembered merged (UpstreamClient._merge)
 
 
 @lru_cache(maxsize=64, typed=True)  # typed: 30 and 30.0 give dicts of an int and a float
@@ -122,7 +123,7 @@ class UpstreamClient(httpx.AsyncClient):
         self._defaults: _Defaults = ()
         # A request's headers merged with the defaults as last encoded, by the headers given
         # (one account's are the same on each of its requests): None when one is automatic.
-        self._merged: dict[tuple[tuple[Any, Any], ...], tuple[_Defaults | None]] = {}
+        self._merged: Memo[tuple[tuple[Any, Any], ...], tuple[_Defaults | None]] = Memo(256)
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -214,9 +215,7 @@ class UpstreamClient(httpx.AsyncClient):
             lines = [line for line in defaults if line[1] not in names]
             merged = (*lines, *((name, name.lower(), value) for name, value in given))
         if hashable:
-            if len(self._merged) >= _MERGED_MAX:
-                self._merged.clear()
-            self._merged[key] = (merged,)
+            self._merged.keep(key, (merged,))
         return merged
 
     def _default_headers(self) -> _Defaults:

@@ -20,6 +20,7 @@ import httpx
 from llm_agg.http_transport.connect import connect
 from llm_agg.http_transport.connection import Body, Connection, Key
 from llm_agg.http_transport.pool import Pool
+from llm_agg.memo import Memo
 
 _PORTS: Final = {b"http": 80, b"https": 443}
 _ELSEWHERE: Final = frozenset({"HEAD", "CONNECT"})
@@ -155,8 +156,7 @@ def _response(conn: Connection, body: Body) -> httpx.Response:
 # The header lines before a ``Content-Length`` as ``_known_lines`` found them, by those headers:
 # the same on every request of one account to one provider. Bounded: emptied when full (an
 # account's headers change rarely; the next request fills it again).
-_KNOWN_LINES: dict[tuple[_Kept, ...], tuple[bool, bool, bytes]] = {}
-_KNOWN_MAX: Final = 256
+_KNOWN_LINES: Memo[tuple[_Kept, ...], tuple[bool, bool, bytes]] = Memo(256)
 
 
 def _known_lines(kept: list[_Kept]) -> tuple[bool, bool, bytes | None]:
@@ -178,9 +178,7 @@ def _known_lines(kept: list[_Kept]) -> tuple[bool, bool, bytes | None]:
                     lines = _lines(raw)
                 except httpx.LocalProtocolError:
                     return upgrade, close, None
-                if len(_KNOWN_LINES) >= _KNOWN_MAX:
-                    _KNOWN_LINES.clear()
-                known = _KNOWN_LINES[before] = (upgrade, close, lines)
+                known = _KNOWN_LINES.keep(before, (upgrade, close, lines))
             upgrade, close, lines = known
             return upgrade, close, b"%s%s: %s\r\n\r\n" % (lines, name, length)
     upgrade, close = _asks([(key, value) for key, _, value in kept])
@@ -203,8 +201,7 @@ def _asks(raw: Sequence[tuple[bytes, bytes]]) -> tuple[bool, bool]:
 
 # What ``_where`` read off a URL, by the URL object: the client makes one per provider URL
 # (``client._url``) and httpx's are immutable. Bounded: emptied when full.
-_WHERE: dict[int, tuple[httpx.URL, Key | None, bytes]] = {}
-_WHERE_MAX: Final = 256
+_WHERE: Memo[int, tuple[httpx.URL, Key | None, bytes]] = Memo(256)
 
 
 def _where(url: httpx.URL) -> tuple[Key | None, bytes]:
@@ -217,9 +214,7 @@ def _where(url: httpx.URL) -> tuple[Key | None, bytes]:
     port = _PORTS.get(scheme)
     key = None if port is None else (scheme, url.raw_host.decode("ascii"), url.port or port)
     raw_path = url.raw_path
-    if len(_WHERE) >= _WHERE_MAX:
-        _WHERE.clear()
-    _WHERE[id(url)] = (url, key, raw_path)  # holding the URL: its id stays its own
+    _WHERE.keep(id(url), (url, key, raw_path))  # holding the URL: its id stays its own
     return key, raw_path
 
 

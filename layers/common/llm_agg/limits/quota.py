@@ -39,6 +39,7 @@ from llm_agg.limits.windows import (
     counter_prefix,
     parse_name,
 )
+from llm_agg.memo import Memo
 from llm_agg.providers.spec import ProviderSpec
 from llm_agg.routing.catalog import Catalog
 from llm_agg.store.base import CounterStore, ExpiringStore
@@ -102,7 +103,9 @@ class Quota:
         self._account_limits: Mapping[str, Mapping[str, int]] = {}
         self._learned: dict[tuple[str, str, str], dict[str, int]] = {}
         self._limits: dict[tuple[str, str, str], tuple[Limit, ...]] = {}
-        self._gauged: dict[tuple[str, str, str], tuple[tuple[Limit, ...], tuple[_Gauge, ...]]] = {}
+        self._gauged: Memo[tuple[str, str, str], tuple[tuple[Limit, ...], tuple[_Gauge, ...]]] = (
+            Memo(MAX_GAUGED)
+        )
         self._known: dict[str, tuple[int, float]] = {}  # counter key → (value, seen at)
         self._counted: set[tuple[str, str]] = set()  # accounts with a count in _known
         # (provider, account, scope) → window name → snapshot: admission looks up the two
@@ -339,10 +342,7 @@ class Quota:
             for limit in limits
             if limit.kind == "r"
         )
-        if len(self._gauged) >= MAX_GAUGED:
-            self._gauged.clear()
-        self._gauged[(provider, account, model)] = (limits, gauges)
-        return gauges
+        return self._gauged.keep((provider, account, model), (limits, gauges))[1]
 
     def report(self, provider: str, account: str, models: list[str]) -> list[dict[str, object]]:
         """What is left of each window in force for this account (blocking: reads the store):
