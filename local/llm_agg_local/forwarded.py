@@ -29,21 +29,11 @@ class Forwarded:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Forwarded:
         return cls(environ.get(ALLOW_ENV, ALLOW_DEFAULT))
 
-    def apply(self, scope: Scope) -> None:
-        """``scope``'s client and scheme as a trusted proxy gave them (an http or websocket
-        scope), as ``ProxyHeadersMiddleware`` sets them."""
-        proto: bytes | None = None
-        hops: list[bytes] = []
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-proto":
-                proto = value
-            elif name == b"x-forwarded-for":
-                hops.append(value)
-        self.use(scope, proto, hops)
-
     def use(self, scope: Scope, proto: bytes | None, hops: list[bytes]) -> None:
-        """``apply`` from the request's last ``X-Forwarded-Proto`` and its ``X-Forwarded-For``
-        values in order, read by the caller (the Host guard reads them with Host and Origin)."""
+        """``scope``'s client and scheme as a trusted proxy gave them (an http or websocket
+        scope), as ``ProxyHeadersMiddleware`` sets them: from the request's last
+        ``X-Forwarded-Proto`` and its ``X-Forwarded-For`` values in order, read by the caller
+        (the Host guard reads them with Host and Origin, ``hosts.asked``)."""
         client = scope.get("client")
         if (client[0] if client else None) not in self.trusted:
             return

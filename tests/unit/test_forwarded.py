@@ -11,7 +11,7 @@ import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from llm_agg_local.forwarded import ALLOW_DEFAULT, Forwarded
-from llm_agg_local.hosts import HostGuard, HostPolicy
+from llm_agg_local.hosts import HostGuard, HostPolicy, asked
 
 CLIENTS = [("127.0.0.1", 50000), ("::1", 50000), ("203.0.113.9", 50000), None]
 PROTOS = [None, b"https", b" http ", b"wss", b"ftp", b""]
@@ -60,7 +60,7 @@ def test_client_and_scheme_are_what_uvicorns_middleware_makes_of_them(
     forwarded = Forwarded(trusted)
     for client, proto, fors in itertools.product(CLIENTS, PROTOS, FORS):
         ours = scope(kind, client, proto, fors)
-        forwarded.apply(ours)
+        asked(ours, forwarded)  # the Host guard's one pass, as it serves
         theirs = by_uvicorn(scope(kind, client, proto, fors), trusted)
         assert (ours["client"], ours["scheme"]) == (theirs["client"], theirs["scheme"]), (
             client,
@@ -71,9 +71,9 @@ def test_client_and_scheme_are_what_uvicorns_middleware_makes_of_them(
 
 def test_the_trusted_addresses_come_from_uvicorns_setting() -> None:
     made = scope("http", ("10.1.2.3", 1), b"https", [b"203.0.113.7"])
-    Forwarded.from_env({}).apply(made)
+    asked(made, Forwarded.from_env({}))
     assert made["client"] == ("10.1.2.3", 1)  # not trusted by default
-    Forwarded.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).apply(made)
+    asked(made, Forwarded.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}))
     assert (made["client"], made["scheme"]) == (("203.0.113.7", 0), "https")
 
 
