@@ -45,7 +45,7 @@ from llm_agg.api.errors import (
     UpstreamTimeout,
 )
 from llm_agg.api.wire import check_headers
-from llm_agg.http_transport.connection import Body
+from llm_agg.http_transport.connection import Body, Reads
 from llm_agg.limits.quota import Admission
 from llm_agg.memo import Memo
 from llm_agg.providers.base import (
@@ -754,7 +754,15 @@ def _has(headers: httpx.Headers, name: bytes) -> bool:
     return name in [lowered for _, lowered, _ in headers._list]
 
 
-async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
+def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
+    """``response.aiter_raw()``, as ``_pieces`` reads it: for an answer of our own transport,
+    its ``Reads``, which read the connection without an async generator between."""
+    if type(response.stream) is Body:
+        return Reads(response)
+    return _pieces(response)
+
+
+async def _pieces(response: httpx.Response) -> AsyncIterator[bytes]:
     """``response.aiter_raw()``: the same pieces (an empty one skipped), the same refusals, a
     transport error naming the request, the answer closed at its end; without httpx's chunker
     and the generator-made context manager around its reads (~2 µs before the first byte,

@@ -326,3 +326,59 @@ class Body(httpx.AsyncByteStream):
         conn, self._conn = self._conn, None
         if conn is not None:
             self._release(conn, conn.reusable)
+
+
+class Reads:
+    """``response.aiter_raw()`` of an answer whose stream is a ``Body``, as the relay reads it:
+    the same pieces (an empty one skipped), the same refusals, a transport error naming the
+    request, the answer closed at its end. One object whose ``__anext__`` reads the connection
+    itself, in place of two async generators (httpx's, or the relay's, over ``Body``'s): each
+    of those is registered with the event loop on its first read and resumed through its own
+    frame on every read after (~5 µs before a stream's first byte, run cold). Held to
+    ``aiter_raw`` by tests/functional/http_transport/test_streaming.py."""
+
+    __slots__ = ("_body", "_response", "_started")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._body = cast(Body, response.stream)
+        self._started = False
+
+    def __aiter__(self) -> Reads:
+        return self
+
+    async def __anext__(self) -> bytes:
+        response = self._response
+        if not self._started:
+            if response.is_stream_consumed:
+                raise httpx.StreamConsumed()
+            if response.is_closed:
+                raise httpx.StreamClosed()
+            self._started = True
+            response.is_stream_consumed = True
+            response._num_bytes_downloaded = 0
+        body = self._body
+        conn = body._conn
+        try:
+            while conn is not None:
+                if conn.body:
+                    piece = conn.take()
+                    response._num_bytes_downloaded += len(piece)
+                    if piece:
+                        return piece
+                elif conn.complete:
+                    break
+                elif conn.error is not None:
+                    raise conn.error
+                elif not await conn.wait(body._seconds):
+                    raise httpx.ReadTimeout("no more of the answer in time")
+        except BaseException as exc:
+            body._let_go()
+            if isinstance(exc, httpx.RequestError) and response._request is not None:
+                exc.request = response._request
+            raise
+        # The end: the answer closed, as ``aiter_raw`` ends with ``aclose``.
+        if not response.is_closed:
+            response.is_closed = True
+            body._let_go()
+        raise StopAsyncIteration
