@@ -53,6 +53,20 @@ def test_the_relay_head_is_the_one_starlette_writes(provider: str, attempts: int
     assert dict(ours.headers)["x-llm-agg-attempts"] == str(attempts)
 
 
+def test_the_relay_head_written_again_is_the_same_in_a_list_of_its_own() -> None:
+    # _relay_head remembers a head by target and attempts: the same lines again, for another
+    # target object its own (even an equal one), and a head changed in place changes no other.
+    chosen = target()
+    first = _relay_head(chosen, 1)
+    first.append((b"x-changed", b"in place"))
+    again = _relay_head(chosen, 1)
+    assert again == first[:-1] and again is not first
+    assert _relay_head(chosen, 2) != again
+    other = target("openrouter", "meta-llama/Llama-3.3-70B:free")
+    theirs = EventStream(body(), headers={**SSE_HEADERS, **_headers(other, 1)})
+    assert _relay_head(other, 1) == theirs.raw_headers
+
+
 def test_a_name_latin_1_cannot_write_fails_as_starlette_does() -> None:
     chosen = target(model="m-\u20ac")
     with pytest.raises(UnicodeEncodeError):

@@ -71,7 +71,8 @@ class Connection(asyncio.Protocol):
         """Ready for the next answer."""
         self.status = 0
         self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        # (name, lowered name, value): as httpx's Headers keep them, handed to the answer.
+        self.headers: list[tuple[bytes, bytes, bytes]] = []
         self.head_done = False
         self.complete = False
         self.keep_alive = False
@@ -150,13 +151,12 @@ class Connection(asyncio.Protocol):
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-        if len(name) in (14, 17):
-            lowered = name.lower()
-            if lowered == b"content-length" or (
-                lowered == b"transfer-encoding" and b"chunked" in value.lower()
-            ):
-                self.framed = True
+        lowered = name.lower()
+        self.headers.append((name, lowered, value))
+        if lowered == b"content-length" or (
+            lowered == b"transfer-encoding" and b"chunked" in value.lower()
+        ):
+            self.framed = True
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()

@@ -148,7 +148,9 @@ def _response(conn: Connection, body: Body) -> httpx.Response:
     first byte). Its attributes are pinned to httpx's own by
     tests/functional/http_transport/test_answers.py."""
     headers = httpx.Headers.__new__(httpx.Headers)  # __init__'s two ABC checks: ~0.6 µs
-    headers._list = [(name, name.lower(), value) for name, value in conn.headers]
+    # The connection's list itself (lowered as it was parsed): a trailer parsed after goes
+    # to a new one.
+    headers._list, conn.headers = conn.headers, []
     headers._encoding = None
     response = httpx.Response.__new__(httpx.Response)
     response.status_code = conn.status
