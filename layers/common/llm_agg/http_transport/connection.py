@@ -70,6 +70,7 @@ class Connection(asyncio.Protocol):
     def begin(self) -> None:
         """Ready for the next answer."""
         self.status = 0
+        self.http_version = b"HTTP/1.1"  # the answer's, once its head is done
         self.reason = b""
         # (name, lowered name, value): as httpx's Headers keep them, handed to the answer.
         self.headers: list[tuple[bytes, bytes, bytes]] = []
@@ -162,6 +163,8 @@ class Connection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if status >= 200:  # an informational answer (100, 103) is skipped: the answer follows
             self.status = status
+            version = self._parser.get_http_version()
+            self.http_version = b"HTTP/1.1" if version == "1.1" else b"HTTP/1.0"
             self.head_done = True
 
     def on_body(self, body: bytes) -> None:
@@ -178,10 +181,6 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self._parser.should_keep_alive()
 
     # for the holder
-
-    @property
-    def http_version(self) -> bytes:
-        return b"HTTP/1.1" if self._parser.get_http_version() == "1.1" else b"HTTP/1.0"
 
     @property
     def reusable(self) -> bool:
@@ -240,13 +239,6 @@ class Connection(asyncio.Protocol):
         while not self._writable and not self.lost and not self.head_done:
             if not await self.wait(seconds):
                 raise httpx.WriteTimeout("the request could not be written in time")
-
-    async def read_head(self, seconds: float | None) -> None:
-        while not self.head_done:
-            if self.error is not None:
-                raise self.error
-            if not await self.wait(seconds):
-                raise httpx.ReadTimeout("no answer in time")
 
     def take(self) -> bytes:
         """The next piece of body as it came: one chunk of a chunked body, or one read of any
@@ -341,7 +333,7 @@ class Reads:
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
-        self._body = cast(Body, response.stream)
+        self._body: Body = response.stream  # type: ignore[assignment]  # (cast: a call)
         self._started = False
 
     def __aiter__(self) -> Reads:
