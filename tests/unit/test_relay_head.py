@@ -4,10 +4,12 @@ an account's secrets only once an error appears."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from starlette.responses import StreamingResponse
 
 from llm_agg.api.chat import parse_chat
 from llm_agg.api.wire import check_headers
@@ -65,6 +67,31 @@ def test_the_relay_head_written_again_is_the_same_in_a_list_of_its_own() -> None
     other = target("openrouter", "meta-llama/Llama-3.3-70B:free")
     theirs = EventStream(body(), headers={**SSE_HEADERS, **_headers(other, 1)})
     assert _relay_head(other, 1) == theirs.raw_headers
+
+
+@pytest.mark.anyio
+async def test_the_relay_sends_the_messages_starlette_stream_response_sends() -> None:
+    # EventStream.__call__ runs Starlette's stream_response loop in its own frame.
+    async def pieces() -> AsyncIterator[bytes | str]:
+        yield b"data: 1\n\n"
+        yield "data: \u00e9\n\n"  # text: encoded with the response's charset
+        yield b""
+
+    async def receive() -> dict[str, object]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    sent: dict[str, list[object]] = {"ours": [], "theirs": []}
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    ours = EventStream.headed(pieces(), _relay_head(target(), 1))  # type: ignore[arg-type]
+    theirs = EventStream(pieces(), headers={**SSE_HEADERS, **_headers(target(), 1)})
+    await ours(scope, receive, lambda m: _note(sent["ours"], m))
+    await StreamingResponse.__call__(theirs, scope, receive, lambda m: _note(sent["theirs"], m))
+    assert sent["ours"] == sent["theirs"] and len(sent["ours"]) == 5
+
+
+async def _note(into: list[object], message: object) -> None:
+    into.append(message)
 
 
 def test_a_name_latin_1_cannot_write_fails_as_starlette_does() -> None:
