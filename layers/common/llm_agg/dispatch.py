@@ -708,8 +708,12 @@ class Dispatcher:
             response, started = opened
             # httpx offers gzip/deflate: a provider that compresses its stream is decoded
             # (raw bytes otherwise, without the decoder's per-chunk layer).
-            encoded = _has(response.headers, b"content-encoding")
-            reads = response.aiter_bytes() if encoded else _raw(response)
+            if _has(response.headers, b"content-encoding"):
+                reads = response.aiter_bytes()
+            elif type(response.stream) is Body:  # _raw's choice, without its call
+                reads = Reads(response)
+            else:
+                reads = _pieces(response)
             first = await _first_frames(reads, parser, translator)
         except asyncio.CancelledError:
             if not deadline.caught():
