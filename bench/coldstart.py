@@ -3,7 +3,8 @@
     .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm] [--baseline /tmp/before]
 
 For each function module (the ``*_function.py`` of functions/*/) and for ``litellm``, in the
-same run and interleaved, a fresh interpreter imports it under ``python -X importtime``; the
+same run and interleaved, a fresh interpreter imports it under ``python -X importtime``, with
+llm_agg laid out and compiled as the layer ships it (layers/common/Makefile's ``make code``); the
 module's cumulative import time (its top-level line) and the process's RSS after the import are
 kept, and the median of the runs reported. A second column times ``build_app()`` with a Lambda
 environment (Powertools is loaded there, and only there). The heaviest packages each module
@@ -21,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -87,9 +90,23 @@ def function_modules(root: Path = ROOT) -> dict[str, Path]:
     return {path.stem: path.parent for path in sorted(root.glob("functions/*/*_function.py"))}
 
 
-def lambda_env(folders: list[Path], root: Path = ROOT) -> dict[str, str]:
+def layer_code(root: Path, into: Path) -> tuple[Path, str]:
+    """The layer's llm_agg as ``root``'s layers/common/Makefile lays it out (``make code``:
+    copied, and compiled as Lambda gets it, which nothing can write .pyc files to), in
+    ``into``; this virtualenv's packages stand in for the rest of the layer. A checkout whose
+    Makefile has no ``code`` rule (it shipped source only) is read from its source tree, as its
+    layer was."""
+    command = ["make", "-s", "-C", str(root / "layers/common"), "code"]
+    variables = [f"ARTIFACTS_DIR={into}", f"PYTHON={sys.executable}"]
+    done = subprocess.run([*command, *variables], capture_output=True, text=True)
+    if done.returncode == 0:
+        return into / "python", "compiled (make code)"
+    return root / "layers/common", "source"
+
+
+def lambda_env(folders: list[Path], layer: Path) -> dict[str, str]:
     """Lambda's view: the layer and the function folders on the path, a function name set."""
-    paths = [str(root / "layers/common"), *map(str, folders)]
+    paths = [str(layer), *map(str, folders)]
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     return {
         **env,
@@ -168,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     modules = function_modules()
-    env = lambda_env(list(modules.values()))
+    scratch = Path(tempfile.mkdtemp(prefix="coldstart-"))
+    layer, layout = layer_code(ROOT, scratch / "layer")
+    layouts = {"": layout}
+    env = lambda_env(list(modules.values()), layer)
     if args.layer_only:
         env["COLDSTART_ABSENT"] = ",".join(not_in_layer())
     lambda_like = {**env, "AWS_LAMBDA_FUNCTION_NAME": "llm-agg-bench"}
@@ -177,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.baseline:
         base = args.baseline.resolve()
-        base_env = lambda_env(list(function_modules(base).values()), base)
+        base_layer, layouts["@baseline"] = layer_code(base, scratch / "baseline")
+        base_env = lambda_env(list(function_modules(base).values()), base_layer)
         base_env["COLDSTART_ABSENT"] = env.get("COLDSTART_ABSENT", "")
         base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
         targets["chat_function@baseline"] = (sys.executable, base_env, True)
@@ -187,9 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         targets["litellm"] = (litellm_python(), {**theirs, **offline}, False)
 
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
-    for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
-        for name, (python, target_env, build) in targets.items():
-            samples[name].append(measure(python, name, target_env, build))
+    try:
+        for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
+            for name, (python, target_env, build) in targets.items():
+                samples[name].append(measure(python, name, target_env, build))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     rows = {}
     for name, runs in samples.items():
@@ -215,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         build = f"{row['build_app_ms']:.1f} ms" if row["build_app_ms"] is not None else "-"
         print(f"{name:<24}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
     print(f"({args.runs} runs each, interleaved; python {sys.version.split()[0]})")
+    for suffix, how in layouts.items():
+        print(f"llm_agg{' of the baseline' if suffix else ''}: {how}")
     for name, row in rows.items():
         listed = ", ".join(f"{pkg} {us / 1000:.1f} ms" for pkg, us in row["heaviest"])
         print(f"\n{name} pulls in most: {listed}")
@@ -239,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out = ROOT / "bench/results" / f"coldstart-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": args.runs, "rows": rows, "goal_met": verdict}, indent=1))
+    out.write_text(
+        json.dumps(
+            {"runs": args.runs, "layouts": layouts, "rows": rows, "goal_met": verdict}, indent=1
+        )
+    )
     print(f"results: {out.relative_to(ROOT)}")
     return 0
 
