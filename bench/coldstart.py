@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 # bench/run.py's LiteLLM: same virtualenv, same release, same refusal of the bad ones.
 from servers import LITELLM_SPEC, LITELLM_VENV, ensure_litellm
 
@@ -40,6 +42,8 @@ NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_ag
 NEEDED_BY = {"agent_function": ("llm_agg.agent",)}  # what a function is there to run
 GOAL = 0.2
 GOAL_MS = 250  # issue 17: the chat function's cold import, Lambda layout
+# Set for every function by template.yaml, and read at a cold start.
+TEMPLATE_ENV = ("POWERTOOLS_METRICS_NAMESPACE", "PYDANTIC_DISABLE_PLUGINS")
 
 # Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
 CHILD = """
@@ -104,16 +108,29 @@ def layer_code(root: Path, into: Path) -> tuple[Path, str]:
     return root / "layers/common", "source"
 
 
-def lambda_env(folders: list[Path], layer: Path) -> dict[str, str]:
+def template_env(root: Path) -> dict[str, str]:
+    """The variables of ``root``'s template.yaml (Globals) that shape a cold start here."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # !Ref, !GetAtt...
+    template = yaml.load((root / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: variables[name] for name in TEMPLATE_ENV if name in variables}
+
+
+def lambda_env(folders: list[Path], layer: Path, root: Path = ROOT) -> dict[str, str]:
     """Lambda's view: the layer and the function folders on the path, a function name set."""
     paths = [str(layer), *map(str, folders)]
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)  # as the checkout's template says, below
     return {
         **env,
         "PYTHONPATH": os.pathsep.join(paths),
         "LLM_AGG_CONFIG": str(ROOT / "config/providers.yaml"),
-        "POWERTOOLS_METRICS_NAMESPACE": "LLMAggregator",
         "AWS_REGION": "us-east-1",
+        **template_env(root),
     }
 
 
@@ -198,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         base = args.baseline.resolve()
         base_layer, layouts["@baseline"] = layer_code(base, scratch / "baseline")
-        base_env = lambda_env(list(function_modules(base).values()), base_layer)
+        base_env = lambda_env(list(function_modules(base).values()), base_layer, base)
         base_env["COLDSTART_ABSENT"] = env.get("COLDSTART_ABSENT", "")
         base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
         targets["chat_function@baseline"] = (sys.executable, base_env, True)

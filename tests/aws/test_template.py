@@ -370,6 +370,12 @@ def test_each_function_logs_and_measures_under_its_own_service_name() -> None:
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LLMAggregator"
 
 
+def test_no_function_looks_for_pydantic_plugins_at_its_cold_start() -> None:
+    # The layer ships none; looking reads every installed distribution's entry points.
+    for function in FUNCTIONS:
+        assert stack.function_env(function, KEY_ARN)["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+
+
 # --- the code against the template --------------------------------------------------------
 
 
