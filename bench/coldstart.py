@@ -42,6 +42,15 @@ NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_ag
 NEEDED_BY = {"agent_function": ("llm_agg.agent",)}  # what a function is there to run
 GOAL = 0.2
 GOAL_MS = 250  # issue 17: the chat function's cold import, Lambda layout
+# What `python -m uvicorn ... --loop uvloop --http httptools` (functions/run.sh) has imported
+# before it imports the app's module on Lambda.
+UVICORN = (
+    "uvicorn.main",
+    "uvicorn.server",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+)
 # Set for every function by template.yaml, and read at a cold start.
 TEMPLATE_ENV = ("POWERTOOLS_METRICS_NAMESPACE", "PYDANTIC_DISABLE_PLUGINS")
 
@@ -54,6 +63,10 @@ class Absent:  # --layer-only: what the Lambda layer does not install cannot be 
         if name.partition(".")[0] in self.names:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Absent())
+for first in filter(None, os.environ.get("COLDSTART_FIRST", "").split(",")):
+    __import__(first)  # --after-uvicorn: what run.sh's uvicorn has loaded before the app
+sys.stderr.write("coldstart: the module\\n")  # -X importtime's lines after this are its
+sys.stderr.flush()
 t0 = time.perf_counter()
 module = __import__(sys.argv[1])
 imported = time.perf_counter() - t0
@@ -138,7 +151,7 @@ def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]
     """The module's cumulative import time (µs) and every imported package's cumulative time."""
     total = 0.0
     packages: dict[str, float] = {}
-    for line in stderr.splitlines():
+    for line in stderr.partition("coldstart: the module\n")[2].splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
         _, cumulative, name = line.split("|", 2)
@@ -199,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         help="packages installed here but not shipped in the Lambda layer cannot be imported "
         "(as on Lambda); by default this virtualenv's packages are all importable",
     )
+    parser.add_argument(
+        "--after-uvicorn",
+        action="store_true",
+        help="also the chat module imported after the uvicorn modules run.sh loads first on "
+        "Lambda (asyncio, logging, ssl, click...): its own share of a start there",
+    )
     args = parser.parse_args(argv)
 
     modules = function_modules()
@@ -219,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         base_env["COLDSTART_ABSENT"] = env.get("COLDSTART_ABSENT", "")
         base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
         targets["chat_function@baseline"] = (sys.executable, base_env, True)
+    if args.after_uvicorn:  # the module's own share of a Lambda start, uvicorn's modules loaded
+        targets["chat_function@after-uvicorn"] = (
+            sys.executable,
+            {**lambda_like, "COLDSTART_FIRST": ",".join(UVICORN)},
+            True,
+        )
     if not args.no_litellm:
         offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
         theirs = {k: v for k, v in env.items() if k != "COLDSTART_ABSENT"}  # its own venv
@@ -251,10 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
 
-    print(f"{'module':<24}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
+    print(f"{'module':<28}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
     for name, row in rows.items():
         build = f"{row['build_app_ms']:.1f} ms" if row["build_app_ms"] is not None else "-"
-        print(f"{name:<24}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
+        print(f"{name:<28}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
     print(f"({args.runs} runs each, interleaved; python {sys.version.split()[0]})")
     for suffix, how in layouts.items():
         print(f"llm_agg{' of the baseline' if suffix else ''}: {how}")
