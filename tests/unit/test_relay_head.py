@@ -19,7 +19,7 @@ from llm_agg.dispatch import (
     _check_headers,
     _has,
     _headers,
-    _raw,
+    _pieces,
     _relay,
     _relay_head,
 )
@@ -146,7 +146,7 @@ class Pieces(httpx.AsyncByteStream):
 
 
 Reads = Callable[[httpx.Response], AsyncIterator[bytes]]
-BOTH: list[Reads] = [httpx.Response.aiter_raw, _raw]
+BOTH: list[Reads] = [httpx.Response.aiter_raw, _pieces]
 
 
 @pytest.mark.anyio
@@ -228,7 +228,7 @@ async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: i
 
     relay = _relay(
         [b"data: {}\n\n"],
-        _raw(response),
+        _pieces(response),
         response,
         SSEParser(),
         translator(chosen),

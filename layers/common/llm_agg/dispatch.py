@@ -710,7 +710,7 @@ class Dispatcher:
             # (raw bytes otherwise, without the decoder's per-chunk layer).
             if _has(response.headers, b"content-encoding"):
                 reads = response.aiter_bytes()
-            elif type(response.stream) is Body:  # _raw's choice, without its call
+            elif type(response.stream) is Body:  # our transport's answer: read as it is
                 reads = Reads(response)
             else:
                 reads = _pieces(response)
@@ -788,16 +788,9 @@ def _has(headers: httpx.Headers, name: bytes) -> bool:
     return False
 
 
-def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
-    """``response.aiter_raw()``, as ``_pieces`` reads it: for an answer of our own transport,
-    its ``Reads``, which read the connection without an async generator between."""
-    if type(response.stream) is Body:
-        return Reads(response)
-    return _pieces(response)
-
-
 async def _pieces(response: httpx.Response) -> AsyncIterator[bytes]:
-    """``response.aiter_raw()``: the same pieces (an empty one skipped), the same refusals, a
+    """``response.aiter_raw()`` of an answer not of our transport (whose own is
+    ``connection.Reads``): the same pieces (an empty one skipped), the same refusals, a
     transport error naming the request, the answer closed at its end; without httpx's chunker
     and the generator-made context manager around its reads (~2 µs before the first byte,
     and some on every piece after). Held to httpx's by tests/unit/test_relay_head.py."""
