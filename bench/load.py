@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from servers import BENCH, Server, cpu_seconds
-from ttfb import measure, percentile
+from ttfb import StreamStats, Target, measure_in_turns, percentile
 
 LUA = BENCH / "chat.lua"
 
@@ -63,8 +63,7 @@ def run_wrk(wrk: str, server: Server, connections: int, duration: int) -> Figure
     )
 
 
-def run_streams(server: Server, duration: float, concurrency: int) -> Figures:
-    stats = asyncio.run(measure(server.url, server.model, server.api_key, duration, concurrency))
+def _stream_figures(stats: StreamStats) -> Figures:
     return Figures(
         {
             "ttfb_p50_ms": percentile(stats.ttfb_s, 50) * 1000,
@@ -75,3 +74,12 @@ def run_streams(server: Server, duration: float, concurrency: int) -> Figures:
         stats.errors,
         note=stats.first_error or "",
     )
+
+
+def run_streams(
+    servers: list[Server], duration: float, concurrency: int, turn: float | None = None
+) -> list[Figures]:
+    """Streams to each server for ``duration`` seconds, the servers taking turns of ``turn``."""
+    targets = [Target(s.url, s.model, s.api_key) for s in servers]
+    every = asyncio.run(measure_in_turns(targets, duration, concurrency, turn))
+    return [_stream_figures(stats) for stats in every]

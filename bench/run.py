@@ -2,8 +2,9 @@
 
 Steps, each repeated and interleaved across the servers (the order rotates every repetition):
 non-streaming chat at 1 connection (added latency), at N connections (queueing latency and
-throughput at saturation), and streams at low concurrency (time to first byte). Then RSS after
-load. Same worker count for both gateways. Loopback only; every step is bounded in time.
+throughput at saturation), and streams at low concurrency (time to first byte; the servers take
+turns of a second within the step). Then RSS after load. Same worker count for both gateways.
+Loopback only; every step is bounded in time.
 
     .venv/bin/python bench/run.py [--workers 2] [--duration 10] [--reps 3] [--skip-litellm]
 
@@ -98,6 +99,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
     p.add_argument("--connections", type=int, default=32, help="connections of the loaded step")
     p.add_argument("--stream-concurrency", type=int, default=4)
+    p.add_argument(
+        "--stream-turn",
+        type=float,
+        default=1.0,
+        help="seconds each server streams before the next takes its turn, within a step",
+    )
     p.add_argument("--chunks", type=int, default=20, help="content chunks per fake stream")
     p.add_argument("--chunk-delay-ms", type=float, default=5.0, help="delay between chunks")
     p.add_argument("--skip-litellm", action="store_true")
@@ -110,6 +117,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("warm-up must be 1-60 s")
     if not 1 <= args.connections <= 1024 or not 1 <= args.stream_concurrency <= 64:
         p.error("connections must be 1-1024 and stream concurrency 1-64")
+    if not 0.2 <= args.stream_turn <= args.duration:
+        p.error("a stream turn must be 0.2 s to a step's duration")
     return args
 
 
@@ -143,17 +152,20 @@ def measure_all(args: argparse.Namespace, wrk: str, servers: list[Server]) -> Ru
     for server in servers:
         say(f"warming up {server.name} ({args.warmup:g} s)")
         run_wrk(wrk, server, args.connections, args.warmup)
-        run_streams(server, min(args.warmup, 2.0), args.stream_concurrency)
+        run_streams([server], min(args.warmup, 2.0), args.stream_concurrency)
     for rep in range(args.reps):
         # Rotate who goes first, so no server always follows the same neighbour.
         order = servers[rep % len(servers) :] + servers[: rep % len(servers)]
         for step in ("c1", f"c{args.connections}", "stream"):
-            for server in order:
-                if step == "stream":
-                    figures = run_streams(server, args.duration, args.stream_concurrency)
-                else:
-                    connections = 1 if step == "c1" else args.connections
-                    figures = run_wrk(wrk, server, connections, args.duration)
+            if step == "stream":
+                streams = run_streams(
+                    order, args.duration, args.stream_concurrency, args.stream_turn
+                )
+                measured = list(zip(order, streams, strict=True))
+            else:
+                connections = 1 if step == "c1" else args.connections
+                measured = [(s, run_wrk(wrk, s, connections, args.duration)) for s in order]
+            for server, figures in measured:
                 run.add(rep, step, server.name, figures)
                 say(
                     f"rep {rep + 1}/{args.reps} {step:>6} {server.name:>8}: "
@@ -179,7 +191,7 @@ def render(
         f"- {args.workers} workers for each gateway; {args.reps} repetitions of "
         f"{args.duration:g} s per step, interleaved; {args.connections} connections in the "
         f"loaded step; streams {args.stream_concurrency} at a time, {args.chunks} chunks "
-        f"{args.chunk_delay_ms:g} ms apart",
+        f"{args.chunk_delay_ms:g} ms apart, the servers taking turns of {args.stream_turn:g} s",
         f"- llm-agg {facts['commit']}; LiteLLM {facts['litellm']}; {facts['wrk']}",
         f"- {os.cpu_count()} CPUs; load average {facts['load_before']} before, "
         f"{facts['load_after']} after; {facts['minutes']} min of measuring",

@@ -82,6 +82,61 @@ async def _one(client: httpx.AsyncClient, url: str, body: bytes, stats: StreamSt
         stats.events.append(text.count(b"data: "))
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where streams go: a chat completions URL, the model to ask for, the key to send."""
+
+    url: str
+    model: str
+    api_key: str | None = None
+
+
+def _client(target: Target, concurrency: int) -> httpx.AsyncClient:
+    headers = {"content-type": "application/json"}
+    if target.api_key:
+        headers["authorization"] = f"Bearer {target.api_key}"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(headers=headers, timeout=30.0, limits=limits)
+
+
+async def measure_in_turns(
+    targets: list[Target],
+    duration: float = 5.0,
+    concurrency: int = 4,
+    turn: float | None = None,
+    max_streams: int = 5000,
+) -> list[StreamStats]:
+    """Streams to each target for ``duration`` seconds in all (at most ``max_streams``),
+    ``concurrency`` at a time, the targets taking turns of ``turn`` seconds (A, B, A, B, ...;
+    a single turn each when ``None``).
+
+    Turns spread every target over the same stretch of the run, so when the machine's speed
+    drifts within it (other tenants of the host) all targets see the drift alike and their
+    difference is paired. Each target keeps one client, so its connections stay open across
+    its turns; the first stream of each lane in a turn finds its server idle since its last
+    turn, as a real server's first request after a pause does.
+    """
+    turn = duration if turn is None else min(turn, duration)
+    stats = [StreamStats() for _ in targets]
+    started = [0 for _ in targets]
+    clients = [_client(t, concurrency) for t in targets]
+
+    async def lane(i: int, body: bytes, deadline: float) -> None:
+        while time.perf_counter() < deadline and started[i] < max_streams:
+            started[i] += 1
+            await _one(clients[i], targets[i].url, body, stats[i])
+
+    try:
+        for _ in range(max(1, round(duration / turn))):
+            for i, target in enumerate(targets):
+                body, deadline = stream_body(target.model), time.perf_counter() + turn
+                await asyncio.gather(*(lane(i, body, deadline) for _ in range(concurrency)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return stats
+
+
 async def measure(
     url: str,
     model: str,
@@ -91,23 +146,9 @@ async def measure(
     max_streams: int = 5000,
 ) -> StreamStats:
     """Streams for ``duration`` seconds (at most ``max_streams``), ``concurrency`` at a time."""
-    headers = {"content-type": "application/json"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    body = stream_body(model)
-    stats = StreamStats()
-    deadline = time.perf_counter() + duration
-    started = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, timeout=30.0, limits=limits) as client:
-
-        async def lane() -> None:
-            nonlocal started
-            while time.perf_counter() < deadline and started < max_streams:
-                started += 1
-                await _one(client, url, body, stats)
-
-        await asyncio.gather(*(lane() for _ in range(concurrency)))
+    (stats,) = await measure_in_turns(
+        [Target(url, model, api_key)], duration, concurrency, None, max_streams
+    )
     return stats
 
 
