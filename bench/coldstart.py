@@ -3,7 +3,8 @@
     .venv/bin/python bench/coldstart.py [--runs 7] [--no-litellm] [--baseline /tmp/before]
 
 For each function module (the ``*_function.py`` of functions/*/) and for ``litellm``, in the
-same run and interleaved, a fresh interpreter imports it under ``python -X importtime``; the
+same run and interleaved, a fresh interpreter imports it under ``python -X importtime``, with
+llm_agg laid out and compiled as the layer ships it (layers/common/Makefile's ``make code``); the
 module's cumulative import time (its top-level line) and the process's RSS after the import are
 kept, and the median of the runs reported. A second column times ``build_app()`` with a Lambda
 environment (Powertools is loaded there, and only there). The heaviest packages each module
@@ -21,12 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 # bench/run.py's LiteLLM: same virtualenv, same release, same refusal of the bad ones.
 from servers import LITELLM_SPEC, LITELLM_VENV, ensure_litellm
@@ -37,6 +42,17 @@ NOT_ON_HOT_PATH = ("boto3", "botocore", "aws_lambda_powertools", "yaml", "llm_ag
 NEEDED_BY = {"agent_function": ("llm_agg.agent",)}  # what a function is there to run
 GOAL = 0.2
 GOAL_MS = 250  # issue 17: the chat function's cold import, Lambda layout
+# What `python -m uvicorn ... --loop uvloop --http httptools` (functions/run.sh) has imported
+# before it imports the app's module on Lambda.
+UVICORN = (
+    "uvicorn.main",
+    "uvicorn.server",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+)
+# Set for every function by template.yaml, and read at a cold start.
+TEMPLATE_ENV = ("POWERTOOLS_METRICS_NAMESPACE", "PYDANTIC_DISABLE_PLUGINS")
 
 # Runs in the measured interpreter: import, then report RSS (and build_app's time if asked).
 CHILD = """
@@ -47,6 +63,10 @@ class Absent:  # --layer-only: what the Lambda layer does not install cannot be 
         if name.partition(".")[0] in self.names:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Absent())
+for first in filter(None, os.environ.get("COLDSTART_FIRST", "").split(",")):
+    __import__(first)  # --after-uvicorn: what run.sh's uvicorn has loaded before the app
+sys.stderr.write("coldstart: the module\\n")  # -X importtime's lines after this are its
+sys.stderr.flush()
 t0 = time.perf_counter()
 module = __import__(sys.argv[1])
 imported = time.perf_counter() - t0
@@ -87,16 +107,43 @@ def function_modules(root: Path = ROOT) -> dict[str, Path]:
     return {path.stem: path.parent for path in sorted(root.glob("functions/*/*_function.py"))}
 
 
-def lambda_env(folders: list[Path], root: Path = ROOT) -> dict[str, str]:
+def layer_code(root: Path, into: Path) -> tuple[Path, str]:
+    """The layer's llm_agg as ``root``'s layers/common/Makefile lays it out (``make code``:
+    copied, and compiled as Lambda gets it, which nothing can write .pyc files to), in
+    ``into``; this virtualenv's packages stand in for the rest of the layer. A checkout whose
+    Makefile has no ``code`` rule (it shipped source only) is read from its source tree, as its
+    layer was."""
+    command = ["make", "-s", "-C", str(root / "layers/common"), "code"]
+    variables = [f"ARTIFACTS_DIR={into}", f"PYTHON={sys.executable}"]
+    done = subprocess.run([*command, *variables], capture_output=True, text=True)
+    if done.returncode == 0:
+        return into / "python", "compiled (make code)"
+    return root / "layers/common", "source"
+
+
+def template_env(root: Path) -> dict[str, str]:
+    """The variables of ``root``'s template.yaml (Globals) that shape a cold start here."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # !Ref, !GetAtt...
+    template = yaml.load((root / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: variables[name] for name in TEMPLATE_ENV if name in variables}
+
+
+def lambda_env(folders: list[Path], layer: Path, root: Path = ROOT) -> dict[str, str]:
     """Lambda's view: the layer and the function folders on the path, a function name set."""
-    paths = [str(root / "layers/common"), *map(str, folders)]
+    paths = [str(layer), *map(str, folders)]
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)  # as the checkout's template says, below
     return {
         **env,
         "PYTHONPATH": os.pathsep.join(paths),
         "LLM_AGG_CONFIG": str(ROOT / "config/providers.yaml"),
-        "POWERTOOLS_METRICS_NAMESPACE": "LLMAggregator",
         "AWS_REGION": "us-east-1",
+        **template_env(root),
     }
 
 
@@ -104,7 +151,7 @@ def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]
     """The module's cumulative import time (µs) and every imported package's cumulative time."""
     total = 0.0
     packages: dict[str, float] = {}
-    for line in stderr.splitlines():
+    for line in stderr.partition("coldstart: the module\n")[2].splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
         _, cumulative, name = line.split("|", 2)
@@ -165,10 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         help="packages installed here but not shipped in the Lambda layer cannot be imported "
         "(as on Lambda); by default this virtualenv's packages are all importable",
     )
+    parser.add_argument(
+        "--after-uvicorn",
+        action="store_true",
+        help="also the chat module imported after the uvicorn modules run.sh loads first on "
+        "Lambda (asyncio, logging, ssl, click...): its own share of a start there",
+    )
     args = parser.parse_args(argv)
 
     modules = function_modules()
-    env = lambda_env(list(modules.values()))
+    scratch = Path(tempfile.mkdtemp(prefix="coldstart-"))
+    layer, layout = layer_code(ROOT, scratch / "layer")
+    layouts = {"": layout}
+    env = lambda_env(list(modules.values()), layer)
     if args.layer_only:
         env["COLDSTART_ABSENT"] = ",".join(not_in_layer())
     lambda_like = {**env, "AWS_LAMBDA_FUNCTION_NAME": "llm-agg-bench"}
@@ -177,19 +233,29 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.baseline:
         base = args.baseline.resolve()
-        base_env = lambda_env(list(function_modules(base).values()), base)
+        base_layer, layouts["@baseline"] = layer_code(base, scratch / "baseline")
+        base_env = lambda_env(list(function_modules(base).values()), base_layer, base)
         base_env["COLDSTART_ABSENT"] = env.get("COLDSTART_ABSENT", "")
         base_env["AWS_LAMBDA_FUNCTION_NAME"] = "llm-agg-bench"
         targets["chat_function@baseline"] = (sys.executable, base_env, True)
+    if args.after_uvicorn:  # the module's own share of a Lambda start, uvicorn's modules loaded
+        targets["chat_function@after-uvicorn"] = (
+            sys.executable,
+            {**lambda_like, "COLDSTART_FIRST": ",".join(UVICORN)},
+            True,
+        )
     if not args.no_litellm:
         offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
         theirs = {k: v for k, v in env.items() if k != "COLDSTART_ABSENT"}  # its own venv
         targets["litellm"] = (litellm_python(), {**theirs, **offline}, False)
 
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
-    for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
-        for name, (python, target_env, build) in targets.items():
-            samples[name].append(measure(python, name, target_env, build))
+    try:
+        for _ in range(args.runs):  # interleaved, so drift in machine load hits every target alike
+            for name, (python, target_env, build) in targets.items():
+                samples[name].append(measure(python, name, target_env, build))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     rows = {}
     for name, runs in samples.items():
@@ -210,11 +276,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
 
-    print(f"{'module':<24}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
+    print(f"{'module':<28}{'import (median)':>17}{'RSS after':>12}{'build_app, Lambda env':>24}")
     for name, row in rows.items():
         build = f"{row['build_app_ms']:.1f} ms" if row["build_app_ms"] is not None else "-"
-        print(f"{name:<24}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
+        print(f"{name:<28}{row['import_ms']:>14.1f} ms{row['rss_mb']:>9.1f} MB{build:>24}")
     print(f"({args.runs} runs each, interleaved; python {sys.version.split()[0]})")
+    for suffix, how in layouts.items():
+        print(f"llm_agg{' of the baseline' if suffix else ''}: {how}")
     for name, row in rows.items():
         listed = ", ".join(f"{pkg} {us / 1000:.1f} ms" for pkg, us in row["heaviest"])
         print(f"\n{name} pulls in most: {listed}")
@@ -239,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out = ROOT / "bench/results" / f"coldstart-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": args.runs, "rows": rows, "goal_met": verdict}, indent=1))
+    out.write_text(
+        json.dumps(
+            {"runs": args.runs, "layouts": layouts, "rows": rows, "goal_met": verdict}, indent=1
+        )
+    )
     print(f"results: {out.relative_to(ROOT)}")
     return 0
 

@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -211,6 +213,35 @@ def test_the_layer_is_built_from_its_hashed_lock_for_python313_on_arm64() -> Non
     assert "LAYER := $(ARTIFACTS_DIR)/python" in makefile  # where Lambda's /opt/python comes from
 
 
+def test_the_layer_ships_its_modules_compiled_and_lambda_uses_them(tmp_path: Path) -> None:
+    # /opt is read-only on Lambda: a module without its .pyc is compiled again at every cold
+    # start. The layer's recipe compiles everything pip and llm_agg put in it, last.
+    makefile = (ROOT / "layers/common/Makefile").read_text()
+    recipe = makefile.split("build-CommonLayer:", 1)[1].split("\n\n", 1)[0]
+    assert recipe.rstrip().endswith("$(CODE)")
+    # `make code` lays llm_agg out and compiles it as build-CommonLayer does.
+    make = ["make", "-s", "-C", str(ROOT / "layers/common"), "code"]
+    variables = [f"ARTIFACTS_DIR={tmp_path}", f"PYTHON={sys.executable}"]
+    subprocess.run([*make, *variables], check=True, capture_output=True)
+    layer = tmp_path / "python"
+    sources = sorted((layer / "llm_agg").rglob("*.py"))
+    assert len(sources) > 50
+    tag = sys.implementation.cache_tag
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        # PEP 552 flags: 0b01, checked against no source (a zip does not keep mtimes exactly).
+        assert compiled.read_bytes()[4:8] == b"\x01\x00\x00\x00", compiled
+    # The proof that the compiled files are what an import runs: with the source replaced by
+    # something that cannot be compiled, llm_agg still imports from the layer.
+    (layer / "llm_agg/routing/catalog.py").write_text("this is not Python\n")
+    env = {**os.environ, "PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"}
+    probe = "import llm_agg.routing.catalog as c; print(c.parse_catalog.__name__)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "parse_catalog", done.stderr
+
+
 def _load(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
@@ -337,6 +368,12 @@ def test_each_function_logs_and_measures_under_its_own_service_name() -> None:
         env = stack.function_env(function, KEY_ARN)
         assert env["POWERTOOLS_SERVICE_NAME"] == re.sub("Function$", "", function).lower()
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LLMAggregator"
+
+
+def test_no_function_looks_for_pydantic_plugins_at_its_cold_start() -> None:
+    # The layer ships none; looking reads every installed distribution's entry points.
+    for function in FUNCTIONS:
+        assert stack.function_env(function, KEY_ARN)["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
 
 
 # --- the code against the template --------------------------------------------------------
