@@ -1,6 +1,6 @@
 """Where a request's time goes inside one gateway worker, hop by hop, streamed or not.
 
-    .venv/bin/python bench/hops.py [--requests 300] [--gap-ms 0]
+    .venv/bin/python bench/hops.py [--requests 300] [--gap-ms 0] [--tree DIR]
 
 Starts the fake upstream and ``llm-agg serve --workers 1`` with a probe put on its
 ``PYTHONPATH`` (a ``sitecustomize`` written to a temporary folder): it wraps the functions
@@ -21,11 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 from pathlib import Path
 
 from servers import CHAT_PATH, GATEWAY_MODEL, fake_upstream, free_port, gateway
+
+PACKAGES = ("layers/common", "local", "functions/chat", "functions/health")
 
 # (module, attribute): what the probe times; methods as "Class.method".
 HOPS = [
@@ -149,6 +152,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=300, help="of each kind, plain and streamed")
     p.add_argument("--gap-ms", type=float, default=0.0, help="pause between requests")
+    p.add_argument(
+        "--tree", metavar="DIR", help="serve the code of DIR (a `git archive`), not this checkout"
+    )
     args = p.parse_args()
     if not 10 <= args.requests <= 5000 or not 0 <= args.gap_ms <= 1000:
         p.error("keep it bounded: 10-5000 requests, a gap of 0-1000 ms")
@@ -161,7 +167,9 @@ def main() -> None:
         up_port = free_port()
         upstream = fake_upstream(up_port, 20, 5.0, work / "logs")
         server = gateway(free_port(), up_port, 1, work / "logs")
-        server.env["PYTHONPATH"] = str(probe)  # only the gateway's processes carry the probe
+        # Only the gateway's processes carry the probe (and, with --tree, that tree's code).
+        trees = [str(Path(args.tree).resolve() / p) for p in PACKAGES] if args.tree else []
+        server.env["PYTHONPATH"] = os.pathsep.join([str(probe), *trees])
         try:
             upstream.start()
             server.start()
@@ -179,7 +187,11 @@ def main() -> None:
             server.stop()
             upstream.stop()
     plain, streamed = found[False], found[True]
-    print(f"$ .venv/bin/python bench/hops.py --requests {args.requests} --gap-ms {args.gap_ms:g}")
+    tree = f" --tree {args.tree}" if args.tree else ""
+    print(
+        f"$ .venv/bin/python bench/hops.py --requests {args.requests} --gap-ms {args.gap_ms:g}"
+        + tree
+    )
     table(plain, "one answer, back to back")
     table(streamed, "streamed, to its first byte, each after a whole stream")
 
