@@ -46,6 +46,7 @@ from endpoints import MODEL, UPSTREAM, _upstream, lifespan
 from servers import free_port
 from transforms import ASK
 
+from llm_agg.dispatch import Dispatcher
 from llm_agg.http_transport import UpstreamTransport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +162,7 @@ def cool() -> None:
 
 
 async def run(
-    rounds: int, requests: int, stream: bool, cold: bool = False
+    rounds: int, requests: int, stream: bool, cold: bool = False, gap: float = 0.0
 ) -> dict[str, list[float]]:
     """Per round, the median CPU µs a request of: the front, and the whole request."""
     import uvicorn
@@ -178,28 +179,36 @@ async def run(
             marks.setdefault("endpoint", time.thread_time())
             return await reading(request, limit)
 
+        opening = Dispatcher._open
+
+        async def _open(self: Any, *args: Any) -> Any:
+            marks.setdefault("open", time.thread_time())
+            return await opening(self, *args)
+
         state = uvicorn.server.ServerState()
         data = request_bytes(port, stream)
         loop = asyncio.get_running_loop()
-        figures: dict[str, list[float]] = {"front": [], "whole": []}
+        figures: dict[str, list[float]] = {"front": [], "to _open": [], "whole": []}
         with (
             mock.patch.object(UpstreamTransport, "handle_async_request", _upstream()),
             mock.patch.object(chat, "read_json_body", read_json_body),
+            mock.patch.object(Dispatcher, "_open", _open),
         ):
             async with lifespan(config.loaded_app):
                 transport = FakeTransport(port)
                 protocol = config.http_protocol_class(config, state, {}, loop)
                 protocol.connection_made(transport)
                 for rep in range(rounds + 1):  # the first round warms up, not counted
-                    front: list[float] = []
-                    whole: list[float] = []
+                    rows: dict[str, list[float]] = {name: [] for name in figures}
                     for _ in range(requests):
                         if cold:
                             cool()
-                        await one(protocol, transport, data, marks, front, whole)
+                        if gap:
+                            time.sleep(gap)
+                        await one(protocol, transport, data, marks, rows)
                     if rep:
-                        figures["front"].append(statistics.median(front))
-                        figures["whole"].append(statistics.median(whole))
+                        for name, values in rows.items():
+                            figures[name].append(statistics.median(values))
                 protocol.connection_lost(None)
         return figures
 
@@ -209,8 +218,7 @@ async def one(
     transport: FakeTransport,
     data: bytes,
     marks: dict[str, float],
-    front: list[float],
-    whole: list[float],
+    rows: dict[str, list[float]],
 ) -> None:
     done = asyncio.get_running_loop().create_future()
     transport.out.clear()
@@ -229,12 +237,15 @@ async def one(
     ended = time.thread_time()
     if not transport.out or not transport.out[0].startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"not answered 200: {b''.join(transport.out)[:300]!r}")
-    front.append((marks["endpoint"] - started) * 1e6)
-    whole.append((ended - started) * 1e6)
+    rows["front"].append((marks["endpoint"] - started) * 1e6)
+    rows["to _open"].append((marks["open"] - started) * 1e6)
+    rows["whole"].append((ended - started) * 1e6)
 
 
 def child(args: argparse.Namespace) -> None:
-    figures = uvloop.run(run(args.rounds, args.requests, args.stream, args.cold))
+    figures = uvloop.run(
+        run(args.rounds, args.requests, args.stream, args.cold, args.gap_ms / 1000)
+    )
     print(json.dumps(figures))
 
 
@@ -245,6 +256,7 @@ def compare(args: argparse.Namespace) -> None:
     argv = [sys.executable, __file__, "--child", "--rounds", "1", "--requests"]
     argv += [str(args.requests)] + (["--stream"] if args.stream else [])
     argv += ["--cold"] if args.cold else []
+    argv += ["--gap-ms", str(args.gap_ms)]
     for rep in range(args.rounds):
         order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
         for name, tree in order:
@@ -272,17 +284,23 @@ def main() -> None:
     parser.add_argument(
         "--cold", action="store_true", help="the CPU's caches swept before each request"
     )
+    parser.add_argument(
+        "--gap-ms", type=float, default=0.0, help="the thread asleep before each request"
+    )
     parser.add_argument("--ab", metavar="DIR", help="compare with the checkout in DIR")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.rounds <= 100 or not 10 <= args.requests <= 10000:
         parser.error("keep it bounded: 1-100 rounds of 10-10000 requests")
+    if not 0 <= args.gap_ms <= 100:
+        parser.error("keep it bounded: a gap of 0-100 ms")
     if args.child:
         child(args)
     elif args.ab:
         compare(args)
     else:
-        table(uvloop.run(run(args.rounds, args.requests, args.stream, args.cold)))
+        gap = args.gap_ms / 1000
+        table(uvloop.run(run(args.rounds, args.requests, args.stream, args.cold, gap)))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from servers import CHAT_PATH, GATEWAY_MODEL, fake_upstream, free_port, gateway
 
+PACKAGES = ("layers/common", "local", "functions/chat", "functions/health")
+
 # (module, attribute): what the probe times; methods as "Class.method".
 HOPS = [
     ("llm_agg.apps.chat", "read_json_body"),
@@ -151,9 +153,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=300, help="of each kind, plain and streamed")
     p.add_argument("--gap-ms", type=float, default=0.0, help="pause between requests")
     p.add_argument(
-        "--tree",
-        type=Path,
-        help="serve another commit's code: a `git archive <commit>` extracted here (A/B runs)",
+        "--tree", metavar="DIR", help="serve the code of DIR (a `git archive`), not this checkout"
     )
     args = p.parse_args()
     if not 10 <= args.requests <= 5000 or not 0 <= args.gap_ms <= 1000:
@@ -168,8 +168,8 @@ def main() -> None:
         upstream = fake_upstream(up_port, 20, 5.0, work / "logs")
         server = gateway(free_port(), up_port, 1, work / "logs")
         # Only the gateway's processes carry the probe (and, with --tree, that tree's code).
-        trees = [] if args.tree is None else [args.tree / "layers" / "common", args.tree / "local"]
-        server.env["PYTHONPATH"] = os.pathsep.join(map(str, [probe, *trees]))
+        trees = [str(Path(args.tree).resolve() / p) for p in PACKAGES] if args.tree else []
+        server.env["PYTHONPATH"] = os.pathsep.join([str(probe), *trees])
         try:
             upstream.start()
             server.start()
@@ -187,9 +187,11 @@ def main() -> None:
             server.stop()
             upstream.stop()
     plain, streamed = found[False], found[True]
-    tree = "" if args.tree is None else f" --tree {args.tree}"
-    argv = f"--requests {args.requests} --gap-ms {args.gap_ms:g}{tree}"
-    print(f"$ .venv/bin/python bench/hops.py {argv}")
+    tree = f" --tree {args.tree}" if args.tree else ""
+    print(
+        f"$ .venv/bin/python bench/hops.py --requests {args.requests} --gap-ms {args.gap_ms:g}"
+        + tree
+    )
     table(plain, "one answer, back to back")
     table(streamed, "streamed, to its first byte, each after a whole stream")
 

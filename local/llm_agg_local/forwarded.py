@@ -34,6 +34,8 @@ class Forwarded:
         scope), as ``ProxyHeadersMiddleware`` sets them: from the request's last
         ``X-Forwarded-Proto`` and its ``X-Forwarded-For`` values in order, read by the caller
         (the Host guard reads them with Host and Origin, ``hosts.asked``)."""
+        if proto is None and not hops:
+            return  # nothing forwarded (nearly every request): no one's word to weigh
         client = scope.get("client")
         if (client[0] if client else None) not in self.trusted:
             return

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from llm_agg.api.errors import GatewayError
+from llm_agg.memo import Memo
 from llm_agg.settings import positive
 
 
@@ -60,6 +61,11 @@ def _refusal(status: int, message: str, code: str) -> bytes:
     )
     return head.encode("ascii") + body
 
+
+# The path uvicorn made of each plain URL it has read (no query, no root path): a client asks
+# the same few. Bounded: forgotten when full.
+_PATHS: Memo[bytes, str] = Memo(256)
+_PATH_BYTES = 128  # a longer URL is read each time, never kept
 
 _Timer = tuple[float, str]  # seconds from now, and what must have arrived by then
 _KEEP: _Timer = (0.0, "")  # no change asked for
@@ -237,14 +243,60 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        upgrade = self.parser.should_upgrade()
-        if upgrade:
+        parser = self.parser
+        if parser.should_upgrade():
             self._disarm()  # a WebSocket's connection is its own protocol's from here on
+            super().on_headers_complete()
+            return
+        self._arm(self.limits.body_timeout, "body")
+        url = self.url
+        path = _PATHS.get(url)
+        if path is None or self.root_path or self.limit_concurrency is not None:
+            super().on_headers_complete()
+            scope = self.scope
+            if (
+                len(url) <= _PATH_BYTES
+                and not self.root_path
+                and scope["raw_path"] == url
+                and not scope["query_string"]
+            ):
+                _PATHS.keep(url, scope["path"])
         else:
-            self._arm(self.limits.body_timeout, "body")
-        super().on_headers_complete()
-        if not upgrade:
-            self._out.hold(self.cycle)  # this request's answer starts with its head
+            self._start(parser, path, url)
+        self._out.hold(self.cycle)  # this request's answer starts with its head
+
+    def _start(self, parser: Any, path: str, url: bytes) -> None:
+        """What ``HttpToolsProtocol.on_headers_complete`` does for a request that is not an
+        upgrade, on a server without a root path or a concurrency limit, to a URL it has
+        already read (``path``, with no query): the same scope and cycle, without reading the
+        URL again (``httptools.parse_url``, ~8 µs of a cold request's CPU, issue 17)."""
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
+        version = parser.get_http_version()
+        if version != "1.1":
+            scope["http_version"] = version
+        scope["path"] = path
+        scope["raw_path"] = url
+        scope["query_string"] = b""
+        existing = self.cycle
+        self.cycle = RequestResponseCycle(
+            scope=scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=version != "1.0" and parser.should_keep_alive(),
+            on_response=self.on_response_complete,
+        )
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(self.cycle, self.app)
+        else:  # pipelined: it waits for the answer before it
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, self.app))
 
     def on_message_complete(self) -> None:
         self._in_head = True

@@ -65,6 +65,7 @@ class PathRouter:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send, self.startup, self.runtime)
             return
+        # All it does for a request: a Host guard in front (hosts.HostGuard) does it itself.
         await self.app_for(scope.get("path", ""))(scope, receive, send)
 
 

@@ -312,3 +312,33 @@ async def test_a_cancel_waits_for_the_last_of_two_closes() -> None:
     watch.release()
     assert fired == ["cancelled"]
     watch.stop()
+
+
+async def test_a_stopped_watch_lets_its_task_go_without_the_garbage_collector() -> None:
+    """Cancelled, the watch's task ends holding a traceback whose frame holds the watch: a
+    watch still holding its task made a cycle that kept each request's task, watch and uvicorn
+    cycle for the collector (issue 17). Stopped, nothing of it waits for the collector."""
+    import gc
+    import weakref
+
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    gc.disable()
+    try:
+        watch = _Watch(receive)
+        await asyncio.sleep(0)  # the task waits in receive()
+        task = watch._task
+        assert task is not None
+        gone = weakref.ref(task)
+        del task
+        watch.stop()
+        await asyncio.sleep(0)  # the cancel lands and the task ends
+        await asyncio.sleep(0)
+        del watch
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -185,3 +185,53 @@ async def test_the_guards_memory_is_bounded_and_forgets_nothing_it_must_refuse()
     # A keyed server without a list of names still refuses another site's page.
     for _ in range(2):
         assert await _answer(guard, scope("h1.example:8000", "http://evil.example")) == 403
+
+
+@pytest.mark.anyio
+async def test_in_front_of_the_path_router_the_guard_serves_as_the_router_would() -> None:
+    """The guard calls a router's app for the path itself (a layer less, issue 17): each path
+    reaches the app the router gives it, refusals still stop there, the lifespan is the
+    router's."""
+    from llm_agg_local.server import PathRouter
+
+    reached: list[str] = []
+
+    def app(name: str) -> Any:
+        async def serve(scope: dict[str, object], receive: object, send: Any) -> None:
+            reached.append(name)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        return serve
+
+    started: list[bool] = []
+
+    async def startup() -> None:
+        started.append(True)
+
+    routes = [("/v1", app("chat")), ("/v1/agents", app("agent")), ("/health", app("health"))]
+    router = PathRouter(None, routes, fallback=app("fallback"), startup=startup)  # type: ignore[arg-type]
+    guard = HostGuard(router, OPEN)
+    for path, name in [
+        ("/v1/chat/completions", "chat"),
+        ("/v1/agents/x", "agent"),
+        ("/health", "health"),
+        ("/elsewhere", "fallback"),
+        ("/v1/chat/completions", "chat"),
+    ]:
+        assert await _answer(guard, {**scope("127.0.0.1:8000"), "path": path}) == 200
+        assert reached[-1] == name
+    assert await _answer(guard, {**scope("evil.example:8000"), "path": "/v1/models"}) == 421
+    assert len(reached) == 5
+    messages = [{"type": "lifespan.startup"}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    lifespan = {"type": "lifespan"}
+    with pytest.raises(IndexError):  # the router's lifespan loop asks for the next message
+        await guard(lifespan, receive, send)  # type: ignore[arg-type]
+    assert started == [True] and sent == [{"type": "lifespan.startup.complete"}]

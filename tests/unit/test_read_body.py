@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from llm_agg.api.errors import GatewayError
 from llm_agg.apps.base import header, read_json_body
@@ -71,3 +71,52 @@ def test_a_header_is_what_starlette_reads_first_and_absent_is_empty() -> None:
     for name in ("x-api-key", "x-caf\xe9", "authorization"):
         assert header(seen, name.encode("latin-1")) == seen.headers.get(name, "")
     assert header(seen, b"x-api-key") == "first"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [part(b'{"a": 1}', False)],
+        [part(b'{"a"', True), part(b"", True), {"type": "http.other"}, part(b": 1}", False)],
+        [part(b"", False)],
+        [part(b"{", True), {"type": "http.disconnect"}],
+    ],
+)
+def test_the_body_is_read_as_starlettes_stream_reads_it(messages: list[dict[str, Any]]) -> None:
+    """read_body reads ``receive`` itself (no async generator, issue 17): the same bytes as
+    Starlette's ``request.body()``, the same disconnect, the request left marked alike."""
+    ours, theirs = request(list(messages), [JSON]), request(list(messages), [JSON])
+
+    async def both() -> None:
+        try:
+            expected: bytes | None = await theirs.body()
+        except ClientDisconnect:
+            expected = None
+        try:
+            got: bytes | None = await read_json_body(ours, 100)
+        except GatewayError as exc:
+            assert exc.status == 408
+            got = None
+        assert got == expected
+        assert ours._stream_consumed == theirs._stream_consumed
+        assert ours._is_disconnected == theirs._is_disconnected
+
+    asyncio.run(both())
+
+
+def test_a_body_read_before_is_given_again_and_a_consumed_stream_is_an_error() -> None:
+    async def twice() -> None:
+        earlier = request([part(b"{}", False)], [JSON])
+        assert await earlier.body() == b"{}"
+        assert await read_json_body(earlier, 9) == b"{}"
+        with pytest.raises(GatewayError) as large:
+            await read_json_body(earlier, 1)
+        assert large.value.status == 413
+        consumed = request([part(b"{}", False)], [JSON])
+        assert await read_json_body(consumed, 9) == b"{}"
+        with pytest.raises(RuntimeError, match="Stream consumed"):
+            await read_json_body(consumed, 9)
+        with pytest.raises(RuntimeError, match="Stream consumed"):
+            await consumed.body()
+
+    asyncio.run(twice())

@@ -360,7 +360,7 @@ class _Watch:
         # a relay finalized after its request (in whatever context) may close meanwhile.
         self.held = 0
         self.loop = asyncio.get_running_loop()  # the request's, for its _Cancel's
-        self._task = self.loop.create_task(self._watch(receive))
+        self._task: asyncio.Task[None] | None = self.loop.create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -392,8 +392,15 @@ class _Watch:
             self._fire()
 
     def stop(self) -> None:
+        """No more watching. The task is let go of too: cancelled, it ends holding its
+        CancelledError, whose traceback holds its frame, which holds this watch; had the
+        watch still held the task, each request's task, watch and uvicorn cycle (its scope,
+        headers, event: ~30 objects) would wait for the garbage collector, whose young
+        collection then came every ~14 requests (~150 µs each on a cold vCPU, issue 17)."""
         self._target = None
-        self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
 
 
 _WATCH = "llm_agg.watch"  # the request scope's key for its _Watch, from dispatch to EventStream

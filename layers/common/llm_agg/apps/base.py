@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -77,23 +77,44 @@ def header(request: Request, name: bytes) -> str:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, or 413 once it passes ``limit`` bytes: chunked bodies declare no length, so
-    the bound is kept while reading, not only checked against ``content-length``."""
+    the bound is kept while reading, not only checked against ``content-length``.
+
+    Read from ``receive`` as ``request.stream()`` reads it (and noted on the request as it
+    notes it), without that async generator: its making, the event loop's registry of async
+    generators (a ``WeakSet``'s Python code, in and out) and its closing cost ~10 µs of a
+    request's CPU on a cold vCPU (issue 17)."""
     declared = header(request, b"content-length")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
+    read: bytes | None = getattr(request, "_body", None)  # a body something already read
+    if read is not None:
+        if len(read) > limit:
+            raise _too_large()
+        return read
+    if request._stream_consumed:
+        raise RuntimeError("Stream consumed")  # as request.stream() says it: read twice
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise _too_large()
             if chunk:
                 chunks.append(chunk)
-    except ClientDisconnect:  # gone, or cut off by the server's read timeout: nobody to answer
-        raise GatewayError(
-            "The request body did not arrive.", status=408, type="invalid_request_error"
-        ) from None
+            if not message.get("more_body", False):
+                request._stream_consumed = True
+                break
+        elif kind == "http.disconnect":
+            # Gone, or cut off by the server's read timeout: nobody to answer.
+            request._is_disconnected = True
+            raise GatewayError(
+                "The request body did not arrive.", status=408, type="invalid_request_error"
+            )
     # A body in one piece (the usual case) is returned as it came, not copied twice.
     return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
 

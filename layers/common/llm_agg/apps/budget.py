@@ -62,8 +62,18 @@ async def hold_for(runtime: Runtime, request: Request, call: ChatCall) -> Releas
     return await hold_tokens(runtime, record, *chat_needs(call))
 
 
-async def within_hold(release: Release, respond: Callable[[], Awaitable[Response]]) -> Response:
-    """``respond()``, the hold given back once its response has gone, or at once if it fails."""
+def within_hold(
+    release: Release, respond: Callable[[], Awaitable[Response]]
+) -> Awaitable[Response]:
+    """``respond()``, the hold given back once its response has gone, or at once if it fails.
+    Nothing held (the usual key): ``respond()`` itself, with no coroutine of its own around it
+    (one less to make, and to pass through each time the request's task resumes)."""
+    if release is _nothing:
+        return respond()
+    return _within(release, respond)
+
+
+async def _within(release: Release, respond: Callable[[], Awaitable[Response]]) -> Response:
     try:
         response = await respond()
     except BaseException:

@@ -1,0 +1,246 @@
+"""The plain chat request's own path (``api/chat.py``'s ``_plain``) next to the validator's.
+
+``parse_chat`` builds the plain body most clients send without pydantic's validator (issue 17:
+cheaper on a cold vCPU). That is only right if it accepts nothing the validator refuses and
+builds exactly what the validator builds; everything else, every 400 included, stays the
+validator's. These tests hold both on hand-picked bodies and on many seeded variations of them.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from llm_agg.api.chat import _VALIDATE, ChatRequest, Message, _plain, parse_chat
+from llm_agg.api.errors import InvalidRequest
+from llm_agg.api.validation import invalid_request
+
+USER = {"role": "user", "content": "Say hi."}
+
+PLAIN: list[dict[str, Any]] = [
+    {"model": "auto", "messages": [USER]},
+    {"model": "groq/llama-3.3-70b-versatile", "messages": [USER], "stream": True},
+    {"model": "m", "messages": [USER], "stream": False, "max_tokens": 64},
+    {"model": "m", "messages": [USER], "max_completion_tokens": 1, "temperature": 0.0},
+    {"temperature": 2.0, "messages": [USER], "model": "x" * 256, "max_tokens": 2**70},
+    {"model": "m", "messages": [USER], "temperature": -0.0},
+    {
+        "model": "openrouter/meta-llama/llama-3.3-70b-instruct:free",
+        "messages": [
+            {"role": role, "content": f"{role} says ☃ \n\t \\u0000"}
+            for role in ("system", "developer", "user", "assistant", "tool", "function")
+        ],
+    },
+    {"model": "m", "messages": [{"content": "", "role": "assistant"}] * 16},
+    {"model": "!~", "messages": [USER], "stream": True, "max_tokens": 1},
+]
+
+# Valid, but not the plain shape: the validator builds them.
+VALID_NOT_PLAIN: list[dict[str, Any]] = [
+    {"model": "m", "messages": [USER], "temperature": 1},  # an int: the validator makes a float
+    {"model": "m", "messages": [USER], "top_k": 5},  # an extra field
+    {"model": "m", "messages": [USER], "stream": None},
+    {"model": "m", "messages": [USER], "stream_options": {"include_usage": True}},
+    {"model": "m", "messages": [USER], "provider": "groq"},
+    {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
+    {"model": "m", "messages": [{"role": "user", "content": "x", "name": "me"}]},
+    {"model": "m", "messages": [{"role": "assistant", "content": None}]},
+    {"model": "m", "messages": [{"role": "user"}]},
+    {"model": "m", "messages": [USER] * 17},
+]
+
+BAD: list[dict[str, Any]] = [
+    {"messages": [USER]},
+    {"model": "m"},
+    {"model": "m", "messages": []},
+    {"model": "", "messages": [USER]},
+    {"model": "x" * 257, "messages": [USER]},
+    {"model": "a b", "messages": [USER]},
+    {"model": "a\x7f", "messages": [USER]},
+    {"model": "a\n", "messages": [USER]},
+    {"model": "modèle", "messages": [USER]},
+    {"model": 1, "messages": [USER]},
+    {"model": None, "messages": [USER]},
+    {"model": "m", "messages": USER},
+    {"model": "m", "messages": [USER, "hi"]},
+    {"model": "m", "messages": [{"role": "robot", "content": "x"}]},
+    {"model": "m", "messages": [{"role": ["user"], "content": "x"}]},
+    {"model": "m", "messages": [{"role": "user", "content": 5}]},
+    {"model": "m", "messages": [USER], "stream": "yes"},
+    {"model": "m", "messages": [USER], "stream": 1},
+    {"model": "m", "messages": [USER], "max_tokens": 0},
+    {"model": "m", "messages": [USER], "max_tokens": -3},
+    {"model": "m", "messages": [USER], "max_tokens": True},
+    {"model": "m", "messages": [USER], "max_tokens": 5.0},
+    {"model": "m", "messages": [USER], "max_tokens": 1e30},
+    {"model": "m", "messages": [USER], "max_completion_tokens": "64"},
+    {"model": "m", "messages": [USER], "temperature": 2.5},
+    {"model": "m", "messages": [USER], "temperature": -0.1},
+    {"model": "m", "messages": [USER], "temperature": float("nan")},
+    {"model": "m", "messages": [USER], "temperature": float("inf")},
+    {"model": "m", "messages": [USER], "temperature": True},
+    {"model": "m", "messages": [USER], "n": 0},
+    {"model": "m", "messages": [USER], "model_quality": "cheapest"},
+]
+
+
+def validated(body: dict[str, Any]) -> ChatRequest | None:
+    try:
+        return _VALIDATE(body)
+    except ValidationError:
+        return None
+
+
+def same(made: Any, expected: Any) -> None:
+    """``made`` is ``expected`` in every observable way: values, their types, the fields set,
+    the extra and private attributes, recursively."""
+    assert type(made) is type(expected)
+    if isinstance(expected, BaseModel):
+        assert list(made.__dict__) == list(expected.__dict__)
+        assert made.__pydantic_fields_set__ == expected.__pydantic_fields_set__
+        assert made.__pydantic_extra__ == expected.__pydantic_extra__
+        assert made.__pydantic_private__ == expected.__pydantic_private__
+        for name, value in expected.__dict__.items():
+            same(made.__dict__[name], value)
+    elif isinstance(expected, list):
+        assert len(made) == len(expected)
+        for one, other in zip(made, expected, strict=True):
+            same(one, other)
+    else:
+        assert made == expected or (made != made and expected != expected)
+
+
+def agrees(body: dict[str, Any]) -> bool:
+    """Whether the plain path answers ``body`` as the validator does; True when it took it."""
+    made = _plain(body)
+    if made is None:
+        return False
+    expected = validated(body)
+    assert expected is not None, f"the plain path took a body the validator refuses: {body!r}"
+    same(made, expected)
+    assert made == expected
+    assert made.model_dump() == expected.model_dump()
+    assert made.model_dump_json() == expected.model_dump_json()
+    return True
+
+
+@pytest.mark.parametrize("body", PLAIN)
+def test_a_plain_body_is_built_as_the_validator_builds_it(body: dict[str, Any]) -> None:
+    assert agrees(body)
+
+
+@pytest.mark.parametrize("body", VALID_NOT_PLAIN)
+def test_a_valid_body_of_another_shape_is_left_to_the_validator(body: dict[str, Any]) -> None:
+    assert _plain(body) is None
+    assert validated(body) is not None
+
+
+@pytest.mark.parametrize("body", BAD)
+def test_a_bad_body_gets_the_validators_400_word_for_word(body: dict[str, Any]) -> None:
+    assert _plain(body) is None
+    with pytest.raises(ValidationError) as refused:
+        _VALIDATE(body)
+    raw = orjson.dumps(body)
+    if orjson.loads(raw) != body:  # NaN and infinity: no JSON body carries them
+        return
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat(raw)
+    expected = invalid_request(refused.value)
+    assert (caught.value.status, caught.value.message, caught.value.param) == (
+        expected.status,
+        expected.message,
+        expected.param,
+    )
+
+
+# Values of every JSON kind, and the edges of the plain path's checks.
+ODD: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2,
+    3,
+    64,
+    2**63,
+    0.0,
+    -0.0,
+    0.5,
+    1.0,
+    2.0,
+    2.0000001,
+    -1e-9,
+    1e300,
+    "",
+    " ",
+    "m",
+    "a b",
+    "user",
+    "assistant",
+    "robot",
+    "x" * 256,
+    "x" * 257,
+    "é",
+    "\x7f",
+    [],
+    [USER],
+    {},
+    USER,
+    {"role": "user"},
+    {"role": "user", "content": None},
+    {"role": "user", "content": "x", "name": "n"},
+    {"include_usage": True},
+]
+KEYS = [
+    "model",
+    "messages",
+    "stream",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "user",
+    "top_k",
+]
+
+
+def test_seeded_variations_never_part_the_two_paths() -> None:
+    rng = random.Random(17)
+    took = 0
+    for _ in range(4000):
+        body: dict[str, Any] = dict(rng.choice(PLAIN))
+        for _ in range(rng.randint(1, 3)):
+            place = rng.random()
+            if place < 0.5:
+                body[rng.choice(KEYS)] = rng.choice(ODD)
+            elif place < 0.6:
+                body.pop(rng.choice(KEYS), None)
+            else:
+                kept = body.get("messages")
+                messages = [dict(m) for m in kept if type(m) is dict] if type(kept) is list else []
+                messages = messages or [dict(USER)]
+                message = rng.choice(messages)
+                message[rng.choice(["role", "content", "name"])] = rng.choice(ODD)
+                if rng.random() < 0.2:
+                    message.pop(rng.choice(["role", "content"]), None)
+                body["messages"] = messages
+        took += agrees(body)
+    assert 100 < took < 3900  # both kinds were tried, many times each
+
+
+def test_the_plain_path_builds_its_own_objects() -> None:
+    body = {"model": "m", "messages": [USER]}
+    first, second = _plain(body), _plain(body)
+    assert first is not None and second is not None
+    first.messages[0].content = "changed"
+    first.__pydantic_fields_set__.add("stream")
+    assert second.messages[0].content == "Say hi." and "stream" not in second.model_fields_set
+    assert isinstance(second.messages[0], Message)
+    assert body["messages"][0] is USER and USER["content"] == "Say hi."

@@ -1,0 +1,125 @@
+"""The served protocol's own start of a request to a URL it has read before
+(``LimitedHttpToolsProtocol._start``): the same scope, cycle and answer as uvicorn's
+``HttpToolsProtocol`` gives, request after request on one connection, pipelined ones included."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from llm_agg_local import http_limits
+from llm_agg_local.http_limits import LimitedHttpToolsProtocol
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.out = b""
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5)}.get(name, default)
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+CYCLE = ("keep_alive", "waiting_for_100_continue", "access_log", "default_headers", "more_body")
+
+
+def served(kind: type[HttpToolsProtocol], reads: list[bytes]) -> tuple[list[Any], bytes]:
+    """What an app saw of each request (its scope, its cycle's settings, its body) and the bytes
+    answered, for ``reads`` fed to a new connection of ``kind``, one loop turn after each."""
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        cycle = send.__self__
+        settings = {name: getattr(cycle, name) for name in CYCLE}
+        kept = {k: v for k, v in scope.items() if k != "state"}
+        seen.append((kept, settings, message["body"]))
+        body = repr((scope["method"], scope["path"], scope["query_string"])).encode()
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    loop = asyncio.new_event_loop()
+    try:
+        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
+        config.load()
+        protocol = kind(config, ServerState(), {}, loop)  # type: ignore[arg-type]
+        sock = Socket()
+        protocol.connection_made(sock)  # type: ignore[arg-type]
+        for data in reads:
+            protocol.data_received(data)
+            for _ in range(5):
+                loop.run_until_complete(asyncio.sleep(0))
+        return seen, sock.out
+    finally:
+        loop.close()
+
+
+def request(
+    target: bytes, method: bytes = b"POST", version: bytes = b"1.1", *extra: bytes
+) -> bytes:
+    head = [method + b" " + target + b" HTTP/" + version, b"Host: 127.0.0.1:8000"]
+    head += [*extra, b"Content-Length: 2", b"", b"{}"]
+    return b"\r\n".join(head)
+
+
+TARGETS = [
+    b"/v1/chat/completions",
+    b"/v1/models?limit=2",
+    b"/v1/caf%C3%A9s",
+    b"/v1/a%2Fb",
+    b"//double",
+    b"http://127.0.0.1:8000/absolute",
+    b"/",
+]
+
+
+@pytest.fixture(autouse=True)
+def forgotten() -> None:
+    http_limits._PATHS.clear()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_url_read_before_starts_its_request_as_uvicorn_does(target: bytes) -> None:
+    reads = [
+        request(target),
+        request(target),  # from what the protocol remembers of the first
+        request(target, b"HEAD"),
+        request(target, b"POST", b"1.1", b"Expect: 100-continue"),
+        request(target, b"POST", b"1.0"),  # not kept alive: the last one answered
+    ]
+    ours = served(LimitedHttpToolsProtocol, reads)
+    assert ours == served(HttpToolsProtocol, reads)
+    assert len(ours[0]) == len(reads)
+    closing = [request(target), request(target, b"POST", b"1.1", b"Connection: close")]
+    assert served(LimitedHttpToolsProtocol, closing) == served(HttpToolsProtocol, closing)
+    plain = b"?" not in target and target.startswith(b"/")
+    assert (target in http_limits._PATHS) is plain
+
+
+def test_pipelined_requests_are_answered_in_order_as_uvicorn_does() -> None:
+    first = request(b"/v1/chat/completions")
+    reads = [first, first + request(b"/v1/chat/completions") + request(b"/v1/models?x=1")]
+    ours = served(LimitedHttpToolsProtocol, reads)
+    assert ours == served(HttpToolsProtocol, reads)
+    assert len(ours[0]) == 4
