@@ -41,7 +41,7 @@ from servers import CHAT_PATH, fake_upstream, free_port
 MODEL = "groq/llama-3.3-70b-versatile"
 
 
-async def _serve_rounds(upstream: str) -> None:
+async def _serve_rounds(upstream: str, gap: float) -> None:
     """The worker: one line on stdin per round (its request count), one JSON line back."""
     from endpoints import call, lifespan, served_app
 
@@ -65,6 +65,8 @@ async def _serve_rounds(upstream: str) -> None:
             while line := await loop.run_in_executor(None, sys.stdin.readline):
                 whole, upstream_part, streams = [], [], []
                 for _ in range(int(line)):
+                    if gap:
+                        time.sleep(gap)  # the worker idle, as between a stream's chunks: cold
                     opened.clear()
                     started = time.process_time()
                     first, status = await call(app, CHAT_PATH, raw)
@@ -85,13 +87,13 @@ async def _drain() -> None:
         await asyncio.sleep(0)
 
 
-def _worker(tree: Path | None, upstream: str) -> subprocess.Popen[str]:
+def _worker(tree: Path | None, upstream: str, gap_ms: float) -> subprocess.Popen[str]:
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = f"{tree / 'layers' / 'common'}{os.pathsep}{tree / 'local'}"
     bench = str(Path(__file__).resolve())
     return subprocess.Popen(
-        [sys.executable, bench, "--worker", upstream],
+        [sys.executable, bench, "--worker", upstream, "--gap-ms", str(gap_ms)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -114,16 +116,20 @@ def _ask(worker: subprocess.Popen[str], requests: int) -> list[float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", help="the commit to compare this worktree with (none: this only)")
+    p.add_argument("--after", help="a commit to run in place of this worktree (exported)")
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--requests", type=int, default=300, help="streams per round and tree")
     p.add_argument("--chunks", type=int, default=3, help="content chunks per upstream stream")
     p.add_argument("--chunk-delay-ms", type=float, default=1.0)
+    p.add_argument(
+        "--gap-ms", type=float, default=0.0, help="idle before each stream (5: a cold vCPU)"
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         import uvloop
 
-        uvloop.run(_serve_rounds(args.worker))
+        uvloop.run(_serve_rounds(args.worker, args.gap_ms / 1000))
         return 0
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +137,12 @@ def main() -> int:
         port = free_port()
         upstream = fake_upstream(port, args.chunks, args.chunk_delay_ms, work / "logs")
         upstream.start()
-        trees: dict[str, Path | None] = {"after": None}
+        # --after: that commit exported too, so both trees are imported the same way (from a
+        # `git archive` first on PYTHONPATH): this worktree's own process runs a little
+        # faster than an exported tree's, even with the same code (~5%).
+        trees: dict[str, Path | None] = {
+            "after": export(args.after, work / "after") if args.after else None
+        }
         if args.before:
             trees = {"before": export(args.before, work / "before"), **trees}
         workers: dict[str, subprocess.Popen[str]] = {}
@@ -139,7 +150,7 @@ def main() -> int:
         try:
             upstream.wait_ready(30)
             base = f"http://127.0.0.1:{port}/v1"
-            workers = {name: _worker(tree, base) for name, tree in trees.items()}
+            workers = {name: _worker(tree, base, args.gap_ms) for name, tree in trees.items()}
             for worker in workers.values():
                 _ask(worker, max(50, args.requests // 4))  # warm-up, not kept
             order = list(workers)
@@ -163,6 +174,13 @@ def main() -> int:
             values = [r[column] for r in rounds]
             low, mid = min(values), statistics.median(values)
             print(f"| {label}, {name} | {low:,.1f} | {mid:,.1f} |")
+        if len(figures) == 2:
+            # Each round's two figures were taken side by side: their ratio moves less with
+            # what else the machine runs than either figure does.
+            pairs = zip(figures["after"], figures["before"], strict=True)
+            ratios = [after[column] / before[column] for after, before in pairs]
+            low, mid = min(ratios), statistics.median(ratios)
+            print(f"| {label}, after / before in each round | {low:.2f} | {mid:.2f} |")
     return 0
 
 

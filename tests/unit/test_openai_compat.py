@@ -41,6 +41,40 @@ def test_groq_loses_the_fields_it_rejects() -> None:
     assert body == {"model": "m-1", "messages": [{"role": "user", "content": "hi"}], "seed": 7}
 
 
+def test_groq_loses_the_name_of_each_message_that_has_one_and_only_that() -> None:
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi", "name": "ann"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "bye", "name": "bob"},
+    ]
+    call = parse_chat(orjson.dumps({"model": "auto", "messages": messages}))
+    sent = orjson.loads(build_request(call, target("groq")).content)["messages"]
+    assert sent == [{k: v for k, v in m.items() if k != "name"} for m in messages]
+    assert call.body["messages"] == messages  # the client's request itself is untouched
+
+
+def test_a_target_headers_are_its_own_on_every_request() -> None:
+    # _where_to remembers a target's URL and headers by its spec and account objects: each
+    # request still gets a dict of its own, and another account (or key) its own headers.
+    call = parse_chat(b'{"model": "auto", "messages": [{"role": "user", "content": "x"}]}')
+    chosen = target("openrouter")
+    first = build_request(call, chosen)
+    first.headers["x-changed"] = "in place"
+    again = build_request(call, chosen)
+    assert "x-changed" not in again.headers
+    assert again.headers == {
+        "content-type": "application/json",
+        "authorization": "Bearer sk-secret",
+        "X-Title": "app",
+    }
+    other = build_request(call, target("openrouter", key="sk-other"))
+    assert other.headers["authorization"] == "Bearer sk-other"
+    assert (
+        build_request(call, target("groq")).url == "https://api.groq.com/openai/v1/chat/completions"
+    )
+
+
 def test_streams_always_ask_for_usage() -> None:
     body = body_of("together", stream=True)
     assert body["stream_options"] == {"include_usage": True}

@@ -4,10 +4,12 @@ an account's secrets only once an error appears."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from starlette.responses import StreamingResponse
 
 from llm_agg.api.chat import parse_chat
 from llm_agg.api.wire import check_headers
@@ -17,7 +19,7 @@ from llm_agg.dispatch import (
     _check_headers,
     _has,
     _headers,
-    _raw,
+    _pieces,
     _relay,
     _relay_head,
 )
@@ -51,6 +53,45 @@ def test_the_relay_head_is_the_one_starlette_writes(provider: str, attempts: int
     assert vars(ours) == vars(theirs)  # every attribute __init__ leaves, and no other
     assert ours.media_type == theirs.media_type and ours.charset == theirs.charset
     assert dict(ours.headers)["x-llm-agg-attempts"] == str(attempts)
+
+
+def test_the_relay_head_written_again_is_the_same_in_a_list_of_its_own() -> None:
+    # _relay_head remembers a head by target and attempts: the same lines again, for another
+    # target object its own (even an equal one), and a head changed in place changes no other.
+    chosen = target()
+    first = _relay_head(chosen, 1)
+    first.append((b"x-changed", b"in place"))
+    again = _relay_head(chosen, 1)
+    assert again == first[:-1] and again is not first
+    assert _relay_head(chosen, 2) != again
+    other = target("openrouter", "meta-llama/Llama-3.3-70B:free")
+    theirs = EventStream(body(), headers={**SSE_HEADERS, **_headers(other, 1)})
+    assert _relay_head(other, 1) == theirs.raw_headers
+
+
+@pytest.mark.anyio
+async def test_the_relay_sends_the_messages_starlette_stream_response_sends() -> None:
+    # EventStream.__call__ runs Starlette's stream_response loop in its own frame.
+    async def pieces() -> AsyncIterator[bytes | str]:
+        yield b"data: 1\n\n"
+        yield "data: \u00e9\n\n"  # text: encoded with the response's charset
+        yield b""
+
+    async def receive() -> dict[str, object]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    sent: dict[str, list[object]] = {"ours": [], "theirs": []}
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    ours = EventStream.headed(pieces(), _relay_head(target(), 1))  # type: ignore[arg-type]
+    theirs = EventStream(pieces(), headers={**SSE_HEADERS, **_headers(target(), 1)})
+    await ours(scope, receive, lambda m: _note(sent["ours"], m))
+    await StreamingResponse.__call__(theirs, scope, receive, lambda m: _note(sent["theirs"], m))
+    assert sent["ours"] == sent["theirs"] and len(sent["ours"]) == 5
+
+
+async def _note(into: list[object], message: object) -> None:
+    into.append(message)
 
 
 def test_a_name_latin_1_cannot_write_fails_as_starlette_does() -> None:
@@ -105,7 +146,7 @@ class Pieces(httpx.AsyncByteStream):
 
 
 Reads = Callable[[httpx.Response], AsyncIterator[bytes]]
-BOTH: list[Reads] = [httpx.Response.aiter_raw, _raw]
+BOTH: list[Reads] = [httpx.Response.aiter_raw, _pieces]
 
 
 @pytest.mark.anyio
@@ -187,7 +228,7 @@ async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: i
 
     relay = _relay(
         [b"data: {}\n\n"],
-        _raw(response),
+        _pieces(response),
         response,
         SSEParser(),
         translator(chosen),

@@ -194,6 +194,28 @@ def test_the_client_headers_changed_in_place_or_replaced_are_followed() -> None:
     assert "x-team" not in sent
 
 
+def test_a_request_built_again_follows_the_client_and_its_own_arguments() -> None:
+    # What dispatch's requests are built from is remembered by their arguments
+    # (UpstreamClient._templates): the client's headers and params changed afterwards, or a
+    # timeout of another type, still give httpx's own request.
+    upstream = client()
+    url = "https://api.example.test/v1/chat"
+    for timeout in (30.0, 30, None, 30.0):
+        assert_as_httpx(upstream, "POST", url, content=BODY, headers=AUTH, timeout=timeout)
+    upstream.headers["X-Team"] = "gateway"
+    assert_as_httpx(upstream, "POST", url, content=BODY, headers=AUTH, timeout=30.0)
+    upstream.params = {"key": "v"}  # type: ignore[assignment]
+    assert_as_httpx(upstream, "POST", url, own=False, content=BODY, headers=AUTH, timeout=30.0)
+    upstream.params = {}  # type: ignore[assignment]
+    assert_as_httpx(upstream, "POST", url, content=BODY, headers=AUTH, timeout=30.0)
+    assert_as_httpx(upstream, "POST", "/relative", own=False, content=BODY, timeout=30.0)
+    assert_as_httpx(upstream, "POST", "/relative", own=False, content=BODY, timeout=30.0)
+    one = upstream.build_request("POST", url, content=BODY, headers=AUTH, timeout=30.0)
+    two = upstream.build_request("POST", url, content=b"{}", headers=AUTH, timeout=30.0)
+    assert one.headers["content-length"] == str(len(BODY)) and two.content == b"{}"
+    assert one.headers._list is not two.headers._list
+
+
 def test_client_params_are_merged_as_httpx_merges_them() -> None:
     upstream = client()
     upstream.params = {"key": "v"}  # type: ignore[assignment]

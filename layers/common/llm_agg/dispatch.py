@@ -45,7 +45,7 @@ from llm_agg.api.errors import (
     UpstreamTimeout,
 )
 from llm_agg.api.wire import check_headers
-from llm_agg.http_transport.connection import Body
+from llm_agg.http_transport.connection import Body, Reads
 from llm_agg.limits.quota import Admission
 from llm_agg.memo import Memo
 from llm_agg.providers.base import (
@@ -103,12 +103,23 @@ def _headers(target: Target, attempts: int) -> dict[str, str]:
 
 def _relay_head(target: Target, attempts: int) -> list[tuple[bytes, bytes]]:
     """The raw headers ``EventStream(..., headers={**SSE_HEADERS, **_headers(...)})`` would
-    have: the same list without Starlette's pass over a dict (~1.5 µs a stream). The
-    gateway's own headers come from ``_headers``, as every other answer's do."""
-    ours = [
-        (k.encode("latin-1"), v.encode("latin-1")) for k, v in _headers(target, attempts).items()
-    ]
-    return [*_SSE_LINES, *ours, _SSE_TYPE]
+    have: the same list without Starlette's pass over a dict (~1.5 µs a stream), written once
+    per target and attempt count (the router keeps its targets: ~4 µs less before a stream's
+    first byte, run cold). The gateway's own headers come from ``_headers``, as every other
+    answer's do. A list of its own each time: a response's headers may be changed in place."""
+    known = _RELAY_HEADS.get((id(target), attempts))
+    if known is None or known[0] is not target:
+        ours = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in _headers(target, attempts).items()
+        ]
+        known = _RELAY_HEADS.keep((id(target), attempts), (target, [*_SSE_LINES, *ours, _SSE_TYPE]))
+    return list(known[1])
+
+
+# The relay heads written, by the target's id (the target held: the id stays its own) and the
+# attempt count. Bounded: emptied when full.
+_RELAY_HEADS: Memo[tuple[int, int], tuple[Target, list[tuple[bytes, bytes]]]] = Memo(256)
 
 
 def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> GatewayError:
@@ -329,7 +340,9 @@ class _Deadline(_Cancel):
 
     def close(self) -> None:
         self._timer.cancel()
-        super().close()
+        self.active = False  # _Cancel.close, without the call up (run on every attempt)
+        if self.fired:
+            self.caught()
 
 
 class _Watch:
@@ -449,7 +462,20 @@ class EventStream(StreamingResponse):
         watch.target(cancel.cancel)
         watching = _WATCHING.set(watch)
         try:
-            await self.stream_response(send)
+            # Starlette's stream_response, in this frame: one coroutine less to suspend and
+            # resume at every read of the upstream's stream, before the first byte too.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            async for chunk in self.body_iterator:
+                if not isinstance(chunk, bytes | memoryview):
+                    chunk = chunk.encode(self.charset)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # an ASGI 2.4 server's way of saying the client is gone
             raise ClientDisconnect() from None
         except asyncio.CancelledError:
@@ -689,8 +715,12 @@ class Dispatcher:
             response, started = opened
             # httpx offers gzip/deflate: a provider that compresses its stream is decoded
             # (raw bytes otherwise, without the decoder's per-chunk layer).
-            encoded = _has(response.headers, b"content-encoding")
-            reads = response.aiter_bytes() if encoded else _raw(response)
+            if _has(response.headers, b"content-encoding"):
+                reads = response.aiter_bytes()
+            elif type(response.stream) is Body:  # our transport's answer: read as it is
+                reads = Reads(response)
+            else:
+                reads = _pieces(response)
             first = await _first_frames(reads, parser, translator)
         except asyncio.CancelledError:
             if not deadline.caught():
@@ -703,14 +733,15 @@ class Dispatcher:
             return self._note(req, target, failure, headers, started, attempt, admission)
         finally:
             deadline.close()
+            error = translator.error
             # A failure, a stall or the client leaving: the upstream connection is let go.
-            if response is not None and (first is None or translator.error is not None):
+            if response is not None and (first is None or error is not None):
                 await _close(response)
         if timed_out or response is None:
             failure = stalled("a first event", limit)
             return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
-        if first is None or translator.error is not None:
-            message = translator.error or "the provider closed the stream before any event"
+        if first is None or error is not None:
+            message = error or "the provider closed the stream before any event"
             failure = broken(message, response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
         first_byte = _ms(started)
@@ -758,11 +789,15 @@ def _has(headers: httpx.Headers, name: bytes) -> bool:
     """``name`` (lower case) in ``headers``: without the decoding of every header and the
     ``KeyError`` that ``name in headers`` costs when it is not (~0.9 µs before a stream's
     first byte). httpx keeps (name, lowered name, value) in ``_list``."""
-    return name in [lowered for _, lowered, _ in headers._list]
+    for _, lowered, _ in headers._list:  # noqa: SIM110 - a generator is one frame more
+        if lowered == name:
+            return True
+    return False
 
 
-async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
-    """``response.aiter_raw()``: the same pieces (an empty one skipped), the same refusals, a
+async def _pieces(response: httpx.Response) -> AsyncIterator[bytes]:
+    """``response.aiter_raw()`` of an answer not of our transport (whose own is
+    ``connection.Reads``): the same pieces (an empty one skipped), the same refusals, a
     transport error naming the request, the answer closed at its end; without httpx's chunker
     and the generator-made context manager around its reads (~2 µs before the first byte,
     and some on every piece after). Held to httpx's by tests/unit/test_relay_head.py."""
@@ -810,8 +845,16 @@ async def _first_frames(
     reads: AsyncIterator[bytes], parser: SSEParser, translator: StreamTranslator
 ) -> list[bytes] | None:
     """Read until the translator has something for the client; None if the stream ended first."""
-    async for chunk in reads:
-        frames = [f for event in parser.feed(chunk) for f in translator.feed(event)]
+    while True:  # async for, without the iterator's __aiter__ call
+        try:
+            chunk = await reads.__anext__()
+        except StopAsyncIteration:
+            break
+        events = parser.feed(chunk)
+        if len(events) == 1:  # the usual read: without the comprehension's frame
+            frames = translator.feed(events[0])
+        else:
+            frames = [f for event in events for f in translator.feed(event)]
         if frames or translator.error is not None:
             return frames
     frames = [f for event in parser.flush() for f in translator.feed(event)]

@@ -289,8 +289,14 @@ async def test_a_request_asking_for_an_upgrade_goes_to_httpx_transport(name: str
         plain = {"x-upgrade": "websocket", "upgrade-insecure-requests": "1"}
         with pytest.raises(httpx.ConnectError):  # its own, to a closed port
             await client.get("http://127.0.0.1:1/ws", headers=plain)
+        # With a body (its head then remembered, transport._known_head), twice: the same.
+        for _ in range(2):
+            posted = await client.post("http://127.0.0.1:1/ws", content=b"{}", headers={name: "x"})
+            assert posted.status_code == 101
+            with pytest.raises(httpx.ConnectError):
+                await client.post("http://127.0.0.1:1/ws", content=b"{}", headers=plain)
     assert response.status_code == 101
-    assert len(seen) == 1
+    assert len(seen) == 3
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,44 @@ async def test_event_hooks_and_auth_still_run_through_httpx(upstream: Client) ->
     assert headers_of(server.requests[0])[b"authorization"].startswith(b"Basic ")
 
 
+@pytest.mark.parametrize("given", ["client auth", "request hook", "response hook", "userinfo"])
+async def test_each_of_httpx_client_features_alone_still_runs_through_httpx(
+    upstream: Client, given: str
+) -> None:
+    # UpstreamClient.send reads these off httpx's private attributes to go straight to the
+    # transport: each one alone, set as httpx's API sets it, still sends through httpx's send.
+    seen: list[str] = []
+
+    async def hook(_: object) -> None:
+        seen.append("hook")
+
+    async with raw_server(keep_answering()) as server, upstream() as client:
+        url = server.url("/v1/chat/completions")
+        if given == "client auth":
+            client.auth = ("user", "pass")
+        elif given == "request hook":
+            client.event_hooks = {"request": [hook]}
+        elif given == "response hook":
+            client.event_hooks["response"].append(hook)
+        else:
+            url = url.replace("http://", "http://user:pass@")
+        request = client.build_request("POST", url, content=b"{}", headers={"x": "1"}, timeout=5.0)
+        await client.send(request, stream=False)
+        # Then without it, on the same client and URL: straight to the transport again.
+        client.auth = None
+        client.event_hooks = {}
+        bare = client.build_request(
+            "POST", server.url("/v1/chat/completions"), content=b"{}", headers={"x": "1"}
+        )
+        await client.send(bare)
+    sent = [headers_of(r) for r in server.requests]
+    if given in ("client auth", "userinfo"):
+        assert sent[0][b"authorization"].startswith(b"Basic ")
+    else:
+        assert seen == ["hook"]
+    assert b"authorization" not in sent[1]
+
+
 async def test_following_redirects_when_asked_is_httpx_as_before(upstream: Client) -> None:
     async with raw_server(keep_answering(answer(b"arrived"))) as there:
         moved = answer(b"", status="302 Found", extra=f"location: {there.url('/there')}\r\n")

@@ -38,6 +38,7 @@ from http.cookiejar import Cookie, CookieJar
 from typing import Any, Final
 
 import httpx
+from httpx._client import ClientState
 
 from llm_agg.memo import Memo
 
@@ -81,6 +82,40 @@ _AUTOMATIC: Final = frozenset({b"host", b"content-length", b"transfer-encoding"}
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _NO_LENGTH: Final = (b"Content-Length", b"content-length", b"0")
 _UseClientDefault: Final = type(httpx.USE_CLIENT_DEFAULT)
+_CLOSED: Final = ClientState.CLOSED
+# The timeouts a template is made for: seconds, or none (typed: 30 and 30.0 are two).
+_SECONDS: Final = frozenset({int, float, type(None)})
+
+
+class _Template:
+    """What a request with a body is built from, for one method, URL, set of headers and
+    timeout: everything but its body and ``Content-Length``."""
+
+    __slots__ = ("lines", "method", "timeouts", "url")
+
+    def __init__(
+        self, method: str, url: httpx.URL, lines: _Defaults, timeouts: dict[str, float | None]
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.lines = lines  # Host, the defaults and the request's headers, merged
+        self.timeouts = timeouts
+
+    def request(self, content: bytes) -> httpx.Request:
+        """The request with ``content`` (not empty) as httpx builds it (see ``_build``)."""
+        sent = httpx.Headers.__new__(httpx.Headers)
+        sent._list = [*self.lines, (b"Content-Length", b"content-length", b"%d" % len(content))]
+        sent._encoding = None
+        request = httpx.Request.__new__(httpx.Request)
+        request.method = self.method
+        request.url = self.url
+        request.headers = sent
+        request.extensions = {"timeout": dict(self.timeouts)}  # the request's own, as httpx's
+        stream = httpx.ByteStream.__new__(httpx.ByteStream)
+        stream._stream = content  # httpx.ByteStream(content), without its __init__ call
+        request.stream = stream
+        request._content = content  # read, as httpx reads bytes content at once
+        return request
 
 
 @lru_cache(maxsize=64, typed=True)  # typed: 30 and 30.0 give dicts of an int and a float
@@ -124,6 +159,11 @@ class UpstreamClient(httpx.AsyncClient):
         # A request's headers merged with the defaults as last encoded, by the headers given
         # (one account's are the same on each of its requests): None when one is automatic.
         self._merged: Memo[tuple[tuple[Any, Any], ...], tuple[_Defaults | None]] = Memo(256)
+        # What ``dispatch``'s request (a method, a URL string, a dict of headers, bytes and a
+        # number of seconds) builds from, by those arguments: one look-up a request in place
+        # of a URL's, a merge's and a timeout's (None: httpx's build decides). Emptied with
+        # ``_merged``, when the default headers change.
+        self._templates: Memo[tuple[Any, ...], _Template | None] = Memo(256)
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -135,6 +175,44 @@ class UpstreamClient(httpx.AsyncClient):
         raise AttributeError("the upstream client keeps no cookies")
 
     def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        content = kwargs.get("content")
+        headers = kwargs.get("headers")
+        timeout = kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT)
+        if (
+            type(content) is bytes
+            and content
+            and type(url) is str
+            and type(headers) is dict
+            and type(timeout) in _SECONDS
+            and kwargs.keys() <= _OWN_ARGUMENTS
+            and not self._params._dict  # ``not self.params``, without its two calls
+        ):
+            if self._headers._list != self._defaults_seen:
+                self._default_headers()  # changed: what was merged with them is forgotten
+            try:
+                key = (method, url, type(timeout), timeout, *headers.items())
+                template = self._templates[key]
+            except KeyError:
+                template = self._templates.keep(key, self._template(method, url, headers, timeout))
+            except TypeError:  # a value that cannot be hashed: httpx refuses it
+                template = None
+            if template is not None:
+                return template.request(content)
+        return self._general(method, url, **kwargs)
+
+    def _template(
+        self, method: str, url: str, headers: dict[Any, Any], timeout: float | None
+    ) -> _Template | None:
+        parsed, host = _url(url)
+        if parsed.is_relative_url:
+            return None
+        merged = self._merge(headers)
+        if merged is None:
+            return None
+        lines = (host, *merged) if host is not None else merged
+        return _Template(method.upper(), parsed, lines, _timeouts(timeout))
+
+    def _general(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
         parsed, host = _url(url) if isinstance(url, str) else (url, _host(url))
         content = kwargs.get("content")
         headers = kwargs.get("headers")
@@ -225,6 +303,7 @@ class UpstreamClient(httpx.AsyncClient):
             self._defaults_seen = list(kept)
             self._defaults = tuple(kept)
             self._merged.clear()  # merged with the defaults as they were
+            self._templates.clear()
         return self._defaults
 
     async def send(
@@ -236,20 +315,23 @@ class UpstreamClient(httpx.AsyncClient):
         follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Response:
         transport = self._direct
-        hooks = self.event_hooks
+        # httpx's ``auth``, ``event_hooks``, ``is_closed`` and ``url.userinfo`` read off what
+        # those properties return (~4 µs less before a stream's first byte, run cold): the
+        # same answers, pinned by tests/functional/http_transport/test_upstream_client.py.
+        hooks = self._event_hooks
         if (
             transport is None
             or auth is not httpx.USE_CLIENT_DEFAULT
             or follow_redirects not in (httpx.USE_CLIENT_DEFAULT, False)
-            or self.auth is not None
-            or request.url.userinfo  # httpx would answer with basic auth
+            or self._auth is not None
+            or request.url._uri_reference.userinfo  # httpx would answer with basic auth
             or hooks["request"]
             or hooks["response"]
         ):
             return await super().send(
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
-        if self.is_closed:
+        if self._state is _CLOSED:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         if "timeout" not in request.extensions:
             request.extensions = {**request.extensions, "timeout": self.timeout.as_dict()}
@@ -258,7 +340,7 @@ class UpstreamClient(httpx.AsyncClient):
         except httpx.RequestError as exc:
             exc.request = request  # as httpx's send does: the error says which request failed
             raise
-        response.request = request
+        response._request = request  # the ``request`` property's setter, without its call
         if _httpx_log.isEnabledFor(logging.INFO):
             _httpx_log.info(
                 'HTTP Request: %s %s "%s %d %s"',

@@ -90,7 +90,10 @@ class ScrubbedStream:
         return [scrub_bytes(frame, self._secrets) for frame in frames]
 
     def feed(self, event: SSEEvent) -> list[bytes]:
-        return self._clean(self._inner.feed(event))
+        frames = self._inner.feed(event)
+        if self._inner.error is None:  # the usual event: without ``_clean``'s call
+            return frames
+        return self._clean(frames)
 
     def finish(self) -> list[bytes]:
         return self._clean(self._inner.finish())
