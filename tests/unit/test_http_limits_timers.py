@@ -13,36 +13,9 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from llm_agg_local.http_limits import HttpLimits, LimitedHttpToolsProtocol
+from tests.support.sockets import Socket
 
 HEAD = b"POST /x HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Length: 4\r\n\r\n"
-
-
-class Socket:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.protocol: asyncio.Protocol | None = None
-        self.out = b""
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        if not self.closed and self.protocol is not None:  # as a socket's transport does
-            self.loop.call_soon(self.protocol.connection_lost, None)
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 async def echo(scope: Any, receive: Any, send: Any) -> None:

@@ -14,31 +14,7 @@ from uvicorn.server import ServerState
 
 from llm_agg_local import http_limits
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
-
-
-class Socket:
-    def __init__(self) -> None:
-        self.out = b""
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
+from tests.support.sockets import Socket
 
 CYCLE = ("keep_alive", "waiting_for_100_continue", "access_log", "default_headers", "more_body")
 
