@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from coldstart import ROOT, template_env
+from servers import cpu_seconds
 
 
 def build_layer(root: Path, python: str, into: Path) -> str:
@@ -88,9 +89,7 @@ def start(python: str, layer: Path, root: Path, port: int) -> tuple[float, float
                     raise RuntimeError(server.stderr.read().decode()[-800:]) from None
                 time.sleep(0.002)
         wall = time.perf_counter() - began
-        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return wall, cpu
+        return wall, cpu_seconds([server.pid])
     finally:
         server.terminate()
         server.wait()
