@@ -66,6 +66,7 @@ def run_wrk(wrk: str, server: Server, connections: int, duration: int) -> Figure
 def _stream_figures(stats: StreamStats) -> Figures:
     return Figures(
         {
+            "ttfb_p10_ms": percentile(stats.ttfb_s, 10) * 1000,
             "ttfb_p50_ms": percentile(stats.ttfb_s, 50) * 1000,
             "ttfb_p99_ms": percentile(stats.ttfb_s, 99) * 1000,
             "total_p50_ms": percentile(stats.total_s, 50) * 1000,
