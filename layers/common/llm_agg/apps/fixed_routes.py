@@ -142,12 +142,14 @@ class FixedRoutesApp(Starlette):
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()
-        if type(stack) is FixedRoutes:
-            route = stack.route_for(scope)
-            if route is not None:
-                await stack.serve(route, scope, receive, send)
-                return
-        await stack(scope, receive, send)
+        if type(stack) is not FixedRoutes:
+            await stack(scope, receive, send)
+            return
+        route = stack.route_for(scope)  # FixedRoutes.__call__'s, without looking up twice
+        if route is not None:
+            await stack.serve(route, scope, receive, send)
+        else:
+            await stack.errors(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
