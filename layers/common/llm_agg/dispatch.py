@@ -47,7 +47,7 @@ from llm_agg.api.errors import (
 from llm_agg.api.wire import check_headers
 from llm_agg.http_transport.connection import Body, Reads
 from llm_agg.limits.quota import Admission
-from llm_agg.memo import Memo
+from llm_agg.memo import IdMemo, Memo
 from llm_agg.providers.base import (
     Adapter,
     Completion,
@@ -108,18 +108,18 @@ def _relay_head(target: Target, attempts: int) -> list[tuple[bytes, bytes]]:
     first byte, run cold). The gateway's own headers come from ``_headers``, as every other
     answer's do. A list of its own each time: a response's headers may be changed in place."""
     known = _RELAY_HEADS.get((id(target), attempts))
-    if known is None or known[0] is not target:
+    if known is None:
         ours = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in _headers(target, attempts).items()
         ]
-        known = _RELAY_HEADS.keep((id(target), attempts), (target, [*_SSE_LINES, *ours, _SSE_TYPE]))
-    return list(known[1])
+        head = [*_SSE_LINES, *ours, _SSE_TYPE]
+        known = _RELAY_HEADS.keep((id(target), attempts), head, target)
+    return list(known)
 
 
-# The relay heads written, by the target's id (the target held: the id stays its own) and the
-# attempt count. Bounded: emptied when full.
-_RELAY_HEADS: Memo[tuple[int, int], tuple[Target, list[tuple[bytes, bytes]]]] = Memo(256)
+# The relay heads written, by the target's id and the attempt count. Bounded: emptied when full.
+_RELAY_HEADS: IdMemo[tuple[int, int], list[tuple[bytes, bytes]]] = IdMemo(256)
 
 
 def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> GatewayError:

@@ -14,8 +14,7 @@ import orjson
 
 from llm_agg.api.chat import GATEWAY_FIELDS, ChatCall
 from llm_agg.api.errors import UpstreamFailed
-from llm_agg.memo import Memo
-from llm_agg.providers.accounts import Account
+from llm_agg.memo import IdMemo
 from llm_agg.providers.base import (
     Completion,
     MalformedResponse,
@@ -24,7 +23,6 @@ from llm_agg.providers.base import (
     Usage,
     usage_from,
 )
-from llm_agg.providers.spec import ProviderSpec
 from llm_agg.providers.sse import SSEEvent
 
 DONE = b"data: [DONE]\n\n"
@@ -59,24 +57,24 @@ def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
     return UpstreamRequest(url, dict(headers), orjson.dumps(body))
 
 
-# The URL and headers of a target's requests, by its spec's and account's ids (both held: the
-# ids stay theirs); both are frozen, so these are the same on each of its requests (~4 µs of
-# calls less before each stream's first byte, run cold). Bounded: emptied when full.
-_WHERE_TO: Memo[tuple[int, int], tuple[ProviderSpec, Account, str, dict[str, str]]] = Memo(256)
+# The URL and headers of a target's requests, by its spec's and account's ids; both are frozen,
+# so these are the same on each of its requests (~4 µs of calls less before each stream's first
+# byte, run cold). Bounded: emptied when full.
+_WHERE_TO: IdMemo[tuple[int, int], tuple[str, dict[str, str]]] = IdMemo(256)
 
 
 def _where_to(target: Target) -> tuple[str, dict[str, str]]:
     """The chat URL and the headers of ``target``'s requests (a dict to copy, not to change)."""
     spec, account = target.spec, target.account
     known = _WHERE_TO.get((id(spec), id(account)))
-    if known is None or known[0] is not spec or known[1] is not account:
+    if known is None:
         headers = {
             "content-type": "application/json",
             **spec.headers_for(account.api_key),
             **account.headers,
         }
-        known = _WHERE_TO.keep((id(spec), id(account)), (spec, account, spec.chat_url, headers))
-    return known[2], known[3]
+        known = _WHERE_TO.keep((id(spec), id(account)), (spec.chat_url, headers), spec, account)
+    return known
 
 
 def _rename_finish(choices: Any, renames: dict[str, str] | Any) -> bool:
