@@ -627,7 +627,8 @@ class Dispatcher:
             )
             return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         try:
-            response = await client.send(upstream, stream=req.call.stream)
+            # ``call.stream`` read without the property's frame: run cold, before the first byte.
+            response = await client.send(upstream, stream=bool(req.call.request.stream))
         except httpx.ConnectTimeout as exc:
             failure = transport(FailureKind.TIMEOUT, exc, reached=False)
             return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
