@@ -95,7 +95,8 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             conn.closing = close
             try:
                 if body is not None:
-                    await conn.write(head + body, timeouts.get("write"))
+                    if conn.write(head + body):
+                        await conn.drain(timeouts.get("write"))
                 else:
                     await _write_stream(conn, head, request, timeouts.get("write"))
                 # The answer's head, waited for here: one coroutine less to suspend and resume
@@ -320,10 +321,11 @@ async def _write_stream(
     chunked = "content-length" not in request.headers and "chunked" in request.headers.get(
         "transfer-encoding", ""
     )
-    await conn.write(head, seconds)
+    if conn.write(head):
+        await conn.drain(seconds)
     assert isinstance(request.stream, httpx.AsyncByteStream)
     async for part in request.stream:
-        if part:
-            await conn.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part, seconds)
-    if chunked:
-        await conn.write(_CHUNK_END, seconds)
+        if part and conn.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part):
+            await conn.drain(seconds)
+    if chunked and conn.write(_CHUNK_END):
+        await conn.drain(seconds)
