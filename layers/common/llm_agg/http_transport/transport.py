@@ -104,7 +104,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 while not conn.head_done:
                     if conn.error is not None:
                         raise conn.error
-                    if not await conn.wait(timeouts.get("read")):
+                    if not await conn.news(timeouts.get("read")):
                         raise httpx.ReadTimeout("no answer in time")
             except _STALE:
                 stale = conn.served > 0 and not conn.received and body is not None
