@@ -3,7 +3,8 @@ account's headers, a model's name, a URL, a path.
 
 Every such memory on the hot path forgets everything at once when full, so that a client
 sending ever new keys (model ids, paths, headers) cannot grow it, and the keys in use come back
-at their next miss. One rule for all of them, written once.
+at their next miss. One rule for all of them, written once. ``IdMemo``: the same for what is
+worked out from an object itself (a target, a URL object), keyed by its ``id()``.
 """
 
 from __future__ import annotations
