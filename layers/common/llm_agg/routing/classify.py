@@ -131,9 +131,11 @@ def _measured(request: ChatRequest) -> tuple[int, str]:
     images = 0
     last_user = ""
     for message in request.messages:
-        text, pictures = _text_of(message)
+        text = message.content
+        if type(text) is not str:  # parts (or none): a text one (a call less) is the usual
+            text, pictures = _text_of(message)
+            images += pictures
         chars += len(text) + 16  # role and framing
-        images += pictures
         for tool_call in message.tool_calls or ():
             chars += len(tool_call.function.arguments) + len(tool_call.function.name)
         if message.role == "user":
