@@ -494,6 +494,9 @@ class EventStream(StreamingResponse):
 
 
 class Dispatcher:
+    """Sends requests for one runtime. It keeps nothing of a request (each has its
+    ``_Request``): the chat endpoint makes one for all of its requests."""
+
     def __init__(self, runtime: Runtime, adapters: Mapping[str, Adapter] | None = None) -> None:
         self.runtime = runtime
         self.accounting = runtime.accounting

@@ -88,8 +88,9 @@ class Stored:
         """The enabled stored accounts (none while the store is failing: env keys still serve)."""
         if self.monotonic() < self._down_until:
             return []
+        vault = self._vault  # made once: past that, a property's call less each request
         try:
-            return self.vault.accounts()
+            return (vault if vault is not None else self.vault).accounts()
         except (StoreError, KeyringError, OSError) as exc:
             self._down_until = self.monotonic() + RETRY_AFTER_FAILURE
             log.error("stored accounts unavailable: %s", exc)
