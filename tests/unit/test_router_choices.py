@@ -53,7 +53,7 @@ class Routed:
             recheck_interval,
             view=lambda: self.view,
             accounts=lambda: self.accounts,
-            refresh=runtime.stored.refresh,
+            refresh=runtime.stored.refreshing,
             discover=lambda accounts: None,
             client=lambda: runtime.client,
         )

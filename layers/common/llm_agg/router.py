@@ -69,7 +69,7 @@ class Router:
         *,
         view: Callable[[], Catalog],
         accounts: Callable[[], Accounts],
-        refresh: Callable[[], Awaitable[None]],
+        refresh: Callable[[], Awaitable[None] | None],
         discover: Callable[[Accounts], None],
         client: Callable[[], httpx.AsyncClient],
     ) -> None:
@@ -158,8 +158,11 @@ class Router:
     async def route(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try, after
         re-reading the stored accounts when they are stale (in a thread). The only way in: no
-        handler can route from accounts it forgot to refresh."""
-        await self._refresh()
+        handler can route from accounts it forgot to refresh. ``refresh`` gives the work to
+        await, or None when the accounts are fresh (``Stored.refreshing``)."""
+        pending = self._refresh()
+        if pending is not None:
+            await pending
         return self._targets(call)
 
     def _targets(self, call: ChatCall) -> list[Target]:
