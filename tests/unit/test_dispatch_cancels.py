@@ -243,6 +243,7 @@ class Held:
     """A connection as ``Body`` lets it go."""
 
     reusable = False
+    encoded = False
 
 
 async def test_our_transport_s_answer_closes_without_waiting_even_in_a_cancelled_scope() -> None:

@@ -191,3 +191,19 @@ def test_a_stream_cut_before_done_ends_with_an_error_not_a_clean_end(fixture_byt
     assert isinstance(chunks[-1], dict) and "error" in chunks[-1]
     assert DONE not in b"".join(orjson.dumps(c) for c in chunks if isinstance(c, dict))
     assert stream.error
+
+
+def test_the_fields_left_out_leave_the_rest_in_the_clients_order() -> None:
+    raw = {
+        "temperature": 0.5,
+        "provider": "groq",
+        "model": "auto",
+        "logprobs": True,
+        "messages": [{"role": "user", "content": "x"}],
+        "model_quality": "best_quality",
+        "top_p": 0.9,
+    }
+    call = parse_chat(orjson.dumps(raw))
+    sent = orjson.loads(build_request(call, target("groq")).content)
+    assert list(sent) == ["temperature", "model", "messages", "top_p"]
+    assert call.body == raw  # the client's request itself is untouched

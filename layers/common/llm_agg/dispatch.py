@@ -47,7 +47,7 @@ from llm_agg.api.errors import (
 from llm_agg.api.wire import check_headers
 from llm_agg.http_transport.connection import Body, Reads
 from llm_agg.limits.quota import Admission
-from llm_agg.memo import Memo
+from llm_agg.memo import IdMemo, Memo
 from llm_agg.providers.base import (
     Adapter,
     Completion,
@@ -74,6 +74,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 # its media type with a charset last): two of the lines are the same on every stream.
 _SSE_LINES = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in SSE_HEADERS.items()]
 _SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+_BYTES = (bytes, memoryview)  # what a body iterator may yield as it is
 CLIENT_GONE = 499  # nginx's "client closed request": logged, never seen by anyone
 
 
@@ -108,18 +109,18 @@ def _relay_head(target: Target, attempts: int) -> list[tuple[bytes, bytes]]:
     first byte, run cold). The gateway's own headers come from ``_headers``, as every other
     answer's do. A list of its own each time: a response's headers may be changed in place."""
     known = _RELAY_HEADS.get((id(target), attempts))
-    if known is None or known[0] is not target:
+    if known is None:
         ours = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in _headers(target, attempts).items()
         ]
-        known = _RELAY_HEADS.keep((id(target), attempts), (target, [*_SSE_LINES, *ours, _SSE_TYPE]))
-    return list(known[1])
+        head = [*_SSE_LINES, *ours, _SSE_TYPE]
+        known = _RELAY_HEADS.keep((id(target), attempts), head, target)
+    return list(known)
 
 
-# The relay heads written, by the target's id (the target held: the id stays its own) and the
-# attempt count. Bounded: emptied when full.
-_RELAY_HEADS: Memo[tuple[int, int], tuple[Target, list[tuple[bytes, bytes]]]] = Memo(256)
+# The relay heads written, by the target's id and the attempt count. Bounded: emptied when full.
+_RELAY_HEADS: IdMemo[tuple[int, int], list[tuple[bytes, bytes]]] = IdMemo(256)
 
 
 def _client_error(failure: UpstreamFailure, target: Target, attempts: int) -> GatewayError:
@@ -476,7 +477,7 @@ class EventStream(StreamingResponse):
                 }
             )
             async for chunk in self.body_iterator:
-                if not isinstance(chunk, bytes | memoryview):
+                if not isinstance(chunk, _BYTES):  # (a | of types makes a union each time)
                     chunk = chunk.encode(self.charset)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -634,7 +635,8 @@ class Dispatcher:
             )
             return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
         try:
-            response = await client.send(upstream, stream=req.call.stream)
+            # ``call.stream`` read without the property's frame: run cold, before the first byte.
+            response = await client.send(upstream, stream=bool(req.call.request.stream))
         except httpx.ConnectTimeout as exc:
             failure = transport(FailureKind.TIMEOUT, exc, reached=False)
             return self._note(req, target, failure, httpx.Headers(), started, attempt, admission)
@@ -658,16 +660,13 @@ class Dispatcher:
             return self._note(req, target, failure, response.headers, started, attempt, admission)
         return response, started
 
-    def _limit(self, req: _Request, target: Target) -> float:
-        """This attempt's deadline in seconds: the provider's timeout, within the request's."""
-        return max(0.0, min(target.spec.timeout, req.deadline - time.monotonic()))
-
     async def _once(
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> Served | Attempt:
         call = req.call
-        limit = self._limit(req, target)
         started = time.monotonic()
+        # This attempt's deadline in seconds: the provider's timeout, within the request's.
+        limit = max(0.0, min(target.spec.timeout, req.deadline - started))
         deadline = _Deadline(limit)
         try:
             opened = await self._open(req, target, adapter, attempt, admission)
@@ -707,8 +706,11 @@ class Dispatcher:
         self, req: _Request, target: Target, adapter: Adapter, attempt: int, admission: Admission
     ) -> StreamingResponse | Attempt:
         call = req.call
-        limit = self._limit(req, target)
         started = time.monotonic()
+        # This attempt's deadline in seconds: the provider's timeout, within the request's.
+        # (Here and below, small helpers written out: each frame is paid cold before the
+        # stream's first byte, issue 17.)
+        limit = max(0.0, min(target.spec.timeout, req.deadline - started))
         translator = ScrubbedStream(adapter.stream_translator(call, target), target.account)
         parser = SSEParser()
         first: list[bytes] | None = None
@@ -721,10 +723,15 @@ class Dispatcher:
                 return opened
             response, started = opened
             # httpx offers gzip/deflate: a provider that compresses its stream is decoded
-            # (raw bytes otherwise, without the decoder's per-chunk layer).
-            if _has(response.headers, b"content-encoding"):
+            # (raw bytes otherwise, without the decoder's per-chunk layer). Our transport's
+            # answer says itself whether it is encoded (its headers not looked through).
+            stream = response.stream
+            reads: AsyncIterator[bytes]
+            if type(stream) is Body and not stream.encoded:  # read as it is
+                reads = Reads(response)
+            elif _has(response.headers, b"content-encoding"):
                 reads = response.aiter_bytes()
-            elif type(response.stream) is Body:  # our transport's answer: read as it is
+            elif type(stream) is Body:
                 reads = Reads(response)
             else:
                 reads = _pieces(response)
@@ -751,7 +758,7 @@ class Dispatcher:
             message = error or "the provider closed the stream before any event"
             failure = broken(message, response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
-        first_byte = _ms(started)
+        first_byte = (time.monotonic() - started) * 1000  # _ms(started)
 
         def finished(failure: UpstreamFailure | None) -> None:
             self.accounting.settle(

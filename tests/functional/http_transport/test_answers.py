@@ -141,6 +141,27 @@ async def test_a_compressed_body_is_decoded_by_httpx_as_before(upstream: Client)
 
 
 @pytest.mark.parametrize(
+    ("reply", "encoded"),
+    [
+        (answer(gzip.compress(b"hello"), extra="Content-Encoding: gzip\r\n"), True),
+        (answer(b"hello", extra="content-type: text/plain\r\n"), False),
+        # The informational answer's header is not the answer's.
+        (b"HTTP/1.1 103 Early Hints\r\ncontent-encoding: gzip\r\n\r\n" + answer(b"x"), False),
+    ],
+    ids=["encoded", "plain", "after-103"],
+)
+async def test_the_body_says_whether_the_answer_is_encoded(
+    upstream: Client, reply: bytes, encoded: bool
+) -> None:
+    # dispatch reads ``Body.encoded`` in place of looking through the answer's headers.
+    async with raw_server(replies(reply)) as server, upstream() as client:
+        response = await client.send(client.build_request("GET", server.url()), stream=True)
+        assert response.stream.encoded is encoded  # type: ignore[attr-defined]
+        assert encoded is ("content-encoding" in response.headers)
+        await response.aclose()
+
+
+@pytest.mark.parametrize(
     "parts",
     [
         [b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello"],

@@ -79,6 +79,7 @@ class Connection(asyncio.Protocol):
         self.keep_alive = False
         self.received = 0  # bytes of this answer so far
         self.framed = False  # Content-Length or chunked: its end is known without a close
+        self.encoded = False  # a Content-Encoding: the body is to be decoded (httpx does it)
         self.body: deque[bytes] = deque()
         self.buffered = 0
         self.error: httpx.TransportError | None = None
@@ -158,6 +159,8 @@ class Connection(asyncio.Protocol):
             lowered == b"transfer-encoding" and b"chunked" in value.lower()
         ):
             self.framed = True
+        elif lowered == b"content-encoding":
+            self.encoded = True
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -176,6 +179,7 @@ class Connection(asyncio.Protocol):
             self.reason = b""
             self.headers = []
             self.framed = False
+            self.encoded = False
             return
         self.complete = True
         self.keep_alive = self._parser.should_keep_alive()
@@ -196,6 +200,16 @@ class Connection(asyncio.Protocol):
     async def wait(self, seconds: float | None) -> bool:
         """Until there is news (bytes, the head, the end, a close): False when ``seconds``
         passed first."""
+        try:
+            return await self.news(seconds)
+        finally:
+            self._waiter = None
+
+    def news(self, seconds: float | None) -> asyncio.Future[bool]:
+        """What ``wait`` waits on, for the reads that wait most (the answer's head, a stream's
+        every chunk) to await themselves: one coroutine fewer to make, and to resume between
+        the task and the socket when the news comes. Once it is done (or cancelled) it is
+        never set again: ``_wake`` and the timer skip a done waiter, the next one replaces it."""
         waiter: asyncio.Future[bool] = self.loop.create_future()
         self._waiter = waiter
         if seconds is None:
@@ -204,10 +218,7 @@ class Connection(asyncio.Protocol):
             self._due = due = self.loop.time() + seconds
             if self._timer is None or self._timer_at > due:
                 self._arm(due)
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
+        return waiter
 
     def _arm(self, at: float) -> None:
         if self._timer is not None:
@@ -230,12 +241,19 @@ class Connection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    async def write(self, data: bytes, seconds: float | None) -> None:
+    def write(self, data: bytes) -> bool:
+        """``data`` handed to the socket; whether the caller is to ``drain`` before going on
+        (the kernel's buffer is full). Not a coroutine: a request's head and body nearly
+        always leave at once, and a coroutine to create, run and finish before every
+        answer is paid cold (issue 17)."""
         if self.lost or self.transport is None:
             raise self.error or httpx.WriteError("the connection is closed")
         self.transport.write(data)
-        # Wait while the kernel's buffer is full, unless the answer already came (a server may
-        # answer early, 413, and stop reading): then the answer is what the caller reads.
+        return not self._writable
+
+    async def drain(self, seconds: float | None) -> None:
+        """Wait while the kernel's buffer is full, unless the answer already came (a server may
+        answer early, 413, and stop reading): then the answer is what the caller reads."""
         while not self._writable and not self.lost and not self.head_done:
             if not await self.wait(seconds):
                 raise httpx.WriteTimeout("the request could not be written in time")
@@ -291,6 +309,9 @@ class Body(httpx.AsyncByteStream):
         self._conn: Connection | None = conn
         self._seconds = seconds
         self._release = release
+        # The answer has a Content-Encoding header (its head was read whole before this):
+        # ``dispatch`` relays such a body decoded, without looking through its headers.
+        self.encoded = conn.encoded
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
@@ -362,7 +383,7 @@ class Reads:
                     break
                 elif conn.error is not None:
                     raise conn.error
-                elif not await conn.wait(body._seconds):
+                elif not await conn.news(body._seconds):
                     raise httpx.ReadTimeout("no more of the answer in time")
         except BaseException as exc:
             body._let_go()

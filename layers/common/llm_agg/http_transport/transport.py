@@ -20,7 +20,7 @@ import httpx
 from llm_agg.http_transport.connect import connect
 from llm_agg.http_transport.connection import Body, Connection, Key
 from llm_agg.http_transport.pool import Pool
-from llm_agg.memo import Memo
+from llm_agg.memo import IdMemo, Memo
 
 _PORTS: Final = {b"http": 80, b"https": 443}
 _ELSEWHERE: Final = frozenset({"HEAD", "CONNECT"})
@@ -95,7 +95,8 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             conn.closing = close
             try:
                 if body is not None:
-                    await conn.write(head + body, timeouts.get("write"))
+                    if conn.write(head + body):
+                        await conn.drain(timeouts.get("write"))
                 else:
                     await _write_stream(conn, head, request, timeouts.get("write"))
                 # The answer's head, waited for here: one coroutine less to suspend and resume
@@ -103,7 +104,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 while not conn.head_done:
                     if conn.error is not None:
                         raise conn.error
-                    if not await conn.wait(timeouts.get("read")):
+                    if not await conn.news(timeouts.get("read")):
                         raise httpx.ReadTimeout("no answer in time")
             except _STALE:
                 stale = conn.served > 0 and not conn.received and body is not None
@@ -217,10 +218,9 @@ def _checked_lines(before: tuple[_Kept, ...]) -> tuple[bool, bool, bytes] | None
 class _Head:
     """A request's head but its ``Content-Length`` line, and where it goes."""
 
-    __slots__ = ("close", "head", "key", "url")
+    __slots__ = ("close", "head", "key")
 
-    def __init__(self, url: httpx.URL, key: Key, head: bytes, close: bool) -> None:
-        self.url = url  # held: the memory's key is its id
+    def __init__(self, key: Key, head: bytes, close: bool) -> None:
         self.key = key
         self.head = head  # the request line and every header line before Content-Length
         self.close = close
@@ -229,7 +229,7 @@ class _Head:
 # The heads ``_known_head`` wrote, by method, URL object and the headers before Content-Length
 # (one account's requests to one provider: the same on each). None: not one of those requests.
 # Bounded: emptied when full.
-_HEADS: Memo[tuple[object, ...], _Head | None] = Memo(256)
+_HEADS: IdMemo[tuple[object, ...], _Head | None] = IdMemo(256)
 
 
 def _known_head(request: httpx.Request) -> _Head | None:
@@ -247,9 +247,9 @@ def _known_head(request: httpx.Request) -> _Head | None:
     url = request.url
     memo = (request.method, id(url), *kept[:-1])
     known = _HEADS.get(memo)
-    if known is not None and known.url is url:
+    if known is not None:
         return known
-    if known is None and memo in _HEADS:
+    if memo in _HEADS:
         return None
     key, raw_path = _where(url)
     checked = _checked_lines(tuple(kept[:-1]))
@@ -258,7 +258,7 @@ def _known_head(request: httpx.Request) -> _Head | None:
         return None
     _, close, lines = checked
     head = _request_line(request.method, raw_path) + lines
-    return _HEADS.keep(memo, _Head(url, key, head, close))
+    return _HEADS.keep(memo, _Head(key, head, close), url)
 
 
 def _asks(raw: Sequence[tuple[bytes, bytes]]) -> tuple[bool, bool]:
@@ -277,21 +277,19 @@ def _asks(raw: Sequence[tuple[bytes, bytes]]) -> tuple[bool, bool]:
 
 # What ``_where`` read off a URL, by the URL object: the client makes one per provider URL
 # (``client._url``) and httpx's are immutable. Bounded: emptied when full.
-_WHERE: Memo[int, tuple[httpx.URL, Key | None, bytes]] = Memo(256)
+_WHERE: IdMemo[int, tuple[Key | None, bytes]] = IdMemo(256)
 
 
 def _where(url: httpx.URL) -> tuple[Key | None, bytes]:
     """The pool's key for the URL's origin (None for a scheme not served here) and the path of
     its request line: read once per URL object (~0.9 µs of httpx's properties a request)."""
     known = _WHERE.get(id(url))
-    if known is not None and known[0] is url:
-        return known[1], known[2]
-    scheme = url.raw_scheme
-    port = _PORTS.get(scheme)
-    key = None if port is None else (scheme, url.raw_host.decode("ascii"), url.port or port)
-    raw_path = url.raw_path
-    _WHERE.keep(id(url), (url, key, raw_path))  # holding the URL: its id stays its own
-    return key, raw_path
+    if known is None:
+        scheme = url.raw_scheme
+        port = _PORTS.get(scheme)
+        key = None if port is None else (scheme, url.raw_host.decode("ascii"), url.port or port)
+        known = _WHERE.keep(id(url), (key, url.raw_path), url)
+    return known
 
 
 def _request_line(method: str, raw_path: bytes) -> bytes:
@@ -323,10 +321,11 @@ async def _write_stream(
     chunked = "content-length" not in request.headers and "chunked" in request.headers.get(
         "transfer-encoding", ""
     )
-    await conn.write(head, seconds)
+    if conn.write(head):
+        await conn.drain(seconds)
     assert isinstance(request.stream, httpx.AsyncByteStream)
     async for part in request.stream:
-        if part:
-            await conn.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part, seconds)
-    if chunked:
-        await conn.write(_CHUNK_END, seconds)
+        if part and conn.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part):
+            await conn.drain(seconds)
+    if chunked and conn.write(_CHUNK_END):
+        await conn.drain(seconds)
