@@ -13,6 +13,9 @@ at a time was never closed. So, on every connection, before authentication:
 - the body must be complete ``LLM_AGG_HTTP_BODY_TIMEOUT`` seconds (60) after the head, else 408
   (when no answer has started) and closed.
 
+It also tells the gateway of a client's going as soon as the connection ends
+(``llm_agg.api.departure``), so that no request needs a task waiting on ``receive()`` for it.
+
 And one saving: uvicorn writes an answer's head and its body in two ``transport.write`` calls,
 two ``send`` system calls (~60 µs of CPU each here, issue 17). The protocol's transport holds
 an answer's head back until its first body bytes, so both leave in one; a head with nothing
@@ -23,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from llm_agg.api.departure import DEPARTURE
 from llm_agg.api.errors import GatewayError
 from llm_agg.memo import Memo
 from llm_agg.settings import positive
@@ -142,6 +146,24 @@ class _HeadHeld:
         return getattr(self._transport, name)
 
 
+class _Departure:
+    """``llm_agg.api.departure.Departure`` for the requests of one connection: its client is
+    gone once the connection is lost (uvicorn's ``receive`` says ``http.disconnect`` then too;
+    a request whose answer was whole by then is no one's concern any more)."""
+
+    __slots__ = ("gone", "on_gone")
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.on_gone: Callable[[], None] | None = None
+
+    def left(self) -> None:
+        self.gone = True
+        on_gone, self.on_gone = self.on_gone, None
+        if on_gone is not None:
+            on_gone()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with the limits above (read once per process from the environment,
     where ``llm-agg serve`` put them before starting its workers)."""
@@ -204,12 +226,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._out = _HeadHeld(transport, self.loop)
+        self._departure = _Departure()
         super().connection_made(self._out)  # type: ignore[arg-type]
         self._arm(self.limits.head_timeout, "headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        self._departure.left()
 
     def data_received(self, data: bytes) -> None:
         if not self._in_head or self.parser is None:
@@ -261,6 +285,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 and not scope["query_string"]
             ):
                 _PATHS.keep(url, scope["path"])
+            scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
         else:
             self._start(parser, path, url)
         self._out.hold(self.cycle)  # this request's answer starts with its head
@@ -278,6 +303,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         scope["path"] = path
         scope["raw_path"] = url
         scope["query_string"] = b""
+        scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
         existing = self.cycle
         self.cycle = RequestResponseCycle(
             scope=scope,

@@ -12,6 +12,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from llm_agg.api.departure import DEPARTURE
 from llm_agg_local import http_limits
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
 from tests.support.sockets import Socket
@@ -28,7 +29,8 @@ def served(kind: type[HttpToolsProtocol], reads: list[bytes]) -> tuple[list[Any]
         message = await receive()
         cycle = send.__self__
         settings = {name: getattr(cycle, name) for name in CYCLE}
-        kept = {k: v for k, v in scope.items() if k != "state"}
+        # Ours tells of the client's going (its departure, tests/functional/test_departure.py).
+        kept = {k: v for k, v in scope.items() if k not in ("state", DEPARTURE)}
         seen.append((kept, settings, message["body"]))
         body = repr((scope["method"], scope["path"], scope["query_string"])).encode()
         headers = [(b"content-length", str(len(body)).encode())]
