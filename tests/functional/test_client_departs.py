@@ -43,6 +43,7 @@ async def serving(app: App) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
         host="127.0.0.1",
         port=0,
         http=LimitedHttpToolsProtocol,
+        interface="asgi3",  # as llm-agg serve tells it: the Host guard's call is a plain one
         lifespan="off",
         log_level="warning",
         access_log=False,

@@ -48,15 +48,32 @@ NOBODY = Client(ANONYMOUS)  # frozen: one for every request that brings no gatew
 
 
 def bearer(request: Request) -> str | None:
-    scheme, _, value = header(request, b"authorization").partition(" ")
+    return _bearer(header(request, b"authorization"))
+
+
+def _bearer(authorization: str) -> str | None:
+    scheme, _, value = authorization.partition(" ")
     value = value.strip()
     return value if scheme.lower() == "bearer" and value else None
 
 
 def gateway_key(request: Request) -> str | None:
     """A ``/v1`` caller's key: ``Authorization: Bearer``, or ``x-api-key`` as Anthropic's
-    clients send it (Claude Code's ``ANTHROPIC_API_KEY``)."""
-    return bearer(request) or header(request, b"x-api-key").strip() or None
+    clients send it (Claude Code's ``ANTHROPIC_API_KEY``); the first of each header. Both read
+    in one pass over the headers (on every request)."""
+    authorization: bytes | None = None
+    api_key: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"x-api-key" and api_key is None:
+            api_key = value
+    if authorization is not None:
+        key = _bearer(authorization.decode("latin-1"))
+        if key is not None:
+            return key
+    return (api_key.decode("latin-1").strip() or None) if api_key is not None else None
 
 
 def store_unavailable() -> GatewayError:
