@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from llm_agg.api.departure import DEPARTURE
@@ -176,8 +177,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         # While a read is parsed, the timer it asks for is noted and set once the read is
-        # parsed: a request that came whole in one read (the usual case) sets none at all,
-        # where its head, its body and its end each set or cancelled one (~2 µs a request).
+        # parsed (the loop's time has not moved since: the deadline is the same): a request
+        # that came whole in one read (the usual case) sets none at all, where its head, its
+        # body and its end each set or cancelled one (~2 µs a request).
         self._parsing = False
         self._wanted: _Timer | None = _KEEP
         self._head_due: _Timer = (self.limits.head_timeout, "headers")
@@ -205,18 +207,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    def _settle(self) -> None:
-        """The timer the read just parsed asked for last, set now (the loop's time has not
-        moved since: the deadline is the same)."""
-        self._parsing = False
-        wanted, self._wanted = self._wanted, _KEEP
-        if wanted is None:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-        elif wanted is not _KEEP:
-            self._arm(*wanted)
 
     # --- the keep-alive timer: one for the connection, moved on lazily -------------------
 
@@ -277,11 +267,36 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             room = self.limits.max_head_bytes - self._head_bytes
             if len(data) <= room:
                 self._head_bytes += len(data)
-                super().data_received(data)
+                # HttpToolsProtocol.data_received, in this frame (its keep-alive part is ours).
+                self._idle_since = None
+                try:
+                    self.parser.feed_data(data)
+                except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                    self._unparsed(exc)
             else:
                 self._read_over(data, room)
         finally:
-            self._settle()
+            # _settle, in this frame.
+            self._parsing = False
+            wanted, self._wanted = self._wanted, _KEEP
+            if wanted is None:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+            elif wanted is not _KEEP:
+                self._arm(*wanted)
+
+    def _unparsed(self, exc: Exception) -> None:
+        """What ``HttpToolsProtocol.data_received`` does when its parser raises."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
 
     def _read_over(self, data: bytes, room: int) -> None:
         """A read longer than what the head may still take."""
@@ -356,11 +371,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             keep_alive=version != "1.0" and parser.should_keep_alive(),
             on_response=self.on_response_complete,
         )
-        if existing is None or existing.response_complete:
-            self._start_asgi_task(self.cycle, self.app)
-        else:  # pipelined: it waits for the answer before it
+        if existing is not None and not existing.response_complete:
+            # Pipelined: it waits for the answer before it.
             self.flow.pause_reading()
             self.pipeline.appendleft((self.cycle, self.app))
+        elif self.config.reset_contextvars:
+            self._start_asgi_task(self.cycle, self.app)
+        else:  # _start_asgi_task's, in this frame
+            task = self.loop.create_task(self.cycle.run_asgi(self.app))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
     def on_message_complete(self) -> None:
         self._in_head = True

@@ -101,3 +101,23 @@ def test_pipelined_requests_are_answered_in_order_as_uvicorn_does() -> None:
     ours = served(LimitedHttpToolsProtocol, reads)
     assert ours == served(HttpToolsProtocol, reads)
     assert len(ours[0]) == 4
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        [b"GARBAGE\r\n\r\n"],
+        [request(b"/v1/chat/completions"), b"POST /x HTTP/1.1\r\nBad Header\r\n\r\n"],
+        [
+            request(
+                b"/v1/chat/completions", b"POST", b"1.1", b"Connection: upgrade", b"Upgrade: h2c"
+            )
+        ],
+    ],
+)
+def test_what_the_parser_refuses_or_upgrades_is_answered_as_uvicorn_does(
+    reads: list[bytes],
+) -> None:
+    ours = served(LimitedHttpToolsProtocol, reads)
+    assert ours == served(HttpToolsProtocol, reads)
+    assert ours[1]
