@@ -37,14 +37,35 @@ PLAIN: list[dict[str, Any]] = [
     },
     {"model": "m", "messages": [{"content": "", "role": "assistant"}] * 16},
     {"model": "!~", "messages": [USER], "stream": True, "max_tokens": 1},
+    {"model": "m", "messages": [USER], "temperature": 1},  # an int: made a float
+    {"model": "m", "messages": [USER], "stream_options": {"include_usage": True}},
+    {"model": "m", "messages": [USER], "stream_options": {"include_usage": None}},
+    {"model": "m", "messages": [USER], "stream_options": {}},
+    # What the openai SDK sends when a client sets these (its field order).
+    {
+        "messages": [{"role": "system", "content": "Be brief."}, USER],
+        "model": "groq/llama-3.3-70b-versatile",
+        "frequency_penalty": 0,
+        "max_tokens": 64,
+        "n": 1,
+        "presence_penalty": -2,
+        "seed": 2**70,
+        "stream": True,
+        "stream_options": {"include_usage": False},
+        "temperature": 0.7,
+        "top_p": 1,
+        "user": "user-1 ☃",
+    },
+    {"model": "m", "messages": [USER], "top_p": 0.0, "n": 128, "frequency_penalty": 2.0},
 ]
 
 # Valid, but not the plain shape: the validator builds them.
 VALID_NOT_PLAIN: list[dict[str, Any]] = [
-    {"model": "m", "messages": [USER], "temperature": 1},  # an int: the validator makes a float
     {"model": "m", "messages": [USER], "top_k": 5},  # an extra field
     {"model": "m", "messages": [USER], "stream": None},
-    {"model": "m", "messages": [USER], "stream_options": {"include_usage": True}},
+    {"model": "m", "messages": [USER], "stream_options": {"include_usage": True, "x": 1}},
+    {"model": "m", "messages": [USER], "stop": "\n"},
+    {"model": "m", "messages": [USER], "seed": None},
     {"model": "m", "messages": [USER], "provider": "groq"},
     {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
     {"model": "m", "messages": [{"role": "user", "content": "x", "name": "me"}]},
@@ -84,6 +105,20 @@ BAD: list[dict[str, Any]] = [
     {"model": "m", "messages": [USER], "temperature": float("inf")},
     {"model": "m", "messages": [USER], "temperature": True},
     {"model": "m", "messages": [USER], "n": 0},
+    {"model": "m", "messages": [USER], "n": 129},
+    {"model": "m", "messages": [USER], "n": 2.0},
+    {"model": "m", "messages": [USER], "top_p": 1.5},
+    {"model": "m", "messages": [USER], "top_p": 2},
+    {"model": "m", "messages": [USER], "temperature": 3},
+    {"model": "m", "messages": [USER], "temperature": 2**62},
+    {"model": "m", "messages": [USER], "presence_penalty": -3},
+    {"model": "m", "messages": [USER], "frequency_penalty": False},
+    {"model": "m", "messages": [USER], "stream_options": True},
+    {"model": "m", "messages": [USER], "stream_options": {"include_usage": "yes"}},
+    {"model": "m", "messages": [USER], "stream_options": {"include_usage": 1}},
+    {"model": "m", "messages": [USER], "seed": 1.0},
+    {"model": "m", "messages": [USER], "seed": True},
+    {"model": "m", "messages": [USER], "user": 5},
     {"model": "m", "messages": [USER], "model_quality": "cheapest"},
 ]
 
@@ -196,6 +231,15 @@ ODD: list[Any] = [
     {"role": "user", "content": None},
     {"role": "user", "content": "x", "name": "n"},
     {"include_usage": True},
+    {"include_usage": None},
+    {"include_usage": "x"},
+    {"include_usage": False, "x": 1},
+    -2,
+    -3,
+    128,
+    129,
+    -2.0,
+    1.5,
 ]
 KEYS = [
     "model",
@@ -208,6 +252,11 @@ KEYS = [
     "n",
     "user",
     "top_k",
+    "stream_options",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
 ]
 
 
@@ -236,11 +285,26 @@ def test_seeded_variations_never_part_the_two_paths() -> None:
 
 
 def test_the_plain_path_builds_its_own_objects() -> None:
-    body = {"model": "m", "messages": [USER]}
+    body = {"model": "m", "messages": [USER], "stream_options": {"include_usage": True}}
     first, second = _plain(body), _plain(body)
     assert first is not None and second is not None
     first.messages[0].content = "changed"
     first.__pydantic_fields_set__.add("stream")
+    assert first.stream_options is not None and second.stream_options is not None
+    first.stream_options.include_usage = False
+    first.stream_options.__pydantic_fields_set__.clear()
     assert second.messages[0].content == "Say hi." and "stream" not in second.model_fields_set
+    assert second.stream_options.include_usage is True
+    assert second.stream_options.model_fields_set == {"include_usage"}
     assert isinstance(second.messages[0], Message)
     assert body["messages"][0] is USER and USER["content"] == "Say hi."
+    assert body["stream_options"] == {"include_usage": True}  # the body forwarded is as sent
+
+
+def test_an_int_is_made_a_float_in_the_request_never_in_the_body() -> None:
+    body = {"model": "m", "messages": [USER], "temperature": 1, "top_p": 0}
+    made = _plain(body)
+    assert made is not None
+    assert (type(made.temperature), type(made.top_p)) == (float, float)
+    assert body == {"model": "m", "messages": [USER], "temperature": 1, "top_p": 0}
+    assert type(body["temperature"]) is int

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from llm_agg import observability
 from llm_agg.api.errors import RateLimited
+from llm_agg.limits.circuits import Parked
 from llm_agg.limits.headers import retry_after
 from llm_agg.limits.keys import charge_tokens
 from llm_agg.limits.quota import ADMITTED, Admission, Quota
@@ -123,9 +124,7 @@ class Accounting:
         provider, account = target.spec.name, target.account.account_id
         parked = self.circuits.parked(provider, account, target.account.api_key)
         if parked is not None:
-            reason = "key refused" if parked.reason == "key_refused" else "no credits"
-            why = f"{reason}: {parked.message}" if parked.message else reason
-            return Blocked(provider, target.model, account, parked.at, why, refused=True)
+            return Blocked(provider, target.model, account, parked.at, _why(parked), refused=True)
         cooldowns = self.quota.cooldowns
         if not cooldowns.any():
             return None  # the usual case, for every candidate: its quota holder is not needed
@@ -135,15 +134,19 @@ class Accounting:
         return Blocked(provider, target.model, account, cool.until, cool.reason)
 
     async def admit(self, target: Target, prompt_tokens: int) -> Admission:
+        spec, mine, model = target.spec, target.account, target.model
+        provider = spec.name
         # Quota counts per holder (the account, or the project a provider counts by).
-        provider, account, model = target.spec.name, target.quota_holder, target.model
+        account = spec.quota_holder(mine.account_id, mine.quota_group)
         quota = self.quota
         quota.maybe_refresh()
-        parked = self.blocked(target)
-        if parked is not None and parked.refused:
-            return Admission(False, until=None, reason=parked.reason)
-        admission = quota.precheck(provider, account, model, prompt_tokens)
+        # Of ``blocked``'s reasons only a parked key turns it down here (a cooldown is the
+        # precheck's): asked of the circuits alone, a call and a lookup less each request.
+        parked = self.circuits.parked(provider, mine.account_id, mine.api_key)
+        if parked is not None:
+            return Admission(False, until=None, reason=_why(parked))
         limits = quota.limits(provider, account, model)  # none, in a catalog without them
+        admission = quota.precheck(provider, account, model, prompt_tokens, limits)
         if admission.ok and limits and any(lim.kind == "r" for lim in limits):
             try:
                 admission = await counting(
@@ -156,7 +159,7 @@ class Accounting:
                 log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
         if admission.ok:
             quota.started(provider, account, model)
-            self.circuits.probing(provider, target.account.account_id)
+            self.circuits.probing(provider, mine.account_id)
         else:
             log.info(
                 "skipped: provider=%s model=%s account=%s reason=%s",
@@ -278,3 +281,9 @@ class Accounting:
             attempt=outcome.attempt,
         )
         observability.record_attempt(provider, True, outcome.latency_ms, usage)
+
+
+def _why(parked: Parked) -> str:
+    """What a parked key's ``Blocked`` and admission say of it."""
+    reason = "key refused" if parked.reason == "key_refused" else "no credits"
+    return f"{reason}: {parked.message}" if parked.message else reason

@@ -245,6 +245,10 @@ class _Spread:
     def next(self) -> Target | None:
         """The next target: the router's order, but a provider or account that failed in
         this request only after those that have not."""
+        if not (self.sick or self.sick_accounts or self.dead or self.gone):
+            # Nothing failed yet (every request's first target): none is skipped or ranked
+            # down, so the ranking below picks the first, without its loop.
+            return self.pending.pop(0) if self.pending else None
         best: tuple[tuple[int, int, int], Target] | None = None
         for index, t in enumerate(self.pending):
             account = (t.spec.name, t.account.account_id)
@@ -508,6 +512,9 @@ class EventStream(StreamingResponse):
 
 
 class Dispatcher:
+    """Sends requests for one runtime. It keeps nothing of a request (each has its
+    ``_Request``): the chat endpoint makes one for all of its requests."""
+
     def __init__(self, runtime: Runtime, adapters: Mapping[str, Adapter] | None = None) -> None:
         self.runtime = runtime
         self.accounting = runtime.accounting

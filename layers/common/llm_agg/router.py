@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -40,6 +41,21 @@ LONE_KEPT = 1024  # models named, with their one candidate (or none), remembered
 TARGETS_KEPT = 4096  # targets made, kept for the next requests
 
 
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A named model's route when it is one target whatever the request holds: its one
+    candidate (``lone``), served by one account (no rotation), of a provider with no size
+    limit; only a field in ``refusing`` could make the provider refuse a body. It holds while
+    the catalog view and the accounts are these same objects. A lone target's health does not
+    change the route (ready, failing, cooling or refused, it is the one target: admission
+    turns it down, saying why); a parked key does, by the re-check it may start."""
+
+    view: Catalog
+    accounts: Accounts
+    target: Target
+    refusing: frozenset[str]
+
+
 class Router:
     def __init__(
         self,
@@ -53,7 +69,7 @@ class Router:
         *,
         view: Callable[[], Catalog],
         accounts: Callable[[], Accounts],
-        refresh: Callable[[], Awaitable[None]],
+        refresh: Callable[[], Awaitable[None] | None],
         discover: Callable[[Accounts], None],
         client: Callable[[], httpx.AsyncClient],
     ) -> None:
@@ -76,6 +92,11 @@ class Router:
         self._lone: Memo[tuple[str, str | None], Choice | None] = Memo(LONE_KEPT)
         self._lone_of: tuple[Catalog, frozenset[str]] = (Catalog(), frozenset())
         self._made: Memo[tuple[int, str, int | None], Target] = Memo(TARGETS_KEPT)
+        # ``_targets``' answer by (model, provider) of the request, while it is settled: the
+        # request that names the same model again gets it from one lookup and a few checks in
+        # place of ~20 small calls, each paid again on a vCPU come back cold after a stream
+        # (issue 17).
+        self._settled: Memo[tuple[str, str | None], _Settled] = Memo(LONE_KEPT)
 
     def signals(self, provider: str, model: str, accounts: Sequence[Account]) -> Signals:
         spec, headroom = self.specs[provider], self.quota.headroom
@@ -109,10 +130,8 @@ class Router:
         """The plan's choices, from the configured providers' models alone (the others are
         never chosen: 40 catalog models scored for 24 kept on 'auto' with five providers); on
         an error, the whole plan's, whose errors say what fits and which keys to set. A model
-        named that one configured provider serves has nothing to rank: no plan."""
-        one = self._lone_choice(call, accounts)
-        if one is not None:
-            return [one]
+        named that one configured provider serves has nothing to rank: no plan (``_targets``
+        asks ``_lone_choice`` first)."""
         try:
             return self.plan(call, accounts, only=accounts.keys()).choices
         except GatewayError:
@@ -125,6 +144,7 @@ class Router:
         of_view, of_configured = self._lone_of
         if view is not of_view or accounts.keys() != of_configured:
             self._lone.clear()
+            self._settled.clear()
             self._lone_of = (view, frozenset(accounts))
         request = call.request
         asked = (request.model, request.provider)
@@ -138,8 +158,11 @@ class Router:
     async def route(self, call: ChatCall) -> list[Target]:
         """Every (provider, model, account) that may serve ``call``, in the order to try, after
         re-reading the stored accounts when they are stale (in a thread). The only way in: no
-        handler can route from accounts it forgot to refresh."""
-        await self._refresh()
+        handler can route from accounts it forgot to refresh. ``refresh`` gives the work to
+        await, or None when the accounts are fresh (``Stored.refreshing``)."""
+        pending = self._refresh()
+        if pending is not None:
+            await pending
         return self._targets(call)
 
     def _targets(self, call: ChatCall) -> list[Target]:
@@ -148,8 +171,22 @@ class Router:
         reset."""
         accounts = self._accounts()
         self._discover(accounts)
-        self.quota.maybe_refresh()
-        choices = self._choices(call, accounts)
+        quota = self.quota
+        quota.maybe_refresh()
+        request = call.request
+        asked = (request.model, request.provider)
+        settled = self._settled.get(asked)
+        if (
+            settled is not None
+            and settled.accounts is accounts
+            and settled.view is self._view()
+            and settled.refusing.isdisjoint(call.body)
+            and self.specs.get(settled.target.spec.name) is settled.target.spec
+            and not quota.circuits.any_parked()  # else ``_recheck_parked`` may have work
+        ):
+            return [settled.target]
+        one = self._lone_choice(call, accounts)
+        choices = [one] if one is not None else self._choices(call, accounts)
         self._recheck_parked(accounts)
         refusals: list[str] = []
         too_large = 0  # of the refusals, those for the request's size
@@ -189,7 +226,19 @@ class Router:
         if not ready and not failing and not cooling and not refused:
             error = RequestTooLarge if too_large == len(refusals) else InvalidRequest
             raise error("No provider can take this request: " + "; ".join(refusals) + ".")
-        return ready + failing + cooling + refused
+        targets = ready + failing + cooling + refused
+        if one is not None and len(targets) == 1:
+            self._settle(asked, accounts, targets[0])
+        return targets
+
+    def _settle(self, asked: tuple[str, str | None], accounts: Accounts, target: Target) -> None:
+        """Remember ``target`` as the route of ``asked`` when nothing of a request could
+        change it while the catalog and the accounts stay as they are: one account (no
+        rotation) of a provider that limits no request's size."""
+        spec = target.spec
+        if spec.max_request_tokens is None and len(accounts[spec.name]) == 1:
+            refusing = frozenset(r.field for r in spec.refusals)
+            self._settled.keep(asked, _Settled(self._view(), accounts, target, refusing))
 
     def _target(self, spec: ProviderSpec, choice: Choice, account: Account) -> Target:
         """The ``Target`` of this choice and account, made once (they are immutable): ``auto``

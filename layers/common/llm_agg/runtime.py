@@ -127,7 +127,7 @@ class Runtime:
             settings.recheck_interval,
             view=lambda: self.view,
             accounts=self.accounts,
-            refresh=self.stored.refresh,
+            refresh=self.stored.refreshing,
             discover=self._discover,
             client=lambda: self.client,
         )

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from llm_agg.credentials import Vault
 from llm_agg.crypto.envelope import KeyringError
@@ -88,8 +88,9 @@ class Stored:
         """The enabled stored accounts (none while the store is failing: env keys still serve)."""
         if self.monotonic() < self._down_until:
             return []
+        vault = self._vault  # made once: past that, a property's call less each request
         try:
-            return self.vault.accounts()
+            return (vault if vault is not None else self.vault).accounts()
         except (StoreError, KeyringError, OSError) as exc:
             self._down_until = self.monotonic() + RETRY_AFTER_FAILURE
             log.error("stored accounts unavailable: %s", exc)
@@ -98,11 +99,20 @@ class Stored:
     async def refresh(self) -> None:
         """Re-read the stored accounts in a thread when the snapshot is stale, so the hot path
         never blocks the event loop on the store; a no-op on a warm request."""
-        if self._vault is not None and not self._vault.stale:
-            return
+        pending = self.refreshing()
+        if pending is not None:
+            await pending
+
+    def refreshing(self) -> Awaitable[None] | None:
+        """``refresh``'s work to await, or None when there is none (the snapshot is fresh, or
+        the store is known down): the router asks on every request, and a fresh snapshot then
+        costs no coroutine made and awaited (issue 17: each is paid cold after a stream)."""
+        vault = self._vault
+        if vault is not None and not vault.stale:
+            return None
         if self.monotonic() < self._down_until:
-            return
-        await asyncio.to_thread(self._load)
+            return None
+        return asyncio.to_thread(self._load)
 
     def _load(self) -> None:
         try:

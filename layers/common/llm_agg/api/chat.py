@@ -193,9 +193,15 @@ def parse_chat(raw: bytes) -> ChatCall:
 # builds is what the validator would (``tests/unit/test_chat_plain.py`` holds them equal).
 _ROLES = frozenset(get_args(Message.model_fields["role"].annotation))
 _UNSET: dict[str, Any] = dict.fromkeys(ChatRequest.model_fields)  # in the fields' order
-_MESSAGE_UNSET: dict[str, Any] = dict.fromkeys(Message.model_fields)
-_TEXT_FIELDS = frozenset({"role", "content"})
 _PLAIN_MESSAGES = 16  # more than this (a long conversation): the validator's loop is faster
+# The float fields' bounds. An int is taken too (``"temperature": 0``, as JavaScript and the
+# openai SDK write it), made a float as the validator makes it.
+_BOUNDED = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
 _new = object.__new__
 _set = object.__setattr__
 
@@ -203,8 +209,10 @@ _set = object.__setattr__
 def _plain(body: dict[str, Any]) -> ChatRequest | None:
     """``body`` as the validator would make it, when it is plainly valid: a printable model
     id, 1-16 messages each of a role and a text content only, and of the other fields only
-    ``stream`` (a bool), ``max_tokens``/``max_completion_tokens`` (an int of 1 or more) and
-    ``temperature`` (a float, 0-2); otherwise None, for the validator to judge."""
+    what the openai SDK sends when asked: ``stream`` (a bool), ``stream_options`` (at most
+    ``include_usage``, a bool), ``max_tokens``/``max_completion_tokens`` (an int of 1 or more),
+    ``n`` (1-128), ``seed`` (an int), ``user`` (a string) and ``temperature``, ``top_p`` and
+    the penalties (a number within bounds); otherwise None, for the validator to judge."""
     model = body.get("model")
     messages = body.get("messages")
     if (
@@ -216,19 +224,38 @@ def _plain(body: dict[str, Any]) -> ChatRequest | None:
         or not 0 < len(messages) <= _PLAIN_MESSAGES
     ):
         return None
+    fields = dict(_UNSET)
+    fields.update(body)
     for key, value in body.items():
         if key == "model" or key == "messages":
             continue
+        kind = type(value)
         if key == "stream":
-            if type(value) is not bool:
+            if kind is not bool:
                 return None
         elif key == "max_tokens" or key == "max_completion_tokens":
-            if type(value) is not int or value < 1:
+            if kind is not int or value < 1:
                 return None
-        elif key == "temperature":
-            if type(value) is not float or not 0 <= value <= 2:
+        elif key in _BOUNDED:
+            low, high = _BOUNDED[key]
+            if (kind is not float and kind is not int) or not low <= value <= high:
                 return None
-        else:
+            if kind is int:
+                fields[key] = float(value)
+        elif key == "stream_options":
+            if kind is not dict or not value.keys() <= {"include_usage"}:
+                return None
+            usage = value.get("include_usage")
+            if usage is not None and type(usage) is not bool:
+                return None
+            fields[key] = _built(StreamOptions, {"include_usage": usage}, set(value))
+        elif key == "n":
+            if kind is not int or not 1 <= value <= 128:
+                return None
+        elif key == "seed":
+            if kind is not int:
+                return None
+        elif key != "user" or kind is not str:
             return None
     made = []
     for message in messages:
@@ -238,12 +265,9 @@ def _plain(body: dict[str, Any]) -> ChatRequest | None:
         content = message.get("content")
         if type(role) is not str or role not in _ROLES or type(content) is not str:
             return None
-        fields = dict(_MESSAGE_UNSET)
-        fields["role"] = role
-        fields["content"] = content
-        made.append(_built(Message, fields, set(_TEXT_FIELDS)))
-    fields = dict(_UNSET)
-    fields.update(body)
+        text = {"role": role, "content": content, "name": None, "tool_calls": None}
+        text["tool_call_id"] = None
+        made.append(_built(Message, text, {"role", "content"}))
     fields["messages"] = made
     return _built(ChatRequest, fields, set(body))
 

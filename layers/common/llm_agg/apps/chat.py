@@ -28,13 +28,14 @@ def create_chat_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     # Sets request.state.gateway_key_id (the key's id, "-" for none) for usage records.
     authenticate = client_auth(runtime)
+    # Holds nothing of a request: one for all of them, not one made for each.
+    dispatcher = Dispatcher(runtime)
 
     async def chat_completions(request: Request) -> Response:
         client = await authenticate(request)
         call = parse_chat(await read_json_body(request, settings.max_body_bytes))
         targets = await runtime.router.route(call)  # refreshes the stored accounts first
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
-        dispatcher = Dispatcher(runtime)
         return await within_hold(
             release, lambda: dispatcher.send(call, targets, client.key_id, request=request)
         )

@@ -144,8 +144,16 @@ class Quota:
 
     # --- admission ----------------------------------------------------------------------
 
-    def precheck(self, provider: str, account: str, model: str, tokens: int) -> Admission:
-        """What can be refused without touching the store (cooldowns, known spent windows)."""
+    def precheck(
+        self,
+        provider: str,
+        account: str,
+        model: str,
+        tokens: int,
+        limits: tuple[Limit, ...] | None = None,
+    ) -> Admission:
+        """What can be refused without touching the store (cooldowns, known spent windows);
+        ``limits``: ``self.limits(provider, account, model)``, when the caller has them."""
         now = self.clock()
         cool = self.cooldowns.get(provider, account, model)
         if cool is not None:
@@ -163,7 +171,9 @@ class Quota:
                     word = "requests" if kind == "r" else "tokens"
                     reason = f"{provider} said too few {word} are left this {WINDOW_WORDS[window]}"
                     return Admission(False, until=snap.reset_at, reason=reason)
-        for limit in self.limits(provider, account, model):
+        if limits is None:
+            limits = self.limits(provider, account, model)
+        for limit in limits:
             if limit.kind != "t":
                 continue
             index, end = bucket(limit.window, now)

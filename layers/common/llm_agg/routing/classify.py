@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llm_agg.api.chat import ChatCall, ChatRequest, ImagePart, Message, Needs, TextPart
+from llm_agg.api.chat import ChatCall, ImagePart, Message, Needs, TextPart
 
 TASKS = frozenset({"code", "reasoning", "long_context", "vision", "tools", "general"})
 # The order in which one task outranks another as the request's main one.
@@ -118,22 +118,21 @@ def _signals(text: str) -> tuple[int, int]:
 
 
 def _measure(call: ChatCall) -> tuple[int, str]:
-    """(estimated prompt tokens, text of the last user message), measured once a request."""
+    """(estimated prompt tokens, text of the last user message), measured once a request (in
+    this one function: each call is paid again on a vCPU come back cold, issue 17)."""
     measured = call.measured
-    if measured is None:
-        measured = _measured(call.request)
-        object.__setattr__(call, "measured", measured)  # a cache on a frozen dataclass
-    return measured
-
-
-def _measured(request: ChatRequest) -> tuple[int, str]:
+    if measured is not None:
+        return measured
+    request = call.request
     chars = 0
     images = 0
     last_user = ""
     for message in request.messages:
-        text, pictures = _text_of(message)
+        text = message.content
+        if type(text) is not str:  # parts (or none): a text one (a call less) is the usual
+            text, pictures = _text_of(message)
+            images += pictures
         chars += len(text) + 16  # role and framing
-        images += pictures
         for tool_call in message.tool_calls or ():
             chars += len(tool_call.function.arguments) + len(tool_call.function.name)
         if message.role == "user":
@@ -141,7 +140,9 @@ def _measured(request: ChatRequest) -> tuple[int, str]:
     if request.tools:
         # The schemas are sent as part of the prompt; their size is a fair proxy.
         chars += sum(len(str(t.function.parameters or "")) + 64 for t in request.tools)
-    return chars // 4 + images * IMAGE_TOKENS, last_user
+    measured = (chars // 4 + images * IMAGE_TOKENS, last_user)
+    object.__setattr__(call, "measured", measured)  # a cache on a frozen dataclass
+    return measured
 
 
 def estimate_tokens(call: ChatCall) -> int:
