@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from llm_agg.api.errors import GatewayError, PermissionDenied, RateLimited, Unauthenticated
-from llm_agg.apps.base import header
+from llm_agg.apps.base import header, two_headers
 from llm_agg.gateway_keys import MISS, PREFIX, hash_key
 from llm_agg.limits import admin_failures
 from llm_agg.limits.keys import admit
@@ -61,14 +61,7 @@ def gateway_key(request: Request) -> str | None:
     """A ``/v1`` caller's key: ``Authorization: Bearer``, or ``x-api-key`` as Anthropic's
     clients send it (Claude Code's ``ANTHROPIC_API_KEY``); the first of each header. Both read
     in one pass over the headers (on every request)."""
-    authorization: bytes | None = None
-    api_key: bytes | None = None
-    for name, value in request.scope["headers"]:
-        if name == b"authorization":
-            if authorization is None:
-                authorization = value
-        elif name == b"x-api-key" and api_key is None:
-            api_key = value
+    authorization, api_key = two_headers(request, b"authorization", b"x-api-key")
     if authorization is not None:
         key = _bearer(authorization.decode("latin-1"))
         if key is not None:

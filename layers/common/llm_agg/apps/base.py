@@ -74,6 +74,20 @@ def header(request: Request, name: bytes) -> str:
     return ""
 
 
+def two_headers(request: Request, one: bytes, other: bytes) -> tuple[bytes | None, bytes | None]:
+    """The raw first ``one`` and first ``other`` header (None when absent), as ``header``
+    finds each, in one pass over the headers."""
+    first: bytes | None = None
+    second: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == one:
+            if first is None:
+                first = value
+        elif name == other and second is None:
+            second = value
+    return first, second
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, or 413 once it passes ``limit`` bytes: chunked bodies declare no length, so
     the bound is kept while reading, not only checked against ``content-length``.
@@ -82,7 +96,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     notes it), without that async generator: its making, the event loop's registry of async
     generators (a ``WeakSet``'s Python code, in and out) and its closing cost ~10 µs of a
     request's CPU on a cold vCPU (issue 17)."""
-    declared = header(request, b"content-length")
+    return await _read_body(request, limit, header(request, b"content-length"))
+
+
+async def _read_body(request: Request, limit: int, declared: str) -> bytes:
+    """``read_body``, its ``content-length`` header (``declared``, "" for none) read."""
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
     read: bytes | None = getattr(request, "_body", None)  # a body something already read
@@ -122,15 +140,17 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     """``read_body`` of a JSON request, 415 for any other type: a web page can send text/plain
     (or a form) to any origin as a "simple" request without asking, but never JSON without a
     preflight this server does not grant, so no page can spend quota or drive the agent."""
-    media = header(request, b"content-type").split(";")[0].strip().lower()
-    if media != "application/json":
+    content_type, declared = two_headers(request, b"content-type", b"content-length")
+    media = "" if content_type is None else content_type.decode("latin-1")
+    if media.split(";")[0].strip().lower() != "application/json":
         raise GatewayError(
             "Send the body as JSON with 'Content-Type: application/json'.",
             status=415,
             type="invalid_request_error",
             code="unsupported_media_type",
         )
-    return await read_body(request, limit)
+    length = "" if declared is None else declared.decode("latin-1")
+    return await _read_body(request, limit, length)
 
 
 def _too_large() -> GatewayError:
