@@ -143,6 +143,7 @@ def served_config(tmp: Path) -> Any:
         if serve(args) != 0:
             raise RuntimeError("llm-agg serve refused to start")
     kept = ("app", "factory", "http", "loop", "proxy_headers", "access_log", "forwarded_allow_ips")
+    kept += ("interface",)
     config = uvicorn.Config(**{k: v for k, v in asked.items() if k in kept}, log_level="warning")
     config.load()
     return config

@@ -13,7 +13,7 @@ that is not the Host it was sent to: it grants no cross-origin use.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -28,6 +28,8 @@ ALLOWED_HOSTS_ENV = "LLM_AGG_ALLOWED_HOSTS"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Authority = tuple[str, int | None]  # a lower-case host name and the port, when one was given
+# An ASGI app's call as a plain function: the awaitable that serves the request.
+Serving = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def authority(value: str) -> Authority | None:
@@ -152,7 +154,7 @@ def asked(scope: Scope, forwarded: Forwarded | None = None) -> Asked:
             proto = value
         elif name == b"x-forwarded-for":
             hops.append(value)
-    if forwarded is not None:
+    if forwarded is not None and (proto is not None or hops):  # nearly every request: neither
         forwarded.use(scope, proto, hops)
     server = scope.get("server")
     return (host or "", origin, server[1] if server else None, scope.get("scheme", "http"))
@@ -160,7 +162,12 @@ def asked(scope: Scope, forwarded: Forwarded | None = None) -> Asked:
 
 class HostGuard:
     """ASGI middleware refusing what ``policy`` does not answer, before any route runs; with
-    ``forwarded``, it first takes a trusted proxy's word for the client's address and scheme."""
+    ``forwarded``, it first takes a trusted proxy's word for the client's address and scheme.
+
+    An ASGI 3 app whose call is a plain function returning the awaitable that serves the
+    request (its app's own, or its refusal): so it is no coroutine of its own between the
+    server's and its app's, on the way in and at every resumption of the request's task. A
+    server that guesses the interface from the call (uvicorn) must be told ``asgi3``."""
 
     def __init__(
         self, app: ASGIApp, policy: HostPolicy, forwarded: Forwarded | None = None
@@ -173,15 +180,17 @@ class HostGuard:
         # value is remembered (a client sends the same Host for ever): no parse a request.
         # Only allowed ones: a refusal is worked out again each time. Bounded: cleared when full.
         self._allowed: Memo[Asked, None] = Memo(ALLOWED_CACHE)
-        # In front of a router by path (``server.PathRouter``), its app for the request's path
+        # In front of a router by path (``server.PathRouter``), what serves the request's path
         # is called straight away, as the router's own call would: a layer less on the way in
         # and on each resumption of the request's task.
-        self._app_for: Callable[[str], ASGIApp] | None = getattr(app, "app_for", None)
+        self._serving_for: Callable[[str], Serving] | None = getattr(app, "serving_for", None)
 
     def refusal(self, scope: Scope) -> GatewayError | None:
         """``policy.refusal(scope)``, from the allowed values already seen when it is one (and
         with ``forwarded``, once what a trusted proxy forwarded is applied to ``scope``)."""
-        question = asked(scope, self.forwarded)
+        return self._verdict(asked(scope, self.forwarded))
+
+    def _verdict(self, question: Asked) -> GatewayError | None:
         if question in self._allowed:
             return None
         refusal = self.policy.judge(*question)
@@ -189,17 +198,17 @@ class HostGuard:
             self._allowed.keep(question, None)
         return refusal
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
-            refusal = self.refusal(scope)
-            if refusal is not None:
-                await _refuse(kind, refusal, send)
-                return
-            if self._app_for is not None:
-                await self._app_for(scope.get("path", ""))(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+            question = asked(scope, self.forwarded)
+            if question not in self._allowed:  # refusal's, without the call when allowed
+                refusal = self._verdict(question)
+                if refusal is not None:
+                    return _refuse(kind, refusal, send)
+            if self._serving_for is not None:
+                return self._serving_for(scope.get("path", ""))(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 async def _refuse(kind: str, refusal: GatewayError, send: Send) -> None:

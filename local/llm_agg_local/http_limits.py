@@ -13,6 +13,9 @@ at a time was never closed. So, on every connection, before authentication:
 - the body must be complete ``LLM_AGG_HTTP_BODY_TIMEOUT`` seconds (60) after the head, else 408
   (when no answer has started) and closed.
 
+It also tells the gateway of a client's going as soon as the connection ends
+(``llm_agg.api.departure``), so that no request needs a task waiting on ``receive()`` for it.
+
 And one saving: uvicorn writes an answer's head and its body in two ``transport.write`` calls,
 two ``send`` system calls (~60 µs of CPU each here, issue 17). The protocol's transport holds
 an answer's head back until its first body bytes, so both leave in one; a head with nothing
@@ -23,13 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from llm_agg.api.departure import DEPARTURE
 from llm_agg.api.errors import GatewayError
 from llm_agg.memo import Memo
 from llm_agg.settings import positive
@@ -146,6 +151,24 @@ class _HeadHeld:
         return getattr(self._transport, name)
 
 
+class _Departure:
+    """``llm_agg.api.departure.Departure`` for the requests of one connection: its client is
+    gone once the connection is lost (uvicorn's ``receive`` says ``http.disconnect`` then too;
+    a request whose answer was whole by then is no one's concern any more)."""
+
+    __slots__ = ("gone", "on_gone")
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.on_gone: Callable[[], None] | None = None
+
+    def left(self) -> None:
+        self.gone = True
+        on_gone, self.on_gone = self.on_gone, None
+        if on_gone is not None:
+            on_gone()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with the limits above (read once per process from the environment,
     where ``llm-agg serve`` put them before starting its workers)."""
@@ -158,10 +181,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         # While a read is parsed, the timer it asks for is noted and set once the read is
-        # parsed: a request that came whole in one read (the usual case) sets none at all,
-        # where its head, its body and its end each set or cancelled one (~2 µs a request).
+        # parsed (the loop's time has not moved since: the deadline is the same): a request
+        # that came whole in one read (the usual case) sets none at all, where its head, its
+        # body and its end each set or cancelled one (~2 µs a request).
         self._parsing = False
         self._wanted: _Timer | None = _KEEP
+        self._head_due: _Timer = (self.limits.head_timeout, "headers")
+        self._body_due: _Timer = (self.limits.body_timeout, "body")
+        # uvicorn's keep-alive timeout, from an answer's end to the next request's first byte:
+        # one timer for the connection, moved on lazily (when it fires while the connection is
+        # busy, or idle for less than the timeout, it re-arms for the deadline as it now
+        # stands), where uvicorn set a timer at every answer's end and cancelled it at the next
+        # request's first byte (a timer handle made and closed a request, ~5 µs cold).
+        self._idle_since: float | None = None  # None: a request is under way
 
     # --- the timer: one at a time, for the head or for the body ---------------------------
 
@@ -180,15 +212,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
 
-    def _settle(self) -> None:
-        """The timer the read just parsed asked for last, set now (the loop's time has not
-        moved since: the deadline is the same)."""
-        self._parsing = False
-        wanted, self._wanted = self._wanted, _KEEP
-        if wanted is None:
-            self._disarm()
-        elif wanted is not _KEEP:
-            self._arm(*wanted)
+    # --- the keep-alive timer: one for the connection, moved on lazily -------------------
+
+    def _unset_keepalive_if_required(self) -> None:
+        """A request's first byte (or the connection's end): busy from now on. Its timer, if
+        any, is left to find that out when it fires."""
+        self._idle_since = None
+
+    def _keep_alive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        idle_since = self._idle_since
+        if idle_since is None:
+            return  # busy: the end of its answer arms it again
+        due = idle_since + self.timeout_keep_alive
+        if self.loop.time() < due:
+            self.timeout_keep_alive_task = self.loop.call_at(due, self._keep_alive_due)
+            return
+        self.timeout_keep_alive_handler()
 
     def _expired(self, what: str) -> None:
         self._timer = None
@@ -208,31 +248,62 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._out = _HeadHeld(transport, self.loop)
+        self._departure = _Departure()
         super().connection_made(self._out)  # type: ignore[arg-type]
         self._arm(self.limits.head_timeout, "headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
         super().connection_lost(exc)
+        self._departure.left()
 
     def data_received(self, data: bytes) -> None:
         if not self._in_head or self.parser is None:
             super().data_received(data)
             return
         self._parsing = True
-        try:
-            self._read_head(data)
-        finally:
-            self._settle()
-
-    def _read_head(self, data: bytes) -> None:
         if self._timer is None:  # the first byte of another request on this connection
-            self._arm(self.limits.head_timeout, "headers")
-        room = self.limits.max_head_bytes - self._head_bytes
-        if len(data) <= room:
-            self._head_bytes += len(data)
-            super().data_received(data)
+            self._wanted = self._head_due
+        try:
+            room = self.limits.max_head_bytes - self._head_bytes
+            if len(data) <= room:
+                self._head_bytes += len(data)
+                # HttpToolsProtocol.data_received, in this frame (its keep-alive part is ours).
+                self._idle_since = None
+                try:
+                    self.parser.feed_data(data)
+                except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                    self._unparsed(exc)
+            else:
+                self._read_over(data, room)
+        finally:
+            # _settle, in this frame.
+            self._parsing = False
+            wanted, self._wanted = self._wanted, _KEEP
+            if wanted is None:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+            elif wanted is not _KEEP:
+                self._arm(*wanted)
+
+    def _unparsed(self, exc: Exception) -> None:
+        """What ``HttpToolsProtocol.data_received`` does when its parser raises."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
             return
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _read_over(self, data: bytes, room: int) -> None:
+        """A read longer than what the head may still take."""
         # Feed only what the head may still take: the rest is body if the head ended in it.
         super().data_received(data[:room])
         if self.transport.is_closing():
@@ -252,7 +323,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._disarm()  # a WebSocket's connection is its own protocol's from here on
             super().on_headers_complete()
             return
-        self._arm(self.limits.body_timeout, "body")
+        if self._parsing:  # _arm's, without the call (on every request)
+            self._wanted = self._body_due
+        else:
+            self._arm(*self._body_due)
         url = self.url
         path = _PATHS.get(url)
         if path is None or self.root_path or self.limit_concurrency is not None:
@@ -265,9 +339,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 and not scope["query_string"]
             ):
                 _PATHS.keep(url, scope["path"])
+            scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
         else:
             self._start(parser, path, url)
-        self._out.hold(self.cycle)  # this request's answer starts with its head
+        # This request's answer starts with its head (_HeadHeld.hold, without the call).
+        out = self._out
+        out._holding = True
+        out._next = self.cycle
 
     def _start(self, parser: Any, path: str, url: bytes) -> None:
         """What ``HttpToolsProtocol.on_headers_complete`` does for a request that is not an
@@ -282,6 +360,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         scope["path"] = path
         scope["raw_path"] = url
         scope["query_string"] = b""
+        scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
         existing = self.cycle
         self.cycle = RequestResponseCycle(
             scope=scope,
@@ -296,17 +375,45 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             keep_alive=version != "1.0" and parser.should_keep_alive(),
             on_response=self.on_response_complete,
         )
-        if existing is None or existing.response_complete:
-            self._start_asgi_task(self.cycle, self.app)
-        else:  # pipelined: it waits for the answer before it
+        if existing is not None and not existing.response_complete:
+            # Pipelined: it waits for the answer before it.
             self.flow.pause_reading()
             self.pipeline.appendleft((self.cycle, self.app))
+        elif self.config.reset_contextvars:
+            self._start_asgi_task(self.cycle, self.app)
+        else:  # _start_asgi_task's, in this frame
+            task = self.loop.create_task(self.cycle.run_asgi(self.app))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        self._disarm()
-        super().on_message_complete()
+        if self._parsing:  # _disarm's, without the call (on every request)
+            self._wanted = None
+        else:
+            self._disarm()
+        # HttpToolsProtocol.on_message_complete, in this frame.
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
 
     def on_response_complete(self) -> None:
+        """``HttpToolsProtocol.on_response_complete``, with the keep-alive timer moved on
+        rather than made anew."""
         self._out.flush()  # a head whose body was empty: the answer is whole, send it now
-        super().on_response_complete()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self._keep_alive_due
+            )

@@ -118,6 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         loop="uvloop",
         http=HTTP_PROTOCOL,  # httptools, with bounds on head size and read times
+        interface="asgi3",  # the Host guard's call returns its awaitable (hosts.HostGuard)
         # The Host guard reads X-Forwarded-* itself, as this middleware would (forwarded.py).
         proxy_headers=False,
         log_level=args.log_level,

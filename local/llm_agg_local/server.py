@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -13,7 +14,7 @@ from llm_agg.runtime import Runtime
 from llm_agg.settings import Settings
 from llm_agg_local.admin_key import ensure_admin_key
 from llm_agg_local.forwarded import Forwarded
-from llm_agg_local.hosts import HostGuard, HostPolicy
+from llm_agg_local.hosts import HostGuard, HostPolicy, Serving
 
 # Longest prefix first: /v1/agents belongs to the agent function, the rest of /v1 to chat.
 Route = tuple[str, ASGIApp]
@@ -46,6 +47,7 @@ class PathRouter:
         # The app of each short path seen (a client asks the same few paths for ever): one
         # look-up a request instead of a prefix test per mounted app. Bounded: cleared when full.
         self._apps: Memo[str, ASGIApp] = Memo(REMEMBERED_PATHS)
+        self._serving: Memo[str, Serving] = Memo(REMEMBERED_PATHS)
 
     def app_for(self, path: str) -> ASGIApp:
         app = self._apps.get(path)
@@ -54,6 +56,17 @@ class PathRouter:
             if len(path) <= REMEMBERED_PATH:
                 self._apps.keep(path, app)
         return app
+
+    def serving_for(self, path: str) -> Serving:
+        """What serves ``path`` as a plain function returning the awaitable (an app's
+        ``serving``, as ``FixedRoutesApp`` has: one coroutine less a request), else its app."""
+        serving = self._serving.get(path)
+        if serving is None:
+            app = self.app_for(path)
+            serving = cast(Serving, getattr(app, "serving", app))
+            if len(path) <= REMEMBERED_PATH:
+                self._serving.keep(path, serving)
+        return serving
 
     def _find(self, path: str) -> ASGIApp:
         for prefix, app in self.routes:
@@ -159,4 +172,4 @@ def create_served_app() -> HostGuard:
     settings = Settings.from_env()
     policy = HostPolicy.from_env(settings.require_auth, settings.environ)
     forwarded = Forwarded.from_env(settings.environ)  # uvicorn runs without its proxy_headers
-    return HostGuard(create_app(settings, freeze=True), policy, forwarded)
+    return HostGuard(create_app(settings, freeze=True), policy, forwarded)  # ASGI 3: serve.py

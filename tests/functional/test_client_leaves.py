@@ -128,6 +128,14 @@ class Upstream:
 
         return httpx.Response(200, content=body(), headers={"content-type": "text/event-stream"})
 
+    def never_answers(self, stream: bool) -> respx.Route:
+        """Groq held without an answer (no first event for 30 s); Cerebras, never to be asked."""
+        if stream:
+            respx.post(GROQ).mock(return_value=self.stream(before_first=30))
+        else:
+            respx.post(GROQ).mock(side_effect=self.hold)
+        return respx.post(CEREBRAS).respond(200, json={})
+
 
 @respx.mock
 @pytest.mark.parametrize("path", PATHS)
@@ -136,11 +144,7 @@ async def test_a_client_that_leaves_before_the_answer_cancels_the_call(
     app: App, stream: bool, path: str
 ) -> None:
     upstream = Upstream()
-    if stream:  # no first event for 30 s
-        respx.post(GROQ).mock(return_value=upstream.stream(before_first=30))
-    else:
-        respx.post(GROQ).mock(side_effect=upstream.hold)
-    other = respx.post(CEREBRAS).respond(200, json={})
+    other = upstream.never_answers(stream)
     client = Client({**ASKS[path], "stream": stream}, path)
     await client.leaves(app, once=upstream.started)  # the 30 s are not waited for
     assert upstream.let_go

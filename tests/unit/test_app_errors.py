@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from llm_agg.api.errors import GatewayError, RateLimited
 from llm_agg.apps.base import EXCEPTION_HANDLERS, new_app, route
-from llm_agg.apps.fixed_routes import FixedRoutes, fixed_routes
+from llm_agg.apps.fixed_routes import FixedRoutes, fixed_routes, new_request
 
 
 async def answers(_: Request) -> Response:
@@ -203,3 +203,18 @@ def test_an_app_with_middleware_of_its_own_keeps_starlettes_stack() -> None:
     app.add_middleware(GZipMiddleware)
     assert not isinstance(app.build_middleware_stack(), FixedRoutes)
     assert call(app, "/fails_midway") == call(starlettes(), "/fails_midway")
+
+
+def test_a_request_made_without_its_init_is_starlettes_own() -> None:
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/", "headers": []}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}"}
+
+    async def send(message: Any) -> None:
+        return None
+
+    made = new_request(scope, receive, send)
+    assert type(made) is Request
+    assert vars(made) == vars(Request(scope, receive, send))
+    assert made.receive is receive and made.scope is scope

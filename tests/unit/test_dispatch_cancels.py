@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+from llm_agg.api.departure import DEPARTURE
 from llm_agg.api.errors import GatewayError
 from llm_agg.dispatch import CLIENT_GONE, EventStream, _close, _Deadline, _unless_gone, _Watch
 from llm_agg.http_transport.connection import Body
@@ -343,3 +344,68 @@ async def test_a_stopped_watch_lets_its_task_go_without_the_garbage_collector() 
         assert gone() is None
     finally:
         gc.enable()
+
+
+class Departure:
+    """A server's ``llm_agg.api.departure`` (the local server's protocol has one per connection)."""
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.on_gone: Any = None
+
+    def leave(self) -> None:
+        self.gone = True
+        on_gone, self.on_gone = self.on_gone, None
+        if on_gone is not None:
+            on_gone()
+
+
+async def never() -> dict[str, Any]:
+    raise AssertionError("a watch told by its server never waits on receive")
+
+
+async def test_a_watch_told_by_its_server_has_no_task_and_cancels_as_the_task_did() -> None:
+    departure = Departure()
+    watch = _Watch(never, {"type": "http", DEPARTURE: departure})
+    assert watch._task is None and departure.on_gone is not None
+    asyncio.get_running_loop().call_later(0.01, departure.leave)
+    with pytest.raises(GatewayError) as caught:
+        await _unless_gone(watch, asyncio.sleep(10))
+    assert caught.value.status == CLIENT_GONE
+    assert cancelling() == 0
+    watch.stop()
+
+
+async def test_a_told_watch_holds_its_cancel_for_closes_and_lets_go_when_stopped() -> None:
+    departure = Departure()
+    watch = _Watch(never, {"type": "http", DEPARTURE: departure})
+    fired: list[str] = []
+    watch.target(lambda: fired.append("cancelled"))
+    watch.hold()
+    departure.leave()
+    assert fired == []
+    watch.release()
+    assert fired == ["cancelled"]
+    watch.stop()
+    # Stopped, it lets go of the server's hook; a later watch of the connection keeps its own.
+    again = Departure()
+    first = _Watch(never, {"type": "http", DEPARTURE: again})
+    first.stop()
+    assert again.on_gone is None
+    second = _Watch(never, {"type": "http", DEPARTURE: again})
+    stale = _Watch(never, {"type": "http", DEPARTURE: again})  # took the hook over
+    second.stop()
+    assert again.on_gone is not None  # the one holding it now is not the stopped one's
+    stale.stop()
+    assert again.on_gone is None
+
+
+async def test_a_client_gone_before_its_watch_started_is_gone_at_once() -> None:
+    departure = Departure()
+    departure.leave()
+    watch = _Watch(never, {"type": "http", DEPARTURE: departure})
+    assert watch.gone
+    with pytest.raises(GatewayError) as caught:
+        await _unless_gone(watch, asyncio.sleep(10))
+    assert caught.value.status == CLIENT_GONE
+    watch.stop()

@@ -25,6 +25,8 @@ async def echo(scope: Any, receive: Any, send: Any) -> None:
         if message["type"] == "http.disconnect":
             return
         body, more = body + message["body"], message["more_body"]
+    if body == b"slow":
+        await asyncio.sleep(0.5)
     length = str(len(body)).encode()
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", length)]}
@@ -43,8 +45,10 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     made.close()
 
 
-def connected(loop: asyncio.AbstractEventLoop) -> tuple[Fast, Socket]:
-    config = uvicorn.Config(echo, log_level="warning", proxy_headers=False)
+def connected(loop: asyncio.AbstractEventLoop, keep_alive: float = 5) -> tuple[Fast, Socket]:
+    config = uvicorn.Config(
+        echo, log_level="warning", proxy_headers=False, timeout_keep_alive=keep_alive
+    )
     config.load()
     protocol = Fast(config, ServerState(), {}, loop)
     sock = Socket(loop)
@@ -110,3 +114,43 @@ def test_what_does_not_arrive_in_time_is_answered_408_and_closed(
     assert sock.closed
     assert sock.out.startswith(b"HTTP/1.1 408 ")
     assert f"The request's {late} did not arrive in time.".encode() in sock.out
+
+
+def test_an_idle_connection_is_closed_keep_alive_seconds_after_its_last_answer(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    protocol, sock = connected(loop, keep_alive=0.5)
+    protocol.data_received(HEAD + b"ping")
+    turns(loop, 0.3)
+    assert sock.out.endswith(b"ping") and not sock.closed
+    protocol.data_received(HEAD + b"pong")  # within the keep-alive: served
+    turns(loop, 0.3)  # 0.6 s after the first answer, 0.3 s after this one
+    assert sock.out.endswith(b"pong") and not sock.closed
+    answered = sock.out
+    turns(loop, 0.35)
+    assert sock.closed and sock.out == answered  # closed without a word, as uvicorn does
+
+
+def test_requests_back_to_back_make_no_timer_each(loop: asyncio.AbstractEventLoop) -> None:
+    protocol, sock = connected(loop, keep_alive=5)
+    made: list[float] = []
+    at = loop.call_at  # asyncio's call_later calls it too
+    loop.call_at = lambda when, *a, **k: made.append(when) or at(when, *a, **k)  # type: ignore[method-assign]
+    for _ in range(20):
+        protocol.data_received(HEAD + b"ping")
+        turns(loop)
+    assert sock.out.count(b"HTTP/1.1 200 ") == 20 and not sock.closed
+    assert len(made) == 1  # the keep-alive's, once for the connection
+
+
+def test_a_connection_busy_when_its_keep_alive_fell_due_is_idle_again_from_its_answer(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    protocol, sock = connected(loop, keep_alive=0.3)
+    protocol.data_received(HEAD + b"ping")
+    turns(loop, 0.1)
+    protocol.data_received(HEAD + b"slow")  # answered 0.5 s later: busy past the deadline
+    turns(loop, 0.6)  # 0.1 s after its answer
+    assert sock.out.endswith(b"slow") and not sock.closed
+    turns(loop, 0.35)
+    assert sock.closed

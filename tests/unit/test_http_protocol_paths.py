@@ -12,6 +12,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from llm_agg.api.departure import DEPARTURE
 from llm_agg_local import http_limits
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
 from tests.support.sockets import Socket
@@ -28,7 +29,8 @@ def served(kind: type[HttpToolsProtocol], reads: list[bytes]) -> tuple[list[Any]
         message = await receive()
         cycle = send.__self__
         settings = {name: getattr(cycle, name) for name in CYCLE}
-        kept = {k: v for k, v in scope.items() if k != "state"}
+        # Ours tells of the client's going (its departure, tests/functional/test_departure.py).
+        kept = {k: v for k, v in scope.items() if k not in ("state", DEPARTURE)}
         seen.append((kept, settings, message["body"]))
         body = repr((scope["method"], scope["path"], scope["query_string"])).encode()
         headers = [(b"content-length", str(len(body)).encode())]
@@ -99,3 +101,23 @@ def test_pipelined_requests_are_answered_in_order_as_uvicorn_does() -> None:
     ours = served(LimitedHttpToolsProtocol, reads)
     assert ours == served(HttpToolsProtocol, reads)
     assert len(ours[0]) == 4
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        [b"GARBAGE\r\n\r\n"],
+        [request(b"/v1/chat/completions"), b"POST /x HTTP/1.1\r\nBad Header\r\n\r\n"],
+        [
+            request(
+                b"/v1/chat/completions", b"POST", b"1.1", b"Connection: upgrade", b"Upgrade: h2c"
+            )
+        ],
+    ],
+)
+def test_what_the_parser_refuses_or_upgrades_is_answered_as_uvicorn_does(
+    reads: list[bytes],
+) -> None:
+    ours = served(LimitedHttpToolsProtocol, reads)
+    assert ours == served(HttpToolsProtocol, reads)
+    assert ours[1]

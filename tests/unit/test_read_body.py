@@ -120,3 +120,18 @@ def test_a_body_read_before_is_given_again_and_a_consumed_stream_is_an_error() -
             await consumed.body()
 
     asyncio.run(twice())
+
+
+def test_a_json_body_goes_by_the_first_type_and_length_sent_as_header_reads_them() -> None:
+    def status(headers: list[tuple[bytes, bytes]]) -> int | bytes:
+        try:
+            return asyncio.run(read_json_body(request([part(b"{}", False)], headers), 9))
+        except GatewayError as refused:
+            return refused.status
+
+    text = (b"content-type", b"text/plain")
+    assert status([JSON, text]) == b"{}"
+    assert status([text, JSON]) == 415
+    assert status([(b"content-length", b"2")]) == 415  # no type at all
+    assert status([(b"content-length", b"99"), JSON, (b"content-length", b"2")]) == 413
+    assert status([JSON, (b"content-length", b"2"), (b"content-length", b"99")]) == b"{}"

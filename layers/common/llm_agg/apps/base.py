@@ -19,10 +19,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llm_agg.api.errors import GatewayError
-from llm_agg.apps.fixed_routes import FixedRoutesApp
+from llm_agg.apps.fixed_routes import Calling, FixedRoutesApp
 
 if TYPE_CHECKING:
     from llm_agg.runtime import Runtime
@@ -75,6 +74,20 @@ def header(request: Request, name: bytes) -> str:
     return ""
 
 
+def two_headers(request: Request, one: bytes, other: bytes) -> tuple[bytes | None, bytes | None]:
+    """The raw first ``one`` and first ``other`` header (None when absent), as ``header``
+    finds each, in one pass over the headers."""
+    first: bytes | None = None
+    second: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == one:
+            if first is None:
+                first = value
+        elif name == other and second is None:
+            second = value
+    return first, second
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, or 413 once it passes ``limit`` bytes: chunked bodies declare no length, so
     the bound is kept while reading, not only checked against ``content-length``.
@@ -83,7 +96,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     notes it), without that async generator: its making, the event loop's registry of async
     generators (a ``WeakSet``'s Python code, in and out) and its closing cost ~10 µs of a
     request's CPU on a cold vCPU (issue 17)."""
-    declared = header(request, b"content-length")
+    return await _read_body(request, limit, header(request, b"content-length"))
+
+
+async def _read_body(request: Request, limit: int, declared: str) -> bytes:
+    """``read_body``, its ``content-length`` header (``declared``, "" for none) read."""
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
     read: bytes | None = getattr(request, "_body", None)  # a body something already read
@@ -123,15 +140,17 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     """``read_body`` of a JSON request, 415 for any other type: a web page can send text/plain
     (or a form) to any origin as a "simple" request without asking, but never JSON without a
     preflight this server does not grant, so no page can spend quota or drive the agent."""
-    media = header(request, b"content-type").split(";")[0].strip().lower()
-    if media != "application/json":
+    content_type, declared = two_headers(request, b"content-type", b"content-length")
+    media = "" if content_type is None else content_type.decode("latin-1")
+    if media.split(";")[0].strip().lower() != "application/json":
         raise GatewayError(
             "Send the body as JSON with 'Content-Type: application/json'.",
             status=415,
             type="invalid_request_error",
             code="unsupported_media_type",
         )
-    return await read_body(request, limit)
+    length = "" if declared is None else declared.decode("latin-1")
+    return await _read_body(request, limit, length)
 
 
 def _too_large() -> GatewayError:
@@ -187,20 +206,6 @@ class Deferred:
         return endpoint
 
 
-def _calling(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
-    """What Starlette's ``request_response`` makes of ``endpoint`` but its second exception
-    layer: the app's ExceptionMiddleware, just above the router, holds the same handlers and
-    catches what this raises alike (a handled error after the response started included),
-    so the layer only added a wrapper on every message sent (1.2 µs a request, ~0.4 µs a
-    chunk of a stream)."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await endpoint(Request(scope, receive, send))
-        await response(scope, receive, send)
-
-    return app
-
-
 def new_app(runtime: Runtime, routes: Sequence[BaseRoute] = ()) -> Starlette:
     """An app serving from ``runtime`` (on ``app.state``), which it closes when it shuts down.
     Mounted in the local server, its lifespan is the server's, which closes the shared one.
@@ -208,7 +213,7 @@ def new_app(runtime: Runtime, routes: Sequence[BaseRoute] = ()) -> Starlette:
     as they would serve them (``apps/fixed_routes.py``)."""
     for made in routes:
         if type(made) is Route and inspect.iscoroutinefunction(made.endpoint):
-            made.app = _calling(made.endpoint)
+            made.app = Calling(made.endpoint)
     app = FixedRoutesApp(
         routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=closing(runtime)
     )
