@@ -44,18 +44,16 @@ class PathRouter:
         self.routes = sorted(routes, key=lambda r: len(r[0]), reverse=True)
         self.fallback = fallback
         self.startup = startup
-        # The app of each short path seen (a client asks the same few paths for ever): one
+        # What serves each short path seen (a client asks the same few paths for ever): one
         # look-up a request instead of a prefix test per mounted app. Bounded: cleared when full.
-        self._apps: Memo[str, ASGIApp] = Memo(REMEMBERED_PATHS)
         self._serving: Memo[str, Serving] = Memo(REMEMBERED_PATHS)
 
     def app_for(self, path: str) -> ASGIApp:
-        app = self._apps.get(path)
-        if app is None:
-            app = self._find(path)
-            if len(path) <= REMEMBERED_PATH:
-                self._apps.keep(path, app)
-        return app
+        """The mounted app (else the fallback) whose prefix ``path`` is under, the longest."""
+        for prefix, app in self.routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return app
+        return self.fallback
 
     def serving_for(self, path: str) -> Serving:
         """What serves ``path`` as a plain function returning the awaitable (an app's
@@ -68,18 +66,12 @@ class PathRouter:
                 self._serving.keep(path, serving)
         return serving
 
-    def _find(self, path: str) -> ASGIApp:
-        for prefix, app in self.routes:
-            if path == prefix or path.startswith(prefix + "/"):
-                return app
-        return self.fallback
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send, self.startup, self.runtime)
             return
         # All it does for a request: a Host guard in front (hosts.HostGuard) does it itself.
-        await self.app_for(scope.get("path", ""))(scope, receive, send)
+        await self.serving_for(scope.get("path", ""))(scope, receive, send)
 
 
 class BuiltOnFirstRequest:
