@@ -193,6 +193,7 @@ def parse_chat(raw: bytes) -> ChatCall:
 # builds is what the validator would (``tests/unit/test_chat_plain.py`` holds them equal).
 _ROLES = frozenset(get_args(Message.model_fields["role"].annotation))
 _UNSET: dict[str, Any] = dict.fromkeys(ChatRequest.model_fields)  # in the fields' order
+_MESSAGE_UNSET: dict[str, Any] = dict.fromkeys(Message.model_fields)
 _PLAIN_MESSAGES = 16  # more than this (a long conversation): the validator's loop is faster
 # The float fields' bounds. An int is taken too (``"temperature": 0``, as JavaScript and the
 # openai SDK write it), made a float as the validator makes it.
@@ -265,8 +266,7 @@ def _plain(body: dict[str, Any]) -> ChatRequest | None:
         content = message.get("content")
         if type(role) is not str or role not in _ROLES or type(content) is not str:
             return None
-        text = {"role": role, "content": content, "name": None, "tool_calls": None}
-        text["tool_call_id"] = None
+        text = {**_MESSAGE_UNSET, "role": role, "content": content}  # the fields' order kept
         made.append(_built(Message, text, {"role", "content"}))
     fields["messages"] = made
     return _built(ChatRequest, fields, set(body))
