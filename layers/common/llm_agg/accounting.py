@@ -134,10 +134,10 @@ class Accounting:
         return Blocked(provider, target.model, account, cool.until, cool.reason)
 
     async def admit(self, target: Target, prompt_tokens: int) -> Admission:
-        spec, mine, model = target.spec, target.account, target.model
-        provider = spec.name
+        mine, model = target.account, target.model
+        provider = target.spec.name
         # Quota counts per holder (the account, or the project a provider counts by).
-        account = spec.quota_holder(mine.account_id, mine.quota_group)
+        account = target.quota_holder
         quota = self.quota
         quota.maybe_refresh()
         # Of ``blocked``'s reasons only a parked key turns it down here (a cooldown is the

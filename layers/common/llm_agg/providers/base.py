@@ -23,11 +23,14 @@ class Target:
     model: str
     account: Account
     max_output: int | None = None  # the model's output limit, when the catalog knows it
+    # Whose quota this attempt spends: the account, or its project or organisation. Worked
+    # out once (spec and account are frozen; the router keeps its targets), where admission
+    # and accounting read it on every attempt.
+    quota_holder: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def quota_holder(self) -> str:
-        """Whose quota this attempt spends: the account, or its project or organisation."""
-        return self.spec.quota_holder(self.account.account_id, self.account.quota_group)
+    def __post_init__(self) -> None:
+        holder = self.spec.quota_holder(self.account.account_id, self.account.quota_group)
+        object.__setattr__(self, "quota_holder", holder)
 
 
 @dataclass(frozen=True, slots=True)
