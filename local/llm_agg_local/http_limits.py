@@ -103,12 +103,8 @@ class _HeadHeld:
         held = self._held
         if held is not None:
             self._held = None
-            transport = self._transport
-            transport.write(held + data)
-            # _hand_over, written out: this is every stream's first byte, run cold.
-            owner, self._owner = self._owner, None
-            if owner is not None and owner.transport is self:
-                owner.transport = transport
+            self._transport.write(held + data)
+            self._hand_over()
         elif self._holding:
             self._holding = False
             self._held = bytes(data)
