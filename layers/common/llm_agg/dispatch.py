@@ -232,6 +232,12 @@ def _ms(since: float) -> float:
     return (time.monotonic() - since) * 1000
 
 
+def _limit(req: _Request, target: Target, now: float) -> float:
+    """An attempt's deadline in seconds from ``now``: the provider's timeout, within the
+    request's."""
+    return max(0.0, min(target.spec.timeout, req.deadline - now))
+
+
 class _Spread:
     """The targets still to try, and what this request's failures say of them."""
 
@@ -683,8 +689,7 @@ class Dispatcher:
     ) -> Served | Attempt:
         call = req.call
         started = time.monotonic()
-        # This attempt's deadline in seconds: the provider's timeout, within the request's.
-        limit = max(0.0, min(target.spec.timeout, req.deadline - started))
+        limit = _limit(req, target, started)
         deadline = _Deadline(limit)
         try:
             opened = await self._open(req, target, adapter, attempt, admission)
@@ -725,10 +730,7 @@ class Dispatcher:
     ) -> StreamingResponse | Attempt:
         call = req.call
         started = time.monotonic()
-        # This attempt's deadline in seconds: the provider's timeout, within the request's.
-        # (Here and below, small helpers written out: each frame is paid cold before the
-        # stream's first byte, issue 17.)
-        limit = max(0.0, min(target.spec.timeout, req.deadline - started))
+        limit = _limit(req, target, started)
         translator = ScrubbedStream(adapter.stream_translator(call, target), target.account)
         parser = SSEParser()
         first: list[bytes] | None = None
@@ -745,12 +747,10 @@ class Dispatcher:
             # answer says itself whether it is encoded (its headers not looked through).
             stream = response.stream
             reads: AsyncIterator[bytes]
-            if type(stream) is Body and not stream.encoded:  # read as it is
-                reads = Reads(response)
+            if type(stream) is Body:
+                reads = response.aiter_bytes() if stream.encoded else Reads(response)
             elif _has(response.headers, b"content-encoding"):
                 reads = response.aiter_bytes()
-            elif type(stream) is Body:
-                reads = Reads(response)
             else:
                 reads = _pieces(response)
             first = await _first_frames(reads, parser, translator)
@@ -776,7 +776,7 @@ class Dispatcher:
             message = error or "the provider closed the stream before any event"
             failure = broken(message, response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
-        first_byte = (time.monotonic() - started) * 1000  # _ms(started)
+        first_byte = _ms(started)
 
         def finished(failure: UpstreamFailure | None) -> None:
             self.accounting.settle(
