@@ -117,7 +117,7 @@ def _signals(text: str) -> tuple[int, int]:
     return code, math
 
 
-def _measure(call: ChatCall) -> tuple[int, str]:
+def measure(call: ChatCall) -> tuple[int, str]:
     """(estimated prompt tokens, text of the last user message), measured once a request (in
     this one function: each call is paid again on a vCPU come back cold, issue 17)."""
     measured = call.measured
@@ -146,11 +146,11 @@ def _measure(call: ChatCall) -> tuple[int, str]:
 
 
 def estimate_tokens(call: ChatCall) -> int:
-    return _measure(call)[0]
+    return measure(call)[0]
 
 
 def classify(call: ChatCall) -> Profile:
-    tokens, last_user = _measure(call)
+    tokens, last_user = measure(call)
     request = call.request
     text = last_user[:_TEXT_CAP]
     needs = call.needs
