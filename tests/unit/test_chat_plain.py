@@ -9,13 +9,14 @@ validator's. These tests hold both on hand-picked bodies and on many seeded vari
 from __future__ import annotations
 
 import random
+from dataclasses import fields
 from typing import Any
 
 import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from llm_agg.api.chat import _VALIDATE, ChatRequest, Message, _plain, parse_chat
+from llm_agg.api.chat import _VALIDATE, ChatCall, ChatRequest, Message, _plain, parse_chat
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.validation import invalid_request
 
@@ -308,3 +309,15 @@ def test_an_int_is_made_a_float_in_the_request_never_in_the_body() -> None:
     assert (type(made.temperature), type(made.top_p)) == (float, float)
     assert body == {"model": "m", "messages": [USER], "temperature": 1, "top_p": 0}
     assert type(body["temperature"]) is int
+
+
+@pytest.mark.parametrize("body", PLAIN[:4] + VALID_NOT_PLAIN[:3])
+def test_parse_chat_makes_the_call_as_its_init_would(body: dict[str, Any]) -> None:
+    """``parse_chat`` makes its ``ChatCall`` without the dataclass's ``__init__``: every field
+    set, as ``ChatCall(body, request)`` sets it, and nothing measured yet."""
+    call = parse_chat(orjson.dumps(body))
+    made = ChatCall(call.body, call.request)
+    assert call == made and call.body == body
+    for f in fields(ChatCall):
+        assert getattr(call, f.name) is getattr(made, f.name)
+    assert call.measured is None
