@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llm_agg.api.chat import ChatCall, ImagePart, Message, Needs, TextPart
+from llm_agg.api.chat import MESSAGE_FRAMING, ChatCall, ImagePart, Message, Needs, TextPart
 
 TASKS = frozenset({"code", "reasoning", "long_context", "vision", "tools", "general"})
 # The order in which one task outranks another as the request's main one.
@@ -132,7 +132,7 @@ def measure(call: ChatCall) -> tuple[int, str]:
         if type(text) is not str:  # parts (or none): a text one (a call less) is the usual
             text, pictures = _text_of(message)
             images += pictures
-        chars += len(text) + 16  # role and framing
+        chars += len(text) + MESSAGE_FRAMING  # role and framing (as api/chat.py's _plain)
         for tool_call in message.tool_calls or ():
             chars += len(tool_call.function.arguments) + len(tool_call.function.name)
         if message.role == "user":
