@@ -111,3 +111,14 @@ def test_a_parked_key_sends_the_router_the_whole_way(
     monkeypatch.setattr(runtime.router, "_refresh", counted)
     routed(runtime)
     assert calls == ["refresh"]
+
+
+def test_settled_answers_only_what_route_would_without_awaiting(runtime: Runtime) -> None:
+    router = runtime.router
+    assert router.settled(chat(model=MODEL)) is None  # nothing read yet: route must await
+    first = routed(runtime)
+    routed(runtime)
+    assert router.settled(chat(model=MODEL)) == first
+    assert router.settled(chat(model="groq/another-model")) is None  # not settled: route it
+    runtime.quota.refreshed -= runtime.quota.refresh_every
+    assert router.settled(chat(model=MODEL)) is None  # something is due first

@@ -164,15 +164,22 @@ class Router:
         re-reading the stored accounts when they are stale (in a thread). The only way in: no
         handler can route from accounts it forgot to refresh. ``refresh`` gives the work to
         await, or None when the accounts are fresh (``Stored.refreshing``)."""
-        quiet = self._quiet()
-        if quiet is not None:
-            settled = self._settled_route(call, *quiet)
-            if settled is not None:
-                return settled
+        settled = self.settled(call)
+        if settled is not None:
+            return settled
         pending = self._refresh()
         if pending is not None:
             await pending
         return self._targets(call)
+
+    def settled(self, call: ChatCall) -> list[Target] | None:
+        """``route``'s answer when it has nothing to await nor work out: the route remembered
+        for what ``call`` asks (``_settle``), while nothing is due before routing
+        (``Runtime.quiet``); None otherwise (await ``route``). A plain call: the chat endpoint
+        asks it first, without ``route``'s coroutine to make and run on every request (issue
+        17)."""
+        quiet = self._quiet()
+        return None if quiet is None else self._settled_route(call, *quiet)
 
     def _targets(self, call: ChatCall) -> list[Target]:
         """``route``'s order, from the accounts as last read: ready first, then those whose
