@@ -542,7 +542,8 @@ class Dispatcher:
         req: _Request = _new(_Request)
         req.call = call
         req.gateway_key = gateway_key
-        req.prompt_tokens = measure(call)[0]
+        measured = call.measured  # parse_chat's plain path measured it: no call to ask
+        req.prompt_tokens = (measured if measured is not None else measure(call))[0]
         req.deadline = time.monotonic() + self.runtime.settings.deadline
         return req
 
