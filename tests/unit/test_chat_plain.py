@@ -16,7 +16,15 @@ import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from llm_agg.api.chat import _VALIDATE, ChatCall, ChatRequest, Message, _plain, parse_chat
+from llm_agg.api.chat import (
+    _PLAIN_IDS,
+    _VALIDATE,
+    ChatCall,
+    ChatRequest,
+    Message,
+    _plain,
+    parse_chat,
+)
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.validation import invalid_request
 from llm_agg.routing.classify import measure
@@ -332,3 +340,19 @@ def test_parse_chat_makes_the_call_as_its_init_would(body: dict[str, Any]) -> No
         assert call.measured is None
     else:
         assert call.measured is not None and call.measured == measure(made)
+
+
+@pytest.mark.parametrize("model", ["m", "groq/llama-3.3-70b-versatile", "x" * 256])
+def test_a_model_id_remembered_is_taken_as_the_first_time(model: str) -> None:
+    body = {"model": model, "messages": [USER]}
+    assert agrees(body)
+    assert model in _PLAIN_IDS
+    assert agrees(body)  # the second time from the memory: built and measured the same
+
+
+@pytest.mark.parametrize("model", ["a b", "x" * 257, "tab\there", "", "caf\u00e9", "nul\x00"])
+def test_a_model_id_the_validator_must_judge_is_never_remembered(model: str) -> None:
+    body = {"model": model, "messages": [USER]}
+    for _ in range(2):
+        assert _plain(body) is None
+    assert model not in _PLAIN_IDS
