@@ -33,6 +33,7 @@ Row = dict[str, list[float]]
 SPANS = [
     ("in", "first byte out"),
     ("in", "_open >"),
+    ("parse_chat >", "_open >"),
     ("_open >", "first byte out"),
     ("_open >", "write >"),
     ("write <", "_open <"),
