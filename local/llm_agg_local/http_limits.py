@@ -177,6 +177,7 @@ class _Cycle(RequestResponseCycle):
     the cycle's flag, so the rest of uvicorn's code is unchanged."""
 
     _waiters: list[asyncio.Future[None]] | None = None  # receive()s waiting for the flag
+    received = False  # whether any of the body was given (receive() or take_body())
 
     def __init__(
         self,
@@ -259,7 +260,26 @@ class _Cycle(RequestResponseCycle):
             return {"type": "http.disconnect"}
         message = {"type": "http.request", "body": bytes(self.body), "more_body": self.more_body}
         self.body = bytearray()
+        self.received = True
         return message
+
+    def take_body(self) -> bytes | None:
+        """The whole body when all of it has arrived and none of it was received, else None:
+        what ``receive()`` would give in one message, without its coroutine and message
+        (``llm_agg.api.arrived``). The cycle is then as after that ``receive()``."""
+        if self.more_body or self.received or self.disconnected or self.response_complete:
+            return None
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
+        self.ready = False
+        self.received = True
+        body = bytes(self.body)
+        self.body = bytearray()
+        return body
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):

@@ -14,6 +14,7 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from llm_agg.api.arrived import TAKE
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
 from tests.support.sockets import Socket
 
@@ -34,16 +35,24 @@ class Counted(Socket):
         self.flow.append("resume")
 
 
-def served(kind: type[HttpToolsProtocol], reads: list[bytes]) -> tuple[Any, ...]:
+def served(
+    kind: type[HttpToolsProtocol], reads: list[bytes], take: bool = False
+) -> tuple[Any, ...]:
     """Each message the app received (with the socket's pauses and resumes by then), what was
     written and the socket's pauses and resumes, for ``reads`` fed to a new connection of
-    ``kind``, a few loop turns after each."""
+    ``kind``, a few loop turns after each. With ``take``, the app takes the body whole when
+    its server offers it (``llm_agg.api.arrived``) and receives it otherwise."""
     received: list[tuple[Any, ...]] = []
     sock = Counted()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         size = 0
-        while True:
+        offer = getattr(getattr(receive, "__self__", None), TAKE, None) if take else None
+        whole = None if offer is None else offer()
+        if whole is not None:
+            size = len(whole)
+            received.append(("body", size, False, *sock.flow))
+        while whole is None:
             message = await receive()
             if message["type"] == "http.disconnect":
                 received.append(("gone", size, False, *sock.flow))
@@ -151,3 +160,82 @@ def test_two_receivers_waiting_at_once_are_both_woken() -> None:
         assert got == [{"type": "http.disconnect"}] * 2
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("reads", CASES.values(), ids=CASES.keys())
+def test_a_body_taken_whole_is_what_receive_gives_and_answered_alike(reads: list[bytes]) -> None:
+    """Taken whole where it has all arrived unreceived, received otherwise: the same body, the
+    same 100 Continue, the same resumed reads, the same answers, as uvicorn's receive()."""
+    assert served(LimitedHttpToolsProtocol, reads, take=True) == served(HttpToolsProtocol, reads)
+
+
+def test_the_body_is_taken_only_whole_and_unreceived_then_receive_waits_for_the_end() -> None:
+    loop = asyncio.new_event_loop()
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        take = getattr(receive.__self__, TAKE)
+        seen.append(take())  # not all there yet
+        seen.append(await receive())
+        seen.append(take())  # some was received
+        seen.append(await receive())
+        seen.append(take())
+        waiting = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)
+        seen.append(waiting.done())
+        seen.append(await waiting)
+
+    try:
+        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
+        config.load()
+        protocol = LimitedHttpToolsProtocol(config, ServerState(), {}, loop)
+        protocol.connection_made(Socket())  # type: ignore[arg-type]
+        protocol.data_received(sized(4) + b"pi")
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+        protocol.data_received(b"ng")
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+        protocol.connection_lost(None)
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    part = {"type": "http.request", "more_body": True}
+    assert seen == [
+        None,
+        {**part, "body": b"pi"},
+        None,
+        {**part, "body": b"ng", "more_body": False},
+        None,
+        False,  # after the last of the body, receive() waits for the client's going
+        {"type": "http.disconnect"},
+    ]
+
+
+def test_after_the_body_is_taken_receive_waits_for_the_client_going() -> None:
+    loop = asyncio.new_event_loop()
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(getattr(receive.__self__, TAKE)())
+        seen.append(getattr(receive.__self__, TAKE)())  # once only
+        waiting = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)
+        seen.append(waiting.done())
+        seen.append(await waiting)
+
+    try:
+        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
+        config.load()
+        protocol = LimitedHttpToolsProtocol(config, ServerState(), {}, loop)
+        protocol.connection_made(Socket())  # type: ignore[arg-type]
+        protocol.data_received(sized(4) + b"ping")
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+        protocol.connection_lost(None)
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert seen == [b"ping", None, False, {"type": "http.disconnect"}]

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from llm_agg.api.arrived import TAKE
 from llm_agg.api.errors import GatewayError
 from llm_agg.apps.fixed_routes import Calling, FixedRoutesApp
 
@@ -111,6 +112,15 @@ async def _read_body(request: Request, limit: int, declared: str) -> bytes:
     if request._stream_consumed:
         raise RuntimeError("Stream consumed")  # as request.stream() says it: read twice
     receive = request.receive
+    # A body its server holds whole already (llm_agg.api.arrived): taken without receive().
+    take = getattr(getattr(receive, "__self__", None), TAKE, None)
+    if take is not None:
+        whole: bytes | None = take()
+        if whole is not None:
+            if len(whole) > limit:
+                raise _too_large()
+            request._stream_consumed = True
+            return whole
     chunks: list[bytes] = []
     size = 0
     while True:
