@@ -97,11 +97,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     notes it), without that async generator: its making, the event loop's registry of async
     generators (a ``WeakSet``'s Python code, in and out) and its closing cost ~10 µs of a
     request's CPU on a cold vCPU (issue 17)."""
-    return await _read_body(request, limit, header(request, b"content-length"))
+    whole = _at_hand(request, limit, header(request, b"content-length"))
+    return whole if whole is not None else await _received(request, limit)
 
 
-async def _read_body(request: Request, limit: int, declared: str) -> bytes:
-    """``read_body``, its ``content-length`` header (``declared``, "" for none) read."""
+def _at_hand(request: Request, limit: int, declared: str) -> bytes | None:
+    """``read_body``'s checks (its ``content-length`` header ``declared``, "" for none), and
+    the body when it needs no ``receive()``: read already, or offered whole by its server
+    (``llm_agg.api.arrived``). None: ``_received`` reads it. A plain call, not a coroutine:
+    the usual request awaits none (~1.5 µs a coroutine layer on a cold vCPU, issue 17)."""
     if declared.isdigit() and int(declared) > limit:
         raise _too_large()
     read: bytes | None = getattr(request, "_body", None)  # a body something already read
@@ -121,6 +125,12 @@ async def _read_body(request: Request, limit: int, declared: str) -> bytes:
                 raise _too_large()
             request._stream_consumed = True
             return whole
+    return None
+
+
+async def _received(request: Request, limit: int) -> bytes:
+    """The body from ``receive()``, bounded by ``limit``, once ``_at_hand`` found none."""
+    receive = request._receive
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -161,7 +171,8 @@ async def read_json_body(request: Request, limit: int) -> bytes:
                 code="unsupported_media_type",
             )
     length = "" if declared is None else declared.decode("latin-1")
-    return await _read_body(request, limit, length)
+    whole = _at_hand(request, limit, length)
+    return whole if whole is not None else await _received(request, limit)
 
 
 def _too_large() -> GatewayError:
