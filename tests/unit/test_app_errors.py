@@ -256,3 +256,14 @@ def test_a_fixed_route_sends_to_a_cycle_that_says_it_started_without_a_wrapper()
     assert getattr(sends[0], "__self__", None) is cycle
     assert getattr(sends[1], "__self__", None) is None and sends[1] is not cycle.send
     assert cycle.sent[0]["status"] == 200
+
+
+def test_on_lambda_the_send_is_wrapped_and_the_body_received() -> None:
+    """Mangum's cycle says nothing of its answer's start and offers no body whole: a fixed
+    route there notes the start itself and reads the body with receive(), as ASGI says."""
+    from mangum.protocols.http import HTTPCycle
+
+    from llm_agg.api.arrived import TAKE
+
+    cycle = HTTPCycle({"type": "http", "method": "POST", "headers": []}, b"{}")
+    assert not hasattr(cycle, "response_started") and not hasattr(cycle, TAKE)
