@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 
 from llm_agg.api.chat import parse_chat
@@ -20,7 +21,7 @@ from llm_agg.dispatch import (
     _has,
     _headers,
     _pieces,
-    _relay,
+    _Relay,
     _relay_head,
 )
 from llm_agg.providers import scrub
@@ -42,15 +43,24 @@ async def body() -> AsyncIterator[bytes]:
     yield b"data: {}\n\n"
 
 
+def relayed(content: AsyncIterator[bytes]) -> _Relay:
+    """A relay whose whole stream is ``content`` (what ``EventStream.headed`` is given)."""
+    relay = _Relay.__new__(_Relay)
+    relay.whole = content
+    return relay
+
+
 @pytest.mark.parametrize("attempts", [1, 2, 12])
 @pytest.mark.parametrize("provider", ["groq", "openrouter"])
 def test_the_relay_head_is_the_one_starlette_writes(provider: str, attempts: int) -> None:
     chosen = target(provider, "meta-llama/Llama-3.3-70B:free")
     content = body()
-    ours = EventStream.headed(content, _relay_head(chosen, attempts))
+    relay = relayed(content)
+    ours = EventStream.headed(relay, _relay_head(chosen, attempts))
     theirs = EventStream(content, headers={**SSE_HEADERS, **_headers(chosen, attempts)})
     assert ours.raw_headers == theirs.raw_headers
-    assert vars(ours) == vars(theirs)  # every attribute __init__ leaves, and no other
+    # Every attribute __init__ leaves, and no other but the relay it sends the first frames of.
+    assert vars(ours) == {**vars(theirs), "_relay": relay}
     assert ours.media_type == theirs.media_type and ours.charset == theirs.charset
     assert dict(ours.headers)["x-llm-agg-attempts"] == str(attempts)
 
@@ -83,7 +93,8 @@ async def test_the_relay_sends_the_messages_starlette_stream_response_sends() ->
 
     sent: dict[str, list[object]] = {"ours": [], "theirs": []}
     scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
-    ours = EventStream.headed(pieces(), _relay_head(target(), 1))  # type: ignore[arg-type]
+    ours = EventStream.headed(relayed(pieces()), _relay_head(target(), 1))  # type: ignore[arg-type]
+    ours.body_iterator = pieces()  # wrapped by a layer above: the whole stream is read
     theirs = EventStream(pieces(), headers={**SSE_HEADERS, **_headers(target(), 1)})
     await ours(scope, receive, lambda m: _note(sent["ours"], m))
     await StreamingResponse.__call__(theirs, scope, receive, lambda m: _note(sent["theirs"], m))
@@ -226,8 +237,8 @@ async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: i
         assert heard_of is chosen and headers is response.headers
         said.append("heard")
 
-    relay = _relay(
-        [b"data: {}\n\n"],
+    relay = _Relay(
+        b"data: {}\n\n",
         _pieces(response),
         response,
         SSEParser(),
@@ -235,10 +246,87 @@ async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: i
         chosen,
         heard,
         lambda failure: said.append("finished"),
-    )
+    ).whole
     got = [await anext(relay) for _ in range(reads)]
     assert got[0] == b"data: {}\n\n"
     assert said == (["heard"] if reads > 1 else [])  # not before the first frames are out
     await relay.aclose()
     assert said == ["heard", "finished"]
     assert response.is_closed
+
+
+def relay_of(response: httpx.Response, said: list[str], first: bytes = b"data: {}\n\n") -> _Relay:
+    chosen = target()
+    return _Relay(
+        first,
+        _pieces(response),
+        response,
+        SSEParser(),
+        translator(chosen),
+        chosen,
+        lambda heard_of, headers: said.append("heard"),
+        lambda failure: said.append(f"finished {failure.kind.value if failure else None}"),
+    )
+
+
+DONE = b"data: [DONE]\n\n"
+CHUNK = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
+SCOPE = {"type": "http", "asgi": {"spec_version": "2.4"}}
+
+
+async def never() -> dict[str, object]:
+    await asyncio.Event().wait()
+    return {"type": "http.disconnect"}
+
+
+@pytest.mark.anyio
+async def test_the_first_frames_go_out_before_the_relay_starts_and_the_rest_follows() -> None:
+    # EventStream sends its relay's first frames itself, then the rest: the same messages as
+    # a layer above reading the whole stream gets sent.
+    sent: dict[str, list[object]] = {"ours": [], "wrapped": []}
+    said: dict[str, list[str]] = {"ours": [], "wrapped": []}
+    for way in ("ours", "wrapped"):
+        response = httpx.Response(200, stream=Pieces(CHUNK, DONE))
+        relay = relay_of(response, said[way])
+        stream = EventStream.headed(relay, _relay_head(target(), 1))
+
+        async def whole(
+            inner: AsyncIterator[bytes] = relay.whole, heard: list[str] = said[way]
+        ) -> AsyncIterator[bytes]:
+            assert heard == []  # nothing heard before the first frames are out
+            async for piece in inner:
+                yield piece
+
+        if way == "wrapped":
+            stream.body_iterator = whole()
+        else:
+            assert said[way] == []
+        await stream(dict(SCOPE), never, lambda m, way=way: _note(sent[way], m))  # type: ignore[misc]
+        assert response.is_closed
+    assert sent["ours"] == sent["wrapped"]
+    bodies = [m["body"] for m in sent["ours"][1:]]  # type: ignore[index]
+    assert bodies == [b"data: {}\n\n", CHUNK, DONE, b"", b""]  # finish(): nothing owed
+    assert said["ours"] == said["wrapped"] == ["heard", "finished None"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fails", ["start", "first"])
+async def test_a_relay_whose_rest_never_starts_is_closed_heard_and_settled(fails: str) -> None:
+    # The client gone as the head or the first frames go out (an ASGI 2.4 server's OSError):
+    # the relay's stream never starts, so the EventStream ends it, once.
+    response = httpx.Response(200, stream=Pieces(CHUNK, DONE))
+    said: list[str] = []
+    relay = relay_of(response, said)
+    sent: list[object] = []
+
+    async def send(message: dict[str, object]) -> None:
+        if (message["type"] == "http.response.start") == (fails == "start"):
+            raise OSError("gone")
+        sent.append(message)
+
+    with pytest.raises(ClientDisconnect):
+        await EventStream.headed(relay, _relay_head(target(), 1))(dict(SCOPE), never, send)
+    assert response.is_closed and response.stream.closed  # type: ignore[attr-defined]
+    assert said == ["heard", "finished None"]
+    await relay.abandon()  # again: nothing more
+    assert said == ["heard", "finished None"]

@@ -465,19 +465,20 @@ class EventStream(StreamingResponse):
     ``_Cancel`` rather than an anyio scope."""
 
     media_type = "text/event-stream"
+    _relay: _Relay | None = None  # the relay it was headed for (``headed``)
 
     @classmethod
-    def headed(
-        cls, content: AsyncIterator[bytes], raw_headers: list[tuple[bytes, bytes]]
-    ) -> EventStream:
-        """A 200 stream whose head is already in raw form: what ``__init__`` leaves, without
-        its encoding the headers again (tests/unit/test_relay_head holds the two alike)."""
+    def headed(cls, relay: _Relay, raw_headers: list[tuple[bytes, bytes]]) -> EventStream:
+        """A 200 stream of ``relay`` whose head is already in raw form: what ``__init__``
+        leaves, without its encoding the headers again (tests/unit/test_relay_head holds the
+        two alike)."""
         stream = cls.__new__(cls)
-        stream.body_iterator = content
+        stream.body_iterator = relay.whole
         stream.status_code = 200
         stream.media_type = cls.media_type
         stream.background = None
         stream.raw_headers = raw_headers
+        stream._relay = relay
         return stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -490,6 +491,10 @@ class EventStream(StreamingResponse):
         cancel = _Cancel(watch.loop)
         watch.target(cancel.cancel)
         watching = _WATCHING.set(watch)
+        body = self.body_iterator
+        relay = self._relay
+        if relay is not None and body is not relay.whole:
+            relay = None  # wrapped by a layer above: it reads the whole stream
         try:
             # Starlette's stream_response, in this frame: one coroutine less to suspend and
             # resume at every read of the upstream's stream, before the first byte too.
@@ -500,7 +505,11 @@ class EventStream(StreamingResponse):
                     "headers": self.raw_headers,
                 }
             )
-            async for chunk in self.body_iterator:
+            if relay is not None:
+                # The first frames, before the relay's stream starts (see ``_Relay``).
+                await send({"type": "http.response.body", "body": relay.first, "more_body": True})
+                body = relay.stream(first_sent=True)
+            async for chunk in body:
                 if not isinstance(chunk, _BYTES):  # (a | of types makes a union each time)
                     chunk = chunk.encode(self.charset)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -511,6 +520,8 @@ class EventStream(StreamingResponse):
             if not cancel.caught():
                 raise
         finally:
+            if relay is not None and not relay.began:
+                await relay.abandon()  # its stream never started: its end is owed here
             _WATCHING.reset(watching)
             watch.stop()
             cancel.close()
@@ -791,12 +802,17 @@ class Dispatcher:
                 )
             )
 
-        return EventStream.headed(
-            _relay(
-                first, reads, response, parser, translator, target, self.accounting.heard, finished
-            ),
-            _relay_head(target, attempt),
+        relay = _Relay(
+            b"".join(first),
+            reads,
+            response,
+            parser,
+            translator,
+            target,
+            self.accounting.heard,
+            finished,
         )
+        return EventStream.headed(relay, _relay_head(target, attempt))
 
 
 # Sets of headers ``check_headers`` passed, by value: an account's are the same on each of its
@@ -986,55 +1002,110 @@ async def _events(
     yield [f for event in parser.flush() for f in translator.feed(event)]
 
 
-async def _relay(
-    first: list[bytes],
-    reads: AsyncIterator[bytes],
-    response: httpx.Response,
-    parser: SSEParser,
-    translator: StreamTranslator,
-    target: Target,
-    heard: Callable[[Target, httpx.Headers], None],
-    finished: Callable[[UpstreamFailure | None], None],
-) -> AsyncIterator[bytes]:
-    """The stream for the client, from its ``first`` frames on. The answer's rate-limit headers
-    are ``heard`` once the first frames are out (~3 µs of reading them less before each
-    stream's first byte), or at the end if the client never asks for more."""
-    failure: UpstreamFailure | None = None
-    told = False
-    try:
-        yield b"".join(first)
-        told = True
-        heard(target, response.headers)
+class _Relay:
+    """A stream's relay once its first frames are known: what ``EventStream`` sends.
+
+    ``stream`` is the stream for the client, from its ``first`` frames on. An ``EventStream``
+    whose body is still that stream (no layer above has wrapped it) sends ``first`` itself,
+    right after the head, and only then starts the rest (``stream(first_sent=True)``): the
+    async generator's first step (its registration with the event loop, its frame) is paid
+    after the first byte, not before it (issue 17). If it never gets to start the rest (the
+    client left, a send failed), it ``abandon``s the relay: what the stream's end does."""
+
+    __slots__ = (
+        "began",
+        "finished",
+        "first",
+        "heard",
+        "parser",
+        "reads",
+        "response",
+        "target",
+        "translator",
+        "whole",
+    )
+
+    def __init__(
+        self,
+        first: bytes,
+        reads: AsyncIterator[bytes],
+        response: httpx.Response,
+        parser: SSEParser,
+        translator: StreamTranslator,
+        target: Target,
+        heard: Callable[[Target, httpx.Headers], None],
+        finished: Callable[[UpstreamFailure | None], None],
+    ) -> None:
+        self.first = first
+        self.reads = reads
+        self.response = response
+        self.parser = parser
+        self.translator = translator
+        self.target = target
+        self.heard = heard
+        self.finished = finished
+        self.began = False  # a stream of it has started (its end is then that stream's)
+        self.whole = self.stream(first_sent=False)  # not started: nothing runs until read
+
+    async def stream(self, first_sent: bool) -> AsyncIterator[bytes]:
+        """The stream for the client, with its first frames unless they were sent already.
+        The answer's rate-limit headers are ``heard`` once the first frames are out (~3 µs of
+        reading them less before each stream's first byte), or at the end if the client never
+        asks for more."""
+        self.began = True
+        translator, target = self.translator, self.target
+        failure: UpstreamFailure | None = None
+        told = first_sent
         try:
-            async for frames in _events(reads, parser, translator, target.spec.timeout):
-                if frames:
-                    yield b"".join(frames)
-            yield b"".join(translator.finish())
-        except TimeoutError:
-            log.warning("stream stalled: provider=%s", target.spec.name)
-            failure = stalled("the next event", target.spec.timeout)
-            translator.error = translator.error or failure.message
-            yield UpstreamTimeout(
-                f"{target.spec.name} sent no event for {target.spec.timeout:g}s.",
-                code="upstream_stream_stalled",
-            ).sse()
-        except httpx.HTTPError as exc:
-            log.warning("stream broke: provider=%s error=%s", target.spec.name, type(exc).__name__)
-            message = "the provider's stream broke off"
-            translator.error = translator.error or message
-            yield UpstreamFailed(message, code="upstream_stream_error").sse()
-    finally:
-        # Reached by cancellation too when the client leaves: the close must still happen.
-        await _close(response)
+            if not told:
+                yield self.first
+                told = True
+            self.heard(target, self.response.headers)
+            try:
+                async for frames in _events(
+                    self.reads, self.parser, translator, target.spec.timeout
+                ):
+                    if frames:
+                        yield b"".join(frames)
+                yield b"".join(translator.finish())
+            except TimeoutError:
+                log.warning("stream stalled: provider=%s", target.spec.name)
+                failure = stalled("the next event", target.spec.timeout)
+                translator.error = translator.error or failure.message
+                yield UpstreamTimeout(
+                    f"{target.spec.name} sent no event for {target.spec.timeout:g}s.",
+                    code="upstream_stream_stalled",
+                ).sse()
+            except httpx.HTTPError as exc:
+                log.warning(
+                    "stream broke: provider=%s error=%s", target.spec.name, type(exc).__name__
+                )
+                message = "the provider's stream broke off"
+                translator.error = translator.error or message
+                yield UpstreamFailed(message, code="upstream_stream_error").sse()
+        finally:
+            # Reached by cancellation too when the client leaves: the close must still happen.
+            await self._end(told, failure)
+
+    async def abandon(self) -> None:
+        """The end of a relay whose rest never started (its first frames may have gone out):
+        the upstream answer closed, its headers heard, the attempt settled."""
+        if not self.began:
+            self.began = True
+            await self._end(False, None)
+
+    async def _end(self, told: bool, failure: UpstreamFailure | None) -> None:
+        translator = self.translator
+        await _close(self.response)
         if not told:
-            heard(target, response.headers)
+            self.heard(self.target, self.response.headers)
         if failure is None and translator.error is not None:
             failure = broken(translator.error)
-        finished(failure)
+        self.finished(failure)
         log.debug(
             "streamed: provider=%s model=%s usage=%s error=%s",
-            target.spec.name,
-            target.model,
+            self.target.spec.name,
+            self.target.model,
             translator.usage,
             translator.error,
         )
