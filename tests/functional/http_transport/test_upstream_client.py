@@ -5,6 +5,8 @@ event hooks, following redirects when asked)."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
@@ -166,3 +168,49 @@ def test_the_cookie_jar_cannot_be_replaced() -> None:
     client = upstream_client(timeout=httpx.Timeout(1.0), limits=httpx.Limits())
     with pytest.raises(AttributeError):
         client.cookies = {"a": "b"}  # type: ignore[assignment]
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_httpx_s_request_line_is_logged_as_its_level_says(upstream: Client) -> None:
+    # send reads the logger's cached answer itself: a level or a disabling set between two
+    # requests is heeded at the next.
+    logger = logging.getLogger("httpx")
+    kept = Kept()
+    level = logger.level
+    logger.addHandler(kept)
+    try:
+        async with raw_server(keep_answering()) as server, upstream() as client:
+
+            async def logged() -> bool:
+                kept.messages.clear()
+                await client.post(server.url("/v1/chat/completions"), content=b"{}")
+                return any(m.startswith("HTTP Request: POST") for m in kept.messages)
+
+            logger.setLevel(logging.WARNING)
+            assert not await logged()
+            assert not await logged()  # the cache's answer, asked again
+            logger.setLevel(logging.INFO)
+            assert await logged()
+            assert await logged()
+            logger.disabled = True
+            try:
+                assert not await logged()
+            finally:
+                logger.disabled = False
+            logging.disable(logging.INFO)
+            try:
+                assert not await logged()
+            finally:
+                logging.disable(logging.NOTSET)
+            assert await logged()
+    finally:
+        logger.removeHandler(kept)
+        logger.setLevel(level)

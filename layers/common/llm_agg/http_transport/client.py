@@ -341,7 +341,14 @@ class UpstreamClient(httpx.AsyncClient):
             exc.request = request  # as httpx's send does: the error says which request failed
             raise
         response._request = request  # the ``request`` property's setter, without its call
-        if _httpx_log.isEnabledFor(logging.INFO):
+        try:
+            # ``isEnabledFor(INFO)``: its cache's answer, without the method's frame once asked
+            # (logging empties the cache whenever a level changes), run cold before every
+            # stream's first byte.
+            tell = not _httpx_log.disabled and _httpx_log._cache[logging.INFO]  # type: ignore[attr-defined]
+        except KeyError:
+            tell = _httpx_log.isEnabledFor(logging.INFO)
+        if tell:
             _httpx_log.info(
                 'HTTP Request: %s %s "%s %d %s"',
                 request.method,

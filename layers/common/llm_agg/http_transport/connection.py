@@ -111,7 +111,10 @@ class Connection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self._paused:
             self._paused = True
             cast(asyncio.Transport, self.transport).pause_reading()
-        self._wake()
+        # _wake, in this frame: run cold as every answer's head and a stream's chunks come.
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too: connection_lost follows
