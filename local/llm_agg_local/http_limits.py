@@ -32,12 +32,13 @@ from http import HTTPStatus
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from llm_agg.api.departure import DEPARTURE
 from llm_agg.api.errors import GatewayError
 from llm_agg.memo import Memo
 from llm_agg.settings import positive
+from llm_agg_local.served_cycle import Cycle
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         scope["query_string"] = b""
         scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
         existing = self.cycle
-        self.cycle = RequestResponseCycle(
+        self.cycle = Cycle(  # uvicorn's, writing a head it has rendered before from memory
             scope=scope,
             transport=self.transport,
             flow=self.flow,
