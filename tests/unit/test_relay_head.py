@@ -43,24 +43,24 @@ async def body() -> AsyncIterator[bytes]:
     yield b"data: {}\n\n"
 
 
-def relayed(content: AsyncIterator[bytes]) -> _Relay:
-    """A relay whose whole stream is ``content`` (what ``EventStream.headed`` is given)."""
-    relay = _Relay.__new__(_Relay)
-    relay.whole = content
-    return relay
+def relayed() -> _Relay:
+    """A relay of an answer of one event (what ``EventStream.headed`` is given)."""
+    response = httpx.Response(200, stream=Pieces(b"data: [DONE]\n\n"))
+    return relay_of(response, [])
 
 
 @pytest.mark.parametrize("attempts", [1, 2, 12])
 @pytest.mark.parametrize("provider", ["groq", "openrouter"])
 def test_the_relay_head_is_the_one_starlette_writes(provider: str, attempts: int) -> None:
     chosen = target(provider, "meta-llama/Llama-3.3-70B:free")
-    content = body()
-    relay = relayed(content)
+    relay = relayed()
     ours = EventStream.headed(relay, _relay_head(chosen, attempts))
+    content = ours.body_iterator
     theirs = EventStream(content, headers={**SSE_HEADERS, **_headers(chosen, attempts)})
     assert ours.raw_headers == theirs.raw_headers
-    # Every attribute __init__ leaves, and no other but the relay it sends the first frames of.
-    assert vars(ours) == {**vars(theirs), "_relay": relay}
+    # Every attribute __init__ leaves, and no other but the relay it sends the first frames
+    # of and the whole stream of it it was given.
+    assert vars(ours) == {**vars(theirs), "_relay": relay, "_whole": content}
     assert ours.media_type == theirs.media_type and ours.charset == theirs.charset
     assert dict(ours.headers)["x-llm-agg-attempts"] == str(attempts)
 
@@ -93,8 +93,8 @@ async def test_the_relay_sends_the_messages_starlette_stream_response_sends() ->
 
     sent: dict[str, list[object]] = {"ours": [], "theirs": []}
     scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
-    ours = EventStream.headed(relayed(pieces()), _relay_head(target(), 1))  # type: ignore[arg-type]
-    ours.body_iterator = pieces()  # wrapped by a layer above: the whole stream is read
+    ours = EventStream.headed(relayed(), _relay_head(target(), 1))
+    ours.body_iterator = pieces()  # type: ignore[assignment]  # wrapped by a layer above
     theirs = EventStream(pieces(), headers={**SSE_HEADERS, **_headers(target(), 1)})
     await ours(scope, receive, lambda m: _note(sent["ours"], m))
     await StreamingResponse.__call__(theirs, scope, receive, lambda m: _note(sent["theirs"], m))
@@ -246,7 +246,7 @@ async def test_the_answer_headers_are_heard_once_after_the_first_frames(reads: i
         chosen,
         heard,
         lambda failure: said.append("finished"),
-    ).whole
+    ).stream(first_sent=False)
     got = [await anext(relay) for _ in range(reads)]
     assert got[0] == b"data: {}\n\n"
     assert said == (["heard"] if reads > 1 else [])  # not before the first frames are out
@@ -291,7 +291,7 @@ async def test_the_first_frames_go_out_before_the_relay_starts_and_the_rest_foll
         stream = EventStream.headed(relay, _relay_head(target(), 1))
 
         async def whole(
-            inner: AsyncIterator[bytes] = relay.whole, heard: list[str] = said[way]
+            inner: AsyncIterator[bytes] = stream.body_iterator, heard: list[str] = said[way]
         ) -> AsyncIterator[bytes]:
             assert heard == []  # nothing heard before the first frames are out
             async for piece in inner:
@@ -330,3 +330,33 @@ async def test_a_relay_whose_rest_never_starts_is_closed_heard_and_settled(fails
     assert said == ["heard", "finished None"]
     await relay.abandon()  # again: nothing more
     assert said == ["heard", "finished None"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fails", [False, True], ids=["read whole", "abandoned"])
+async def test_a_relayed_stream_leaves_nothing_for_the_garbage_collector(fails: bool) -> None:
+    # A relay and its EventStream make no reference cycle: all of a request's relay goes as
+    # its last reference does (a cycle a stream kept young collections coming, issue 17).
+    import gc
+    import weakref
+
+    response = httpx.Response(200, stream=Pieces(CHUNK, DONE))
+    gone = weakref.ref(response)
+    relay = relay_of(response, [])
+    stream = EventStream.headed(relay, _relay_head(target(), 1))
+    del response, relay
+
+    async def send(message: dict[str, object]) -> None:
+        if fails and message.get("body"):
+            raise OSError("gone")
+
+    gc.disable()
+    try:
+        try:
+            await stream(dict(SCOPE), never, send)
+        except ClientDisconnect:
+            assert fails
+        del stream
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -465,7 +465,11 @@ class EventStream(StreamingResponse):
     ``_Cancel`` rather than an anyio scope."""
 
     media_type = "text/event-stream"
-    _relay: _Relay | None = None  # the relay it was headed for (``headed``)
+    # The relay it was headed for, and the whole stream of it it was given (``headed``). The
+    # relay holds neither: a stream and its relay make no reference cycle (each would wait for
+    # the garbage collector).
+    _relay: _Relay | None = None
+    _whole: AsyncIterator[bytes] | None = None
 
     @classmethod
     def headed(cls, relay: _Relay, raw_headers: list[tuple[bytes, bytes]]) -> EventStream:
@@ -473,7 +477,7 @@ class EventStream(StreamingResponse):
         leaves, without its encoding the headers again (tests/unit/test_relay_head holds the
         two alike)."""
         stream = cls.__new__(cls)
-        stream.body_iterator = relay.whole
+        stream.body_iterator = stream._whole = relay.stream(first_sent=False)  # not started
         stream.status_code = 200
         stream.media_type = cls.media_type
         stream.background = None
@@ -493,7 +497,7 @@ class EventStream(StreamingResponse):
         watching = _WATCHING.set(watch)
         body = self.body_iterator
         relay = self._relay
-        if relay is not None and body is not relay.whole:
+        if relay is not None and body is not self._whole:
             relay = None  # wrapped by a layer above: it reads the whole stream
         try:
             # Starlette's stream_response, in this frame: one coroutine less to suspend and
@@ -1030,7 +1034,6 @@ class _Relay:
         "response",
         "target",
         "translator",
-        "whole",
     )
 
     def __init__(
@@ -1053,7 +1056,6 @@ class _Relay:
         self.heard = heard
         self.finished = finished
         self.began = False  # a stream of it has started (its end is then that stream's)
-        self.whole = self.stream(first_sent=False)  # not started: nothing runs until read
 
     async def stream(self, first_sent: bool) -> AsyncIterator[bytes]:
         """The stream for the client, with its first frames unless they were sent already.
