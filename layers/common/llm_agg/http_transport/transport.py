@@ -95,11 +95,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             conn.closing = close
             try:
                 if body is not None:
-                    # conn.write, in this frame (run cold before every answer).
-                    if conn.lost or conn.transport is None:
-                        raise conn.error or httpx.WriteError("the connection is closed")
-                    conn.transport.write(head + body)
-                    if not conn.writable:
+                    if conn.write(head + body):
                         await conn.drain(timeouts.get("write"))
                 else:
                     await _write_stream(conn, head, request, timeouts.get("write"))
