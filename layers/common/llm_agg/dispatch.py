@@ -656,11 +656,7 @@ class Dispatcher:
         try:
             request = adapter.build_request(req.call, target)
             headers = request.headers
-            try:  # _check_headers' memory asked in this frame: the usual set passed before
-                sendable = tuple(headers.items()) in _SENDABLE
-            except TypeError:
-                sendable = False
-            if not sendable:
+            if not request.checked:  # (an OpenAI-compatible provider's are, once per account)
                 _check_headers(headers)
             upstream = client.build_request(
                 "POST",

@@ -41,6 +41,9 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str] = field(repr=False)
     content: bytes = field(repr=False)
+    # The headers passed ``api.wire.check_headers`` already: an adapter that builds them from
+    # a set it checked once (dispatch checks any other request's itself).
+    checked: bool = field(default=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
