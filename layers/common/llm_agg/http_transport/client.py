@@ -89,9 +89,11 @@ _SECONDS: Final = frozenset({int, float, type(None)})
 
 class _Template:
     """What a request with a body is built from, for one method, URL, set of headers and
-    timeout: everything but its body and ``Content-Length``."""
+    timeout: everything but its body and ``Content-Length``. ``known``: what the transport
+    worked out once of the requests built from it (their head but ``Content-Length``), or
+    ``UNKNOWN``."""
 
-    __slots__ = ("lines", "method", "timeouts", "url")
+    __slots__ = ("known", "lines", "method", "timeouts", "url")
 
     def __init__(
         self, method: str, url: httpx.URL, lines: _Defaults, timeouts: dict[str, float | None]
@@ -100,10 +102,12 @@ class _Template:
         self.url = url
         self.lines = lines  # Host, the defaults and the request's headers, merged
         self.timeouts = timeouts
+        self.known: Any = UNKNOWN  # (the transport's own type: this module knows it not)
 
     def request(self, content: bytes) -> httpx.Request:
         """The request with ``content`` (not empty) as httpx builds it (see ``_build``)."""
-        sent = httpx.Headers.__new__(httpx.Headers)
+        sent = Headers.__new__(Headers)
+        sent.template = self
         sent._list = [*self.lines, (b"Content-Length", b"content-length", b"%d" % len(content))]
         sent._encoding = None
         request = httpx.Request.__new__(httpx.Request)
@@ -116,6 +120,34 @@ class _Template:
         request.stream = stream
         request._content = content  # read, as httpx reads bytes content at once
         return request
+
+
+UNKNOWN: Final = object()  # a template's ``known`` before the transport has read a request of it
+
+
+class Headers(httpx.Headers):
+    """httpx's ``Headers`` of a request built from a ``_Template``, knowing it until they are
+    changed (set, deleted or updated: the ways httpx's ``Headers`` change): the transport then
+    takes the request's head from what it worked out once of that template (``known``), not
+    from a look-up of every header by value (~8 µs of a cold worker's CPU before each
+    stream's first byte). Named as httpx's, and the template is in a slot: its ``repr`` and
+    ``vars`` are those of httpx's."""
+
+    __slots__ = ("template",)
+
+    template: _Template | None
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.template = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.template = None
+        super().__delitem__(key)
+
+    def update(self, headers: Any = None) -> None:  # type: ignore[override]
+        self.template = None
+        super().update(headers)
 
 
 @lru_cache(maxsize=64, typed=True)  # typed: 30 and 30.0 give dicts of an int and a float

@@ -17,6 +17,7 @@ from typing import Final
 
 import httpx
 
+from llm_agg.http_transport.client import UNKNOWN, Headers
 from llm_agg.http_transport.connect import connect
 from llm_agg.http_transport.connection import Body, Connection, Key
 from llm_agg.http_transport.pool import Pool
@@ -54,7 +55,22 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         self._pool: Pool | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        known = _known_head(request)
+        sent = request.headers
+        template = sent.template if type(sent) is Headers else None
+        known: _Head | None
+        if (
+            template is not None
+            and request.url is template.url
+            and request.method is template.method
+            and type(request.stream) is httpx.ByteStream
+        ):
+            # Built by UpstreamClient from a template and unchanged since: its head is the
+            # template's (worked out once by _known_head), with no look-up by value.
+            known = template.known
+            if known is UNKNOWN:
+                known = template.known = _known_head(request)
+        else:
+            known = _known_head(request)
         if known is not None:  # the usual request: its head known but for Content-Length
             name, _, length = request.headers._list[-1]
             key, close = known.key, known.close
