@@ -46,6 +46,7 @@ from llm_agg.api.errors import (
     UpstreamTimeout,
 )
 from llm_agg.api.wire import check_headers
+from llm_agg.http_transport.client import UpstreamClient
 from llm_agg.http_transport.connection import Body, Reads
 from llm_agg.limits.quota import Admission
 from llm_agg.memo import IdMemo, Memo
@@ -658,13 +659,20 @@ class Dispatcher:
             headers = request.headers
             if not request.checked:  # (an OpenAI-compatible provider's are, once per account)
                 _check_headers(headers)
-            upstream = client.build_request(
-                "POST",
-                request.url,
-                content=request.content,
-                headers=headers,
-                timeout=target.spec.timeout,
-            )
+            origin = request.origin
+            if origin is not None and type(client) is UpstreamClient:
+                # Its template found by the adapter's origin, not by every header's value.
+                upstream = client.build_known(
+                    origin, request.url, request.content, headers, target.spec.timeout
+                )
+            else:
+                upstream = client.build_request(
+                    "POST",
+                    request.url,
+                    content=request.content,
+                    headers=headers,
+                    timeout=target.spec.timeout,
+                )
         except (ValueError, TypeError) as exc:
             # A stored header httpx cannot encode, a body orjson cannot write: this account's
             # attempt failed (the next may be built fine), never a 500 for the whole request.

@@ -44,6 +44,10 @@ class UpstreamRequest:
     # The headers passed ``api.wire.check_headers`` already: an adapter that builds them from
     # a set it checked once (dispatch checks any other request's itself).
     checked: bool = field(default=False, repr=False)
+    # An object the adapter holds for this URL and these headers, the same for every request
+    # with them and never changed (its memory's entry): the client finds what it built for
+    # them by its identity (``UpstreamClient.build_known``). None: found by value.
+    origin: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,8 +57,10 @@ def build_request(call: ChatCall, target: Target) -> UpstreamRequest:
     if spec.rewrite is not None:
         body = spec.rewrite(body)
     where = _WHERE_TO.get((id(spec), id(target.account)))
-    url, headers = _where_to(target) if where is None else where
-    return UpstreamRequest(url, dict(headers), orjson.dumps(body), checked=True)
+    if where is None:
+        where = _where_to(target)
+    url, headers = where
+    return UpstreamRequest(url, dict(headers), orjson.dumps(body), checked=True, origin=where)
 
 
 def _without(messages: list[Any], fields: frozenset[str]) -> list[Any]:
