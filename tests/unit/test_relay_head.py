@@ -24,10 +24,10 @@ from llm_agg.dispatch import (
     _Relay,
     _relay_head,
 )
-from llm_agg.providers import scrub
+from llm_agg.providers import openai_compat, scrub
 from llm_agg.providers.accounts import Account
 from llm_agg.providers.base import Target
-from llm_agg.providers.openai_compat import OpenAICompatAdapter
+from llm_agg.providers.openai_compat import OpenAICompatAdapter, StreamRelay
 from llm_agg.providers.registry import BUILTIN
 from llm_agg.providers.scrub import ScrubbedStream
 from llm_agg.providers.sse import SSEEvent, SSEParser
@@ -115,7 +115,7 @@ def test_a_name_latin_1_cannot_write_fails_as_starlette_does() -> None:
 
 def translator(chosen: Target) -> ScrubbedStream:
     call = parse_chat(b'{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}')
-    return ScrubbedStream(OpenAICompatAdapter().stream_translator(call, chosen), chosen.account)
+    return ScrubbedStream(StreamRelay(call.include_usage), chosen.account)  # scrubbing none itself
 
 
 def test_secrets_are_not_worked_out_for_a_stream_without_error(
@@ -360,3 +360,42 @@ async def test_a_relayed_stream_leaves_nothing_for_the_garbage_collector(fails: 
         assert gone() is None
     finally:
         gc.enable()
+
+
+def own_relay(chosen: Target) -> StreamRelay:
+    call = parse_chat(b'{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}')
+    relay = OpenAICompatAdapter().stream_translator(call, chosen)
+    assert relay.scrubbed  # dispatch relays it without ScrubbedStream around it
+    return relay
+
+
+def test_a_relay_given_its_account_works_out_no_secrets_without_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(account: Account) -> tuple[str, ...]:
+        raise AssertionError("secrets worked out with no error to scrub")
+
+    monkeypatch.setattr(openai_compat, "account_secrets", refuse)
+    relay = own_relay(target())
+    chunk = b'{"id":"c","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"}}]}'
+    assert relay.feed(SSEEvent(None, chunk)) == [b"data: " + chunk + b"\n\n"]
+    assert relay.feed(SSEEvent(None, b"[DONE]"))[-1] == b"data: [DONE]\n\n"
+    assert relay.error is None and relay.finish() == []
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        f'{{"error":{{"message":"bad key {KEY} for org-998877"}}}}',
+        f'{{"x_groq":{{"error":{{"message":"key {KEY}"}}}}}}',
+        f'{{"error":"org-998877 and {KEY}"}}',
+    ],
+)
+def test_a_relay_given_its_account_scrubs_its_error_as_scrubbed_stream_does(said: str) -> None:
+    chosen = target()
+    ours = own_relay(chosen)
+    theirs = translator(chosen)
+    assert ours.feed(SSEEvent(None, said.encode())) == theirs.feed(SSEEvent(None, said.encode()))
+    assert ours.error == theirs.error
+    assert ours.error is not None and KEY not in ours.error and "org-998877" not in ours.error
+    assert ours.finish() == theirs.finish() == []

@@ -64,6 +64,7 @@ from llm_agg.providers.failures import (
     stalled,
     transport,
 )
+from llm_agg.providers.openai_compat import StreamRelay
 from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import estimate_tokens
@@ -757,7 +758,9 @@ class Dispatcher:
         started = time.monotonic()
         limit = _limit(req, target, started)
         inner = adapter.stream_translator(call, target)
-        translator = ScrubbedStream(inner, target.account)
+        translator: StreamTranslator = inner
+        if type(inner) is not StreamRelay or not inner.scrubbed:  # (a relay scrubs its own)
+            translator = ScrubbedStream(inner, target.account)
         parser = SSEParser()
         first: list[bytes] | None = None
         response: httpx.Response | None = None
