@@ -118,17 +118,27 @@ def translator(chosen: Target) -> ScrubbedStream:
     return ScrubbedStream(StreamRelay(call.include_usage), chosen.account)  # scrubbing none itself
 
 
+def own_relay(chosen: Target) -> StreamRelay:
+    call = parse_chat(b'{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}')
+    relay = OpenAICompatAdapter().stream_translator(call, chosen)
+    assert relay.scrubbed  # dispatch relays it without ScrubbedStream around it
+    return relay
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["ScrubbedStream", "the relay itself"])
 def test_secrets_are_not_worked_out_for_a_stream_without_error(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, own: bool
 ) -> None:
     def refuse(account: Account) -> tuple[str, ...]:
         raise AssertionError("secrets worked out with no error to scrub")
 
     monkeypatch.setattr(scrub, "account_secrets", refuse)
-    relay = translator(target())
+    monkeypatch.setattr(openai_compat, "account_secrets", refuse)
+    relay = own_relay(target()) if own else translator(target())
     chunk = b'{"id":"c","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"}}]}'
     assert relay.feed(SSEEvent(None, chunk)) == [b"data: " + chunk + b"\n\n"]
-    assert relay.error is None
+    assert relay.feed(SSEEvent(None, b"[DONE]"))[-1] == b"data: [DONE]\n\n"
+    assert relay.error is None and relay.finish() == []
 
 
 def test_an_error_is_scrubbed_of_the_key_and_header_values() -> None:
@@ -360,27 +370,6 @@ async def test_a_relayed_stream_leaves_nothing_for_the_garbage_collector(fails: 
         assert gone() is None
     finally:
         gc.enable()
-
-
-def own_relay(chosen: Target) -> StreamRelay:
-    call = parse_chat(b'{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}')
-    relay = OpenAICompatAdapter().stream_translator(call, chosen)
-    assert relay.scrubbed  # dispatch relays it without ScrubbedStream around it
-    return relay
-
-
-def test_a_relay_given_its_account_works_out_no_secrets_without_an_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def refuse(account: Account) -> tuple[str, ...]:
-        raise AssertionError("secrets worked out with no error to scrub")
-
-    monkeypatch.setattr(openai_compat, "account_secrets", refuse)
-    relay = own_relay(target())
-    chunk = b'{"id":"c","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"}}]}'
-    assert relay.feed(SSEEvent(None, chunk)) == [b"data: " + chunk + b"\n\n"]
-    assert relay.feed(SSEEvent(None, b"[DONE]"))[-1] == b"data: [DONE]\n\n"
-    assert relay.error is None and relay.finish() == []
 
 
 @pytest.mark.parametrize(
