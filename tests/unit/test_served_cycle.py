@@ -76,6 +76,12 @@ def cycle(
     )
 
 
+def forget() -> None:
+    """Nothing remembered: the next head is rendered by uvicorn's send."""
+    served_cycle._HEADS.clear()
+    served_cycle._LAST = served_cycle._Last()
+
+
 STATE = (
     "response_started",
     "response_complete",
@@ -137,14 +143,14 @@ async def test_the_cycle_writes_what_uvicorn_s_writes_rendered_anew_and_from_mem
     case: str,
 ) -> None:
     options, messages = CASES[case]
-    served_cycle._HEADS.clear()
+    forget()
     theirs = await run(cycle(RequestResponseCycle, **options), messages)
     for _ in range(2):  # the head rendered by uvicorn's send, then written from memory
         assert await run(cycle(Cycle, **options), messages) == theirs
 
 
 async def test_a_head_is_rendered_anew_for_new_default_headers_or_another_status() -> None:
-    served_cycle._HEADS.clear()
+    forget()
     later = [(b"date", b"Mon, 07 Dec 2026 01:00:01 GMT"), (b"server", b"uvicorn")]
     for options, status in [({}, 200), ({"defaults": later}, 200), ({}, 201)]:
         ours = await run(cycle(Cycle, **options), [start(status=status), *STREAM[1:]])
@@ -165,3 +171,34 @@ async def test_a_paused_or_gone_client_is_uvicorn_s_to_serve() -> None:
         gone.disconnected = True
         await gone.send(start())  # type: ignore[arg-type]
         assert gone.transport.out == [] and not gone.response_started  # type: ignore[attr-defined]
+
+
+async def test_heads_in_turn_and_a_list_changed_in_place_are_each_written_as_uvicorn_writes() -> (
+    None
+):
+    # The last head is found by comparing headers one by one: a list the app changed in place
+    # after sending it, another status, keep-alive off or new defaults are each another head.
+    forget()
+    headers = list(RELAY)
+    later = [(b"date", b"Mon, 07 Dec 2026 01:00:02 GMT"), (b"server", b"uvicorn")]
+    steps: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({}, start(headers)),
+        ({}, start(headers)),
+        ({}, start([(b"content-length", b"2")])),
+        ({}, start(headers)),
+        ({"keep_alive": False}, start(headers)),
+        ({"defaults": later}, start(headers)),
+        ({}, start(headers, status=404)),
+    ]
+    for options, message in steps:
+        ours = await run(cycle(Cycle, **options), [message])
+        theirs = await run(cycle(RequestResponseCycle, **options), [message])
+        assert ours == theirs
+    for change in ("replace", "append"):
+        if change == "replace":
+            headers[2] = (b"x-llm-agg-provider", b"other")
+        else:
+            headers.append((b"x-added", b"in place"))
+        ours = await run(cycle(Cycle), [start(headers)])
+        assert ours == await run(cycle(RequestResponseCycle), [start(headers)])
+        assert headers[-1][1] in ours[0][0] and b"x-llm-agg-provider: other" in ours[0][0]
