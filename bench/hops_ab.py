@@ -32,6 +32,8 @@ Row = dict[str, list[float]]
 # (from, to): hops of the streamed table whose CPU between them is read per request.
 SPANS = [
     ("in", "first byte out"),
+    ("in", "read_json_body >"),
+    ("in", "parse_chat >"),
     ("in", "_open >"),
     ("_open >", "first byte out"),
     ("_open >", "write >"),

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from llm_agg.api.departure import DEPARTURE
@@ -72,6 +74,14 @@ def _refusal(status: int, message: str, code: str) -> bytes:
 # the same few. Bounded: forgotten when full.
 _PATHS: Memo[bytes, str] = Memo(256)
 _PATH_BYTES = 128  # a longer URL is read each time, never kept
+
+# The method and HTTP version httptools read from each request line seen whole at the start of
+# a read (``POST /v1/chat/completions HTTP/1.1``): a client sends the same few. The parser's
+# ``get_http_version`` formats its string with ``str.format`` (~6 µs of a cold request's CPU,
+# issue 17) and ``get_method`` makes bytes to decode (~3 µs). The line's own bytes, found up to
+# its CRLF, are the key only: what it maps to is what the parser made of those very bytes.
+_LINES: Memo[bytes, tuple[str, str]] = Memo(256)
+_LINE_BYTES = 256  # a longer request line is read by the parser each time, never kept
 
 _Timer = tuple[float, str]  # seconds from now, and what must have arrived by then
 _KEEP: _Timer = (0.0, "")  # no change asked for
@@ -166,16 +176,139 @@ class _Departure:
             on_gone()
 
 
+class _Cycle(Cycle):
+    """uvicorn's ``RequestResponseCycle`` (as ``served_cycle.Cycle``: a head written from
+    memory once rendered), standing for its own ``message_event``: where each
+    request made an ``asyncio.Event`` (its ``__init__``, ``set`` on the body and at the
+    message's end, ``wait`` and ``clear`` in ``receive``: five calls into ``asyncio.locks``, on
+    a cold vCPU ~10 µs of a request's CPU, issue 17), the cycle keeps the event's flag itself
+    and makes a future only when ``receive`` has to wait for more of the body. What sets,
+    waits on or clears ``message_event`` (uvicorn's protocol and ``send``) does the same to
+    the cycle's flag, so the rest of uvicorn's code is unchanged."""
+
+    _waiters: list[asyncio.Future[None]] | None = None  # receive()s waiting for the flag
+    received = False  # whether any of the body was given (receive() or take_body())
+
+    def __init__(
+        self,
+        scope: Any,
+        transport: asyncio.Transport,
+        flow: Any,
+        protocol: HttpToolsProtocol,
+        expect_100_continue: bool,
+        keep_alive: bool,
+    ) -> None:
+        # RequestResponseCycle.__init__'s, from its protocol, without the keyword call.
+        self.scope = scope
+        self.transport = transport
+        self.flow = flow
+        self.logger = protocol.logger
+        self.access_logger = protocol.access_logger
+        self.access_log = protocol.access_log
+        self.default_headers = protocol.server_state.default_headers
+        self.on_response = protocol.on_response_complete
+        self.disconnected = False
+        self.keep_alive = keep_alive
+        self.waiting_for_100_continue = expect_100_continue
+        self.body = bytearray()
+        self.more_body = True
+        self.response_started = False
+        self.response_complete = False
+        self.chunked_encoding = None
+        self.expected_content_length = 0
+        self.ready = False  # the message event's flag
+
+    # --- the message event: asyncio.Event's, for the one cycle ----------------------------
+
+    @property
+    def message_event(self) -> _Cycle:  # type: ignore[override]
+        return self  # a property, not an attribute: no reference cycle to wait for the GC
+
+    def set(self) -> None:
+        if not self.ready:
+            self.ready = True
+            waiters = self._waiters
+            if waiters:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    def clear(self) -> None:
+        self.ready = False
+
+    def is_set(self) -> bool:
+        return self.ready
+
+    async def wait(self) -> bool:
+        if self.ready:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = []
+        waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            waiters.remove(waiter)
+
+    async def receive(self) -> Any:
+        """``RequestResponseCycle.receive``, with the event's wait and clear in this frame when
+        the body is there already (nearly every request: it came whole with its head)."""
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            flow = self.flow
+            if flow.read_paused:  # FlowControl.resume_reading's test, without the call
+                flow.resume_reading()
+            if not self.ready:
+                await self.wait()
+            self.ready = False
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        message = {"type": "http.request", "body": bytes(self.body), "more_body": self.more_body}
+        self.body = bytearray()
+        self.received = True
+        return message
+
+    def take_body(self) -> bytes | None:
+        """The whole body when all of it has arrived and none of it was received, else None:
+        what ``receive()`` would give in one message, without its coroutine and message
+        (``llm_agg.api.arrived``). The cycle is then as after that ``receive()``."""
+        if self.more_body or self.received or self.disconnected or self.response_complete:
+            return None
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
+        self.ready = False
+        self.received = True
+        body = bytes(self.body)
+        self.body = bytearray()
+        return body
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with the limits above (read once per process from the environment,
     where ``llm-agg serve`` put them before starting its workers)."""
 
     limits = HttpLimits.from_env(os.environ)
+    cycle: _Cycle  # every request's (on_headers_complete); None before the first
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True  # between requests, or reading one's line and headers
         self._head_bytes = 0
+        # The request line (without its CRLF) of the request being read, when the read that
+        # began it held the whole line; else None. Looked for only in a read that begins at a
+        # request's first byte: when the parser is between two (after a request's end, before
+        # the next one's beginning), not wherever a head's count of bytes is zero.
+        self._line: bytes | None = None
+        self._between = True
         self._timer: asyncio.TimerHandle | None = None
         # While a read is parsed, the timer it asks for is noted and set once the read is
         # parsed (the loop's time has not moved since: the deadline is the same): a request
@@ -267,6 +400,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         try:
             room = self.limits.max_head_bytes - self._head_bytes
             if len(data) <= room:
+                if self._between:  # this read begins a request: its line, if whole
+                    end = data.find(b"\r\n")
+                    self._line = data[:end] if end > 0 else None
                 self._head_bytes += len(data)
                 # HttpToolsProtocol.data_received, in this frame (its keep-alive part is ours).
                 self._idle_since = None
@@ -312,79 +448,130 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().data_received(data[room:])
 
+    def on_message_begin(self) -> None:
+        """``HttpToolsProtocol.on_message_begin``, noting that a request has begun."""
+        self._between = False
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+
     def on_headers_complete(self) -> None:
+        """``HttpToolsProtocol.on_headers_complete``, with this module's cycle (``_Cycle``) and,
+        for a URL it has already read (a path with no query), without reading it again
+        (``httptools.parse_url``, ~8 µs of a cold request's CPU, issue 17)."""
         self._in_head = False
         self._head_bytes = 0
+        line, self._line = self._line, None
         parser = self.parser
         if parser.should_upgrade():
             self._disarm()  # a WebSocket's connection is its own protocol's from here on
-            super().on_headers_complete()
-            return
-        if self._parsing:  # _arm's, without the call (on every request)
+            if self._should_upgrade():
+                super().on_headers_complete()  # its method, and no cycle: the upgrade's
+                return
+        elif self._parsing:  # _arm's, without the call (on every request)
             self._wanted = self._body_due
         else:
             self._arm(*self._body_due)
+        scope = self.scope
+        known = None if line is None else _LINES.get(line)
+        if known is None:
+            method = parser.get_method().decode("ascii")
+            version = parser.get_http_version()
+            if (
+                line is not None
+                and len(line) <= _LINE_BYTES
+                and b"\r" not in line
+                and b"\n" not in line
+            ):
+                # Those bytes, from the request's first to its first CR and LF, are the line
+                # the parser read: nothing else ends it in a request it accepts.
+                _LINES.keep(line, (method, version))
+        else:
+            method, version = known
+        scope["method"] = method
+        if version != "1.1":
+            scope["http_version"] = version
         url = self.url
         path = _PATHS.get(url)
-        if path is None or self.root_path or self.limit_concurrency is not None:
-            super().on_headers_complete()
-            scope = self.scope
-            if (
-                len(url) <= _PATH_BYTES
-                and not self.root_path
-                and scope["raw_path"] == url
-                and not scope["query_string"]
-            ):
-                _PATHS.keep(url, scope["path"])
-            scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
+        root_path = self.root_path
+        if path is not None and not root_path:
+            scope["path"] = path
+            scope["raw_path"] = url
+            scope["query_string"] = b""
         else:
-            self._start(parser, path, url)
+            self._read_url(scope, url, root_path)
+        scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
+        app = self.app
+        if self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency
+            or len(self.tasks) >= self.limit_concurrency
+        ):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        existing = self.cycle
+        cycle = self.cycle = _Cycle(
+            scope,
+            self.transport,
+            self.flow,
+            self,
+            self.expect_100_continue,
+            version != "1.0" and parser.should_keep_alive(),
+        )
         # This request's answer starts with its head (_HeadHeld.hold, without the call).
         out = self._out
         out._holding = True
-        out._next = self.cycle
-
-    def _start(self, parser: Any, path: str, url: bytes) -> None:
-        """What ``HttpToolsProtocol.on_headers_complete`` does for a request that is not an
-        upgrade, on a server without a root path or a concurrency limit, to a URL it has
-        already read (``path``, with no query): the same scope and cycle, without reading the
-        URL again (``httptools.parse_url``, ~8 µs of a cold request's CPU, issue 17)."""
-        scope = self.scope
-        scope["method"] = parser.get_method().decode("ascii")
-        version = parser.get_http_version()
-        if version != "1.1":
-            scope["http_version"] = version
-        scope["path"] = path
-        scope["raw_path"] = url
-        scope["query_string"] = b""
-        scope[DEPARTURE] = self._departure  # type: ignore[literal-required]
-        existing = self.cycle
-        self.cycle = Cycle(  # uvicorn's, writing a head it has rendered before from memory
-            scope=scope,
-            transport=self.transport,
-            flow=self.flow,
-            logger=self.logger,
-            access_logger=self.access_logger,
-            access_log=self.access_log,
-            default_headers=self.server_state.default_headers,
-            message_event=asyncio.Event(),
-            expect_100_continue=self.expect_100_continue,
-            keep_alive=version != "1.0" and parser.should_keep_alive(),
-            on_response=self.on_response_complete,
-        )
+        out._next = cycle
         if existing is not None and not existing.response_complete:
             # Pipelined: it waits for the answer before it.
             self.flow.pause_reading()
-            self.pipeline.appendleft((self.cycle, self.app))
+            self.pipeline.appendleft((cycle, app))
         elif self.config.reset_contextvars:
-            self._start_asgi_task(self.cycle, self.app)
+            self._start_asgi_task(cycle, app)
         else:  # _start_asgi_task's, in this frame
-            task = self.loop.create_task(self.cycle.run_asgi(self.app))
+            task = self.loop.create_task(cycle.run_asgi(app))
             task.add_done_callback(self.tasks.discard)
             self.tasks.add(task)
 
+    @staticmethod
+    def _read_url(scope: Any, url: bytes, root_path: str) -> None:
+        """The scope's path, raw path and query from the request's URL, as uvicorn reads them;
+        a plain path (no query, no root path) is remembered for the next request to it."""
+        parsed = httptools.parse_url(url)
+        raw_path = parsed.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope["path"] = root_path + path
+        scope["raw_path"] = root_path.encode("ascii") + raw_path
+        query = scope["query_string"] = parsed.query or b""
+        if len(url) <= _PATH_BYTES and not root_path and raw_path == url and not query:
+            _PATHS.keep(url, path)
+
+    def on_body(self, body: bytes) -> None:
+        """``HttpToolsProtocol.on_body``, the cycle's flag set in this frame."""
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        if not cycle.ready:
+            cycle.set()
+
     def on_message_complete(self) -> None:
         self._in_head = True
+        self._between = True
         if self._parsing:  # _disarm's, without the call (on every request)
             self._wanted = None
         else:
@@ -394,7 +581,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
             return
         cycle.more_body = False
-        cycle.message_event.set()
+        if not cycle.ready:
+            cycle.set()
 
     def on_response_complete(self) -> None:
         """``HttpToolsProtocol.on_response_complete``, with the keep-alive timer moved on

@@ -102,15 +102,33 @@ def starlettes() -> Starlette:
 Sent = list[dict[str, Any]]
 
 
-def call(app: Any, path: str, method: str = "POST") -> tuple[Sent, str | None]:
-    """The messages the app sent, and the exception it raised (its type's name), if any."""
-    sent: list[dict[str, Any]] = []
+class Cycle:
+    """A server's request cycle that says whether its answer has started, as uvicorn's does."""
+
+    def __init__(self) -> None:
+        self.sent: Sent = []
+        self.response_started = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        self.sent.append(message)
+
+
+def call(
+    app: Any, path: str, method: str = "POST", cycle: Cycle | None = None
+) -> tuple[Sent, str | None]:
+    """The messages the app sent, and the exception it raised (its type's name), if any; sent
+    to ``cycle`` when one is given, else to a plain function."""
+    sent: list[dict[str, Any]] = [] if cycle is None else cycle.sent
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def plain(message: dict[str, Any]) -> None:
         sent.append(message)
+
+    send = plain if cycle is None else cycle.send
 
     scope = {
         "type": "http",
@@ -146,10 +164,12 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "method", "status", "raised"), CASES)
 @pytest.mark.parametrize("prefix", ["", "/p/x"])
+@pytest.mark.parametrize("to_cycle", [False, True], ids=["plain send", "a cycle's send"])
 def test_an_endpoints_failure_is_answered_as_starlette_answers_it(
-    prefix: str, path: str, method: str, status: int, raised: str | None
+    prefix: str, path: str, method: str, status: int, raised: str | None, to_cycle: bool
 ) -> None:
-    ours = call(new_app(cast(Any, object()), routes()), prefix + path, method)
+    app = new_app(cast(Any, object()), routes())
+    ours = call(app, prefix + path, method, Cycle() if to_cycle else None)
     assert ours == call(starlettes(), prefix + path, method)
     sent, error = ours
     assert (sent[0]["status"], error) == (status, raised)
@@ -218,3 +238,32 @@ def test_a_request_made_without_its_init_is_starlettes_own() -> None:
     assert type(made) is Request
     assert vars(made) == vars(Request(scope, receive, send))
     assert made.receive is receive and made.scope is scope
+
+
+def test_a_fixed_route_sends_to_a_cycle_that_says_it_started_without_a_wrapper() -> None:
+    """Its every message straight to the server's cycle (one coroutine layer less a chunk);
+    to a plain send, through a wrapper that notes the start."""
+    sends: list[Any] = []
+
+    async def notes(request: Request) -> Response:
+        sends.append(request._send)
+        return Response(b"{}", media_type="application/json")
+
+    app = new_app(cast(Any, object()), [Route("/notes", notes, methods=["POST"])])
+    cycle = Cycle()
+    call(app, "/notes", "POST", cycle)
+    call(app, "/notes", "POST")
+    assert getattr(sends[0], "__self__", None) is cycle
+    assert getattr(sends[1], "__self__", None) is None and sends[1] is not cycle.send
+    assert cycle.sent[0]["status"] == 200
+
+
+def test_on_lambda_the_send_is_wrapped_and_the_body_received() -> None:
+    """Mangum's cycle says nothing of its answer's start and offers no body whole: a fixed
+    route there notes the start itself and reads the body with receive(), as ASGI says."""
+    from mangum.protocols.http import HTTPCycle
+
+    from llm_agg.api.arrived import TAKE
+
+    cycle = HTTPCycle({"type": "http", "method": "POST", "headers": []}, b"{}")
+    assert not hasattr(cycle, "response_started") and not hasattr(cycle, TAKE)

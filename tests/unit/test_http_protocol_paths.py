@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -73,8 +74,13 @@ TARGETS = [
 
 
 @pytest.fixture(autouse=True)
-def forgotten() -> None:
+def forgotten() -> Iterator[None]:
+    """Each test from nothing remembered, and nothing it planted left for the next."""
     http_limits._PATHS.clear()
+    http_limits._LINES.clear()
+    yield
+    http_limits._PATHS.clear()
+    http_limits._LINES.clear()
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -121,3 +127,47 @@ def test_what_the_parser_refuses_or_upgrades_is_answered_as_uvicorn_does(
     ours = served(LimitedHttpToolsProtocol, reads)
     assert ours == served(HttpToolsProtocol, reads)
     assert ours[1]
+
+
+LINE = b"POST /v1/chat/completions HTTP/1.1"
+SPLITS = {
+    "the line split across reads": [request(b"/v1/chat/completions")[:20], request(b"/v1")[20:]],
+    "a blank line before it": [b"\r\n" + request(b"/v1/chat/completions")],
+    "1.1 then 1.0 in one read": [request(b"/a") + request(b"/a", b"POST", b"1.0")],
+    "1.0 then 1.1 in one read": [request(b"/a", b"GET", b"1.0") + request(b"/a")],
+    # The second request's head ends in the next read, which begins with one of its headers.
+    "a head continued in the next read": [
+        request(b"/a") + b"POST /b HTTP/1.0\r\nHost: 127.0.0.1:8000\r\n",
+        b"X-Line: a\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+}
+
+
+@pytest.mark.parametrize("reads", SPLITS.values(), ids=SPLITS.keys())
+def test_the_method_and_version_remembered_by_request_line_are_uvicorns(
+    reads: list[bytes],
+) -> None:
+    """Read twice over: the second time from what the first left remembered, if anything."""
+    expected = served(HttpToolsProtocol, reads)
+    assert served(LimitedHttpToolsProtocol, reads) == expected
+    assert served(LimitedHttpToolsProtocol, reads) == expected
+    for line, (method, version) in http_limits._LINES.items():
+        assert line.startswith(method.encode() + b" ") and line.endswith(
+            b"HTTP/" + version.encode()
+        )
+    assert b"X-Line: a" not in http_limits._LINES
+
+
+def test_a_request_line_is_remembered_only_at_the_start_of_a_read_that_begins_a_request() -> None:
+    """What is remembered under a line is read for a request whose read began with that line,
+    and only for it: a read that continues a head is never taken for a request's line."""
+    served(LimitedHttpToolsProtocol, [request(b"/v1/chat/completions")])
+    assert http_limits._LINES == {LINE: ("POST", "1.1")}
+    http_limits._LINES[LINE] = ("PUT", "1.1")  # a stand-in only this table could give
+    seen, _ = served(LimitedHttpToolsProtocol, [request(b"/v1/chat/completions")])
+    assert seen[0][0]["method"] == "PUT"
+    # The same bytes at the start of a read that continues another request's head: not a line.
+    http_limits._LINES[b"X-Line: a"] = ("PUT", "1.0")
+    seen, _ = served(LimitedHttpToolsProtocol, SPLITS["a head continued in the next read"])
+    assert [scope["method"] for scope, _, _ in seen] == ["POST", "POST"]
+    assert seen[1][0]["http_version"] == "1.0"

@@ -135,3 +135,46 @@ def test_a_json_body_goes_by_the_first_type_and_length_sent_as_header_reads_them
     assert status([(b"content-length", b"2")]) == 415  # no type at all
     assert status([(b"content-length", b"99"), JSON, (b"content-length", b"2")]) == 413
     assert status([JSON, (b"content-length", b"2"), (b"content-length", b"99")]) == b"{}"
+
+
+class Offering:
+    """A server's receive whose owner offers the body whole (``llm_agg.api.arrived``)."""
+
+    def __init__(self, whole: bytes | None, messages: list[dict[str, Any]]) -> None:
+        self.whole = whole
+        self.messages = messages
+        self.taken = 0
+
+    def take_body(self) -> bytes | None:
+        self.taken += 1
+        return self.whole
+
+    async def receive(self) -> dict[str, Any]:
+        return self.messages.pop(0)
+
+
+def offered(server: Offering, limit: int = 100) -> tuple[bytes, Request]:
+    made = Request({"type": "http", "method": "POST", "headers": [JSON]}, server.receive)
+    return asyncio.run(read_json_body(made, limit)), made
+
+
+def test_a_body_its_server_offers_whole_is_taken_without_receive() -> None:
+    server = Offering(b'{"a": 1}', [part(b"not this", False)])
+    body, made = offered(server)
+    assert body == b'{"a": 1}' and server.taken == 1
+    assert len(server.messages) == 1  # never received
+    assert made._stream_consumed  # read once, as a received body is
+    with pytest.raises(RuntimeError):
+        asyncio.run(read_json_body(made, 100))
+
+
+def test_a_body_not_offered_whole_is_received() -> None:
+    server = Offering(None, [part(b'{"a"', True), part(b": 1}", False)])
+    assert offered(server)[0] == b'{"a": 1}' and server.taken == 1 and not server.messages
+
+
+def test_a_body_taken_whole_past_its_bound_is_413() -> None:
+    with pytest.raises(GatewayError) as refused:
+        offered(Offering(b"x" * 11, []), 10)
+    assert refused.value.status == 413
+    assert offered(Offering(b"x" * 10, []), 10)[0] == b"x" * 10

@@ -118,14 +118,14 @@ class FixedRoutes:
         scope["route"] = route
         scope["endpoint"] = route.endpoint
         scope["path_params"] = dict(scope.get("path_params", {}))
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        # Whether the answer has started: a server's request cycle that says it itself
+        # (uvicorn's, ``response_started``) is sent to as it is; for any other ``send`` a
+        # wrapper notes it, as Starlette's middleware does. Without the wrapper, every message
+        # of the answer (a stream's every chunk) goes out one coroutine layer shallower.
+        cycle: Any = getattr(send, "__self__", None)
+        sender: Send = send
+        if not hasattr(cycle, "response_started"):
+            cycle = sender = _Noting(send)
         app = route.app
         try:
             try:
@@ -142,7 +142,7 @@ class FixedRoutes:
                     handler = _lookup_exception_handler(self.handlers, exc)
                 if handler is None:
                     raise
-                if started:
+                if cycle.response_started:
                     message = "Caught handled exception, but response already started."
                     raise RuntimeError(message) from exc
                 response = await _call(handler, Request(scope, receive, sender), exc)
@@ -156,9 +156,24 @@ class FixedRoutes:
                 response = self.errors.error_response(request, exc)
             else:
                 response = await _call(handler, request, exc)
-            if not started:
+            if not cycle.response_started:
                 await response(scope, receive, send)
             raise
+
+
+class _Noting:
+    """``send``, noting whether the answer has started (an ``http.response.start`` sent)."""
+
+    __slots__ = ("response_started", "send")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.response_started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        await self.send(message)
 
 
 async def _call(handler: Callable[..., Any], request: Request, exc: Exception) -> Any:
