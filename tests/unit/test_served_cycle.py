@@ -202,3 +202,12 @@ async def test_heads_in_turn_and_a_list_changed_in_place_are_each_written_as_uvi
         ours = await run(cycle(Cycle), [start(headers)])
         assert ours == await run(cycle(RequestResponseCycle), [start(headers)])
         assert headers[-1][1] in ours[0][0] and b"x-llm-agg-provider: other" in ours[0][0]
+
+
+def test_the_served_protocol_s_cycle_writes_heads_from_memory() -> None:
+    # http_limits' own cycle (its message event, receive and init) is a Cycle: what it writes
+    # is held to uvicorn's by tests/unit/test_http_cycle.py, through this send.
+    from llm_agg_local import http_limits
+
+    assert issubclass(http_limits._Cycle, Cycle)
+    assert http_limits._Cycle.send is Cycle.send
