@@ -34,12 +34,13 @@ from typing import Any
 
 import httptools
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from llm_agg.api.departure import DEPARTURE
 from llm_agg.api.errors import GatewayError
 from llm_agg.memo import Memo
 from llm_agg.settings import positive
+from llm_agg_local.served_cycle import Cycle
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,9 @@ class _Departure:
             on_gone()
 
 
-class _Cycle(RequestResponseCycle):
-    """uvicorn's ``RequestResponseCycle``, standing for its own ``message_event``: where each
+class _Cycle(Cycle):
+    """uvicorn's ``RequestResponseCycle`` (as ``served_cycle.Cycle``: a head written from
+    memory once rendered), standing for its own ``message_event``: where each
     request made an ``asyncio.Event`` (its ``__init__``, ``set`` on the body and at the
     message's end, ``wait`` and ``clear`` in ``receive``: five calls into ``asyncio.locks``, on
     a cold vCPU ~10 µs of a request's CPU, issue 17), the cycle keeps the event's flag itself

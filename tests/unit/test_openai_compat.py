@@ -207,3 +207,17 @@ def test_the_fields_left_out_leave_the_rest_in_the_clients_order() -> None:
     sent = orjson.loads(build_request(call, target("groq")).content)
     assert list(sent) == ["temperature", "model", "messages", "top_p"]
     assert call.body == raw  # the client's request itself is untouched
+
+
+@pytest.mark.parametrize("value", ["a\r\nb", "caf\u00e9", "ok\n"])
+def test_headers_that_cannot_be_sent_are_refused_on_every_request(value: str) -> None:
+    # build_request checks an account's headers where it works them out (its requests say
+    # so: dispatch does not check them again); a bad set is refused each time, never kept.
+    call = parse_chat(b'{"model":"auto","messages":[{"role":"user","content":"hi"}]}')
+    good = build_request(call, target("groq"))
+    assert good.checked
+    bad = Target(BUILTIN["groq"], "m-1", Account("groq", "a2", "sk-secret", {"X-Org": value}))
+    for _ in range(2):
+        with pytest.raises(ValueError) as refused:
+            build_request(call, bad)
+        assert value not in str(refused.value)

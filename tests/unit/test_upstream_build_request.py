@@ -241,3 +241,49 @@ def test_a_header_httpx_cannot_encode_fails_as_in_httpx(headers: dict[Any, Any])
                 "POST", "https://api.example.test/v1", content=BODY, headers=headers
             )
         assert str(ours.value) == str(theirs.value)
+
+
+KNOWN: dict[str, dict[str, Any]] = {
+    name: kwargs
+    for name, (method, url, kwargs) in OWN.items()
+    if method == "POST" and type(url) is str and "timeout" in kwargs
+}
+
+
+@pytest.mark.parametrize("case", sorted(KNOWN))
+def test_a_request_built_by_its_origin_is_the_one_httpx_builds(case: str) -> None:
+    # build_known finds the template by the origin's identity: the same request as httpx's,
+    # again from memory, and the client's default headers changed in between are heeded.
+    kwargs = KNOWN[case]
+    url = OWN[case][1]
+    upstream = client()
+    origin = (url, kwargs.get("headers"))
+    headers = dict(kwargs.get("headers") or {})
+
+    def known() -> httpx.Request:
+        return upstream.build_known(origin, url, kwargs["content"], headers, kwargs["timeout"])
+
+    for _ in range(2):
+        assert facts(known()) == facts(httpx_own(upstream, "POST", url, **kwargs))
+    upstream.headers["x-added"] = "later"
+    ours = known()
+    assert facts(ours) == facts(httpx_own(upstream, "POST", url, **kwargs))
+    assert ours.headers["x-added"] == "later"
+
+
+def test_each_origin_and_timeout_is_its_own_and_what_httpx_must_build_goes_there() -> None:
+    upstream = client()
+    url = "https://api.example.test/v1/chat"
+    first, second = ("a",), ("b",)
+    a = upstream.build_known(first, url, BODY, {"x-key": "a"}, 30.0)
+    b = upstream.build_known(second, url, BODY, {"x-key": "b"}, 30.0)
+    slow = upstream.build_known(first, url, BODY, {"x-key": "a"}, 90.0)
+    assert (a.headers["x-key"], b.headers["x-key"]) == ("a", "b")
+    assert slow.extensions["timeout"]["read"] == 90.0 and a.extensions["timeout"]["read"] == 30.0
+    # A Host of its own: httpx's build decides, from memory too.
+    for _ in range(2):
+        hosted = upstream.build_known(("c",), url, BODY, {"Host": "elsewhere.test"}, 30.0)
+        theirs = httpx_own(
+            upstream, "POST", url, content=BODY, headers={"Host": "elsewhere.test"}, timeout=30.0
+        )
+        assert facts(hosted) == facts(theirs)

@@ -46,6 +46,7 @@ from llm_agg.api.errors import (
     UpstreamTimeout,
 )
 from llm_agg.api.wire import check_headers
+from llm_agg.http_transport.client import UpstreamClient
 from llm_agg.http_transport.connection import Body, Reads
 from llm_agg.limits.quota import Admission
 from llm_agg.memo import IdMemo, Memo
@@ -63,6 +64,7 @@ from llm_agg.providers.failures import (
     stalled,
     transport,
 )
+from llm_agg.providers.openai_compat import StreamRelay
 from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
 from llm_agg.routing.classify import measure
@@ -447,19 +449,24 @@ class EventStream(StreamingResponse):
     ``_Cancel`` rather than an anyio scope."""
 
     media_type = "text/event-stream"
+    # The relay it was headed for, and the whole stream of it it was given (``headed``). The
+    # relay holds neither: a stream and its relay make no reference cycle (each would wait for
+    # the garbage collector).
+    _relay: _Relay | None = None
+    _whole: AsyncIterator[bytes] | None = None
 
     @classmethod
-    def headed(
-        cls, content: AsyncIterator[bytes], raw_headers: list[tuple[bytes, bytes]]
-    ) -> EventStream:
-        """A 200 stream whose head is already in raw form: what ``__init__`` leaves, without
-        its encoding the headers again (tests/unit/test_relay_head holds the two alike)."""
+    def headed(cls, relay: _Relay, raw_headers: list[tuple[bytes, bytes]]) -> EventStream:
+        """A 200 stream of ``relay`` whose head is already in raw form: what ``__init__``
+        leaves, without its encoding the headers again (tests/unit/test_relay_head holds the
+        two alike)."""
         stream = cls.__new__(cls)
-        stream.body_iterator = content
+        stream.body_iterator = stream._whole = relay.stream(first_sent=False)  # not started
         stream.status_code = 200
         stream.media_type = cls.media_type
         stream.background = None
         stream.raw_headers = raw_headers
+        stream._relay = relay
         return stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -472,6 +479,10 @@ class EventStream(StreamingResponse):
         cancel = _Cancel(watch.loop)
         watch.target(cancel.cancel)
         watching = _WATCHING.set(watch)
+        body = self.body_iterator
+        relay = self._relay
+        if relay is not None and body is not self._whole:
+            relay = None  # wrapped by a layer above: it reads the whole stream
         try:
             # Starlette's stream_response, in this frame: one coroutine less to suspend and
             # resume at every read of the upstream's stream, before the first byte too.
@@ -482,7 +493,11 @@ class EventStream(StreamingResponse):
                     "headers": self.raw_headers,
                 }
             )
-            async for chunk in self.body_iterator:
+            if relay is not None:
+                # The first frames, before the relay's stream starts (see ``_Relay``).
+                await send({"type": "http.response.body", "body": relay.first, "more_body": True})
+                body = relay.stream(first_sent=True)
+            async for chunk in body:
                 if not isinstance(chunk, _BYTES):  # (a | of types makes a union each time)
                     chunk = chunk.encode(self.charset)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -493,6 +508,8 @@ class EventStream(StreamingResponse):
             if not cancel.caught():
                 raise
         finally:
+            if relay is not None and not relay.began:
+                await relay.abandon()  # its stream never started: its end is owed here
             _WATCHING.reset(watching)
             watch.stop()
             cancel.close()
@@ -670,14 +687,23 @@ class Dispatcher:
         client = self.runtime.client
         try:
             request = adapter.build_request(req.call, target)
-            _check_headers(request.headers)
-            upstream = client.build_request(
-                "POST",
-                request.url,
-                content=request.content,
-                headers=request.headers,
-                timeout=target.spec.timeout,
-            )
+            headers = request.headers
+            if not request.checked:  # (an OpenAI-compatible provider's are, once per account)
+                _check_headers(headers)
+            origin = request.origin
+            if origin is not None and type(client) is UpstreamClient:
+                # Its template found by the adapter's origin, not by every header's value.
+                upstream = client.build_known(
+                    origin, request.url, request.content, headers, target.spec.timeout
+                )
+            else:
+                upstream = client.build_request(
+                    "POST",
+                    request.url,
+                    content=request.content,
+                    headers=headers,
+                    timeout=target.spec.timeout,
+                )
         except (ValueError, TypeError) as exc:
             # A stored header httpx cannot encode, a body orjson cannot write: this account's
             # attempt failed (the next may be built fine), never a 500 for the whole request.
@@ -761,7 +787,10 @@ class Dispatcher:
         call = req.call
         started = time.monotonic()
         limit = _limit(req, target, started)
-        translator = ScrubbedStream(adapter.stream_translator(call, target), target.account)
+        inner = adapter.stream_translator(call, target)
+        translator: StreamTranslator = inner
+        if type(inner) is not StreamRelay or not inner.scrubbed:  # (a relay scrubs its own)
+            translator = ScrubbedStream(inner, target.account)
         parser = SSEParser()
         first: list[bytes] | None = None
         response: httpx.Response | None = None
@@ -795,7 +824,8 @@ class Dispatcher:
             return self._note(req, target, failure, headers, started, attempt, admission)
         finally:
             deadline.close()
-            error = translator.error
+            # Scrubbed (the property) only when there is one: none on nearly every stream.
+            error = None if inner.error is None else translator.error
             # A failure, a stall or the client leaving: the upstream connection is let go.
             if response is not None and (first is None or error is not None):
                 await _close(response)
@@ -806,7 +836,7 @@ class Dispatcher:
             message = error or "the provider closed the stream before any event"
             failure = broken(message, response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
-        first_byte = _ms(started)
+        first_byte = (time.monotonic() - started) * 1000  # _ms, in this frame
 
         def finished(failure: UpstreamFailure | None) -> None:
             self.accounting.settle(
@@ -821,12 +851,17 @@ class Dispatcher:
                 )
             )
 
-        return EventStream.headed(
-            _relay(
-                first, reads, response, parser, translator, target, self.accounting.heard, finished
-            ),
-            _relay_head(target, attempt),
+        relay = _Relay(
+            b"".join(first),
+            reads,
+            response,
+            parser,
+            translator,
+            target,
+            self.accounting.heard,
+            finished,
         )
+        return EventStream.headed(relay, _relay_head(target, attempt))
 
 
 # Sets of headers ``check_headers`` passed, by value: an account's are the same on each of its
@@ -1016,55 +1051,108 @@ async def _events(
     yield [f for event in parser.flush() for f in translator.feed(event)]
 
 
-async def _relay(
-    first: list[bytes],
-    reads: AsyncIterator[bytes],
-    response: httpx.Response,
-    parser: SSEParser,
-    translator: StreamTranslator,
-    target: Target,
-    heard: Callable[[Target, httpx.Headers], None],
-    finished: Callable[[UpstreamFailure | None], None],
-) -> AsyncIterator[bytes]:
-    """The stream for the client, from its ``first`` frames on. The answer's rate-limit headers
-    are ``heard`` once the first frames are out (~3 µs of reading them less before each
-    stream's first byte), or at the end if the client never asks for more."""
-    failure: UpstreamFailure | None = None
-    told = False
-    try:
-        yield b"".join(first)
-        told = True
-        heard(target, response.headers)
+class _Relay:
+    """A stream's relay once its first frames are known: what ``EventStream`` sends.
+
+    ``stream`` is the stream for the client, from its ``first`` frames on. An ``EventStream``
+    whose body is still that stream (no layer above has wrapped it) sends ``first`` itself,
+    right after the head, and only then starts the rest (``stream(first_sent=True)``): the
+    async generator's first step (its registration with the event loop, its frame) is paid
+    after the first byte, not before it (issue 17). If it never gets to start the rest (the
+    client left, a send failed), it ``abandon``s the relay: what the stream's end does."""
+
+    __slots__ = (
+        "began",
+        "finished",
+        "first",
+        "heard",
+        "parser",
+        "reads",
+        "response",
+        "target",
+        "translator",
+    )
+
+    def __init__(
+        self,
+        first: bytes,
+        reads: AsyncIterator[bytes],
+        response: httpx.Response,
+        parser: SSEParser,
+        translator: StreamTranslator,
+        target: Target,
+        heard: Callable[[Target, httpx.Headers], None],
+        finished: Callable[[UpstreamFailure | None], None],
+    ) -> None:
+        self.first = first
+        self.reads = reads
+        self.response = response
+        self.parser = parser
+        self.translator = translator
+        self.target = target
+        self.heard = heard
+        self.finished = finished
+        self.began = False  # a stream of it has started (its end is then that stream's)
+
+    async def stream(self, first_sent: bool) -> AsyncIterator[bytes]:
+        """The stream for the client, with its first frames unless they were sent already.
+        The answer's rate-limit headers are ``heard`` once the first frames are out (~3 µs of
+        reading them less before each stream's first byte), or at the end if the client never
+        asks for more."""
+        self.began = True
+        translator, target = self.translator, self.target
+        failure: UpstreamFailure | None = None
+        told = first_sent
         try:
-            async for frames in _events(reads, parser, translator, target.spec.timeout):
-                if frames:
-                    yield b"".join(frames)
-            yield b"".join(translator.finish())
-        except TimeoutError:
-            log.warning("stream stalled: provider=%s", target.spec.name)
-            failure = stalled("the next event", target.spec.timeout)
-            translator.error = translator.error or failure.message
-            yield UpstreamTimeout(
-                f"{target.spec.name} sent no event for {target.spec.timeout:g}s.",
-                code="upstream_stream_stalled",
-            ).sse()
-        except httpx.HTTPError as exc:
-            log.warning("stream broke: provider=%s error=%s", target.spec.name, type(exc).__name__)
-            message = "the provider's stream broke off"
-            translator.error = translator.error or message
-            yield UpstreamFailed(message, code="upstream_stream_error").sse()
-    finally:
-        # Reached by cancellation too when the client leaves: the close must still happen.
-        await _close(response)
+            if not told:
+                yield self.first
+                told = True
+            self.heard(target, self.response.headers)
+            try:
+                async for frames in _events(
+                    self.reads, self.parser, translator, target.spec.timeout
+                ):
+                    if frames:
+                        yield b"".join(frames)
+                yield b"".join(translator.finish())
+            except TimeoutError:
+                log.warning("stream stalled: provider=%s", target.spec.name)
+                failure = stalled("the next event", target.spec.timeout)
+                translator.error = translator.error or failure.message
+                yield UpstreamTimeout(
+                    f"{target.spec.name} sent no event for {target.spec.timeout:g}s.",
+                    code="upstream_stream_stalled",
+                ).sse()
+            except httpx.HTTPError as exc:
+                log.warning(
+                    "stream broke: provider=%s error=%s", target.spec.name, type(exc).__name__
+                )
+                message = "the provider's stream broke off"
+                translator.error = translator.error or message
+                yield UpstreamFailed(message, code="upstream_stream_error").sse()
+        finally:
+            # Reached by cancellation too when the client leaves: the close must still happen.
+            await self._end(told, failure)
+
+    async def abandon(self) -> None:
+        """The end of a relay whose rest never started (its first frames may have gone out):
+        the upstream answer closed, its headers heard, the attempt settled."""
+        if not self.began:
+            self.began = True
+            await self._end(False, None)
+
+    async def _end(self, told: bool, failure: UpstreamFailure | None) -> None:
+        translator = self.translator
+        await _close(self.response)
         if not told:
-            heard(target, response.headers)
+            self.heard(self.target, self.response.headers)
         if failure is None and translator.error is not None:
             failure = broken(translator.error)
-        finished(failure)
+        self.finished(failure)
         log.debug(
             "streamed: provider=%s model=%s usage=%s error=%s",
-            target.spec.name,
-            target.model,
+            self.target.spec.name,
+            self.target.model,
             translator.usage,
             translator.error,
         )

@@ -65,7 +65,7 @@ async def test_header_names_keep_their_case_and_repeats_all_arrive(upstream: Cli
 
 
 async def test_the_answer_is_the_response_httpx_would_make_of_it(upstream: Client) -> None:
-    # The transport sets the Response's attributes itself (transport._response): an httpx that
+    # The transport sets the Response's attributes itself (handle_async_request): an httpx that
     # keeps them otherwise fails here.
     reply = answer(b"hi", extra="X-Request-Id: r-1\r\nVary: a\r\nvary: b\r\n")
     async with raw_server(replies(reply)) as server, upstream() as client:

@@ -5,13 +5,14 @@ the answer and its connection as ``aiter_raw`` does."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from llm_agg.http_transport.connection import Body, Reads
+from llm_agg.http_transport.connection import HIGH_WATER, Body, Reads
 from tests.fakes.raw_http import Handler, RawServer, raw_server, read_request, replies
 from tests.functional.http_transport.conftest import Client
 
@@ -121,3 +122,33 @@ async def test_an_answer_read_or_closed_is_refused_again(upstream: Client, reade
         await closed.aclose()
         with pytest.raises(httpx.StreamClosed):
             await anext(reader(closed))
+
+
+def much(server: RawServer) -> Handler:
+    """An answer of far more than the connection keeps unread, sent at once."""
+
+    async def handle(reader: Any, writer: Any) -> None:
+        if await read_request(reader, server) is not None:
+            writer.write(CHUNKED + chunk(b"x" * 65536) * 12 + b"0\r\n\r\n")
+            await writer.drain()
+
+    return handle
+
+
+@pytest.mark.parametrize("reader", BOTH, ids=["httpx", "ours"])
+async def test_a_slow_reader_holds_the_upstream_back_then_reads_it_all(
+    upstream: Client, reader: Reader
+) -> None:
+    async with raw_server(much) as server, upstream(timeout=5.0) as client:
+        response = await client.send(
+            client.build_request("POST", server.url(), content=b"{}"), stream=True
+        )
+        conn = response.stream._conn  # type: ignore[attr-defined]
+        for _ in range(100):  # the reader away: the socket stops being read past HIGH_WATER
+            if conn.paused:
+                break
+            await asyncio.sleep(0.01)
+        assert conn.paused and conn.buffered > HIGH_WATER
+        pieces = [p async for p in reader(response)]  # read below LOW_WATER: read again
+        assert not conn.paused
+    assert b"".join(pieces) == b"x" * 65536 * 12

@@ -5,6 +5,9 @@ event hooks, following redirects when asked)."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import httpx
 import pytest
 
@@ -166,3 +169,87 @@ def test_the_cookie_jar_cannot_be_replaced() -> None:
     client = upstream_client(timeout=httpx.Timeout(1.0), limits=httpx.Limits())
     with pytest.raises(AttributeError):
         client.cookies = {"a": "b"}  # type: ignore[assignment]
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_httpx_s_request_line_is_logged_as_its_level_says(upstream: Client) -> None:
+    # send reads the logger's cached answer itself: a level or a disabling set between two
+    # requests is heeded at the next.
+    logger = logging.getLogger("httpx")
+    kept = Kept()
+    level = logger.level
+    logger.addHandler(kept)
+    try:
+        async with raw_server(keep_answering()) as server, upstream() as client:
+
+            async def logged() -> bool:
+                kept.messages.clear()
+                await client.post(server.url("/v1/chat/completions"), content=b"{}")
+                return any(m.startswith("HTTP Request: POST") for m in kept.messages)
+
+            logger.setLevel(logging.WARNING)
+            assert not await logged()
+            assert not await logged()  # the cache's answer, asked again
+            logger.setLevel(logging.INFO)
+            assert await logged()
+            assert await logged()
+            logger.disabled = True
+            try:
+                assert not await logged()
+            finally:
+                logger.disabled = False
+            logging.disable(logging.INFO)
+            try:
+                assert not await logged()
+            finally:
+                logging.disable(logging.NOTSET)
+            assert await logged()
+    finally:
+        logger.removeHandler(kept)
+        logger.setLevel(level)
+
+
+async def test_a_built_request_changed_before_it_is_sent_goes_out_as_changed(
+    upstream: Client,
+) -> None:
+    # The transport takes a built request's head from its template's memory only while its
+    # headers, URL and method are the template's: any change made before sending goes out.
+    async with raw_server(keep_answering()) as server, upstream() as client:
+
+        def built() -> httpx.Request:
+            request = client.build_request(
+                "POST",
+                server.url("/v1/chat/completions"),
+                content=b"{}",
+                headers={"k": "v"},
+                timeout=5.0,
+            )
+            assert request.headers.template is not None  # type: ignore[attr-defined]
+            return request
+
+        changes: list[Any] = [
+            lambda r: None,
+            lambda r: None,  # the template's head, remembered
+            lambda r: r.headers.__setitem__("k", "changed"),
+            lambda r: r.headers.__delitem__("k"),
+            lambda r: r.headers.update({"x-more": "1"}),
+            lambda r: r.headers.setdefault("x-default", "2"),
+            lambda r: setattr(r, "url", httpx.URL(server.url("/elsewhere"))),
+        ]
+        for change in changes:
+            request = built()
+            change(request)
+            await client.send(request)
+    sent = [(r.split(b" ", 2)[1], headers_of(r)) for r in server.requests]
+    assert [path for path, _ in sent] == [b"/v1/chat/completions"] * 6 + [b"/elsewhere"]
+    assert [h.get(b"k") for _, h in sent] == [b"v", b"v", b"changed", None, b"v", b"v", b"v"]
+    assert sent[4][1][b"x-more"] == b"1" and sent[5][1][b"x-default"] == b"2"
+    assert all(h[b"content-length"] == b"2" for _, h in sent)

@@ -62,8 +62,8 @@ class Connection(asyncio.Protocol):
         self._due: float | None = None  # loop time by which the waiter gives up
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._writable = True
-        self._paused = False
+        self.writable = True
+        self.paused = False
         self._parser = httptools.HttpResponseParser(self)
         self.begin()
 
@@ -108,10 +108,13 @@ class Connection(asyncio.Protocol):
                 # The holder still owns it: it reads the error, then releases it to the pool.
                 self._fail(httpx.RemoteProtocolError(f"malformed answer: {exc}"))
                 cast(asyncio.Transport, self.transport).abort()
-        if self.buffered > HIGH_WATER and not self._paused:
-            self._paused = True
+        if self.buffered > HIGH_WATER and not self.paused:
+            self.paused = True
             cast(asyncio.Transport, self.transport).pause_reading()
-        self._wake()
+        # _wake, in this frame: run cold as every answer's head and a stream's chunks come.
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too: connection_lost follows
@@ -137,10 +140,10 @@ class Connection(asyncio.Protocol):
         self._disarm()  # whoever waits is woken; a later wait sets the timer again
 
     def pause_writing(self) -> None:
-        self._writable = False
+        self.writable = False
 
     def resume_writing(self) -> None:
-        self._writable = True
+        self.writable = True
         self._wake()
 
     # httptools callbacks
@@ -249,12 +252,12 @@ class Connection(asyncio.Protocol):
         if self.lost or self.transport is None:
             raise self.error or httpx.WriteError("the connection is closed")
         self.transport.write(data)
-        return not self._writable
+        return not self.writable
 
     async def drain(self, seconds: float | None) -> None:
         """Wait while the kernel's buffer is full, unless the answer already came (a server may
         answer early, 413, and stop reading): then the answer is what the caller reads."""
-        while not self._writable and not self.lost and not self.head_done:
+        while not self.writable and not self.lost and not self.head_done:
             if not await self.wait(seconds):
                 raise httpx.WriteTimeout("the request could not be written in time")
 
@@ -264,8 +267,8 @@ class Connection(asyncio.Protocol):
         boundaries (an error in the piece after the first event is a mid-stream error)."""
         piece = self.body.popleft()
         self.buffered -= len(piece)
-        if self._paused and self.buffered <= LOW_WATER and not self.lost:
-            self._paused = False
+        if self.paused and self.buffered <= LOW_WATER and not self.lost:
+            self.paused = False
             cast(asyncio.Transport, self.transport).resume_reading()
         return piece
 
@@ -375,7 +378,12 @@ class Reads:
         try:
             while conn is not None:
                 if conn.body:
-                    piece = conn.take()
+                    # conn.take, in this frame: on every read of a stream, its first too.
+                    piece = conn.body.popleft()
+                    conn.buffered -= len(piece)
+                    if conn.paused and conn.buffered <= LOW_WATER and not conn.lost:
+                        conn.paused = False
+                        cast(asyncio.Transport, conn.transport).resume_reading()
                     response._num_bytes_downloaded += len(piece)
                     if piece:
                         return piece
