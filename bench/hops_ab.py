@@ -35,6 +35,7 @@ SPANS = [
     ("in", "read_json_body >"),
     ("in", "parse_chat >"),
     ("in", "_open >"),
+    ("parse_chat >", "_open >"),
     ("_open >", "first byte out"),
     ("_open >", "write >"),
     ("write <", "_open <"),

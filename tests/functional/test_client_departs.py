@@ -20,12 +20,13 @@ import respx
 import uvicorn
 
 from llm_agg.api.errors import GatewayError
-from llm_agg.dispatch import CLIENT_GONE, _unless_gone, _Watch
+from llm_agg.dispatch import _WATCH, _WATCHING, CLIENT_GONE
 from llm_agg_local.hosts import HostGuard, HostPolicy
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
 from llm_agg_local.server import create_app
 from tests.functional.conftest import CEREBRAS, GROQ, settings_for
 from tests.functional.test_client_leaves import COMPLETION, FIRST, Upstream
+from tests.support.dispatching import streamed
 
 pytestmark = pytest.mark.anyio
 
@@ -217,16 +218,20 @@ class Watched:
         while (await receive()).get("more_body"):
             pass
         await self.go.wait()
-        watch = _Watch(receive, scope)
-        self.tasked = watch._task is not None
-        self.gone_at_start = watch.gone
-        self.watching.set()
+
+        async def work() -> str:
+            watch = _WATCHING.get()  # the dispatch's, watching
+            assert watch is not None
+            self.tasked = watch._task is not None
+            self.gone_at_start = watch.gone
+            self.watching.set()
+            return await asyncio.sleep(0.2, "done")
+
         try:
-            self.outcome = await _unless_gone(watch, asyncio.sleep(0.2, "done"))
+            self.outcome = await streamed(work(), scope, receive)
+            scope[_WATCH].stop()
         except GatewayError as exc:
             self.outcome = exc.status
-        finally:
-            watch.stop()
         body = str(self.outcome).encode()
         headers = [(b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -55,3 +55,17 @@ def test_a_cooling_target_is_turned_down_until_its_reset(runtime: Runtime) -> No
     runtime.quota.cooldowns.add(Cooldown("groq", "env", "m", until, "rate limited"))
     admission = admit(runtime)
     assert (admission.ok, admission.until, admission.reason) == (False, until, "rate limited")
+
+
+def test_admission_starts_the_quota_s_refresh_when_due_and_only_then(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    quota = runtime.quota
+    monkeypatch.setattr(quota, "_forget", lambda: started.append("refresh"))
+    quota.refreshed = time.monotonic() - quota.refresh_every  # due
+    assert admit(runtime).ok
+    assert started == ["refresh"]
+    assert time.monotonic() - quota.refreshed < quota.refresh_every
+    assert admit(runtime).ok  # not due again yet
+    assert started == ["refresh"]

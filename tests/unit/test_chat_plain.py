@@ -9,15 +9,25 @@ validator's. These tests hold both on hand-picked bodies and on many seeded vari
 from __future__ import annotations
 
 import random
+from dataclasses import fields
 from typing import Any
 
 import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from llm_agg.api.chat import _VALIDATE, ChatRequest, Message, _plain, parse_chat
+from llm_agg.api.chat import (
+    _PLAIN_IDS,
+    _VALIDATE,
+    ChatCall,
+    ChatRequest,
+    Message,
+    _plain,
+    parse_chat,
+)
 from llm_agg.api.errors import InvalidRequest
 from llm_agg.api.validation import invalid_request
+from llm_agg.routing.classify import measure
 
 USER = {"role": "user", "content": "Say hi."}
 
@@ -150,12 +160,15 @@ def same(made: Any, expected: Any) -> None:
 
 
 def agrees(body: dict[str, Any]) -> bool:
-    """Whether the plain path answers ``body`` as the validator does; True when it took it."""
-    made = _plain(body)
-    if made is None:
+    """Whether the plain path answers ``body`` as the validator does, and measures it as
+    ``classify.measure`` measures the validator's request; True when it took it."""
+    plain = _plain(body)
+    if plain is None:
         return False
+    made, measured = plain
     expected = validated(body)
     assert expected is not None, f"the plain path took a body the validator refuses: {body!r}"
+    assert measured == measure(ChatCall(body, expected))
     same(made, expected)
     assert made == expected
     assert made.model_dump() == expected.model_dump()
@@ -286,8 +299,9 @@ def test_seeded_variations_never_part_the_two_paths() -> None:
 
 def test_the_plain_path_builds_its_own_objects() -> None:
     body = {"model": "m", "messages": [USER], "stream_options": {"include_usage": True}}
-    first, second = _plain(body), _plain(body)
-    assert first is not None and second is not None
+    one, other = _plain(body), _plain(body)
+    assert one is not None and other is not None
+    first, second = one[0], other[0]
     first.messages[0].content = "changed"
     first.__pydantic_fields_set__.add("stream")
     assert first.stream_options is not None and second.stream_options is not None
@@ -303,8 +317,42 @@ def test_the_plain_path_builds_its_own_objects() -> None:
 
 def test_an_int_is_made_a_float_in_the_request_never_in_the_body() -> None:
     body = {"model": "m", "messages": [USER], "temperature": 1, "top_p": 0}
-    made = _plain(body)
-    assert made is not None
+    plain = _plain(body)
+    assert plain is not None
+    made = plain[0]
     assert (type(made.temperature), type(made.top_p)) == (float, float)
     assert body == {"model": "m", "messages": [USER], "temperature": 1, "top_p": 0}
     assert type(body["temperature"]) is int
+
+
+@pytest.mark.parametrize("body", PLAIN[:4] + VALID_NOT_PLAIN[:3])
+def test_parse_chat_makes_the_call_as_its_init_would(body: dict[str, Any]) -> None:
+    """``parse_chat`` makes its ``ChatCall`` without the dataclass's ``__init__``: every field
+    set, as ``ChatCall(body, request)`` sets it; a plain body measured already, as
+    ``classify.measure`` would measure it, any other not yet."""
+    call = parse_chat(orjson.dumps(body))
+    made = ChatCall(call.body, call.request)
+    assert call == made and call.body == body
+    for f in fields(ChatCall):
+        if f.name != "measured":
+            assert getattr(call, f.name) is getattr(made, f.name)
+    if _plain(body) is None:
+        assert call.measured is None
+    else:
+        assert call.measured is not None and call.measured == measure(made)
+
+
+@pytest.mark.parametrize("model", ["m", "groq/llama-3.3-70b-versatile", "x" * 256])
+def test_a_model_id_remembered_is_taken_as_the_first_time(model: str) -> None:
+    body = {"model": model, "messages": [USER]}
+    assert agrees(body)
+    assert model in _PLAIN_IDS
+    assert agrees(body)  # the second time from the memory: built and measured the same
+
+
+@pytest.mark.parametrize("model", ["a b", "x" * 257, "tab\there", "", "caf\u00e9", "nul\x00"])
+def test_a_model_id_the_validator_must_judge_is_never_remembered(model: str) -> None:
+    body = {"model": model, "messages": [USER]}
+    for _ in range(2):
+        assert _plain(body) is None
+    assert model not in _PLAIN_IDS

@@ -1,4 +1,5 @@
-"""The dispatch path's cancels (``dispatch._Deadline``, ``_unless_gone`` with its ``_Watch``):
+"""The dispatch path's cancels (``dispatch._Deadline``, ``Dispatcher.send``'s guard with its
+``_Watch``):
 one-shot ``Task.cancel`` in place of anyio cancel scopes. Each must cancel only what it guards,
 tell its own cancel from any other (an anyio scope's, a native one), never leave a cancel behind
 for a later await, and hold the client's cancel while a close runs."""
@@ -16,8 +17,16 @@ import pytest
 
 from llm_agg.api.departure import DEPARTURE
 from llm_agg.api.errors import GatewayError
-from llm_agg.dispatch import CLIENT_GONE, EventStream, _close, _Deadline, _unless_gone, _Watch
+from llm_agg.dispatch import (
+    _WATCH,
+    CLIENT_GONE,
+    EventStream,
+    _close,
+    _Deadline,
+    _Watch,
+)
 from llm_agg.http_transport.connection import Body
+from tests.support.dispatching import streamed
 
 pytestmark = pytest.mark.anyio
 
@@ -121,21 +130,26 @@ class Client:
         return {"type": "http.disconnect"}
 
 
+async def never() -> dict[str, Any]:
+    raise AssertionError("a watch told by its server never waits on receive")
+
+
 async def test_a_client_that_leaves_cancels_the_work_as_a_499() -> None:
     client = Client()
-    watch = _Watch(client.receive)
+    scope: dict[str, Any] = {"type": "http"}
     asyncio.get_running_loop().call_later(0.01, client.leave)
     with pytest.raises(GatewayError) as caught:
-        await _unless_gone(watch, asyncio.sleep(10))
+        await streamed(asyncio.sleep(10), scope, client.receive)
     assert caught.value.status == CLIENT_GONE
     assert cancelling() == 0
-    watch.stop()
+    assert _WATCH not in scope  # stopped: nothing is left to relay
 
 
 async def test_work_that_ends_first_is_left_alone_and_a_later_leave_cancels_nothing() -> None:
     client = Client()
-    watch = _Watch(client.receive)
-    assert await _unless_gone(watch, asyncio.sleep(0, "done")) == "done"
+    scope: dict[str, Any] = {"type": "http"}
+    assert await streamed(asyncio.sleep(0, "done"), scope, client.receive) == "done"
+    watch = scope[_WATCH]  # handed on to the relay
     client.leave()
     await asyncio.sleep(0.01)  # the watch has seen it go: nothing of it is cancelled now
     assert watch.gone
@@ -156,7 +170,6 @@ class Closing:
 
 async def test_the_client_s_cancel_waits_for_a_close_then_lands_at_the_next_wait() -> None:
     client = Client()
-    watch = _Watch(client.receive)
     response = Closing()
     reached: list[str] = []
 
@@ -168,16 +181,15 @@ async def test_the_client_s_cancel_waits_for_a_close_then_lands_at_the_next_wait
         reached.append("never")
 
     with pytest.raises(GatewayError):
-        await _unless_gone(watch, work())
+        await streamed(work(), {"type": "http"}, client.receive)
     assert response.closed
     assert reached == ["closed"]
     assert cancelling() == 0
-    watch.stop()
 
 
 async def test_a_cancel_held_to_the_end_of_the_work_is_not_left_for_later() -> None:
     client = Client()
-    watch = _Watch(client.receive)
+    scope: dict[str, Any] = {"type": "http"}
     response = Closing()
 
     async def work() -> str:
@@ -185,16 +197,17 @@ async def test_a_cancel_held_to_the_end_of_the_work_is_not_left_for_later() -> N
         await _close(response)  # type: ignore[arg-type]
         return "over"  # no await after the close: the client's cancel has nothing to cut
 
-    assert await _unless_gone(watch, work()) == "over"
+    assert await streamed(work(), scope, client.receive) == "over"
     await asyncio.sleep(0.01)  # a stray cancel would land here
     assert cancelling() == 0
-    watch.stop()
+    scope[_WATCH].stop()
 
 
 async def test_a_watch_handed_over_after_the_client_left_cancels_its_new_target() -> None:
     client = Client()
-    watch = _Watch(client.receive)
-    await _unless_gone(watch, asyncio.sleep(0))
+    scope: dict[str, Any] = {"type": "http"}
+    await streamed(asyncio.sleep(0), scope, client.receive)
+    watch = scope[_WATCH]
     client.leave()
     await asyncio.sleep(0.01)  # gone between the dispatch and the stream: nothing to cancel yet
     with anyio.CancelScope() as scope:
@@ -360,20 +373,18 @@ class Departure:
             on_gone()
 
 
-async def never() -> dict[str, Any]:
-    raise AssertionError("a watch told by its server never waits on receive")
-
-
 async def test_a_watch_told_by_its_server_has_no_task_and_cancels_as_the_task_did() -> None:
     departure = Departure()
     watch = _Watch(never, {"type": "http", DEPARTURE: departure})
     assert watch._task is None and departure.on_gone is not None
+    watch.stop()
+    scope: dict[str, Any] = {"type": "http", DEPARTURE: departure}
     asyncio.get_running_loop().call_later(0.01, departure.leave)
     with pytest.raises(GatewayError) as caught:
-        await _unless_gone(watch, asyncio.sleep(10))
+        await streamed(asyncio.sleep(10), scope, never)
     assert caught.value.status == CLIENT_GONE
     assert cancelling() == 0
-    watch.stop()
+    assert _WATCH not in scope
 
 
 async def test_a_told_watch_holds_its_cancel_for_closes_and_lets_go_when_stopped() -> None:
@@ -405,7 +416,45 @@ async def test_a_client_gone_before_its_watch_started_is_gone_at_once() -> None:
     departure.leave()
     watch = _Watch(never, {"type": "http", DEPARTURE: departure})
     assert watch.gone
-    with pytest.raises(GatewayError) as caught:
-        await _unless_gone(watch, asyncio.sleep(10))
-    assert caught.value.status == CLIENT_GONE
     watch.stop()
+    with pytest.raises(GatewayError) as caught:
+        await streamed(asyncio.sleep(10), {"type": "http", DEPARTURE: departure}, never)
+    assert caught.value.status == CLIENT_GONE
+    assert cancelling() == 0
+
+
+async def test_a_stream_s_dispatch_done_first_hands_its_watch_to_the_relay() -> None:
+    departure = Departure()
+    scope: dict[str, Any] = {"type": "http", DEPARTURE: departure}
+    assert await streamed(asyncio.sleep(0, "stream"), scope, never) == "stream"
+    watch = scope[_WATCH]
+    assert departure.on_gone == watch._left  # still told, for the relay's cancel
+    departure.leave()
+    await asyncio.sleep(0.01)  # nothing of the dispatch is cancelled now
+    assert watch.gone
+    assert cancelling() == 0
+    watch.stop()
+
+
+async def test_a_stream_s_dispatch_cancelled_from_elsewhere_stays_cancelled() -> None:
+    departure = Departure()
+    scope: dict[str, Any] = {"type": "http", DEPARTURE: departure}
+    with anyio.CancelScope() as outer:
+        asyncio.get_running_loop().call_later(0.01, outer.cancel)
+        await streamed(asyncio.sleep(10), scope, never)
+    assert outer.cancelled_caught  # not taken for the client's going
+    assert departure.on_gone is None
+
+
+async def test_a_stream_s_dispatch_failing_stops_its_watch_and_raises_as_it_was() -> None:
+    departure = Departure()
+    scope: dict[str, Any] = {"type": "http", DEPARTURE: departure}
+
+    async def fails() -> None:
+        raise GatewayError("no provider", status=503)
+
+    with pytest.raises(GatewayError) as caught:
+        await streamed(fails(), scope, never)
+    assert caught.value.status == 503
+    assert departure.on_gone is None
+    assert _WATCH not in scope

@@ -52,3 +52,30 @@ def test_work_is_given_only_while_the_snapshot_is_stale_and_the_store_not_down(
         done(stored.refreshing())  # tried again
     finally:
         stored.close()
+
+
+def test_fresh_gives_the_snapshot_only_when_refreshing_has_no_work_and_the_store_is_up(
+    tmp_path: Path,
+) -> None:
+    """``Stored.fresh``, the router's quick question: what ``accounts`` gives, exactly when
+    ``refreshing`` would give nothing to do and the store is not known down."""
+    clock = Clock()
+    stored = Stored(Settings(data_dir=tmp_path, environ={}), monotonic=clock)
+    try:
+        assert stored.fresh() is None  # never read
+        done(stored.refreshing())
+        assert stored.fresh() is not None and stored.fresh() is stored.accounts()
+        clock.now += stored.vault.list_ttl
+        assert stored.fresh() is None  # stale: refreshing has work
+        done(stored.refreshing())
+        assert stored.fresh() is stored.accounts()
+
+        def broken() -> list[object]:
+            raise StoreError("sqlite: disk I/O error")
+
+        stored.stores.credentials.list = broken  # type: ignore[method-assign]
+        clock.now += stored.vault.list_ttl
+        done(stored.refreshing())  # the read fails: down
+        assert stored.fresh() is None and stored.accounts() == []
+    finally:
+        stored.close()

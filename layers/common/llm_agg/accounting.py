@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,12 +140,19 @@ class Accounting:
         # Quota counts per holder (the account, or the project a provider counts by).
         account = target.quota_holder
         quota = self.quota
-        quota.maybe_refresh()
+        # ``maybe_refresh``'s own question asked here: the router's quick way (Runtime.quiet)
+        # asked it too, so on most requests it is no, without its function paid cold.
+        if time.monotonic() - quota.refreshed >= quota.refresh_every:
+            quota.maybe_refresh()
         # Of ``blocked``'s reasons only a parked key turns it down here (a cooldown is the
-        # precheck's): asked of the circuits alone, a call and a lookup less each request.
-        parked = self.circuits.parked(provider, mine.account_id, mine.api_key)
-        if parked is not None:
-            return Admission(False, until=None, reason=_why(parked))
+        # precheck's): asked of the circuits alone, a call and a lookup less each request, and
+        # only when a key is parked: ``any_parked`` is what the router asked too, so it runs
+        # warm, where ``parked`` would be one more function paid cold (issue 17).
+        circuits = self.circuits
+        if circuits.any_parked():
+            parked = circuits.parked(provider, mine.account_id, mine.api_key)
+            if parked is not None:
+                return Admission(False, until=None, reason=_why(parked))
         limits = quota.limits(provider, account, model)  # none, in a catalog without them
         admission = quota.precheck(provider, account, model, prompt_tokens, limits)
         if admission.ok and limits and any(lim.kind == "r" for lim in limits):
@@ -159,7 +167,7 @@ class Accounting:
                 log.error("quota store failed, admitting uncounted: %s", type(exc).__name__)
         if admission.ok:
             quota.started(provider, account, model)
-            self.circuits.probing(provider, mine.account_id)
+            circuits.probing(provider, mine.account_id)
         else:
             log.info(
                 "skipped: provider=%s model=%s account=%s reason=%s",

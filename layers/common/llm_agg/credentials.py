@@ -145,6 +145,14 @@ class Vault:
         self._opened[key] = _Opened(digest, secret, now + self.secret_ttl)
         return secret
 
+    def fresh(self) -> list[Account] | None:
+        """The snapshot while it is fresh (not ``stale``): what ``accounts`` gives without a
+        load; None when a load is due."""
+        snapshot = self._snapshot
+        if snapshot is None or self.monotonic() - self._loaded_at >= self.list_ttl:
+            return None
+        return snapshot
+
     @property
     def stale(self) -> bool:
         return self._snapshot is None or self.monotonic() - self._loaded_at >= self.list_ttl

@@ -67,7 +67,7 @@ from llm_agg.providers.failures import (
 from llm_agg.providers.openai_compat import StreamRelay
 from llm_agg.providers.scrub import ScrubbedStream, account_secrets, scrub
 from llm_agg.providers.sse import SSEParser
-from llm_agg.routing.classify import estimate_tokens
+from llm_agg.routing.classify import measure
 from llm_agg.runtime import Runtime
 
 log = logging.getLogger("llm_agg.dispatch")
@@ -77,6 +77,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 # its media type with a charset last): two of the lines are the same on every stream.
 _SSE_LINES = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in SSE_HEADERS.items()]
 _SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+_new = object.__new__
 _BYTES = (bytes, memoryview)  # what a body iterator may yield as it is
 CLIENT_GONE = 499  # nginx's "client closed request": logged, never seen by anyone
 
@@ -440,25 +441,6 @@ _WATCH = "llm_agg.watch"  # the request scope's key for its _Watch, from dispatc
 _WATCHING: ContextVar[_Watch | None] = ContextVar("llm_agg_watching", default=None)
 
 
-async def _unless_gone(watch: _Watch | None, work: Awaitable[T]) -> T:
-    """``work``, cancelled if the client disconnects first (its upstream call with it)."""
-    if watch is None:
-        return await work
-    cancel = _Cancel(watch.loop)
-    watch.target(cancel.cancel)
-    watching = _WATCHING.set(watch)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if cancel.caught():
-            raise GatewayError("The client closed the request.", status=CLIENT_GONE) from None
-        raise
-    finally:
-        _WATCHING.reset(watching)
-        watch.target(None)
-        cancel.close()
-
-
 class EventStream(StreamingResponse):
     """A stream of server-sent events, stopped when the client leaves: its body iterator is
     then cancelled (closing the upstream stream) as Starlette's ``StreamingResponse`` does,
@@ -571,8 +553,16 @@ class Dispatcher:
         return Attempt(target, failure)
 
     def _request(self, call: ChatCall, gateway_key: str | None) -> _Request:
-        deadline = time.monotonic() + self.runtime.settings.deadline
-        return _Request(call, gateway_key, estimate_tokens(call), deadline)
+        """``_Request(call, gateway_key, tokens, deadline)`` without the dataclass's generated
+        ``__init__``: one function less on every request's way, paid cold after a stream
+        (issue 17; tests/unit/test_dispatch_request.py holds the two alike)."""
+        req: _Request = _new(_Request)
+        req.call = call
+        req.gateway_key = gateway_key
+        measured = call.measured  # parse_chat's plain path measured it: no call to ask
+        req.prompt_tokens = (measured if measured is not None else measure(call))[0]
+        req.deadline = time.monotonic() + self.runtime.settings.deadline
+        return req
 
     async def send(
         self,
@@ -584,28 +574,51 @@ class Dispatcher:
     ) -> Response:
         """Serve ``call`` as an HTTP response: the answer, or the stream to relay. With the
         client's ``request``, its disconnecting cancels the upstream call."""
-        watch = None if request is None else _Watch(request.receive, request.scope)
-        if call.stream:
-            req = self._request(call, gateway_key)
+        # ``request.receive`` without the property's frame (run cold, before a stream's first byte).
+        watch = None if request is None else _Watch(request._receive, request.scope)
+        stream = call.request.stream
+        if stream:
+            work: Awaitable[StreamingResponse | Served] = self._try_each(
+                self._request(call, gateway_key), targets, self._stream_once
+            )
+        else:
+            work = self.complete(call, targets, gateway_key)
+        if watch is None:
+            answer = await work
+        else:
+            # The client's going cancels the work (its upstream call with it) as a 499. Written
+            # here rather than as a coroutine around the work: one less to make, and to pass
+            # through at each of the task's resumptions before a stream's first byte (issue 17).
+            cancel = _Cancel(watch.loop)
+            watch.target(cancel.cancel)
+            watching = _WATCHING.set(watch)
             try:
-                stream = await _unless_gone(watch, self._try_each(req, targets, self._stream_once))
+                try:
+                    answer = await work
+                except asyncio.CancelledError:
+                    if cancel.caught():
+                        raise GatewayError(
+                            "The client closed the request.", status=CLIENT_GONE
+                        ) from None
+                    raise
+                finally:
+                    _WATCHING.reset(watching)
+                    watch._target = None  # ``target(None)``: nothing to fire
+                    cancel.close()
             except BaseException:
-                if watch is not None:
-                    watch.stop()
-                raise
-            if request is not None:
-                # The same task goes on watching for the EventStream that relays the answer.
-                request.scope[_WATCH] = watch
-            return stream
-        try:
-            served = await _unless_gone(watch, self.complete(call, targets, gateway_key))
-        finally:
-            if watch is not None:
                 watch.stop()
+                raise
+        if not isinstance(answer, Served):
+            if request is not None:
+                # The same watch goes on for the EventStream that relays the answer.
+                request.scope[_WATCH] = watch
+            return answer
+        if watch is not None:
+            watch.stop()
         return Response(
-            served.completion.body,
+            answer.completion.body,
             media_type="application/json",
-            headers=_headers(served.target, served.attempts),
+            headers=_headers(answer.target, answer.attempts),
         )
 
     async def complete(
@@ -618,14 +631,23 @@ class Dispatcher:
         budget = self.runtime.max_attempts
         attempts: list[Attempt] = []
         blocked: list[Blocked] = []
-        circuits = self.accounting.circuits
-        spread = _Spread(
-            targets, lambda t: circuits.blocking(t.spec.name, t.account.account_id) is not None
-        )
+        # Until an attempt fails the order is the router's (``_Spread.next`` ranks nothing):
+        # the targets are taken as they come, and the spread is made at the first failure,
+        # from those not taken yet (most requests never fail: no spread, its four tables and
+        # its check made for them, issue 17).
+        spread: _Spread | None = None
+        taken = 0
         while len(attempts) < budget and time.monotonic() < req.deadline:
-            target = spread.next()
-            if target is None:
-                break
+            if spread is None:
+                if taken == len(targets):
+                    break
+                target = targets[taken]
+                taken += 1
+            else:
+                found = spread.next()
+                if found is None:
+                    break
+                target = found
             admission = await self.accounting.admit(target, req.prompt_tokens)
             if not admission.ok:
                 blocked.append(self._blocked(target, admission))
@@ -637,8 +659,16 @@ class Dispatcher:
             if not outcome.failure.kind.fails_over:
                 raise _client_error(outcome.failure, target, len(attempts) + 1)
             attempts.append(outcome)
+            if spread is None:
+                spread = self._spread(targets[taken:])
             spread.failed(target, outcome.failure)
         raise _exhausted(attempts, blocked, self.runtime)
+
+    def _spread(self, pending: list[Target]) -> _Spread:
+        circuits = self.accounting.circuits
+        return _Spread(
+            pending, lambda t: circuits.blocking(t.spec.name, t.account.account_id) is not None
+        )
 
     def _blocked(self, target: Target, admission: Admission) -> Blocked:
         known = self.accounting.blocked(target)

@@ -72,6 +72,7 @@ class Router:
         refresh: Callable[[], Awaitable[None] | None],
         discover: Callable[[Accounts], None],
         client: Callable[[], httpx.AsyncClient],
+        quiet: Callable[[], tuple[Catalog, Accounts] | None] | None = None,
     ) -> None:
         self.specs = specs
         self.listers = listers
@@ -85,6 +86,9 @@ class Router:
         self._refresh = refresh
         self._discover = discover
         self._client = client
+        # The view and the accounts when nothing is due before routing (``Runtime.quiet``):
+        # then a settled route is given with no refresh, accounts or discovery asked.
+        self._quiet = quiet if quiet is not None else _never
         self._rechecking: asyncio.Task[None] | None = None
         # ``lone``'s answer by (model, provider) of the request: it reads nothing else of it,
         # and the rest (the catalog as discovered, the providers configured) is checked on
@@ -160,10 +164,22 @@ class Router:
         re-reading the stored accounts when they are stale (in a thread). The only way in: no
         handler can route from accounts it forgot to refresh. ``refresh`` gives the work to
         await, or None when the accounts are fresh (``Stored.refreshing``)."""
+        settled = self.settled(call)
+        if settled is not None:
+            return settled
         pending = self._refresh()
         if pending is not None:
             await pending
         return self._targets(call)
+
+    def settled(self, call: ChatCall) -> list[Target] | None:
+        """``route``'s answer when it has nothing to await nor work out: the route remembered
+        for what ``call`` asks (``_settle``), while nothing is due before routing
+        (``Runtime.quiet``); None otherwise (await ``route``). A plain call: the chat endpoint
+        asks it first, without ``route``'s coroutine to make and run on every request (issue
+        17)."""
+        quiet = self._quiet()
+        return None if quiet is None else self._settled_route(call, *quiet)
 
     def _targets(self, call: ChatCall) -> list[Target]:
         """``route``'s order, from the accounts as last read: ready first, then those whose
@@ -171,20 +187,12 @@ class Router:
         reset."""
         accounts = self._accounts()
         self._discover(accounts)
-        quota = self.quota
-        quota.maybe_refresh()
+        self.quota.maybe_refresh()
+        settled = self._settled_route(call, self._view(), accounts)
+        if settled is not None:
+            return settled
         request = call.request
         asked = (request.model, request.provider)
-        settled = self._settled.get(asked)
-        if (
-            settled is not None
-            and settled.accounts is accounts
-            and settled.view is self._view()
-            and settled.refusing.isdisjoint(call.body)
-            and self.specs.get(settled.target.spec.name) is settled.target.spec
-            and not quota.circuits.any_parked()  # else ``_recheck_parked`` may have work
-        ):
-            return [settled.target]
         one = self._lone_choice(call, accounts)
         choices = [one] if one is not None else self._choices(call, accounts)
         self._recheck_parked(accounts)
@@ -230,6 +238,24 @@ class Router:
         if one is not None and len(targets) == 1:
             self._settle(asked, accounts, targets[0])
         return targets
+
+    def _settled_route(
+        self, call: ChatCall, view: Catalog, accounts: Accounts
+    ) -> list[Target] | None:
+        """The route ``_settle`` remembered for what ``call`` asks, if it still holds for this
+        catalog ``view`` and these ``accounts``; else None."""
+        request = call.request
+        settled = self._settled.get((request.model, request.provider))
+        if (
+            settled is not None
+            and settled.accounts is accounts
+            and settled.view is view
+            and settled.refusing.isdisjoint(call.body)
+            and self.specs.get(settled.target.spec.name) is settled.target.spec
+            and not self.quota.circuits.any_parked()  # else ``_recheck_parked`` may have work
+        ):
+            return [settled.target]
+        return None
 
     def _settle(self, asked: tuple[str, str | None], accounts: Accounts, target: Target) -> None:
         """Remember ``target`` as the route of ``asked`` when nothing of a request could
@@ -375,3 +401,8 @@ class Router:
     def close(self) -> None:
         if self._rechecking is not None:
             self._rechecking.cancel()
+
+
+def _never() -> None:
+    """A ``quiet`` that never is: the router goes the whole way on every request."""
+    return None

@@ -130,6 +130,7 @@ class Runtime:
             refresh=self.stored.refreshing,
             discover=self._discover,
             client=lambda: self.client,
+            quiet=self.quiet,
         )
 
     def knows_model(self, provider: str, model: str) -> bool:
@@ -165,6 +166,26 @@ class Runtime:
                 by_provider.setdefault(account.provider, []).append(account)
         self._by_provider = (by_provider, stored, reachable)
         return by_provider
+
+    def quiet(self) -> tuple[Catalog, Mapping[str, Sequence[Account]]] | None:
+        """The catalog view and the accounts a request is routed from, when routing has
+        nothing to do first: the stored accounts fresh (``Stored.fresh``) and the mapping
+        ``accounts`` built from them the last one, no refresh of the model lists (``_discover``)
+        or of the quota (``Quota.maybe_refresh``) due. None otherwise: the router goes the
+        whole way. Asked on every request (``Router.route``): one call, where the whole way is
+        some ten, each paid several times over on a vCPU come back cold (issue 17)."""
+        stored = self.stored.fresh()
+        built, of_stored, of_reachable = self._by_provider
+        if stored is None or stored is not of_stored or self.reachable is not of_reachable:
+            return None
+        now = time.monotonic()
+        interval = self.settings.discovery_interval
+        if interval > 0 and self._discovering is None and now - self._discovered_at >= interval:
+            return None
+        quota = self.quota
+        if now - quota.refreshed >= quota.refresh_every:
+            return None
+        return self.view, built
 
     def _probed(self) -> dict[str, str | None]:
         """The local servers to ask whether they are there, with their keys if any."""

@@ -96,6 +96,15 @@ class Stored:
             log.error("stored accounts unavailable: %s", exc)
             return []
 
+    def fresh(self) -> list[Account] | None:
+        """The stored accounts when nothing is to be done before reading them: the vault's
+        snapshot is fresh and the store is not known down, so ``refreshing`` has no work and
+        ``accounts`` gives this snapshot. None otherwise (ask those two)."""
+        vault = self._vault
+        if vault is None or self.monotonic() < self._down_until:
+            return None
+        return vault.fresh()
+
     async def refresh(self) -> None:
         """Re-read the stored accounts in a thread when the snapshot is stale, so the hot path
         never blocks the event loop on the store; a no-op on a warm request."""

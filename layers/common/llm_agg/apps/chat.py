@@ -34,7 +34,15 @@ def create_chat_app(runtime: Runtime) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         client = await authenticate(request)
         call = parse_chat(await read_json_body(request, settings.max_body_bytes))
-        targets = await runtime.router.route(call)  # refreshes the stored accounts first
+        router = runtime.router
+        # ``route`` refreshes the stored accounts first; a settled route needs no await.
+        targets = router.settled(call) or await router.route(call)
+        # The usual key has no tokens_per_day to hold: then no hold's coroutine, no wrapper
+        # and no closure are made on the way to a stream's first byte (issue 17). The record
+        # is read as ``hold_for`` reads it.
+        record = request.scope.get("state", {}).get("gateway_key")
+        if record is None or record.tokens_per_day is None:
+            return await dispatcher.send(call, targets, client.key_id, request=request)
         release = await hold_for(runtime, request, call)  # the key's tokens_per_day
         return await within_hold(
             release, lambda: dispatcher.send(call, targets, client.key_id, request=request)

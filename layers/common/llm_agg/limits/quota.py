@@ -92,7 +92,7 @@ class Quota:
     ) -> None:
         self.specs = specs
         self.refresh_every = refresh_every
-        self._refreshed = float("-inf")  # time.monotonic() of the last refresh started
+        self.refreshed = float("-inf")  # time.monotonic() of the last refresh started
         self.counters = counters
         self.expiring = expiring
         self.background = background
@@ -404,8 +404,8 @@ class Quota:
     def maybe_refresh(self) -> None:
         """Start a refresh in the background if the last one is older than ``refresh_every``."""
         started = time.monotonic()
-        if started - self._refreshed >= self.refresh_every:
-            self._refreshed = started
+        if started - self.refreshed >= self.refresh_every:
+            self.refreshed = started
             self._forget()
             self.background.spawn(self.refresh)
 

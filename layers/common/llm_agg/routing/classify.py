@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llm_agg.api.chat import ChatCall, ImagePart, Message, Needs, TextPart
+from llm_agg.api.chat import MESSAGE_FRAMING, ChatCall, ImagePart, Message, Needs, TextPart
 
 TASKS = frozenset({"code", "reasoning", "long_context", "vision", "tools", "general"})
 # The order in which one task outranks another as the request's main one.
@@ -117,7 +117,7 @@ def _signals(text: str) -> tuple[int, int]:
     return code, math
 
 
-def _measure(call: ChatCall) -> tuple[int, str]:
+def measure(call: ChatCall) -> tuple[int, str]:
     """(estimated prompt tokens, text of the last user message), measured once a request (in
     this one function: each call is paid again on a vCPU come back cold, issue 17)."""
     measured = call.measured
@@ -132,7 +132,7 @@ def _measure(call: ChatCall) -> tuple[int, str]:
         if type(text) is not str:  # parts (or none): a text one (a call less) is the usual
             text, pictures = _text_of(message)
             images += pictures
-        chars += len(text) + 16  # role and framing
+        chars += len(text) + MESSAGE_FRAMING  # role and framing (as api/chat.py's _plain)
         for tool_call in message.tool_calls or ():
             chars += len(tool_call.function.arguments) + len(tool_call.function.name)
         if message.role == "user":
@@ -146,11 +146,11 @@ def _measure(call: ChatCall) -> tuple[int, str]:
 
 
 def estimate_tokens(call: ChatCall) -> int:
-    return _measure(call)[0]
+    return measure(call)[0]
 
 
 def classify(call: ChatCall) -> Profile:
-    tokens, last_user = _measure(call)
+    tokens, last_user = measure(call)
     request = call.request
     text = last_user[:_TEXT_CAP]
     needs = call.needs
