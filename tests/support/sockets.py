@@ -7,6 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+GONE = b""  # in a list of reads: the client goes there
+
 
 class Socket:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -34,3 +40,26 @@ class Socket:
 
     def resume_reading(self) -> None:
         pass
+
+
+def feed(
+    kind: type[HttpToolsProtocol], app: Any, sock: Socket, reads: list[bytes], turns: int
+) -> None:
+    """``reads`` fed to a new connection of ``kind`` (uvicorn's HTTP protocol or ours) serving
+    ``app`` on ``sock``, in a loop of its own turned ``turns`` times after each read; a
+    ``GONE`` read is the client's going."""
+    loop = asyncio.new_event_loop()
+    try:
+        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
+        config.load()
+        protocol = kind(config, ServerState(), {}, loop)  # type: ignore[arg-type]
+        protocol.connection_made(sock)  # type: ignore[arg-type]
+        for data in reads:
+            if data == GONE:
+                protocol.connection_lost(None)
+            else:
+                protocol.data_received(data)
+            for _ in range(turns):
+                loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()

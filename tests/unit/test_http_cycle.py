@@ -16,9 +16,7 @@ from uvicorn.server import ServerState
 
 from llm_agg.api.arrived import TAKE
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
-from tests.support.sockets import Socket
-
-GONE = b""  # in a list of reads: the client goes there
+from tests.support.sockets import GONE, Socket, feed
 
 
 class Counted(Socket):
@@ -66,22 +64,8 @@ def served(
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    loop = asyncio.new_event_loop()
-    try:
-        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
-        config.load()
-        protocol = kind(config, ServerState(), {}, loop)  # type: ignore[arg-type]
-        protocol.connection_made(sock)  # type: ignore[arg-type]
-        for data in reads:
-            if data == GONE:
-                protocol.connection_lost(None)
-            else:
-                protocol.data_received(data)
-            for _ in range(5):
-                loop.run_until_complete(asyncio.sleep(0))
-        return received, sock.out, sock.flow, sock.closed
-    finally:
-        loop.close()
+    feed(kind, app, sock, reads, 5)
+    return received, sock.out, sock.flow, sock.closed
 
 
 HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
@@ -170,7 +154,6 @@ def test_a_body_taken_whole_is_what_receive_gives_and_answered_alike(reads: list
 
 
 def test_the_body_is_taken_only_whole_and_unreceived_then_receive_waits_for_the_end() -> None:
-    loop = asyncio.new_event_loop()
     seen: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -185,22 +168,7 @@ def test_the_body_is_taken_only_whole_and_unreceived_then_receive_waits_for_the_
         seen.append(waiting.done())
         seen.append(await waiting)
 
-    try:
-        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
-        config.load()
-        protocol = LimitedHttpToolsProtocol(config, ServerState(), {}, loop)
-        protocol.connection_made(Socket())  # type: ignore[arg-type]
-        protocol.data_received(sized(4) + b"pi")
-        for _ in range(3):
-            loop.run_until_complete(asyncio.sleep(0))
-        protocol.data_received(b"ng")
-        for _ in range(3):
-            loop.run_until_complete(asyncio.sleep(0))
-        protocol.connection_lost(None)
-        for _ in range(3):
-            loop.run_until_complete(asyncio.sleep(0))
-    finally:
-        loop.close()
+    feed(LimitedHttpToolsProtocol, app, Socket(), [sized(4) + b"pi", b"ng", GONE], 3)
     part = {"type": "http.request", "more_body": True}
     assert seen == [
         None,
@@ -214,7 +182,6 @@ def test_the_body_is_taken_only_whole_and_unreceived_then_receive_waits_for_the_
 
 
 def test_after_the_body_is_taken_receive_waits_for_the_client_going() -> None:
-    loop = asyncio.new_event_loop()
     seen: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -225,17 +192,5 @@ def test_after_the_body_is_taken_receive_waits_for_the_client_going() -> None:
         seen.append(waiting.done())
         seen.append(await waiting)
 
-    try:
-        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
-        config.load()
-        protocol = LimitedHttpToolsProtocol(config, ServerState(), {}, loop)
-        protocol.connection_made(Socket())  # type: ignore[arg-type]
-        protocol.data_received(sized(4) + b"ping")
-        for _ in range(3):
-            loop.run_until_complete(asyncio.sleep(0))
-        protocol.connection_lost(None)
-        for _ in range(3):
-            loop.run_until_complete(asyncio.sleep(0))
-    finally:
-        loop.close()
+    feed(LimitedHttpToolsProtocol, app, Socket(), [sized(4) + b"ping", GONE], 3)
     assert seen == [b"ping", None, False, {"type": "http.disconnect"}]

@@ -1,29 +1,26 @@
 """The served protocol's own start of a request to a URL it has read before
-(``LimitedHttpToolsProtocol._start``): the same scope, cycle and answer as uvicorn's
+(``LimitedHttpToolsProtocol.on_headers_complete``): the same scope, cycle and answer as uvicorn's
 ``HttpToolsProtocol`` gives, request after request on one connection, pipelined ones included."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
 
 from llm_agg.api.departure import DEPARTURE
 from llm_agg_local import http_limits
 from llm_agg_local.http_limits import LimitedHttpToolsProtocol
-from tests.support.sockets import Socket
+from tests.support.sockets import Socket, feed
 
 CYCLE = ("keep_alive", "waiting_for_100_continue", "access_log", "default_headers", "more_body")
 
 
 def served(kind: type[HttpToolsProtocol], reads: list[bytes]) -> tuple[list[Any], bytes]:
     """What an app saw of each request (its scope, its cycle's settings, its body) and the bytes
-    answered, for ``reads`` fed to a new connection of ``kind``, one loop turn after each."""
+    answered, for ``reads`` fed to a new connection of ``kind``, a few loop turns after each."""
     seen: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -38,20 +35,9 @@ def served(kind: type[HttpToolsProtocol], reads: list[bytes]) -> tuple[list[Any]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    loop = asyncio.new_event_loop()
-    try:
-        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
-        config.load()
-        protocol = kind(config, ServerState(), {}, loop)  # type: ignore[arg-type]
-        sock = Socket()
-        protocol.connection_made(sock)  # type: ignore[arg-type]
-        for data in reads:
-            protocol.data_received(data)
-            for _ in range(5):
-                loop.run_until_complete(asyncio.sleep(0))
-        return seen, sock.out
-    finally:
-        loop.close()
+    sock = Socket()
+    feed(kind, app, sock, reads, 5)
+    return seen, sock.out
 
 
 def request(
