@@ -836,7 +836,7 @@ class Dispatcher:
             message = error or "the provider closed the stream before any event"
             failure = broken(message, response.status_code)
             return self._note(req, target, failure, response.headers, started, attempt, admission)
-        first_byte = (time.monotonic() - started) * 1000  # _ms, in this frame
+        first_byte = _ms(started)
 
         def finished(failure: UpstreamFailure | None) -> None:
             self.accounting.settle(
