@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -140,10 +139,7 @@ class Accounting:
         # Quota counts per holder (the account, or the project a provider counts by).
         account = target.quota_holder
         quota = self.quota
-        # ``maybe_refresh``'s own question asked here: the router's quick way (Runtime.quiet)
-        # asked it too, so on most requests it is no, without its function paid cold.
-        if time.monotonic() - quota.refreshed >= quota.refresh_every:
-            quota.maybe_refresh()
+        quota.maybe_refresh()
         # Of ``blocked``'s reasons only a parked key turns it down here (a cooldown is the
         # precheck's): asked of the circuits alone, a call and a lookup less each request, and
         # only when a key is parked: ``any_parked`` is what the router asked too, so it runs

@@ -155,7 +155,7 @@ class Vault:
 
     @property
     def stale(self) -> bool:
-        return self._snapshot is None or self.monotonic() - self._loaded_at >= self.list_ttl
+        return self.fresh() is None
 
     def load(self) -> list[Account]:
         """Re-read the records and open the enabled ones (blocking: call it in a thread)."""

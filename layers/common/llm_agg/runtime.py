@@ -179,11 +179,7 @@ class Runtime:
         if stored is None or stored is not of_stored or self.reachable is not of_reachable:
             return None
         now = time.monotonic()
-        interval = self.settings.discovery_interval
-        if interval > 0 and self._discovering is None and now - self._discovered_at >= interval:
-            return None
-        quota = self.quota
-        if now - quota.refreshed >= quota.refresh_every:
+        if self._discovery_due(now) or self.quota.refresh_due(now):
             return None
         return self.view, built
 
@@ -209,16 +205,16 @@ class Runtime:
             name for name in keys if name in listed
         }
 
+    def _discovery_due(self, now: float) -> bool:
+        """Whether ``_discover`` would start a refresh of the model lists at ``now``."""
+        interval = self.settings.discovery_interval
+        return interval > 0 and self._discovering is None and now - self._discovered_at >= interval
+
     def _discover(self, accounts: Mapping[str, Sequence[Account]]) -> None:
         """Refresh the providers' model lists in the background, at most every
         ``discovery_interval`` seconds (never when it is 0)."""
-        interval = self.settings.discovery_interval
         started = time.monotonic()
-        if (
-            interval <= 0
-            or self._discovering is not None
-            or started - self._discovered_at < interval
-        ):
+        if not self._discovery_due(started):
             return
         try:
             loop = asyncio.get_running_loop()

@@ -401,10 +401,14 @@ class Quota:
             self._learned = {**self._learned, **learned}
             self._limits.clear()
 
+    def refresh_due(self, now: float) -> bool:
+        """Whether the last refresh started ``refresh_every`` or more before ``now``."""
+        return now - self.refreshed >= self.refresh_every
+
     def maybe_refresh(self) -> None:
         """Start a refresh in the background if the last one is older than ``refresh_every``."""
         started = time.monotonic()
-        if started - self.refreshed >= self.refresh_every:
+        if self.refresh_due(started):
             self.refreshed = started
             self._forget()
             self.background.spawn(self.refresh)
