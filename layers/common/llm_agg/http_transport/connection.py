@@ -111,10 +111,7 @@ class Connection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self.paused:
             self.paused = True
             cast(asyncio.Transport, self.transport).pause_reading()
-        # _wake, in this frame: run cold as every answer's head and a stream's chunks come.
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(True)
+        self._wake()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too: connection_lost follows
@@ -378,12 +375,7 @@ class Reads:
         try:
             while conn is not None:
                 if conn.body:
-                    # conn.take, in this frame: on every read of a stream, its first too.
-                    piece = conn.body.popleft()
-                    conn.buffered -= len(piece)
-                    if conn.paused and conn.buffered <= LOW_WATER and not conn.lost:
-                        conn.paused = False
-                        cast(asyncio.Transport, conn.transport).resume_reading()
+                    piece = conn.take()
                     response._num_bytes_downloaded += len(piece)
                     if piece:
                         return piece
