@@ -559,8 +559,7 @@ class Dispatcher:
         req: _Request = _new(_Request)
         req.call = call
         req.gateway_key = gateway_key
-        measured = call.measured  # parse_chat's plain path measured it: no call to ask
-        req.prompt_tokens = (measured if measured is not None else measure(call))[0]
+        req.prompt_tokens = measure(call)[0]  # what parse_chat's plain path measured, if it did
         req.deadline = time.monotonic() + self.runtime.settings.deadline
         return req
 
