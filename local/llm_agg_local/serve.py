@@ -78,6 +78,8 @@ def port_problem(host: str, port: int) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from llm_agg_local.accept import shared_table
+
     if args.store == "moto" and args.workers > 1:
         print("error: --store moto keeps its data in one process: use --workers 1", file=sys.stderr)
         return 2
@@ -110,19 +112,20 @@ def serve(args: argparse.Namespace) -> int:
     print(f"llm-agg log file: {log_file or 'none (LLM_AGG_LOG_FILE=-)'}", flush=True)
     # uvicorn applies this in every worker process; our loggers share its handlers.
     log_config = logfile.uvicorn_log_config(uvicorn.config.LOGGING_CONFIG, args.log_level, log_file)
-    uvicorn.run(
-        "llm_agg_local.server:create_served_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http=HTTP_PROTOCOL,  # httptools, with bounds on head size and read times
-        interface="asgi3",  # the Host guard's call returns its awaitable (hosts.HostGuard)
-        # The Host guard reads X-Forwarded-* itself, as this middleware would (forwarded.py).
-        proxy_headers=False,
-        log_level=args.log_level,
-        log_config=log_config,
-        access_log=False,
-    )
+    with shared_table(args.workers):  # how the workers spread connections (accept.py)
+        uvicorn.run(
+            "llm_agg_local.server:create_served_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="llm_agg_local.accept:new_event_loop",  # uvloop; workers share connections
+            http=HTTP_PROTOCOL,  # httptools, with bounds on head size and read times
+            interface="asgi3",  # the Host guard's call returns its awaitable (hosts.HostGuard)
+            # The Host guard reads X-Forwarded-* itself, as this middleware would (forwarded.py).
+            proxy_headers=False,
+            log_level=args.log_level,
+            log_config=log_config,
+            access_log=False,
+        )
     return 0
