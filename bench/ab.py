@@ -2,13 +2,16 @@
 code and of another commit's, interleaved in one run against one fake upstream.
 
 The other commit is exported (``git archive``) to a temporary folder and served by the same
-``llm-agg serve --workers 1`` with its ``layers/common`` and ``local`` first on
-``PYTHONPATH``; everything else (interpreter, dependencies, catalog) is shared. Each round
-runs wrk at 1 and at ``--connections`` connections on each version in turn (the order
+``llm-agg serve --workers N`` (1 unless ``--workers``) with its ``layers/common`` and ``local``
+first on ``PYTHONPATH``; everything else (interpreter, dependencies, catalog) is shared. Each
+round runs wrk at 1 and at ``--connections`` connections on each version in turn (the order
 alternates every round) and reads the server's CPU from ``/proc``; the table gives the
 minimum / median over rounds. CPU per request moves far less than latency on a busy machine.
+``--fresh`` opens a new connection for every request (``Connection: close``), to weigh what a
+connection's opening costs.
 
     .venv/bin/python bench/ab.py --before main --rounds 5 --duration 5
+    .venv/bin/python bench/ab.py --before main --workers 2 --fresh --connections 8
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk step")
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--workers", type=int, default=1, help="worker processes of each version")
+    p.add_argument("--fresh", action="store_true", help="a new connection for every request")
     args = p.parse_args()
     wrk = ensure_wrk()
     load_before = os.getloadavg()
@@ -61,8 +66,8 @@ def main() -> int:
         up = free_port()
         upstream = fake_upstream(up, 20, 5.0, work / "logs")
         servers = {
-            "before": at(gateway(free_port(), up, 1, work / "logs-before"), tree),
-            "after": gateway(free_port(), up, 1, work / "logs-after"),
+            "before": at(gateway(free_port(), up, args.workers, work / "logs-before"), tree),
+            "after": gateway(free_port(), up, args.workers, work / "logs-after"),
         }
         started = [upstream, *servers.values()]
         figures: dict[tuple[int, str], list[float]] = {}
@@ -72,12 +77,12 @@ def main() -> int:
             for server in started:
                 server.wait_ready(60)
             for server in servers.values():
-                run_wrk(wrk, server, args.connections, 2)  # warm-up
+                run_wrk(wrk, server, args.connections, 2, args.fresh)  # warm-up
             for rnd in range(args.rounds):
                 order = list(servers.items())
                 for conns in (1, args.connections):
                     for name, server in order if rnd % 2 == 0 else order[::-1]:
-                        got = run_wrk(wrk, server, conns, args.duration)
+                        got = run_wrk(wrk, server, conns, args.duration, args.fresh)
                         if got.errors:
                             raise RuntimeError(f"{name}: {got.note}")
                         cpu = got.values["cpu_us_per_req"]

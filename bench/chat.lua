@@ -4,6 +4,11 @@
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY")
 wrk.headers["Content-Type"] = "application/json"
+-- BENCH_CONNECTION=close: a new connection for every request (wrk reconnects after each).
+local connection = os.getenv("BENCH_CONNECTION")
+if connection and connection ~= "" then
+  wrk.headers["Connection"] = connection
+end
 local key = os.getenv("BENCH_KEY")
 if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key

@@ -33,8 +33,13 @@ class Figures:
     note: str = ""
 
 
-def run_wrk(wrk: str, server: Server, connections: int, duration: int) -> Figures:
+def run_wrk(
+    wrk: str, server: Server, connections: int, duration: int, fresh: bool = False
+) -> Figures:
+    """wrk's figures and the server's CPU per request; ``fresh``: a new connection for every
+    request (``Connection: close``) rather than kept ones."""
     env = {**os.environ, "BENCH_BODY": chat_body(server.model), "BENCH_KEY": server.api_key or ""}
+    env["BENCH_CONNECTION"] = "close" if fresh else ""
     argv = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s"]
     argv += ["-s", str(LUA), server.url]
     pids = server.tree()
