@@ -8,15 +8,20 @@ round runs wrk at 1 and at ``--connections`` connections on each version in turn
 alternates every round) and reads the server's CPU from ``/proc``; the table gives the
 minimum / median over rounds. CPU per request moves far less than latency on a busy machine.
 ``--fresh`` opens a new connection for every request (``Connection: close``), to weigh what a
-connection's opening costs.
+connection's opening costs. ``--streams N`` measures streams instead, N at a time as
+``run.py``'s stream step does: each round the fake upstream alone and both versions stream
+for a 1 s turn each (order alternating), on connections opened for the round, and the table
+gives each version's added time to first byte (over the upstream's in the same round).
 
     .venv/bin/python bench/ab.py --before main --rounds 5 --duration 5
     .venv/bin/python bench/ab.py --before main --workers 2 --fresh --connections 8
+    .venv/bin/python bench/ab.py --before main --workers 2 --streams 4 --rounds 16
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
@@ -25,9 +30,11 @@ import tarfile
 import tempfile
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from load import run_wrk
 from servers import ROOT, Server, ensure_wrk, fake_upstream, free_port, gateway
+from ttfb import Target, measure_in_turns, percentile
 
 
 def export(rev: str, into: Path) -> Path:
@@ -49,6 +56,50 @@ def at(server: Server, tree: Path) -> Server:
     return server
 
 
+def stream_rounds(
+    upstream: Server, servers: dict[str, Server], concurrency: int, rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """Per version, its added time to first byte p10 and p50 (ms) in each round but the first
+    (a warm-up)."""
+    added: dict[str, dict[str, list[float]]] = {n: {"p10": [], "p50": []} for n in servers}
+    names = ["direct", *servers]
+    every = [upstream, *servers.values()]
+    for rnd in range(rounds + 1):
+        order = list(range(len(every))) if rnd % 2 == 0 else list(range(len(every)))[::-1]
+        targets = [Target(every[i].url, every[i].model, every[i].api_key) for i in order]
+        stats = asyncio.run(measure_in_turns(targets, len(targets), concurrency, 1.0))
+        by_name = {names[i]: s for i, s in zip(order, stats, strict=True)}
+        for name, got in by_name.items():
+            if got.errors:
+                raise RuntimeError(f"{name}: {got.errors} streams failed: {got.first_error}")
+        if rnd == 0:
+            continue
+        for name in servers:
+            for p in ("p10", "p50"):
+                q = int(p[1:])
+                ours, direct = by_name[name].ttfb_s, by_name["direct"].ttfb_s
+                added[name][p].append((percentile(ours, q) - percentile(direct, q)) * 1000)
+    return added
+
+
+def report_streams(
+    args: argparse.Namespace, load_before: tuple[float, float, float], added: dict[str, Any]
+) -> int:
+    print(f"$ .venv/bin/python bench/ab.py {' '.join(sys.argv[1:])}".rstrip())
+    for when, load in (("before", load_before), ("after", os.getloadavg())):
+        print(f"load average (1, 5, 15 min) {when}: " + " ".join(f"{x:.2f}" for x in load))
+    print(
+        f"\n| stream: added time to first byte (ms), {args.streams} at a time, median [min, max] "
+        f"of {args.rounds} rounds | {args.before} | this worktree |"
+    )
+    print("| --- | ---: | ---: |")
+    for p in ("p50", "p10"):
+        cells = [added[name][p] for name in ("before", "after")]
+        row = " | ".join(f"{statistics.median(f):.2f} [{min(f):.2f}, {max(f):.2f}]" for f in cells)
+        print(f"| {p} | {row} |")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", default="main", help="the commit to compare this worktree with")
@@ -57,6 +108,7 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--workers", type=int, default=1, help="worker processes of each version")
     p.add_argument("--fresh", action="store_true", help="a new connection for every request")
+    p.add_argument("--streams", type=int, default=0, help="streams at a time, instead of wrk")
     args = p.parse_args()
     wrk = ensure_wrk()
     load_before = os.getloadavg()
@@ -76,6 +128,9 @@ def main() -> int:
                 server.start()
             for server in started:
                 server.wait_ready(60)
+            if args.streams:
+                streamed = stream_rounds(upstream, servers, args.streams, args.rounds)
+                return report_streams(args, load_before, streamed)
             for server in servers.values():
                 run_wrk(wrk, server, args.connections, 2, args.fresh)  # warm-up
             for rnd in range(args.rounds):
