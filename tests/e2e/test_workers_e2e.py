@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from llm_agg_local.accept import TABLE_ENV, WorkerTable
-from tests.e2e.harness import FakeUpstream, start_gateway
+from tests.e2e.harness import FakeUpstream, Process, start_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +40,23 @@ def table_of(workers: list[int]) -> WorkerTable:
     raise AssertionError("no worker was given a table")
 
 
-def claimed(table: WorkerTable) -> int:
-    """How many workers have started listening: each claims its slot as it does."""
-    return sum(1 for _, pid, _ in table.entries() if pid)
+def claims(table: WorkerTable) -> list[int]:
+    """The workers listening: each claims a slot as it starts to."""
+    return [pid for _, pid, _ in table.entries() if pid]
+
+
+def listening(gateway: Process, workers: int, without: int = 0) -> WorkerTable:
+    """The workers' table, once ``workers`` live workers (none of them ``without``) listen:
+    the last may still be starting after /health first answered."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len(found := workers_of(gateway.popen.pid)) >= workers:
+            table = table_of(found)
+            live = [pid for pid in claims(table) if pid != without and pid in found]
+            if len(live) == workers:
+                return table
+        time.sleep(0.05)
+    raise AssertionError(f"{workers} workers did not start listening: {gateway.output()}")
 
 
 def server_side_inode(server_port: int, client_port: int) -> str:
@@ -65,20 +80,13 @@ def holder(workers: list[int], inode: str) -> int:
     raise AssertionError(f"no worker holds socket {inode}")
 
 
-def test_connections_spread_over_the_workers(tmp_path: Path, fake: FakeUpstream) -> None:
-    gateway = start_gateway(tmp_path, fake.provider_env("workers"), "--workers", "2")
+def spread(gateway: Process, connections: int) -> Counter[int]:
+    """How many of ``connections`` opened one at a time, each kept open after its answer (as a
+    client's pool keeps them), each worker holds."""
     port = int(gateway.url.rsplit(":", 1)[1])
     kept: list[http.client.HTTPConnection] = []
     try:
-        deadline = time.monotonic() + 30
-        while len(workers := workers_of(gateway.popen.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        table = table_of(workers)
-        while claimed(table) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the second worker may still be starting after /health answered
-        assert claimed(table) == 2
-        # One at a time, each kept open after its answer, as a client's pool keeps them.
-        for _ in range(6):
+        for _ in range(connections):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", "/health")
             response = conn.getresponse()
@@ -86,11 +94,33 @@ def test_connections_spread_over_the_workers(tmp_path: Path, fake: FakeUpstream)
             assert response.status == 200
             kept.append(conn)
         workers = workers_of(gateway.popen.pid)
-        owners = Counter(
+        return Counter(
             holder(workers, server_side_inode(port, c.sock.getsockname()[1])) for c in kept
         )
     finally:
         for conn in kept:
             conn.close()
+
+
+def test_connections_spread_over_the_workers(tmp_path: Path, fake: FakeUpstream) -> None:
+    gateway = start_gateway(tmp_path, fake.provider_env("workers"), "--workers", "2")
+    try:
+        listening(gateway, 2)
+        owners = spread(gateway, 6)
+    finally:
         gateway.stop()
+    assert sorted(owners.values()) == [3, 3], owners
+
+
+def test_a_killed_workers_successor_takes_its_share(tmp_path: Path, fake: FakeUpstream) -> None:
+    gateway = start_gateway(tmp_path, fake.provider_env("workers"), "--workers", "2")
+    try:
+        victim = claims(listening(gateway, 2))[0]
+        os.kill(victim, signal.SIGKILL)
+        # uvicorn's supervisor starts another worker, which takes a slot of the table.
+        listening(gateway, 2, without=victim)
+        owners = spread(gateway, 6)
+    finally:
+        gateway.stop()
+    assert victim not in owners
     assert sorted(owners.values()) == [3, 3], owners
