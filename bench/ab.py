@@ -30,7 +30,6 @@ import tarfile
 import tempfile
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 from load import run_wrk
 from servers import ROOT, Server, ensure_wrk, fake_upstream, free_port, gateway
@@ -65,7 +64,7 @@ def stream_rounds(
     names = ["direct", *servers]
     every = [upstream, *servers.values()]
     for rnd in range(rounds + 1):
-        order = list(range(len(every))) if rnd % 2 == 0 else list(range(len(every)))[::-1]
+        order = list(range(len(every)))[:: 1 if rnd % 2 == 0 else -1]
         targets = [Target(every[i].url, every[i].model, every[i].api_key) for i in order]
         stats = asyncio.run(measure_in_turns(targets, len(targets), concurrency, 1.0))
         by_name = {names[i]: s for i, s in zip(order, stats, strict=True)}
@@ -82,12 +81,19 @@ def stream_rounds(
     return added
 
 
-def report_streams(
-    args: argparse.Namespace, load_before: tuple[float, float, float], added: dict[str, Any]
-) -> int:
+def print_run(load_before: tuple[float, float, float]) -> None:
+    """The command and the machine's load before and after, above either table."""
     print(f"$ .venv/bin/python bench/ab.py {' '.join(sys.argv[1:])}".rstrip())
     for when, load in (("before", load_before), ("after", os.getloadavg())):
         print(f"load average (1, 5, 15 min) {when}: " + " ".join(f"{x:.2f}" for x in load))
+
+
+def report_streams(
+    args: argparse.Namespace,
+    load_before: tuple[float, float, float],
+    added: dict[str, dict[str, list[float]]],
+) -> int:
+    print_run(load_before)
     print(
         f"\n| stream: added time to first byte (ms), {args.streams} at a time, median [min, max] "
         f"of {args.rounds} rounds | {args.before} | this worktree |"
@@ -145,9 +151,7 @@ def main() -> int:
         finally:
             for server in reversed(started):
                 server.stop()
-    print(f"$ .venv/bin/python bench/ab.py {' '.join(sys.argv[1:])}".rstrip())
-    for when, load in (("before", load_before), ("after", os.getloadavg())):
-        print(f"load average (1, 5, 15 min) {when}: " + " ".join(f"{x:.2f}" for x in load))
+    print_run(load_before)
     print(f"\n| server CPU µs per request (min / median) | {args.before} | this worktree |")
     print("| --- | ---: | ---: |")
     for conns in (1, args.connections):
