@@ -5,8 +5,10 @@ The other commit is exported (``git archive``) to a temporary folder and served 
 ``llm-agg serve --workers N`` (1 unless ``--workers``) with its ``layers/common`` and ``local``
 first on ``PYTHONPATH``; everything else (interpreter, dependencies, catalog) is shared. Each
 round runs wrk at 1 and at ``--connections`` connections on each version in turn (the order
-alternates every round) and reads the server's CPU from ``/proc``; the table gives the
-minimum / median over rounds. CPU per request moves far less than latency on a busy machine.
+alternates every round) and reads the server's CPU from ``/proc``; the tables give the
+minimum / median over rounds of the CPU per request and of the p99 latency (each wrk run opens
+its connections at once, so at many connections the p99 includes the wait for them to be
+taken). CPU per request moves far less than latency on a busy machine.
 ``--fresh`` opens a new connection for every request (``Connection: close``), to weigh what a
 connection's opening costs. ``--streams N`` measures streams instead, N at a time as
 ``run.py``'s stream step does: each round the fake upstream alone and both versions stream
@@ -128,7 +130,7 @@ def main() -> int:
             "after": gateway(free_port(), up, args.workers, work / "logs-after"),
         }
         started = [upstream, *servers.values()]
-        figures: dict[tuple[int, str], list[float]] = {}
+        figures: dict[tuple[int, str, str], list[float]] = {}
         try:
             for server in started:
                 server.start()
@@ -146,18 +148,22 @@ def main() -> int:
                         got = run_wrk(wrk, server, conns, args.duration, args.fresh)
                         if got.errors:
                             raise RuntimeError(f"{name}: {got.note}")
-                        cpu = got.values["cpu_us_per_req"]
-                        figures.setdefault((conns, name), []).append(cpu)
+                        for metric in ("cpu_us_per_req", "p99_ms"):
+                            figures.setdefault((conns, name, metric), []).append(got.values[metric])
         finally:
             for server in reversed(started):
                 server.stop()
     print_run(load_before)
-    print(f"\n| server CPU µs per request (min / median) | {args.before} | this worktree |")
-    print("| --- | ---: | ---: |")
-    for conns in (1, args.connections):
-        cells = [figures[(conns, name)] for name in ("before", "after")]
-        row = " | ".join(f"{min(f):,.0f} / {statistics.median(f):,.0f}" for f in cells)
-        print(f"| {conns} connection{'s' if conns > 1 else ''} | {row} |")
+    for metric, title in (
+        ("cpu_us_per_req", "server CPU µs per request"),
+        ("p99_ms", "p99 latency (ms), the connections' opening included"),
+    ):
+        print(f"\n| {title} (min / median) | {args.before} | this worktree |")
+        print("| --- | ---: | ---: |")
+        for conns in (1, args.connections):
+            cells = [figures[(conns, name, metric)] for name in ("before", "after")]
+            row = " | ".join(f"{min(f):,.1f} / {statistics.median(f):,.1f}" for f in cells)
+            print(f"| {conns} connection{'s' if conns > 1 else ''} | {row} |")
     return 0
 
 

@@ -8,11 +8,12 @@ turn of the loop (nginx's ``multi_accept off``) is not enough when the client sh
 the other workers are woken but not scheduled before the first has taken the lot.
 
 So the workers keep a small table in a shared file, each worker's slot saying how many
-connections it holds. A worker woken by a new connection takes it only if no live worker holds
-fewer; otherwise it stops listening for ``DEFER_S`` and then takes whatever is still waiting,
-so a busy or stuck neighbour delays a new connection by that much at worst (as Envoy's exact
-connection balance, without its lock). Only new connections pay for this; requests on a kept
-connection never touch it.
+connections it holds. A worker woken by new connections takes as many as keep it within an
+eighth (plus one) of what the least-held live neighbour holds: a few connections opened
+together spread evenly, and a burst of hundreds spreads in a few rounds rather than one
+connection a turn. With no room, it stops listening for ``DEFER_S`` and then takes one that is
+still waiting, so a busy or stuck neighbour delays a new connection by that much at a time.
+Only new connections pay for this; requests on a kept connection never touch it.
 
 The loop is uvloop's, chosen through uvicorn's custom loop factory (``loop="module:factory"``);
 only ``create_server`` on a socket passed in changes. A server that binds its own address (one
@@ -41,6 +42,7 @@ logger = logging.getLogger("uvicorn.error")
 # Set by ``llm-agg serve`` for its workers: the path of their table (internal, not a setting).
 TABLE_ENV = "LLM_AGG_WORKER_TABLE"
 DEFER_S = 0.001
+DRAIN = 64  # connections taken at most in one turn of the loop
 # Out of descriptors or buffers: the socket stays readable, so retrying at once would spin.
 _PAUSING = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 PAUSE_S = 1.0  # as asyncio's own servers wait after those errors
@@ -80,32 +82,33 @@ class WorkerTable:
             yield slot, pid, held
 
     def claim(self, pid: int) -> int | None:
-        """A free slot for ``pid`` (one whose worker has died counts as free), or None."""
+        """``pid``'s slot, or else a free one (one whose worker has died counts as free), or
+        None."""
         with open(self._path, "rb") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            for slot, owner, _ in self.entries():
-                if owner in (0, pid) or not _alive(owner):
-                    _SLOT.pack_into(self._map, slot * _SLOT.size, pid, 0)
-                    return slot
-        return None
+            owners = {slot: owner for slot, owner, _ in self.entries()}
+            slot = next((s for s, owner in owners.items() if owner == pid), None)
+            if slot is None:
+                slot = next((s for s, o in owners.items() if o == 0 or not _alive(o)), None)
+            if slot is not None:
+                _SLOT.pack_into(self._map, slot * _SLOT.size, pid, 0)
+        return slot
 
     def publish(self, slot: int, held: int) -> None:
         _HELD.pack_into(self._map, slot * _SLOT.size + _HELD_AT, held)
 
-    def fewer_elsewhere(self, slot: int, held: int) -> bool:
-        """Whether a live worker in another slot holds fewer connections than ``held``."""
-        return any(
-            pid and theirs < held and other != slot and _alive(pid)
-            for other, pid, theirs in self.entries()
-        )
+    def least_elsewhere(self, slot: int) -> int | None:
+        """The fewest connections a live worker in another slot holds (None: no other)."""
+        others = sorted((held, pid) for other, pid, held in self.entries() if pid and other != slot)
+        return next((held for held, pid in others if _alive(pid)), None)
 
     def release(self, slot: int) -> None:
         _SLOT.pack_into(self._map, slot * _SLOT.size, 0, 0)
 
 
 class SharedListener(asyncio.AbstractServer):
-    """Takes one connection per readiness of ``sock`` when this worker holds no more than the
-    others (see the module's doc), and hands it to ``factory``'s protocol."""
+    """Takes the connections waiting on ``sock`` that this worker has room for (see the
+    module's doc), and hands each to ``factory``'s protocol."""
 
     def __init__(
         self,
@@ -136,35 +139,53 @@ class SharedListener(asyncio.AbstractServer):
         self._loop.call_later(seconds, then)
 
     def _take(self) -> None:
-        if self._table:
-            table, slot = self._table
-            held = len(self._held) + len(self._opening)
-            table.publish(slot, held)
-            if table.fewer_elsewhere(slot, held):
-                self._pause(DEFER_S, self._take_next)
-                return
-        self._accept()
+        room = self._room()
+        if room <= 0:
+            self._pause(DEFER_S, self._take_next)
+            return
+        taken = 0
+        while taken < room and self._accept():
+            taken += 1
+        if taken:
+            self._publish()
 
     def _take_next(self) -> None:
         """After a deferral: what is still waiting is this worker's, whoever holds less."""
         if not self._closed:
             self._listen()
-            self._accept()
+            if self._accept():
+                self._publish()
 
-    def _accept(self) -> None:
+    def _publish(self) -> int:
+        held = len(self._held) + len(self._opening)
+        if self._table:
+            self._table[0].publish(self._table[1], held)
+        return held
+
+    def _room(self) -> int:
+        """How many waiting connections this worker may take now (see the module's doc)."""
+        held = self._publish()
+        least = self._table[0].least_elsewhere(self._table[1]) if self._table else None
+        if least is None:
+            return DRAIN
+        return min(DRAIN, least + least // 8 + 1 - held)
+
+    def _accept(self) -> bool:
+        """Whether a connection was taken."""
         try:
             conn, _ = self._sock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return  # another worker was first, or the client already left
+            return False  # another worker was first, or the client already left
         except OSError as exc:
             if exc.errno not in _PAUSING:
                 raise
             logger.error("cannot accept connections for %g s: %s", PAUSE_S, exc.strerror)
             self._pause(PAUSE_S, self._listen)
-            return
+            return False
         opening = self._loop.create_task(self._loop.connect_accepted_socket(self._made, conn))
         self._opening.add(opening)
         opening.add_done_callback(self._opened)
+        return True
 
     def _made(self) -> asyncio.BaseProtocol:
         protocol = self._factory()

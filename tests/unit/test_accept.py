@@ -44,6 +44,8 @@ def test_workers_claim_free_slots_and_a_dead_workers_slot(table_path: str) -> No
     # Full but for a dead worker's slot: its successor takes that one.
     assert table.claim(os.getpid()) == 1
     assert table.claim(os.getpid()) == 1  # claiming again finds its own slot
+    table.release(0)
+    assert table.claim(os.getpid()) == 1  # even with a free slot before it
 
 
 def test_a_full_table_has_no_slot_for_another_live_worker(table_path: str) -> None:
@@ -53,26 +55,29 @@ def test_a_full_table_has_no_slot_for_another_live_worker(table_path: str) -> No
     assert table.claim(1) is None  # pid 1 is alive, and there is no slot left
 
 
-def test_fewer_elsewhere_counts_only_live_neighbours(table_path: str) -> None:
-    table = WorkerTable(table_path)
-    mine = table.claim(os.getpid())
-    theirs = table.claim(os.getppid())
-    assert mine is not None and theirs is not None
+def test_least_elsewhere_counts_only_live_neighbours(table_path: str) -> None:
+    path = table_path.replace("workers", "three")
+    WorkerTable.create(path, 3)
+    table = WorkerTable(path)
+    mine, theirs, gone = table.claim(os.getpid()), table.claim(os.getppid()), table.claim(1)
+    assert mine is not None and theirs is not None and gone is not None
+    table.publish(mine, 0)
     table.publish(theirs, 2)
-    assert not table.fewer_elsewhere(mine, 2)  # as many: this worker may take it
-    assert table.fewer_elsewhere(mine, 3)
+    table.publish(gone, 5)
+    assert table.least_elsewhere(mine) == 2
     # What one worker writes, another process's view of the file sees.
-    WorkerTable(table_path).publish(theirs, 5)
-    assert not table.fewer_elsewhere(mine, 3)
+    WorkerTable(path).publish(theirs, 7)
+    assert table.least_elsewhere(mine) == 5
     table.release(theirs)
-    assert not table.fewer_elsewhere(mine, 9)
+    table.release(gone)
+    assert table.least_elsewhere(mine) is None  # no other worker: nothing to wait for
 
 
 def test_a_dead_neighbour_holding_nothing_is_not_waited_for(table_path: str) -> None:
     table = WorkerTable(table_path)
     mine = table.claim(os.getpid())
     assert mine is not None and table.claim(dead_pid()) is not None
-    assert not table.fewer_elsewhere(mine, 4)
+    assert table.least_elsewhere(mine) is None
 
 
 def test_the_supervisor_names_a_table_to_its_workers_and_removes_it() -> None:
@@ -277,3 +282,29 @@ def test_out_of_descriptors_it_pauses_rather_than_spin_and_then_serves(
     loop.run_until_complete(run())
     sock.close()
     assert "cannot accept connections for 0.05 s: Too many open files" in caplog.text
+
+
+def test_a_burst_is_taken_up_to_an_eighth_more_than_the_neighbour_holds(
+    loop: asyncio.AbstractEventLoop, table_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(accept, "DEFER_S", 60.0)  # no deferral ends within the test
+    table = WorkerTable(table_path)
+    mine, theirs = table.claim(os.getpid()), table.claim(os.getppid())
+    assert mine is not None and theirs is not None
+    table.publish(theirs, 8)
+    sock = listening()
+    sock.listen(16)
+    waiting = [socket.create_connection(sock.getsockname()) for _ in range(12)]
+    server = SharedListener(loop, sock, Echo, 16, (table, mine))
+
+    async def run() -> None:
+        await until(False, server)
+        await asyncio.sleep(0.05)  # the taken connections' protocols are made
+        # 8 + 8 // 8 + 1: ten taken in one turn of the loop, the other two left to the neighbour
+        assert len(Echo.connections) == 10
+        server.close()
+
+    loop.run_until_complete(run())
+    for client in waiting:
+        client.close()
+    sock.close()
