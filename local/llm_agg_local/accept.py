@@ -50,6 +50,16 @@ _SLOT = struct.Struct("=ii")  # a worker's pid (0: free) and the connections it 
 _HELD, _HELD_AT = struct.Struct("=i"), 4
 
 
+def _then(
+    lost: Callable[[Exception | None], None], publish: Callable[[], object]
+) -> Callable[[Exception | None], None]:
+    def connection_lost(exc: Exception | None) -> None:
+        lost(exc)
+        publish()
+
+    return connection_lost
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -190,6 +200,11 @@ class SharedListener(asyncio.AbstractServer):
     def _made(self) -> asyncio.BaseProtocol:
         protocol = self._factory()
         self._held = getattr(protocol, "connections", self._held)
+        if self._table:
+            # A connection's end is published at once: a neighbour weighing a count that has
+            # gone stale would take a few connections opened together for itself.
+            lost = _then(protocol.connection_lost, self._publish)
+            protocol.connection_lost = lost  # type: ignore[method-assign, assignment]
         return protocol
 
     def _opened(self, task: asyncio.Task[Any]) -> None:

@@ -308,3 +308,23 @@ def test_a_burst_is_taken_up_to_an_eighth_more_than_the_neighbour_holds(
     for client in waiting:
         client.close()
     sock.close()
+
+
+def test_a_connections_end_is_published_at_once(
+    loop: asyncio.AbstractEventLoop, balanced: Balanced
+) -> None:
+    def held() -> int:
+        return next(n for slot, _, n in balanced.table.entries() if slot == balanced.slot)
+
+    async def run() -> None:
+        _, writer = await ask(balanced.port, b"one")
+        assert held() == 1
+        writer.close()
+        # No new connection wakes this worker: its slot says so as the connection ends.
+        for _ in range(500):
+            if held() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert held() == 0 and not Echo.connections
+
+    loop.run_until_complete(run())
