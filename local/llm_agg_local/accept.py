@@ -53,6 +53,8 @@ _HELD, _HELD_AT = struct.Struct("=i"), 4
 def _then(
     lost: Callable[[Exception | None], None], publish: Callable[[], object]
 ) -> Callable[[Exception | None], None]:
+    """A protocol's ``connection_lost`` that publishes the worker's count after it."""
+
     def connection_lost(exc: Exception | None) -> None:
         lost(exc)
         publish()
@@ -168,7 +170,8 @@ class SharedListener(asyncio.AbstractServer):
 
     def _publish(self) -> int:
         held = len(self._held) + len(self._opening)
-        if self._table:
+        # Once closed, its slot may be a successor's (a rolling restart): leave it be.
+        if self._table and not self._closed:
             self._table[0].publish(self._table[1], held)
         return held
 

@@ -328,3 +328,20 @@ def test_a_connections_end_is_published_at_once(
         assert held() == 0 and not Echo.connections
 
     loop.run_until_complete(run())
+
+
+def test_once_closed_it_leaves_its_former_slot_to_a_successor(
+    loop: asyncio.AbstractEventLoop, balanced: Balanced
+) -> None:
+    async def run() -> None:
+        _, first = await ask(balanced.port, b"one")
+        _, second = await ask(balanced.port, b"two")
+        balanced.server.close()
+        assert balanced.table.claim(1) == balanced.slot  # a successor's now, holding none
+        first.close()
+        while len(Echo.connections) > 1:
+            await asyncio.sleep(0.01)
+        assert [n for s, _, n in balanced.table.entries() if s == balanced.slot] == [0]
+        second.close()
+
+    loop.run_until_complete(run())
